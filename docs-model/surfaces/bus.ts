@@ -1,0 +1,44 @@
+import { z } from 'zod'
+import { decodeLayout, time } from '../common.ts'
+import { roles, server } from '../who.ts'
+import type { Surface } from '../types.ts'
+
+export const BUS_ALERT_TYPES = ['speeding', 'off_route', 'arrived', 'stale'] as const
+
+export const busFix = z.object({
+  lat: z.number().min(-90).max(90),
+  lng: z.number().min(-180).max(180),
+  speed: z.number().finite().min(0).max(400),
+  heading: z.number().finite(),
+  accuracy: z.number().finite().nonnegative().optional(),
+  at: time,
+})
+export type BusFix = z.infer<typeof busFix>
+
+export const busStop = z.object({
+  id: z.string().max(64),
+  name: z.string().max(200),
+  lat: z.number().min(-90).max(90),
+  lng: z.number().min(-180).max(180),
+  radiusM: z.number().positive().max(10000),
+})
+
+const layout = {
+  position: { kind: 'map', value: busFix },
+  route: { kind: 'map', value: z.union([z.array(busStop).max(500), z.number().positive().max(300)]) },
+  alerts: { kind: 'map' },
+} as const
+
+/** `s/bus/<id>`: one bus's live position (one key, so the document stays tiny), route and alerts. */
+export const bus: Surface = {
+  key: 'bus',
+  pattern: 'bus/:bus',
+  layout,
+  read: (user, ref) => user.buses.includes(ref.params.bus),
+  writes: [
+    { path: 'position/now', by: (ctx) => ctx.user.role === 'driver' && ctx.user.buses.includes(ctx.ref.params.bus), ops: ['insert'] },
+    { path: 'route', by: roles('admin') },
+    { path: 'alerts', by: server },
+  ],
+  decode: (d) => decodeLayout(layout, d),
+}

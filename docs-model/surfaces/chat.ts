@@ -1,0 +1,66 @@
+import { z } from 'zod'
+import { arrayOf, decodeLayout, isLearnerOrStaff, mapOf, MAX_MESSAGE_TEXT, record, time, userId } from '../common.ts'
+import { readers, roles } from '../who.ts'
+import type { Identity, Surface, Who, WriteRule } from '../types.ts'
+import type * as Y from 'yjs'
+
+export const chatMessage = z.object({
+  id: z.string().min(1).max(64),
+  author: userId,
+  text: z.string().max(MAX_MESSAGE_TEXT),
+  at: time,
+  file: z.object({ name: z.string().max(255), size: z.number().int().nonnegative(), url: z.string().max(500) }).optional(),
+})
+export type ChatMessage = z.infer<typeof chatMessage>
+
+/** The roots every conversation surface (chat, dm, group) shares. */
+export const conversationLayout = {
+  messages: { kind: 'array', value: chatMessage },
+  reads: { kind: 'map', value: z.string().max(64) },
+} as const
+
+/** Message and read-receipt rules, for the writers `who` admits. */
+export function conversationRules(who: Who): WriteRule[] {
+  return [
+    {
+      path: 'messages',
+      by: who,
+      ops: ['insert'],
+      value: (v, ctx) => (record(v)?.author === ctx.user.sub ? null : 'author must be the sender'),
+    },
+    { path: 'messages', by: who, ops: ['delete'], owner: (v) => record(v)?.author as string | undefined },
+    { path: 'messages', by: roles('teacher', 'admin'), ops: ['delete'] },
+    { path: 'reads/$self', by: who },
+  ]
+}
+
+export function messagesOf(doc: Y.Doc): ChatMessage[] {
+  return arrayOf(doc, 'messages').toArray() as ChatMessage[]
+}
+
+const chatLayout = {
+  ...conversationLayout,
+  meta: { kind: 'map', value: z.union([z.string().max(200), z.array(userId).max(5000)]) },
+} as const
+
+function members(doc: Y.Doc): string[] | undefined {
+  const value = mapOf(doc, 'meta').get('members')
+  return Array.isArray(value) ? value.map(String) : undefined
+}
+
+const isListed = (user: Identity, doc: Y.Doc): boolean => {
+  const list = members(doc)
+  return list === undefined || list.includes(user.sub) || user.role === 'admin' || user.role === 'director'
+}
+
+/** `s/chat/<room>`: a room of the school, or of `meta.members` when set. */
+export const chat: Surface = {
+  key: 'chat',
+  pattern: 'chat/:room',
+  layout: chatLayout,
+  read: (user) => (isLearnerOrStaff(user) ? 'content' : false),
+  readContent: async (user, ref, peek) => isListed(user, await peek(ref.name)),
+  writes: [...conversationRules(readers), { path: 'meta', by: roles('teacher', 'admin') }],
+  decode: (d) => decodeLayout(chatLayout, d),
+}
+

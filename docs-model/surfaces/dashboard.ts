@@ -1,0 +1,15 @@
+import { decodeLayout } from '../common.ts'
+import { roles } from '../who.ts'
+import type { Surface } from '../types.ts'
+
+const dashboardLayout = { data: { kind: 'map' } } as const
+
+/** `s/dashboard/<name>`: any JSON a back end pushes (attendance, grades) for staff to watch live. */
+export const dashboard: Surface = {
+  key: 'dashboard',
+  pattern: 'dashboard/:name',
+  layout: dashboardLayout,
+  read: (user) => ['teacher', 'admin', 'director', 'service'].includes(user.role),
+  writes: [{ path: 'data', by: roles('service', 'admin') }],
+  decode: (d) => decodeLayout(dashboardLayout, d),
+}

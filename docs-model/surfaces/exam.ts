@@ -1,0 +1,124 @@
+import { z } from 'zod'
+import { decodeLayout, isLearnerOrStaff, mapOf, time } from '../common.ts'
+import { named, roles, server } from '../who.ts'
+import type { Surface, WriteContext } from '../types.ts'
+import type * as Y from 'yjs'
+
+export const examName = (school: string, exam: string): string => `${school}/exam/${exam}`
+export const EXAM_EVENT_TYPES = ['tab_switch', 'face_missing', 'multiple_faces', 'copy_paste', 'fullscreen_exit'] as const
+export const ALERT_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
+
+const examLayout = {
+  meta: {
+    kind: 'map',
+    value: z.union([z.string().max(300), z.number().finite().nonnegative(), z.enum(['scheduled', 'open', 'closed'])]),
+  },
+  questions: {
+    kind: 'array',
+    value: z.object({ prompt: z.string().max(4000), choices: z.array(z.string().max(1000)).max(20) }).passthrough(),
+  },
+} as const
+
+export type ExamStatus = 'scheduled' | 'open' | 'closed'
+
+export function examStatus(doc: Y.Doc): ExamStatus {
+  const status = mapOf(doc, 'meta').get('status')
+  return status === 'open' || status === 'closed' ? status : 'scheduled'
+}
+
+/** `s/exam/<id>`: title, schedule and questions (never the key). */
+export const exam: Surface = {
+  key: 'exam',
+  pattern: 'exam/:exam',
+  layout: examLayout,
+  read: (user) => isLearnerOrStaff(user),
+  writes: [
+    { path: 'meta', by: roles('teacher') },
+    { path: 'questions', by: roles('teacher') },
+  ],
+  decode: (d) => decodeLayout(examLayout, d),
+}
+
+const keyLayout = { key: { kind: 'map', value: z.number().int().nonnegative() } } as const
+
+/** `s/exam/<id>/key`: question index → correct choice, teachers only. */
+export const examKey: Surface = {
+  key: 'exam/key',
+  pattern: 'exam/:exam/key',
+  layout: keyLayout,
+  read: (user) => user.role === 'teacher',
+  writes: [{ path: 'key', by: roles('teacher') }],
+  decode: (d) => decodeLayout(keyLayout, d),
+}
+
+const studentLayout = {
+  answers: { kind: 'map', value: z.number().int().nonnegative() },
+  progress: { kind: 'map', value: z.union([z.number().int().nonnegative(), time]) },
+  events: { kind: 'array', value: z.object({ type: z.enum(EXAM_EVENT_TYPES), at: time, detail: z.unknown().optional() }) },
+  status: { kind: 'map', value: z.union([z.enum(['in_progress', 'submitted']), z.number().finite(), time]) },
+} as const
+
+/** Frozen once the exam is not open, or once this student submitted. */
+function studentFrozen(ctx: WriteContext): string | null {
+  const name = examName(ctx.ref.school, ctx.ref.params.exam)
+  const frozen = ctx.facts.frozen(name)
+  if (frozen) return frozen
+  if (mapOf(ctx.doc, 'status').get('state') === 'submitted') return 'frozen: exam submitted'
+  const parent = ctx.facts.related(name)
+  if (parent && examStatus(parent) !== 'open') return `frozen: exam ${examStatus(parent)}`
+  return null
+}
+
+const student = named('user')
+
+/** `s/exam/<id>/student/<user>`: one student's answers, progress, proctoring events and status. */
+export const examStudent: Surface = {
+  key: 'exam/student',
+  pattern: 'exam/:exam/student/:user',
+  layout: studentLayout,
+  read: (user, ref) => user.sub === ref.params.user || user.role === 'teacher' || user.role === 'proctor',
+  related: (ref) => [examName(ref.school, ref.params.exam)],
+  writes: [
+    { path: 'answers', by: student, ops: ['insert'], frozen: studentFrozen },
+    { path: 'progress', by: student, ops: ['insert'], frozen: studentFrozen },
+    { path: 'events', by: student, ops: ['insert'], frozen: studentFrozen },
+    {
+      path: 'status/state',
+      by: student,
+      ops: ['insert'],
+      value: (v) => (v === 'submitted' ? null : 'a student may only set state to "submitted"'),
+      frozen: studentFrozen,
+    },
+    { path: 'status/submittedAt', by: student, ops: ['insert'], frozen: studentFrozen },
+    { path: 'status', by: server },
+  ],
+  decode: (d) => decodeLayout(studentLayout, d),
+}
+
+const monitorLayout = {
+  students: { kind: 'map' },
+  alerts: {
+    kind: 'map',
+    value: z.object({ user: z.string(), type: z.string(), severity: z.enum(ALERT_SEVERITIES), at: time, count: z.number().int() }).passthrough(),
+  },
+  acks: { kind: 'map', value: z.object({ by: z.string().max(64), at: time }) },
+} as const
+
+/** `s/exam/<id>/monitor`: the server's live view of every student, and proctoring alerts. */
+export const examMonitor: Surface = {
+  key: 'exam/monitor',
+  pattern: 'exam/:exam/monitor',
+  layout: monitorLayout,
+  read: (user) => user.role === 'teacher' || user.role === 'proctor',
+  writes: [
+    { path: 'students', by: server },
+    { path: 'alerts', by: server },
+    {
+      path: 'acks/*',
+      by: roles('teacher', 'proctor'),
+      ops: ['insert'],
+      value: (v, ctx) => ((v as { by?: unknown } | null)?.by === ctx.user.sub ? null : 'ack.by must be the acknowledging user'),
+    },
+  ],
+  decode: (d) => decodeLayout(monitorLayout, d),
+}

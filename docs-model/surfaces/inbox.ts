@@ -1,0 +1,46 @@
+import { z } from 'zod'
+import { decodeLayout, mapOf, time } from '../common.ts'
+import { named, server } from '../who.ts'
+import type { Surface } from '../types.ts'
+import type * as Y from 'yjs'
+
+export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const
+
+export const inboxItem = z.object({
+  type: z.string().min(1).max(64),
+  title: z.string().min(1).max(200),
+  body: z.string().max(4000),
+  priority: z.enum(PRIORITIES),
+  at: time,
+  actionUrl: z.string().max(500).optional(),
+  data: z.unknown().optional(),
+})
+export type InboxItem = z.infer<typeof inboxItem>
+
+const layout = {
+  items: { kind: 'map', value: inboxItem },
+  read: { kind: 'map', value: time },
+} as const
+
+export const inboxName = (school: string, user: string): string => `${school}/inbox/${user}`
+
+/** Items not marked read: the badge count of a notification bell. */
+export function unreadCount(doc: Y.Doc): number {
+  const read = mapOf(doc, 'read')
+  let unread = 0
+  for (const id of mapOf(doc, 'items').keys()) if (!read.has(id)) unread++
+  return unread
+}
+
+/** `s/inbox/<user>`: one user's notifications; the server writes items, the user marks them read. */
+export const inbox: Surface = {
+  key: 'inbox',
+  pattern: 'inbox/:user',
+  layout,
+  read: (user, ref) => user.sub === ref.params.user,
+  writes: [
+    { path: 'items', by: server },
+    { path: 'read', by: named('user'), ops: ['insert'] },
+  ],
+  decode: (d) => ({ ...decodeLayout(layout, d), unread: unreadCount(d) }),
+}

@@ -1,0 +1,108 @@
+import { z } from 'zod'
+import { decodeLayout, isLearnerOrStaff, mapOf, time } from '../common.ts'
+import { named, roles, server } from '../who.ts'
+import type { Surface, WriteContext } from '../types.ts'
+import type * as Y from 'yjs'
+
+const pollLayout = {
+  meta: {
+    kind: 'map',
+    value: z.union([
+      z.string().max(500),
+      z.array(z.string().max(200)).min(1).max(50),
+      z.enum(['poll', 'quiz']),
+      z.boolean(),
+      time,
+    ]),
+  },
+  tallies: { kind: 'map', value: z.number().int().nonnegative() },
+  results: { kind: 'map' },
+} as const
+
+export const pollName = (school: string, poll: string): string => `${school}/poll/${poll}`
+
+export interface PollMeta {
+  question?: string
+  options: string[]
+  kind: 'poll' | 'quiz'
+  anonymous: boolean
+  closesAt?: number
+}
+
+export function pollMeta(doc: Y.Doc): PollMeta {
+  const meta = mapOf(doc, 'meta')
+  const options = meta.get('options')
+  const closesAt = meta.get('closesAt')
+  return {
+    question: typeof meta.get('question') === 'string' ? (meta.get('question') as string) : undefined,
+    options: Array.isArray(options) ? options.map(String) : [],
+    kind: meta.get('kind') === 'quiz' ? 'quiz' : 'poll',
+    anonymous: meta.get('anonymous') === true,
+    closesAt: closesAt === undefined ? undefined : new Date(closesAt as string | number).getTime(),
+  }
+}
+
+/** True once the poll's `closesAt` has passed. */
+export const pollClosed = (meta: PollMeta, now = Date.now()): boolean => meta.closesAt !== undefined && meta.closesAt <= now
+
+/** `s/poll/<id>`: question, options and the tallies the server derives from ballots. */
+export const poll: Surface = {
+  key: 'poll',
+  pattern: 'poll/:poll',
+  layout: pollLayout,
+  read: (user) => isLearnerOrStaff(user),
+  writes: [
+    { path: 'meta', by: roles('teacher') },
+    { path: 'tallies', by: server },
+    { path: 'results', by: server },
+  ],
+  decode: (d) => decodeLayout(pollLayout, d),
+}
+
+const ballotLayout = {
+  ballot: { kind: 'map', value: z.union([z.number().int().nonnegative(), time]) },
+} as const
+
+function ballotFrozen(ctx: WriteContext): string | null {
+  const name = pollName(ctx.ref.school, ctx.ref.params.poll)
+  const frozen = ctx.facts.frozen(name)
+  if (frozen) return frozen
+  const parent = ctx.facts.related(name)
+  return parent && pollClosed(pollMeta(parent)) ? 'frozen: poll closed' : null
+}
+
+function validChoice(value: unknown, ctx: WriteContext): string | null {
+  const parent = ctx.facts.related(pollName(ctx.ref.school, ctx.ref.params.poll))
+  if (!parent) return null
+  const { options } = pollMeta(parent)
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < options.length
+    ? null
+    : `choice must be an option index below ${options.length}`
+}
+
+/** `s/poll/<id>/ballot/<user>`: one user's vote, private to them (and teachers unless anonymous). */
+export const ballot: Surface = {
+  key: 'poll/ballot',
+  pattern: 'poll/:poll/ballot/:user',
+  layout: ballotLayout,
+  read: (user, ref) => user.sub === ref.params.user || (user.role === 'teacher' ? 'content' : false),
+  readContent: async (user, ref, peek) => user.role === 'teacher' && !pollMeta(await peek(pollName(ref.school, ref.params.poll))).anonymous,
+  related: (ref) => [pollName(ref.school, ref.params.poll)],
+  writes: [
+    { path: 'ballot/choice', by: named('user'), ops: ['insert'], value: validChoice, frozen: ballotFrozen },
+    { path: 'ballot/at', by: named('user'), ops: ['insert'], frozen: ballotFrozen },
+  ],
+  decode: (d) => decodeLayout(ballotLayout, d),
+}
+
+const keyLayout = { key: { kind: 'map', value: z.number().int().nonnegative() } } as const
+
+/** `s/poll/<id>/key`: a quiz's correct option, teachers only. */
+export const pollKey: Surface = {
+  key: 'poll/key',
+  pattern: 'poll/:poll/key',
+  layout: keyLayout,
+  read: (user) => user.role === 'teacher',
+  writes: [{ path: 'key', by: roles('teacher') }],
+  decode: (d) => decodeLayout(keyLayout, d),
+}
