@@ -1,0 +1,105 @@
+// Per-connection and per-user limits: message size and rate, connections per user, documents
+// per connection. A client over a limit is refused with a clear reason; nobody else notices.
+import type { beforeHandleMessagePayload, connectedPayload, Extension, onDisconnectPayload } from '@hocuspocus/server'
+import { parseFrame } from '../server/frames.ts'
+import { contextOf, Refusal } from '../server/context.ts'
+import type { Config } from '../server/config.ts'
+import type { Metrics } from '../server/metrics.ts'
+
+interface Bucket {
+  tokens: number
+  refilledAt: number
+}
+
+export class Limits implements Extension {
+  readonly extensionName = 'limits'
+  readonly priority = 1000
+  private readonly limits: Config['limits']
+  private readonly metrics: Metrics
+  /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */
+  private readonly open = new Map<string, Map<string, Set<string>>>()
+  private readonly buckets = new Map<string, Bucket>()
+
+  constructor(config: { limits: Config['limits']; metrics: Metrics }) {
+    this.limits = config.limits
+    this.metrics = config.metrics
+  }
+
+  /** Called while authenticating: may this user open one more document on this socket? */
+  admit(user: string, socketId: string, documentName: string): void {
+    const sockets = this.open.get(user)
+    const docs = sockets?.get(socketId)
+    if (docs?.has(documentName)) return
+    if (docs && docs.size >= this.limits.docsPerConnection) {
+      throw new Refusal(`limit: at most ${this.limits.docsPerConnection} documents per connection`, 4429)
+    }
+    if (!docs && sockets && sockets.size >= this.limits.connectionsPerUser) {
+      throw new Refusal(`limit: at most ${this.limits.connectionsPerUser} connections per user`, 4429)
+    }
+  }
+
+  async connected({ context, socketId, documentName }: connectedPayload): Promise<void> {
+    const user = contextOf(context)?.user.sub
+    if (!user) return
+    const sockets = this.open.get(user) ?? new Map<string, Set<string>>()
+    this.open.set(user, sockets)
+    const docs = sockets.get(socketId) ?? new Set<string>()
+    sockets.set(socketId, docs)
+    docs.add(documentName)
+    this.metrics.connections.inc()
+  }
+
+  /** May fire twice for one connection; only the first removal counts. */
+  async onDisconnect({ context, socketId, documentName }: onDisconnectPayload): Promise<void> {
+    const user = contextOf(context)?.user.sub
+    const sockets = user ? this.open.get(user) : undefined
+    const docs = sockets?.get(socketId)
+    if (!user || !sockets || !docs?.delete(documentName)) return
+    this.metrics.connections.dec()
+    if (docs.size > 0) return
+    sockets.delete(socketId)
+    this.buckets.delete(socketId)
+    if (sockets.size === 0) this.open.delete(user)
+  }
+
+  async beforeHandleMessage({ update, socketId }: beforeHandleMessagePayload): Promise<void> {
+    if (update.byteLength > this.limits.maxMessageBytes) {
+      throw this.refuse(new Refusal(`too-large: message of ${update.byteLength} bytes exceeds ${this.limits.maxMessageBytes}`, 4413))
+    }
+    if (!this.take(socketId)) {
+      throw this.refuse(new Refusal(`rate-limited: more than ${this.limits.messagesPerSec} messages per second`, 4429))
+    }
+    let kind: string
+    try {
+      kind = String(parseFrame(update).type)
+    } catch (error) {
+      throw this.refuse(new Refusal(`bad-message: ${(error as Error).message}`, 4400))
+    }
+    this.metrics.messages.inc({ kind })
+    this.metrics.messageCount++
+  }
+
+  /** Open sockets, for statistics. */
+  socketCount(): number {
+    let n = 0
+    for (const sockets of this.open.values()) n += sockets.size
+    return n
+  }
+
+  private take(socketId: string): boolean {
+    const now = Date.now()
+    const rate = this.limits.messagesPerSec
+    const bucket = this.buckets.get(socketId) ?? { tokens: rate * 2, refilledAt: now }
+    bucket.tokens = Math.min(rate * 2, bucket.tokens + ((now - bucket.refilledAt) / 1000) * rate)
+    bucket.refilledAt = now
+    this.buckets.set(socketId, bucket)
+    if (bucket.tokens < 1) return false
+    bucket.tokens -= 1
+    return true
+  }
+
+  private refuse(refusal: Refusal): Refusal {
+    this.metrics.refuse(refusal.reason)
+    return refusal
+  }
+}

@@ -1,0 +1,146 @@
+// Wiring: one Homeroom instance is a Hocuspocus server with Homeroom's extensions, a store,
+// an HTTP router and the metrics, started and stopped as one.
+import { join } from 'node:path'
+import type { Socket } from 'node:net'
+import { Server, type Extension, type Hocuspocus } from '@hocuspocus/server'
+import type * as Y from 'yjs'
+import type { Config } from './config.ts'
+import { Identities } from './identity.ts'
+import { createLogger, type Logger } from './log.ts'
+import { Metrics } from './metrics.ts'
+import { Router, sendError, HttpError } from './http.ts'
+import { coreRoutes } from './routes/core.ts'
+import { SqliteStore } from './store/sqlite.ts'
+import type { Store } from './store/types.ts'
+import { Auth } from '../extensions/auth.ts'
+import { Limits } from '../extensions/limits.ts'
+import { Persistence } from '../extensions/persistence.ts'
+
+export interface Homeroom {
+  config: Config
+  log: Logger
+  metrics: Metrics
+  store: Store
+  identities: Identities
+  limits: Limits
+  persistence: Persistence
+  router: Router
+  server: Server
+  hocuspocus: Hocuspocus
+  /** The live copy of a document if loaded, else its stored state. */
+  peek(name: string): Promise<Y.Doc>
+  stats(): Record<string, unknown>
+  start(): Promise<{ port: number }>
+  /** Graceful stop: refuse new sockets, close clients, snapshot, close storage. */
+  stop(): Promise<void>
+}
+
+export interface HomeroomOptions {
+  log?: Logger
+  store?: Store
+  /** Extra extensions (observers, test fault injectors), run after the built-in ones. */
+  extensions?: Extension[]
+}
+
+export function openStore(config: Config): Store {
+  if (config.databaseUrl) throw new Error('DATABASE_URL: PostgreSQL storage is not available in this build')
+  return new SqliteStore(join(config.dataDir, 'homeroom.db'))
+}
+
+export function createHomeroom(config: Config, options: HomeroomOptions = {}): Homeroom {
+  const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId })
+  const metrics = new Metrics()
+  const store = options.store ?? openStore(config)
+  const identities = new Identities(config)
+  const limits = new Limits({ limits: config.limits, metrics })
+  const persistence = new Persistence({ store, metrics, log, snapshotEvery: config.snapshotEvery })
+  const router = new Router(identities)
+  const sockets = new Set<Socket>()
+
+  const app = {} as Homeroom
+  const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
+  const auth = new Auth({ identities, limits, metrics, log, peek })
+
+  const http: Extension = {
+    extensionName: 'http',
+    async onRequest({ request, response }) {
+      try {
+        if (await router.handle(request, response)) throw null
+      } catch (error) {
+        if (error === null) throw null
+        log.error({ err: error, url: request.url?.split('?')[0] }, 'request failed')
+        throw null
+      }
+      sendError(response, new HttpError(404, 'not-found', `no route ${request.url?.split('?')[0]}`))
+      throw null
+    },
+    async onUpgrade({ socket }) {
+      sockets.add(socket)
+      socket.once('close', () => sockets.delete(socket))
+    },
+  }
+
+  const server = new Server({
+    name: config.instanceId,
+    port: config.port,
+    address: config.host,
+    quiet: true,
+    stopOnSignals: false,
+    extensions: [limits, auth, persistence, http, ...(options.extensions ?? [])],
+    websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
+  })
+
+  let stopping: Promise<void> | undefined
+
+  Object.assign(app, {
+    config,
+    log,
+    metrics,
+    store,
+    identities,
+    limits,
+    persistence,
+    router,
+    server,
+    hocuspocus: server.hocuspocus,
+    peek,
+    stats: () => ({
+      instance: config.instanceId,
+      connections: limits.socketCount(),
+      documentConnections: server.hocuspocus.getConnectionsCount(),
+      documents: server.hocuspocus.getDocumentsCount(),
+      rooms: roomsBySurface(server.hocuspocus),
+      messagesTotal: metrics.messageCount,
+      messagesPerSec: metrics.messageRate(),
+      uptimeSec: Math.round(process.uptime()),
+    }),
+    async start() {
+      await server.listen()
+      const port = server.address.port
+      log.info({ port, host: config.host, store: store.kind }, `Homeroom listening on http://${config.host}:${port} (WebSocket on the same port)`)
+      return { port }
+    },
+    stop() {
+      stopping ??= (async () => {
+        persistence.snapshotEverything()
+        const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())
+        await Promise.race([server.destroy(), timeout])
+        for (const socket of sockets) socket.destroy()
+        await store.close()
+        log.info('stopped')
+      })()
+      return stopping
+    },
+  } satisfies Homeroom)
+  coreRoutes(router, app)
+  return app
+}
+
+function roomsBySurface(hocuspocus: Hocuspocus): Record<string, number> {
+  const rooms: Record<string, number> = {}
+  for (const name of hocuspocus.documents.keys()) {
+    const surface = name.split('/')[1] ?? '?'
+    rooms[surface] = (rooms[surface] ?? 0) + 1
+  }
+  return rooms
+}

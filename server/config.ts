@@ -1,0 +1,130 @@
+// Configuration: read from the environment once at start-up, validated, typed.
+import { z } from 'zod'
+
+export class ConfigError extends Error {
+  readonly variable: string
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`)
+    this.variable = variable
+  }
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true')
+const url = (schemes: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return schemes.includes(new URL(v).protocol)
+    } catch {
+      return false
+    }
+  }, `must be a ${schemes.join(' or ')} URL`)
+
+/** Every variable Homeroom reads, with its default. The README's table mirrors this. */
+const schema = z.object({
+  PORT: int(0, 65535).default(8400),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  PG_POOL_SIZE: int(1, 200).default(10),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  JWT_PUBLIC_KEY: z.string().includes('BEGIN PUBLIC KEY', { message: 'must be a PEM public key' }).optional(),
+  JWT_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  SERVICE_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PLAYGROUND: flag.default(false),
+  INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  MAX_MESSAGE_BYTES: int(1024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
+  MAX_MESSAGES_PER_SEC: int(1, 100000).default(200),
+  MAX_CONNECTIONS_PER_USER: int(1, 100000).default(20),
+  MAX_DOCS_PER_CONNECTION: int(1, 100000).default(100),
+  MAX_AWARENESS_BYTES: int(64, 1024 * 1024).default(8192),
+  MAX_FILE_BYTES: int(1, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
+  SNAPSHOT_EVERY: int(1, 1_000_000).default(500),
+  CHAT_RETENTION_DAYS: int(1, 36500).default(365),
+  BUS_TRAIL_RETENTION_DAYS: int(1, 36500).default(30),
+  BUS_STALE_AFTER_S: int(5, 86400).default(120),
+  EMERGENCY_ESCALATE_AFTER_S: int(1, 86400).default(300),
+  EMERGENCY_MAX_ESCALATIONS: int(0, 100).default(3),
+  ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
+  ALERT_WEBHOOK_SECRET: z.string().min(8).optional(),
+})
+
+type Env = z.infer<typeof schema>
+
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  databaseUrl?: string
+  pgPoolSize: number
+  redisUrl?: string
+  jwt: { secret?: string; publicKey?: string; privateKey?: string; issuer?: string; audience?: string }
+  serviceToken?: string
+  logLevel: Env['LOG_LEVEL']
+  playground: boolean
+  instanceId: string
+  limits: {
+    maxMessageBytes: number
+    messagesPerSec: number
+    connectionsPerUser: number
+    docsPerConnection: number
+    awarenessBytes: number
+    fileBytes: number
+  }
+  snapshotEvery: number
+  retention: { chatDays: number; busTrailDays: number }
+  bus: { staleAfterS: number }
+  emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
+}
+
+/** Parses the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, defaults: Partial<Record<keyof Env, string>> = {}): Config {
+  const input: Record<string, string> = {}
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key] ?? defaults[key as keyof Env]
+    if (value !== undefined && value !== '') input[key] = value
+  }
+  const parsed = schema.safeParse(input)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const variable = String(issue.path[0])
+    throw new ConfigError(variable, `${issue.message} (got ${JSON.stringify(input[variable] ?? null).slice(0, 60)})`)
+  }
+  const e = parsed.data
+  if (e.JWT_SECRET && e.JWT_PUBLIC_KEY) throw new ConfigError('JWT_PUBLIC_KEY', 'set either JWT_SECRET or JWT_PUBLIC_KEY, not both')
+  if (e.JWT_PRIVATE_KEY && !e.JWT_PUBLIC_KEY) throw new ConfigError('JWT_PRIVATE_KEY', 'needs JWT_PUBLIC_KEY beside it')
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.DATA_DIR,
+    databaseUrl: e.DATABASE_URL,
+    pgPoolSize: e.PG_POOL_SIZE,
+    redisUrl: e.REDIS_URL,
+    jwt: { secret: e.JWT_SECRET, publicKey: e.JWT_PUBLIC_KEY, privateKey: e.JWT_PRIVATE_KEY, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
+    serviceToken: e.SERVICE_TOKEN,
+    logLevel: e.LOG_LEVEL,
+    playground: e.PLAYGROUND,
+    instanceId: e.INSTANCE_ID ?? `${process.pid}`,
+    limits: {
+      maxMessageBytes: e.MAX_MESSAGE_BYTES,
+      messagesPerSec: e.MAX_MESSAGES_PER_SEC,
+      connectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+      docsPerConnection: e.MAX_DOCS_PER_CONNECTION,
+      awarenessBytes: e.MAX_AWARENESS_BYTES,
+      fileBytes: e.MAX_FILE_BYTES,
+    },
+    snapshotEvery: e.SNAPSHOT_EVERY,
+    retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS },
+    bus: { staleAfterS: e.BUS_STALE_AFTER_S },
+    emergency: {
+      escalateAfterS: e.EMERGENCY_ESCALATE_AFTER_S,
+      maxEscalations: e.EMERGENCY_MAX_ESCALATIONS,
+      webhookUrl: e.ALERT_WEBHOOK_URL,
+      webhookSecret: e.ALERT_WEBHOOK_SECRET,
+    },
+  }
+}

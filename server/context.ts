@@ -1,0 +1,24 @@
+// What a document connection carries from authentication to every later hook.
+import type { DocRef, Identity, Surface } from '../docs-model/types.ts'
+
+export interface HomeroomContext {
+  user: Identity
+  ref: DocRef
+  surface: Surface
+}
+
+/** A refusal Hocuspocus turns into a close (or an auth failure) with this reason. */
+export class Refusal extends Error {
+  readonly reason: string
+  readonly code: number
+  constructor(reason: string, code = 4403) {
+    super(reason)
+    this.reason = reason
+    this.code = code
+  }
+}
+
+export const contextOf = (context: unknown): HomeroomContext | undefined => {
+  const c = context as Partial<HomeroomContext> | undefined
+  return c?.user && c.ref && c.surface ? (c as HomeroomContext) : undefined
+}

@@ -1,0 +1,131 @@
+// Token verification and minting: HS256 with a secret, or RS256/ES256 with a key pair.
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
+import { z } from 'zod'
+import { ROLES, type Identity } from '../docs-model/types.ts'
+import type { Config } from './config.ts'
+
+const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
+
+const claimsSchema = z
+  .object({
+    sub: id,
+    name: z.string().max(200).optional(),
+    role: z.enum(ROLES),
+    schools: z.array(z.union([id, z.literal('*')])).min(1).max(100),
+    classes: z.array(id).max(500).optional(),
+    children: z.array(id).max(100).optional(),
+    buses: z.array(id).max(100).optional(),
+  })
+  .refine((c) => !c.schools.includes('*') || (c.role === 'service' && c.schools.length === 1), {
+    message: 'schools ["*"] is only for role service',
+  })
+
+export type Claims = z.input<typeof claimsSchema>
+
+/** A refusal while authenticating; `reason` is what the provider receives. */
+export class AuthError extends Error {
+  readonly reason: string
+  constructor(reason: string) {
+    super(reason)
+    this.reason = reason
+  }
+}
+
+const SECRET_FILE = 'jwt-secret'
+
+/** The configured HS256 secret, or the one generated once and kept in DATA_DIR. */
+export function signingSecret(config: Config): string {
+  if (config.jwt.secret) return config.jwt.secret
+  const file = join(config.dataDir, SECRET_FILE)
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(config.dataDir, { recursive: true })
+  const secret = randomBytes(32).toString('hex')
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' })
+  return secret
+}
+
+interface Keys {
+  alg: 'HS256' | 'RS256' | 'ES256'
+  verifyKey: KeyObject | Uint8Array
+  signKey?: KeyObject | Uint8Array
+}
+
+function keysFor(config: Config): Keys {
+  if (config.jwt.publicKey) {
+    const verifyKey = createPublicKey(config.jwt.publicKey)
+    const alg = verifyKey.asymmetricKeyType === 'rsa' ? 'RS256' : verifyKey.asymmetricKeyType === 'ec' ? 'ES256' : null
+    if (!alg) throw new Error(`JWT_PUBLIC_KEY: unsupported key type ${verifyKey.asymmetricKeyType}; use RSA or EC P-256`)
+    return { alg, verifyKey, signKey: config.jwt.privateKey ? createPrivateKey(config.jwt.privateKey) : undefined }
+  }
+  const secret = new TextEncoder().encode(signingSecret(config))
+  return { alg: 'HS256', verifyKey: secret, signKey: secret }
+}
+
+export function normalise(claims: z.output<typeof claimsSchema>): Identity {
+  return {
+    sub: claims.sub,
+    name: claims.name ?? claims.sub,
+    role: claims.role,
+    schools: claims.schools,
+    classes: claims.classes ?? [],
+    children: claims.children ?? [],
+    buses: claims.buses ?? [],
+  }
+}
+
+export const SERVICE_IDENTITY: Identity = normalise({ sub: 'service', name: 'service', role: 'service', schools: ['*'] })
+
+export class Identities {
+  private readonly keys: Keys
+  private readonly config: Config
+
+  constructor(config: Config) {
+    this.config = config
+    this.keys = keysFor(config)
+  }
+
+  /** Verifies a token (or the static service token); throws AuthError `unauthenticated: …`. */
+  async verify(token: string | undefined | null): Promise<Identity> {
+    if (!token) throw new AuthError('unauthenticated: no token')
+    if (this.config.serviceToken && token === this.config.serviceToken) return SERVICE_IDENTITY
+    let payload: unknown
+    try {
+      ;({ payload } = await jwtVerify(token, this.keys.verifyKey, {
+        algorithms: [this.keys.alg],
+        issuer: this.config.jwt.issuer,
+        audience: this.config.jwt.audience,
+        requiredClaims: ['sub'],
+      }))
+    } catch (error) {
+      throw new AuthError(`unauthenticated: ${describe(error)}`)
+    }
+    const claims = claimsSchema.safeParse(payload)
+    if (!claims.success) {
+      const issue = claims.error.issues[0]
+      throw new AuthError(`unauthenticated: claim ${issue.path.join('.') || 'schools'} ${issue.message}`)
+    }
+    return normalise(claims.data)
+  }
+
+  /** Signs a token for these claims; `ttl` like `8h`, `15m`, `30d`. */
+  async mint(claims: Claims, ttl = '8h'): Promise<string> {
+    const checked = claimsSchema.parse(claims)
+    if (!this.keys.signKey) throw new Error('cannot mint tokens: JWT_PUBLIC_KEY is set without JWT_PRIVATE_KEY')
+    let jwt = new SignJWT({ ...checked }).setProtectedHeader({ alg: this.keys.alg, typ: 'JWT' }).setIssuedAt().setExpirationTime(ttl)
+    if (this.config.jwt.issuer) jwt = jwt.setIssuer(this.config.jwt.issuer)
+    if (this.config.jwt.audience) jwt = jwt.setAudience(this.config.jwt.audience)
+    return jwt.sign(this.keys.signKey)
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'token expired'
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'signing algorithm not allowed'
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad signature'
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `claim ${error.claim} ${error.reason}`
+  if (error instanceof joseErrors.JOSEError) return `malformed token (${error.code})`
+  return 'malformed token'
+}

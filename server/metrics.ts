@@ -1,0 +1,64 @@
+// Prometheus metrics (prom-client), one registry per server instance.
+import client from 'prom-client'
+
+export class Metrics {
+  readonly registry = new client.Registry()
+  readonly connections = new client.Gauge({ name: 'homeroom_connections', help: 'Open document connections', registers: [this.registry] })
+  readonly sockets = new client.Gauge({ name: 'homeroom_sockets', help: 'Open WebSocket connections', registers: [this.registry] })
+  readonly documents = new client.Gauge({ name: 'homeroom_documents_loaded', help: 'Documents held in memory', registers: [this.registry] })
+  readonly messages = new client.Counter({
+    name: 'homeroom_messages_total',
+    help: 'Messages received from clients, by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  })
+  readonly refusals = new client.Counter({
+    name: 'homeroom_refusals_total',
+    help: 'Refused connections and messages, by reason code',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  })
+  readonly journalAppend = new client.Histogram({
+    name: 'homeroom_journal_append_seconds',
+    help: 'Time to append one update to the journal',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5],
+    registers: [this.registry],
+  })
+  readonly snapshotBytes = new client.Histogram({
+    name: 'homeroom_snapshot_bytes',
+    help: 'Size of written snapshots',
+    buckets: [100, 1e3, 1e4, 1e5, 1e6, 1e7],
+    registers: [this.registry],
+  })
+  readonly storeFailures = new client.Counter({
+    name: 'homeroom_store_failures_total',
+    help: 'Failed storage operations (each is logged and retried)',
+    labelNames: ['op'],
+    registers: [this.registry],
+  })
+  readonly observerErrors = new client.Counter({
+    name: 'homeroom_observer_errors_total',
+    help: 'Errors caught in observers and hooks',
+    labelNames: ['where'],
+    registers: [this.registry],
+  })
+
+  /** Messages received so far, and the rate over the last sampling window. */
+  messageCount = 0
+  private sample = { at: Date.now(), count: 0, rate: 0 }
+
+  messageRate(now = Date.now()): number {
+    const elapsed = (now - this.sample.at) / 1000
+    if (elapsed >= 5) this.sample = { at: now, count: this.messageCount, rate: (this.messageCount - this.sample.count) / elapsed }
+    return Math.round(this.sample.rate * 10) / 10
+  }
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 })
+  }
+
+  /** Counts a refusal by the code before the colon of its reason (`forbidden: …` → `forbidden`). */
+  refuse(reason: string): void {
+    this.refusals.inc({ reason: reason.split(':')[0].slice(0, 40) })
+  }
+}

@@ -1,0 +1,131 @@
+// The embedded store: SQLite in WAL mode. Appends are synchronous inserts, so an update is on
+// disk (in the WAL, safe from a killed process) before its sender is acknowledged.
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, Snapshot, Store } from './types.ts'
+
+/** Versioned schema changes; `user_version` records how many have run. */
+const MIGRATIONS = [
+  `CREATE TABLE documents (
+     name TEXT PRIMARY KEY, school TEXT NOT NULL, surface TEXT NOT NULL,
+     updates INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
+   CREATE INDEX documents_school ON documents (school, surface);
+   CREATE TABLE journal (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL, at INTEGER NOT NULL,
+     user TEXT, origin TEXT NOT NULL, update_bytes BLOB NOT NULL);
+   CREATE INDEX journal_doc ON journal (doc, seq);
+   CREATE TABLE snapshots (
+     doc TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (doc, seq));`,
+]
+
+interface EntryRow {
+  seq: number
+  doc: string
+  at: number
+  user: string | null
+  origin: JournalEntry['origin']
+  update_bytes: Buffer
+}
+
+const toEntry = (row: EntryRow): JournalEntry => ({
+  seq: row.seq,
+  doc: row.doc,
+  at: row.at,
+  user: row.user,
+  origin: row.origin,
+  update: new Uint8Array(row.update_bytes.buffer, row.update_bytes.byteOffset, row.update_bytes.byteLength),
+})
+
+/** `school/surface/…` → the surface word used for listings. */
+export function nameParts(name: string): { school: string; surface: string } {
+  const [school = '', surface = ''] = name.split('/')
+  return { school, surface }
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite'
+  readonly db: Database.Database
+  private readonly statements
+
+  constructor(file: string, options: { readonly?: boolean } = {}) {
+    if (!options.readonly) mkdirSync(dirname(file), { recursive: true })
+    this.db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true })
+    this.db.pragma('busy_timeout = 5000')
+    if (!options.readonly) {
+      this.db.pragma('journal_mode = WAL')
+      this.db.pragma('synchronous = NORMAL')
+      this.migrate()
+    }
+    const db = this.db
+    this.statements = {
+      insert: db.prepare('INSERT INTO journal (doc, at, user, origin, update_bytes) VALUES (?, ?, ?, ?, ?)'),
+      touch: db.prepare(`INSERT INTO documents (name, school, surface, updates, bytes, updated_at) VALUES (?, ?, ?, 1, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET updates = updates + 1, bytes = bytes + excluded.bytes, updated_at = excluded.updated_at`),
+      latest: db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1'),
+      latestAt: db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? AND at <= ? ORDER BY seq DESC LIMIT 1'),
+      after: db.prepare('SELECT * FROM journal WHERE doc = ? AND seq > ? ORDER BY seq'),
+      afterUntil: db.prepare('SELECT * FROM journal WHERE doc = ? AND seq > ? AND at <= ? ORDER BY seq'),
+      count: db.prepare('SELECT COUNT(*) AS n FROM journal WHERE doc = ? AND seq > ?'),
+      snapshot: db.prepare('INSERT OR REPLACE INTO snapshots (doc, seq, at, state) VALUES (?, ?, ?, ?)'),
+    }
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v])
+        this.db.pragma(`user_version = ${v + 1}`)
+      })()
+    }
+  }
+
+  /** Synchronous append, for callers that must finish before the event loop turns. */
+  appendSync(doc: string, entry: NewEntry): number {
+    const { school, surface } = nameParts(doc)
+    return this.db.transaction(() => {
+      const { lastInsertRowid } = this.statements.insert.run(doc, entry.at, entry.user, entry.origin, entry.update)
+      this.statements.touch.run(doc, school, surface, entry.update.byteLength, entry.at)
+      return Number(lastInsertRowid)
+    })()
+  }
+
+  async append(doc: string, entry: NewEntry): Promise<number> {
+    return this.appendSync(doc, entry)
+  }
+
+  async latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined> {
+    const row = (at === undefined ? this.statements.latest.get(doc) : this.statements.latestAt.get(doc, at)) as
+      | { doc: string; seq: number; at: number; state: Buffer }
+      | undefined
+    return row && { doc: row.doc, seq: row.seq, at: row.at, state: new Uint8Array(row.state) }
+  }
+
+  async entriesAfter(doc: string, seq: number, until?: number): Promise<JournalEntry[]> {
+    const rows = (until === undefined ? this.statements.after.all(doc, seq) : this.statements.afterUntil.all(doc, seq, until)) as EntryRow[]
+    return rows.map(toEntry)
+  }
+
+  async countAfter(doc: string, seq: number): Promise<number> {
+    return (this.statements.count.get(doc, seq) as { n: number }).n
+  }
+
+  async writeSnapshot(s: Snapshot): Promise<void> {
+    this.statements.snapshot.run(s.doc, s.seq, s.at, s.state)
+  }
+
+  async listDocuments(filter: DocumentFilter = {}): Promise<DocumentInfo[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT name, school, surface, updates, bytes, updated_at AS updatedAt FROM documents
+         WHERE (@school IS NULL OR school = @school) AND (@surface IS NULL OR surface = @surface) ORDER BY name`,
+      )
+      .all({ school: filter.school ?? null, surface: filter.surface ?? null }) as DocumentInfo[]
+    return rows
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close()
+  }
+}

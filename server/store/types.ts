@@ -1,0 +1,57 @@
+// The storage contract shared by the SQLite and PostgreSQL stores.
+
+/** One accepted update, as journaled. `seq` orders entries (globally increasing). */
+export interface JournalEntry {
+  seq: number
+  doc: string
+  at: number
+  user: string | null
+  origin: JournalOrigin
+  update: Uint8Array
+}
+
+/** Who caused a change: a client connection, a server observer, or an admin tool. */
+export type JournalOrigin = 'client' | 'server' | 'import' | 'restore'
+
+export interface NewEntry {
+  at: number
+  user: string | null
+  origin: JournalOrigin
+  update: Uint8Array
+}
+
+/** The state of a document after applying every entry up to and including `seq`. */
+export interface Snapshot {
+  doc: string
+  seq: number
+  at: number
+  state: Uint8Array
+}
+
+export interface DocumentInfo {
+  name: string
+  school: string
+  surface: string
+  updates: number
+  bytes: number
+  updatedAt: number
+}
+
+export interface DocumentFilter {
+  school?: string
+  surface?: string
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres'
+  /** Appends one entry and returns its sequence number. Resolves only once it is durable. */
+  append(doc: string, entry: NewEntry): Promise<number>
+  /** The newest snapshot, or the newest taken at or before `at`. */
+  latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined>
+  /** Entries after `seq` in order, optionally only those at or before `until`. */
+  entriesAfter(doc: string, seq: number, until?: number): Promise<JournalEntry[]>
+  countAfter(doc: string, seq: number): Promise<number>
+  writeSnapshot(snapshot: Snapshot): Promise<void>
+  listDocuments(filter?: DocumentFilter): Promise<DocumentInfo[]>
+  close(): Promise<void>
+}
