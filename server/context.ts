@@ -12,7 +12,8 @@ export class Refusal extends Error {
   readonly reason: string
   readonly code: number
   constructor(reason: string, code = 4403) {
-    super(reason)
+    // No message: Hocuspocus prints an error's message to the console; the reason is logged by us.
+    super()
     this.reason = reason
     this.code = code
   }

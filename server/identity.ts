@@ -29,7 +29,8 @@ export type Claims = z.input<typeof claimsSchema>
 export class AuthError extends Error {
   readonly reason: string
   constructor(reason: string) {
-    super(reason)
+    // No message: Hocuspocus prints an error's message to the console; the reason is logged by us.
+    super()
     this.reason = reason
   }
 }

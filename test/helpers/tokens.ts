@@ -1,0 +1,24 @@
+// Minting tokens for tests, including the bad ones a server must refuse.
+import { SignJWT } from 'jose'
+import type { Claims } from '../../server/identity.ts'
+
+export const TEST_SECRET = 'homeroom-test-secret-0123456789abcdef'
+
+export async function mintToken(claims: Claims, options: { secret?: string; ttl?: string | number; alg?: string } = {}): Promise<string> {
+  const key = new TextEncoder().encode(options.secret ?? TEST_SECRET)
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: options.alg ?? 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(options.ttl ?? '1h')
+    .sign(key)
+}
+
+/** An unsigned token (`alg: none`) carrying the claims. */
+export function unsignedToken(claims: Claims): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  return `${part({ alg: 'none', typ: 'JWT' })}.${part({ ...claims, exp: Math.floor(Date.now() / 1000) + 3600 })}.`
+}
+
+export const teacher = (sub = 't1', extra: Partial<Claims> = {}): Claims => ({ sub, role: 'teacher', schools: ['s1'], ...extra })
+export const student = (sub = 'u1', extra: Partial<Claims> = {}): Claims => ({ sub, role: 'student', schools: ['s1'], ...extra })
+export const admin = (sub = 'a1', extra: Partial<Claims> = {}): Claims => ({ sub, role: 'admin', schools: ['s1'], ...extra })
