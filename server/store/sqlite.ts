@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, Snapshot, Store } from './types.ts'
+import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, RosterMember, Snapshot, Store, StoredFile, TrailPoint } from './types.ts'
 
 /** Versioned schema changes; `user_version` records how many have run. */
 const MIGRATIONS = [
@@ -17,6 +17,14 @@ const MIGRATIONS = [
    CREATE INDEX journal_doc ON journal (doc, seq);
    CREATE TABLE snapshots (
      doc TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (doc, seq));`,
+  `CREATE TABLE roster (school TEXT NOT NULL, id TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (school, id));
+   CREATE TABLE claims (key TEXT PRIMARY KEY, at INTEGER NOT NULL);
+   CREATE TABLE files (id TEXT PRIMARY KEY, school TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
+     size INTEGER NOT NULL, at INTEGER NOT NULL, by TEXT NOT NULL, bytes BLOB NOT NULL);
+   CREATE TABLE trail (bus TEXT NOT NULL, at INTEGER NOT NULL, lat REAL NOT NULL, lng REAL NOT NULL,
+     speed REAL NOT NULL, heading REAL NOT NULL);
+   CREATE INDEX trail_bus ON trail (bus, at);
+   CREATE INDEX trail_at ON trail (at);`,
 ]
 
 interface EntryRow {
@@ -123,6 +131,46 @@ export class SqliteStore implements Store {
       )
       .all({ school: filter.school ?? null, surface: filter.surface ?? null }) as DocumentInfo[]
     return rows
+  }
+
+  async putRoster(school: string, members: RosterMember[]): Promise<void> {
+    const insert = this.db.prepare('INSERT INTO roster (school, id, member) VALUES (?, ?, ?)')
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM roster WHERE school = ?').run(school)
+      for (const member of members) insert.run(school, member.id, JSON.stringify(member))
+    })()
+  }
+
+  async roster(school: string): Promise<RosterMember[]> {
+    const rows = this.db.prepare('SELECT member FROM roster WHERE school = ? ORDER BY id').all(school) as Array<{ member: string }>
+    return rows.map((r) => JSON.parse(r.member))
+  }
+
+  async claim(key: string): Promise<boolean> {
+    return this.db.prepare('INSERT OR IGNORE INTO claims (key, at) VALUES (?, ?)').run(key, Date.now()).changes === 1
+  }
+
+  async putFile(f: StoredFile): Promise<void> {
+    this.db
+      .prepare('INSERT INTO files (id, school, name, type, size, at, by, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(f.id, f.school, f.name, f.type, f.size, f.at, f.by, f.bytes)
+  }
+
+  async getFile(id: string): Promise<StoredFile | undefined> {
+    const row = this.db.prepare('SELECT * FROM files WHERE id = ?').get(id) as (Omit<StoredFile, 'bytes'> & { bytes: Buffer }) | undefined
+    return row && { ...row, bytes: new Uint8Array(row.bytes) }
+  }
+
+  async appendTrail(bus: string, p: TrailPoint): Promise<void> {
+    this.db.prepare('INSERT INTO trail (bus, at, lat, lng, speed, heading) VALUES (?, ?, ?, ?, ?, ?)').run(bus, p.at, p.lat, p.lng, p.speed, p.heading)
+  }
+
+  async trail(bus: string, since: number): Promise<TrailPoint[]> {
+    return this.db.prepare('SELECT lat, lng, speed, heading, at FROM trail WHERE bus = ? AND at >= ? ORDER BY at').all(bus, since) as TrailPoint[]
+  }
+
+  async deleteTrailBefore(before: number): Promise<number> {
+    return this.db.prepare('DELETE FROM trail WHERE at < ?').run(before).changes
   }
 
   async close(): Promise<void> {

@@ -42,6 +42,34 @@ export interface DocumentFilter {
   surface?: string
 }
 
+export interface RosterMember {
+  id: string
+  name: string
+  role: string
+  classes?: string[]
+  children?: string[]
+  buses?: string[]
+}
+
+export interface StoredFile {
+  id: string
+  school: string
+  name: string
+  type: string
+  size: number
+  at: number
+  by: string
+  bytes: Uint8Array
+}
+
+export interface TrailPoint {
+  lat: number
+  lng: number
+  speed: number
+  heading: number
+  at: number
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
   /** Appends one entry and returns its sequence number. Resolves only once it is durable. */
@@ -53,5 +81,25 @@ export interface Store {
   countAfter(doc: string, seq: number): Promise<number>
   writeSnapshot(snapshot: Snapshot): Promise<void>
   listDocuments(filter?: DocumentFilter): Promise<DocumentInfo[]>
+
+  /** Replaces a school's roster. */
+  putRoster(school: string, members: RosterMember[]): Promise<void>
+  roster(school: string): Promise<RosterMember[]>
+
+  /**
+   * Claims a key once across every instance sharing this store: true for the first caller only.
+   * Side effects outside documents (inbox fan-out, escalations, webhooks) claim before acting.
+   */
+  claim(key: string): Promise<boolean>
+
+  putFile(file: StoredFile): Promise<void>
+  getFile(id: string): Promise<StoredFile | undefined>
+
+  appendTrail(bus: string, point: TrailPoint): Promise<void>
+  /** Points of `bus` (`<school>/<bus>`) at or after `since`, oldest first. */
+  trail(bus: string, since: number): Promise<TrailPoint[]>
+  /** Deletes trail points older than `before`; returns how many. */
+  deleteTrailBefore(before: number): Promise<number>
+
   close(): Promise<void>
 }
