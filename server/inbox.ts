@@ -1,0 +1,45 @@
+// Delivering notifications: one item per recipient, written by the server into each
+// recipient's inbox document under a deterministic id, so a repeated delivery changes nothing.
+import type { Hocuspocus } from '@hocuspocus/server'
+import type * as Y from 'yjs'
+import { inboxItem, inboxName, type InboxItem } from '../docs-model/surfaces/inbox.ts'
+import { mapOf } from '../docs-model/common.ts'
+import type { RosterMember, Store } from './store/types.ts'
+import { serverWrite } from './writes.ts'
+
+export interface Targets {
+  users?: string[]
+  roles?: string[]
+  classes?: string[]
+}
+
+/** Roster members matched by any of the targets (a user id, a role, or a class). */
+export function resolveTargets(roster: RosterMember[], targets: Targets): string[] {
+  const users = new Set(targets.users ?? [])
+  const roles = new Set(targets.roles ?? [])
+  const classes = new Set(targets.classes ?? [])
+  const ids = new Set<string>()
+  for (const member of roster) {
+    if (users.has(member.id) || roles.has(member.role) || (member.classes ?? []).some((c) => classes.has(c))) ids.add(member.id)
+  }
+  // Users named explicitly receive the item even when the roster does not list them yet.
+  for (const id of users) ids.add(id)
+  return [...ids].sort()
+}
+
+/** Writes `item` as `id` into each user's inbox; an item already there is left as it is. */
+export async function deliver(hocuspocus: Hocuspocus, school: string, users: string[], id: string, item: InboxItem): Promise<void> {
+  const checked = inboxItem.parse(item)
+  await Promise.all(
+    users.map((user) =>
+      serverWrite(hocuspocus, inboxName(school, user), (doc: Y.Doc) => {
+        const items = mapOf(doc, 'items')
+        if (!items.has(id)) items.set(id, checked)
+      }),
+    ),
+  )
+}
+
+export async function rosterTargets(store: Store, school: string, targets: Targets): Promise<string[]> {
+  return resolveTargets(await store.roster(school), targets)
+}
