@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, RosterMember, Snapshot, Store, StoredFile, TrailPoint } from './types.ts'
+import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, RosterMember, Snapshot, SnapshotInfo, Store, StoredFile, TrailPoint } from './types.ts'
 
 /** Versioned schema changes; `user_version` records how many have run. */
 const MIGRATIONS = [
@@ -131,6 +131,38 @@ export class SqliteStore implements Store {
       )
       .all({ school: filter.school ?? null, surface: filter.surface ?? null }) as DocumentInfo[]
     return rows
+  }
+
+  async entriesPage(doc: string, afterSeq: number, limit: number): Promise<JournalEntry[]> {
+    const rows = this.db.prepare('SELECT * FROM journal WHERE doc = ? AND seq > ? ORDER BY seq LIMIT ?').all(doc, afterSeq, limit) as EntryRow[]
+    return rows.map(toEntry)
+  }
+
+  async listSnapshots(doc: string): Promise<SnapshotInfo[]> {
+    return this.db.prepare('SELECT doc, seq, at, length(state) AS bytes FROM snapshots WHERE doc = ? ORDER BY seq').all(doc) as SnapshotInfo[]
+  }
+
+  async readSnapshot(doc: string, seq: number): Promise<Snapshot | undefined> {
+    const row = this.db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? AND seq = ?').get(doc, seq) as
+      | { doc: string; seq: number; at: number; state: Buffer }
+      | undefined
+    return row && { doc: row.doc, seq: row.seq, at: row.at, state: new Uint8Array(row.state) }
+  }
+
+  async pruneBefore(doc: string, seq: number): Promise<number> {
+    return this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM snapshots WHERE doc = ? AND seq = ?').get(doc, seq)) {
+        throw new Error(`no snapshot of ${doc} at seq ${seq}: write one before pruning`)
+      }
+      const gone = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(update_bytes)), 0) AS bytes FROM journal WHERE doc = ? AND seq <= ?').get(doc, seq) as {
+        n: number
+        bytes: number
+      }
+      this.db.prepare('DELETE FROM journal WHERE doc = ? AND seq <= ?').run(doc, seq)
+      this.db.prepare('DELETE FROM snapshots WHERE doc = ? AND seq < ?').run(doc, seq)
+      this.db.prepare('UPDATE documents SET updates = max(0, updates - ?), bytes = max(0, bytes - ?) WHERE name = ?').run(gone.n, gone.bytes, doc)
+      return gone.n
+    })()
   }
 
   async putRoster(school: string, members: RosterMember[]): Promise<void> {

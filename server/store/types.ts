@@ -28,6 +28,14 @@ export interface Snapshot {
   state: Uint8Array
 }
 
+/** A snapshot without its state, for listings. */
+export interface SnapshotInfo {
+  doc: string
+  seq: number
+  at: number
+  bytes: number
+}
+
 export interface DocumentInfo {
   name: string
   school: string
@@ -81,6 +89,18 @@ export interface Store {
   countAfter(doc: string, seq: number): Promise<number>
   writeSnapshot(snapshot: Snapshot): Promise<void>
   listDocuments(filter?: DocumentFilter): Promise<DocumentInfo[]>
+  /** Up to `limit` entries after `afterSeq`, oldest first, with no time bound: pages through a whole journal. */
+  entriesPage(doc: string, afterSeq: number, limit: number): Promise<JournalEntry[]>
+  /** Every snapshot of a document, oldest first, without its state. */
+  listSnapshots(doc: string): Promise<SnapshotInfo[]>
+  /** The snapshot written exactly at `seq`, with its state. */
+  readSnapshot(doc: string, seq: number): Promise<Snapshot | undefined>
+  /**
+   * Drops history before the snapshot at `seq` (which must exist): deletes the document's entries
+   * with seq <= `seq` and its snapshots with seq < `seq`, in one transaction, and lowers the
+   * document's `updates` and `bytes` counters by what was deleted. Returns the entries deleted.
+   */
+  pruneBefore(doc: string, seq: number): Promise<number>
 
   /** Replaces a school's roster. */
   putRoster(school: string, members: RosterMember[]): Promise<void>
