@@ -1,0 +1,43 @@
+// A real SQLite store whose operations can be made to fail on demand, to test error paths.
+import { SqliteStore } from '../../server/store/sqlite.ts'
+
+export type FaultyOp = 'append' | 'latestSnapshot' | 'writeSnapshot'
+
+export class FaultyStore extends SqliteStore {
+  /** Remaining failures per operation; -1 fails forever. */
+  readonly faults = new Map<FaultyOp, number>()
+  /** Fails the load of documents whose name contains this text. */
+  failLoadsOf?: string
+
+  fail(op: FaultyOp, times = -1): void {
+    this.faults.set(op, times)
+  }
+
+  heal(): void {
+    this.faults.clear()
+    this.failLoadsOf = undefined
+  }
+
+  private trip(op: FaultyOp): void {
+    const left = this.faults.get(op)
+    if (left === undefined || left === 0) return
+    if (left > 0) this.faults.set(op, left - 1)
+    throw new Error(`injected ${op} failure`)
+  }
+
+  override async append(...args: Parameters<SqliteStore['append']>) {
+    this.trip('append')
+    return super.append(...args)
+  }
+
+  override async latestSnapshot(...args: Parameters<SqliteStore['latestSnapshot']>) {
+    if (this.failLoadsOf && args[0].includes(this.failLoadsOf)) throw new Error('injected load failure')
+    this.trip('latestSnapshot')
+    return super.latestSnapshot(...args)
+  }
+
+  override async writeSnapshot(...args: Parameters<SqliteStore['writeSnapshot']>) {
+    this.trip('writeSnapshot')
+    return super.writeSnapshot(...args)
+  }
+}

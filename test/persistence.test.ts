@@ -1,0 +1,149 @@
+// Journal and snapshots, and every failure path of storage: a failed load refuses instead of
+// creating an empty document, failed appends are retried or refused, failed snapshots never pin a
+// document in memory, and a thousand documents opened and closed leave nothing behind.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { join } from 'node:path'
+import * as Y from 'yjs'
+import { startServer, tempDir, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, eventually, within } from './helpers/clients.ts'
+import { mintToken, teacher } from './helpers/tokens.ts'
+import { FaultyStore } from './helpers/faulty-store.ts'
+import { replay } from '../server/store/replay.ts'
+
+let server: TestServer
+let store: FaultyStore
+let token: string
+
+test.before(async () => {
+  const dataDir = tempDir()
+  store = new FaultyStore(join(dataDir, 'homeroom.db'))
+  server = await startServer({ SNAPSHOT_EVERY: '10' }, { store, dataDir })
+  token = await mintToken(teacher())
+})
+test.after.each(() => {
+  closeClients()
+  store.heal()
+})
+test.after(async () => {
+  await server.stop()
+})
+
+const failures = async (op: string): Promise<number> =>
+  (await server.app.metrics.storeFailures.get()).values.find((v) => v.labels.op === op)?.value ?? 0
+
+async function write(name: string, key: string, value: string) {
+  const client = connect(server.url, name, token)
+  await within(client.synced, 5000, `sync ${name}`)
+  client.doc.getMap('meta').set(key, value)
+  return client
+}
+
+test('each accepted update is journaled with document, sequence, time, user and bytes', async () => {
+  const client = await write('s1/doc/journal', 'title', 'Fractions')
+  await client.acknowledged()
+  const entries = await store.entriesAfter('s1/doc/journal', 0)
+  assert.is(entries.length, 1)
+  assert.is(entries[0].user, 't1')
+  assert.is(entries[0].origin, 'client')
+  assert.ok(entries[0].seq > 0 && entries[0].at > Date.now() - 60_000)
+  const doc = new Y.Doc()
+  Y.applyUpdate(doc, entries[0].update)
+  assert.is(doc.getMap('meta').get('title'), 'Fractions')
+})
+
+test('snapshots compact the tail past the threshold; loading reads snapshot plus tail', async () => {
+  const client = await write('s1/doc/snap', 'k0', 'v0')
+  for (let i = 1; i < 25; i++) client.doc.getMap('meta').set(`k${i}`, `v${i}`)
+  await client.acknowledged()
+  client.destroy()
+  await eventually(async () => (await store.latestSnapshot('s1/doc/snap')) !== undefined, 5000, 'a snapshot')
+  await eventually(() => !server.app.hocuspocus.documents.has('s1/doc/snap'), 5000, 'unload')
+  const snapshot = (await store.latestSnapshot('s1/doc/snap'))!
+  const { doc, tail } = await replay(store, 's1/doc/snap')
+  assert.ok(tail.length < 10, `tail of ${tail.length} after snapshot at ${snapshot.seq}`)
+  assert.is(doc.getMap('meta').get('k24'), 'v24')
+  const reader = connect(server.url, 's1/doc/snap', token)
+  await within(reader.synced, 5000, 'reload')
+  assert.is(reader.doc.getMap('meta').size, 25)
+})
+
+test('a failed load refuses the connection and never stores an empty document', async () => {
+  const writer = await write('s1/doc/precious', 'title', 'keep me')
+  await writer.acknowledged()
+  writer.destroy()
+  await eventually(() => !server.app.hocuspocus.documents.has('s1/doc/precious'), 5000, 'unload')
+  const before = await store.entriesAfter('s1/doc/precious', 0)
+
+  store.failLoadsOf = 'precious'
+  const refused = connect(server.url, 's1/doc/precious', token)
+  assert.match(await within(refused.refused, 5000, 'refusal'), /^unavailable: /)
+  assert.not.ok(server.app.hocuspocus.documents.has('s1/doc/precious'))
+  assert.equal(await store.entriesAfter('s1/doc/precious', 0), before)
+  assert.ok((await failures('load')) >= 1)
+
+  store.heal()
+  const reader = connect(server.url, 's1/doc/precious', token)
+  await within(reader.synced, 5000, 'sync after heal')
+  assert.is(reader.doc.getMap('meta').get('title'), 'keep me')
+})
+
+test('a transient journal failure is retried and the update lands', async () => {
+  store.fail('append', 2)
+  const before = await failures('journal')
+  const client = await write('s1/doc/flaky', 'title', 'after two failures')
+  await client.acknowledged()
+  assert.is((await failures('journal')) - before, 2)
+  assert.is((await store.entriesAfter('s1/doc/flaky', 0)).length, 1)
+})
+
+test('a persistent journal failure refuses the write: not applied, not broadcast, client told', async () => {
+  const other = connect(server.url, 's1/doc/down', await mintToken(teacher('t2')))
+  await within(other.synced, 5000, 'bystander')
+  store.fail('append')
+  const client = await write('s1/doc/down', 'title', 'lost?')
+  assert.match(await within(client.closed, 5000, 'close'), /^unavailable: the change could not be stored/)
+  assert.is(other.doc.getMap('meta').get('title'), undefined)
+  assert.is(server.app.hocuspocus.documents.get('s1/doc/down')?.getMap('meta').get('title'), undefined)
+  store.heal()
+})
+
+test('a failed snapshot is logged and counted and the document still unloads', async () => {
+  store.fail('writeSnapshot')
+  const before = await failures('snapshot')
+  const client = await write('s1/doc/nosnap', 'k', 'v')
+  for (let i = 0; i < 15; i++) client.doc.getMap('meta').set(`k${i}`, 'v')
+  await client.acknowledged()
+  client.destroy()
+  await eventually(() => !server.app.hocuspocus.documents.has('s1/doc/nosnap'), 5000, 'unload despite failed snapshot')
+  assert.ok((await failures('snapshot')) > before)
+  store.heal()
+  const reader = connect(server.url, 's1/doc/nosnap', token)
+  await within(reader.synced, 5000, 'reload')
+  assert.is(reader.doc.getMap('meta').get('k14'), 'v')
+})
+
+test('a thousand documents opened and closed, some failing to load, leave nothing behind', async () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  const timersBefore = timers()
+  store.failLoadsOf = 'fail'
+  const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => mintToken(teacher(`t${i}`))))
+  for (let batch = 0; batch < 20; batch++) {
+    const clients = Array.from({ length: 50 }, (_, i) => {
+      const n = batch * 50 + i
+      return connect(server.url, `s1/doc/${n % 10 === 0 ? 'fail' : 'ok'}${n}`, tokens[i])
+    })
+    await within(Promise.all(clients.map((c) => Promise.race([c.synced, c.refused]))), 20_000, `batch ${batch}`)
+    for (const [i, c] of clients.entries()) if ((batch * 50 + i) % 10 !== 0) c.doc.getMap('meta').set('n', `${i}`)
+    await Promise.all(clients.map((c, i) => ((batch * 50 + i) % 10 !== 0 ? c.acknowledged() : undefined)))
+    closeClients()
+  }
+  const { hocuspocus } = server.app
+  await eventually(() => hocuspocus.documents.size === 0, 20_000, 'every document unloaded')
+  assert.is(hocuspocus.loadingDocuments.size, 0)
+  assert.is(hocuspocus.unloadingDocuments.size, 0)
+  assert.is(server.app.limits.socketCount(), 0)
+  await eventually(() => timers() <= timersBefore + 2, 5000, `timers back to ${timersBefore} (now ${timers()})`)
+})
+
+test.run()
