@@ -1,0 +1,348 @@
+// The shared store: PostgreSQL, used when several instances run. Same behaviour as the SQLite
+// store; what differs is written down here:
+// - appends go through one server-side function (a single round trip) that first locks the
+//   document's row, so the appends of one document commit in the order of their sequence
+//   numbers and a snapshot taken at sequence S never hides a later-committing entry below S;
+// - an append carries a digest of its bytes, so a retried append (the commit succeeded but the
+//   answer was lost) or the same update sent twice for a document is journaled once;
+// - every operation is retried on transient failures (connection refused or reset, server
+//   restarting, serialization failures) before its error reaches the caller; writes are written
+//   so that a retry after a lost answer is harmless (claims remember their owner, files and trail
+//   points ignore a second copy).
+import { createHash, randomUUID } from 'node:crypto'
+import pg from 'pg'
+import type { Logger } from '../log.ts'
+import { nameParts } from './sqlite.ts'
+import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, RosterMember, Snapshot, SnapshotInfo, Store, StoredFile, TrailPoint } from './types.ts'
+
+/** Versioned schema changes, applied in order once each; `homeroom_migrations` records them. */
+const MIGRATIONS = [
+  `CREATE TABLE documents (
+     name TEXT PRIMARY KEY, school TEXT NOT NULL, surface TEXT NOT NULL,
+     updates BIGINT NOT NULL DEFAULT 0, bytes BIGINT NOT NULL DEFAULT 0, updated_at BIGINT NOT NULL);
+   CREATE INDEX documents_school ON documents (school, surface);
+   CREATE TABLE journal (
+     seq BIGSERIAL PRIMARY KEY, doc TEXT NOT NULL, at BIGINT NOT NULL, "user" TEXT, origin TEXT NOT NULL,
+     update_bytes BYTEA NOT NULL, digest BYTEA NOT NULL);
+   CREATE INDEX journal_doc ON journal (doc, seq);
+   CREATE UNIQUE INDEX journal_digest ON journal (doc, digest);
+   CREATE TABLE snapshots (doc TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL, state BYTEA NOT NULL, PRIMARY KEY (doc, seq));
+   CREATE FUNCTION homeroom_append(p_doc TEXT, p_school TEXT, p_surface TEXT, p_at BIGINT, p_user TEXT, p_origin TEXT, p_update BYTEA, p_digest BYTEA)
+   RETURNS BIGINT LANGUAGE plpgsql AS $$
+   DECLARE new_seq BIGINT;
+   BEGIN
+     -- Lock the document's row first: appends of one document then commit in sequence order.
+     INSERT INTO documents (name, school, surface, updates, bytes, updated_at) VALUES (p_doc, p_school, p_surface, 0, 0, p_at)
+       ON CONFLICT (name) DO UPDATE SET updated_at = documents.updated_at;
+     INSERT INTO journal (doc, at, "user", origin, update_bytes, digest) VALUES (p_doc, p_at, p_user, p_origin, p_update, p_digest)
+       ON CONFLICT (doc, digest) DO NOTHING RETURNING seq INTO new_seq;
+     IF new_seq IS NULL THEN
+       SELECT seq INTO new_seq FROM journal WHERE doc = p_doc AND digest = p_digest;
+       RETURN new_seq;
+     END IF;
+     UPDATE documents SET updates = updates + 1, bytes = bytes + octet_length(p_update), updated_at = GREATEST(updated_at, p_at) WHERE name = p_doc;
+     RETURN new_seq;
+   END $$;`,
+  `CREATE TABLE roster (school TEXT NOT NULL, id TEXT NOT NULL, member JSONB NOT NULL, PRIMARY KEY (school, id));
+   CREATE TABLE claims (key TEXT PRIMARY KEY, at BIGINT NOT NULL, owner TEXT NOT NULL);
+   CREATE TABLE files (id TEXT PRIMARY KEY, school TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
+     size BIGINT NOT NULL, at BIGINT NOT NULL, by TEXT NOT NULL, bytes BYTEA NOT NULL);
+   CREATE TABLE trail (bus TEXT NOT NULL, at BIGINT NOT NULL, lat DOUBLE PRECISION NOT NULL, lng DOUBLE PRECISION NOT NULL,
+     speed DOUBLE PRECISION NOT NULL, heading DOUBLE PRECISION NOT NULL);
+   CREATE UNIQUE INDEX trail_bus ON trail (bus, at);
+   CREATE INDEX trail_at ON trail (at);`,
+]
+
+/** Any number; serializes concurrent migrations of instances starting together. */
+const MIGRATION_LOCK = 7_400_417
+
+const INT8_OID = 20
+/** BIGINT columns (sequence numbers, milliseconds) fit a JS number for the next 280,000 years. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+}
+
+/** Error codes worth another attempt: the connection broke or the server is (re)starting. */
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300', '40001', '40P01'])
+
+export function isTransient(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | undefined
+  if (!e) return false
+  if (e.code && (TRANSIENT_CODES.has(e.code) || e.code.startsWith('08'))) return true
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? '')
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const bytes = (value: Buffer): Uint8Array => new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+const digestOf = (update: Uint8Array): Buffer => createHash('sha256').update(update).digest().subarray(0, 16)
+
+interface SnapshotRow {
+  doc: string
+  seq: number
+  at: number
+  state: Buffer
+}
+
+const toSnapshot = (row: SnapshotRow): Snapshot => ({ doc: row.doc, seq: row.seq, at: row.at, state: bytes(row.state) })
+
+interface EntryRow {
+  seq: number
+  doc: string
+  at: number
+  user: string | null
+  origin: JournalEntry['origin']
+  update_bytes: Buffer
+}
+
+const toEntry = (r: EntryRow): JournalEntry => ({ seq: r.seq, doc: r.doc, at: r.at, user: r.user, origin: r.origin, update: bytes(r.update_bytes) })
+
+export interface PgStoreOptions {
+  /** Connections in the pool (PG_POOL_SIZE). */
+  poolSize?: number
+  log?: Logger
+  /** Attempts per operation on transient failures (first try included). */
+  attempts?: number
+  /** Milliseconds before a connection attempt gives up. */
+  connectTimeoutMs?: number
+}
+
+export class PgStore implements Store {
+  readonly kind = 'postgres'
+  readonly pool: pg.Pool
+  private readonly log?: Logger
+  private readonly attempts: number
+  private schema?: Promise<void>
+
+  constructor(url: string, options: PgStoreOptions = {}) {
+    this.log = options.log
+    this.attempts = options.attempts ?? 4
+    this.pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000, types })
+    // An idle connection that breaks (server restart) emits here; without a listener the process would end.
+    this.pool.on('error', (error) => this.log?.warn({ err: error }, 'idle PostgreSQL connection lost; the pool reconnects on demand'))
+  }
+
+  /** Creates or migrates the schema once; a failed attempt is retried by the next operation. */
+  ready(): Promise<void> {
+    this.schema ??= this.migrate().catch((error) => {
+      this.schema = undefined
+      throw error
+    })
+    return this.schema
+  }
+
+  private async migrate(): Promise<void> {
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
+      await client.query('CREATE TABLE IF NOT EXISTS homeroom_migrations (version INTEGER PRIMARY KEY, at BIGINT NOT NULL)')
+      const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM homeroom_migrations')
+      for (let v = rows[0].version ?? 0; v < MIGRATIONS.length; v++) {
+        await client.query(MIGRATIONS[v])
+        await client.query('INSERT INTO homeroom_migrations (version, at) VALUES ($1, $2)', [v + 1, Date.now()])
+        this.log?.info({ version: v + 1 }, 'PostgreSQL schema migrated')
+      }
+      await client.query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    } finally {
+      client.release()
+    }
+  }
+
+  /** Runs `operation` once the schema exists, retrying transient failures with backoff. */
+  private async run<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ready()
+        return await operation()
+      } catch (error) {
+        if (attempt >= this.attempts || !isTransient(error)) throw error
+        this.log?.warn({ err: error, op: what, attempt }, 'PostgreSQL operation failed; retrying')
+        await sleep(Math.min(2000, 50 * 4 ** (attempt - 1)))
+      }
+    }
+  }
+
+  private query<R extends pg.QueryResultRow>(what: string, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    return this.run(what, () => this.pool.query<R>(text, values))
+  }
+
+  /** Runs `body` in one transaction on one connection. */
+  private transaction<T>(what: string, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.run(what, async () => {
+      const client = await this.pool.connect()
+      try {
+        await client.query('BEGIN')
+        const result = await body(client)
+        await client.query('COMMIT')
+        return result
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw error
+      } finally {
+        client.release()
+      }
+    })
+  }
+
+  async append(doc: string, entry: NewEntry): Promise<number> {
+    const { school, surface } = nameParts(doc)
+    const { rows } = await this.query<{ seq: number }>('append', 'SELECT homeroom_append($1, $2, $3, $4, $5, $6, $7, $8) AS seq', [
+      doc,
+      school,
+      surface,
+      entry.at,
+      entry.user,
+      entry.origin,
+      entry.update,
+      digestOf(entry.update),
+    ])
+    return rows[0].seq
+  }
+
+  async latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined> {
+    const { rows } = await this.query<SnapshotRow>(
+      'snapshot',
+      'SELECT doc, seq, at, state FROM snapshots WHERE doc = $1 AND ($2::bigint IS NULL OR at <= $2) ORDER BY seq DESC LIMIT 1',
+      [doc, at ?? null],
+    )
+    return rows[0] && toSnapshot(rows[0])
+  }
+
+  async entriesAfter(doc: string, seq: number, until?: number): Promise<JournalEntry[]> {
+    const { rows } = await this.query<EntryRow>(
+      'entries',
+      'SELECT seq, doc, at, "user", origin, update_bytes FROM journal WHERE doc = $1 AND seq > $2 AND ($3::bigint IS NULL OR at <= $3) ORDER BY seq',
+      [doc, seq, until ?? null],
+    )
+    return rows.map(toEntry)
+  }
+
+  async countAfter(doc: string, seq: number): Promise<number> {
+    const { rows } = await this.query<{ n: number }>('count', 'SELECT count(*) AS n FROM journal WHERE doc = $1 AND seq > $2', [doc, seq])
+    return rows[0].n
+  }
+
+  async writeSnapshot(s: Snapshot): Promise<void> {
+    await this.query(
+      'snapshot',
+      'INSERT INTO snapshots (doc, seq, at, state) VALUES ($1, $2, $3, $4) ON CONFLICT (doc, seq) DO UPDATE SET at = excluded.at, state = excluded.state',
+      [s.doc, s.seq, s.at, s.state],
+    )
+  }
+
+  async listDocuments(filter: DocumentFilter = {}): Promise<DocumentInfo[]> {
+    const { rows } = await this.query<DocumentInfo>(
+      'documents',
+      `SELECT name, school, surface, updates, bytes, updated_at AS "updatedAt" FROM documents
+       WHERE ($1::text IS NULL OR school = $1) AND ($2::text IS NULL OR surface = $2) ORDER BY name`,
+      [filter.school ?? null, filter.surface ?? null],
+    )
+    return rows
+  }
+
+  async entriesPage(doc: string, afterSeq: number, limit: number): Promise<JournalEntry[]> {
+    const { rows } = await this.query<EntryRow>(
+      'entries',
+      'SELECT seq, doc, at, "user", origin, update_bytes FROM journal WHERE doc = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [doc, afterSeq, limit],
+    )
+    return rows.map(toEntry)
+  }
+
+  async listSnapshots(doc: string): Promise<SnapshotInfo[]> {
+    const { rows } = await this.query<SnapshotInfo>('snapshots', 'SELECT doc, seq, at, octet_length(state) AS bytes FROM snapshots WHERE doc = $1 ORDER BY seq', [doc])
+    return rows
+  }
+
+  async readSnapshot(doc: string, seq: number): Promise<Snapshot | undefined> {
+    const { rows } = await this.query<SnapshotRow>('snapshot', 'SELECT doc, seq, at, state FROM snapshots WHERE doc = $1 AND seq = $2', [doc, seq])
+    return rows[0] && toSnapshot(rows[0])
+  }
+
+  async pruneBefore(doc: string, seq: number): Promise<number> {
+    return this.transaction('prune', async (client) => {
+      // The document's row lock keeps appends of this document out while its history shrinks.
+      await client.query('SELECT 1 FROM documents WHERE name = $1 FOR UPDATE', [doc])
+      const found = await client.query('SELECT 1 FROM snapshots WHERE doc = $1 AND seq = $2', [doc, seq])
+      if (found.rowCount === 0) throw new Error(`no snapshot of ${doc} at seq ${seq}: write one before pruning`)
+      const { rows } = await client.query<{ n: number; bytes: number }>(
+        `WITH gone AS (DELETE FROM journal WHERE doc = $1 AND seq <= $2 RETURNING octet_length(update_bytes) AS size)
+         SELECT count(*) AS n, COALESCE(sum(size), 0)::bigint AS bytes FROM gone`,
+        [doc, seq],
+      )
+      await client.query('DELETE FROM snapshots WHERE doc = $1 AND seq < $2', [doc, seq])
+      const { n, bytes: size } = rows[0]
+      await client.query('UPDATE documents SET updates = GREATEST(0, updates - $2), bytes = GREATEST(0, bytes - $3) WHERE name = $1', [doc, n, size])
+      return n
+    })
+  }
+
+  async putRoster(school: string, members: RosterMember[]): Promise<void> {
+    await this.transaction('roster', async (client) => {
+      await client.query('DELETE FROM roster WHERE school = $1', [school])
+      if (members.length === 0) return
+      await client.query('INSERT INTO roster (school, id, member) SELECT $1, m->>\'id\', m FROM jsonb_array_elements($2::jsonb) AS m', [
+        school,
+        JSON.stringify(members),
+      ])
+    })
+  }
+
+  async roster(school: string): Promise<RosterMember[]> {
+    const { rows } = await this.query<{ member: RosterMember }>('roster', 'SELECT member FROM roster WHERE school = $1 ORDER BY id', [school])
+    return rows.map((r) => r.member)
+  }
+
+  /** The claim carries a random owner, so a retry after a lost answer still recognises its own win. */
+  async claim(key: string): Promise<boolean> {
+    const owner = randomUUID()
+    const { rows } = await this.query<{ won: boolean }>(
+      'claim',
+      `WITH inserted AS (INSERT INTO claims (key, at, owner) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM inserted) OR EXISTS (SELECT 1 FROM claims WHERE key = $1 AND owner = $3) AS won`,
+      [key, Date.now(), owner],
+    )
+    return rows[0].won
+  }
+
+  async putFile(f: StoredFile): Promise<void> {
+    await this.query('file', 'INSERT INTO files (id, school, name, type, size, at, by, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING', [
+      f.id,
+      f.school,
+      f.name,
+      f.type,
+      f.size,
+      f.at,
+      f.by,
+      f.bytes,
+    ])
+  }
+
+  async getFile(id: string): Promise<StoredFile | undefined> {
+    const { rows } = await this.query<Omit<StoredFile, 'bytes'> & { bytes: Buffer }>('file', 'SELECT id, school, name, type, size, at, by, bytes FROM files WHERE id = $1', [id])
+    const row = rows[0]
+    return row && { ...row, bytes: bytes(row.bytes) }
+  }
+
+  async appendTrail(bus: string, p: TrailPoint): Promise<void> {
+    await this.query('trail', 'INSERT INTO trail (bus, at, lat, lng, speed, heading) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bus, at) DO NOTHING', [bus, p.at, p.lat, p.lng, p.speed, p.heading])
+  }
+
+  async trail(bus: string, since: number): Promise<TrailPoint[]> {
+    const { rows } = await this.query<TrailPoint>('trail', 'SELECT lat, lng, speed, heading, at FROM trail WHERE bus = $1 AND at >= $2 ORDER BY at', [bus, since])
+    return rows
+  }
+
+  async deleteTrailBefore(before: number): Promise<number> {
+    const { rowCount } = await this.query('trail', 'DELETE FROM trail WHERE at < $1', [before])
+    return rowCount ?? 0
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end()
+  }
+}
