@@ -10,6 +10,8 @@ import { createLogger, type Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { Router, sendError, HttpError } from './http.ts'
 import { coreRoutes } from './routes/core.ts'
+import { docsRoutes } from './routes/docs.ts'
+import { startRetentionTimer } from './retention.ts'
 import { SqliteStore } from './store/sqlite.ts'
 import type { Store } from './store/types.ts'
 import { Auth } from '../extensions/auth.ts'
@@ -91,6 +93,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   })
 
   let stopping: Promise<void> | undefined
+  let stopRetention: (() => void) | undefined
 
   Object.assign(app, {
     config,
@@ -117,11 +120,13 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     async start() {
       await server.listen()
       const port = server.address.port
+      stopRetention = startRetentionTimer(app)
       log.info({ port, host: config.host, store: store.kind }, `Homeroom listening on http://${config.host}:${port} (WebSocket on the same port)`)
       return { port }
     },
     stop() {
       stopping ??= (async () => {
+        stopRetention?.()
         persistence.snapshotEverything()
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())
         await Promise.race([server.destroy(), timeout])
@@ -132,6 +137,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies Homeroom)
+  docsRoutes(router, app)
   coreRoutes(router, app)
   return app
 }
