@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import IORedis from 'ioredis'
+import { Redis as IORedis } from 'ioredis'
 
 /** The shared PostgreSQL (trust auth); each test file creates its own database inside it. */
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
