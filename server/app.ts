@@ -17,6 +17,11 @@ import type { Store } from './store/types.ts'
 import { Auth } from '../extensions/auth.ts'
 import { Limits } from '../extensions/limits.ts'
 import { Persistence } from '../extensions/persistence.ts'
+import { Guard } from '../extensions/guard.ts'
+import { Presence } from '../extensions/presence.ts'
+import { Signaling } from '../extensions/signaling.ts'
+import { RelatedDocs } from './facts.ts'
+import { YWebsocketEndpoint } from './ywebsocket.ts'
 
 export interface Homeroom {
   config: Config
@@ -62,6 +67,10 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const app = {} as Homeroom
   const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
   const auth = new Auth({ identities, limits, metrics, log, peek })
+  const related = new RelatedDocs((name) => app.hocuspocus.documents.get(name), peek)
+  const guard = new Guard({ metrics, log, related })
+  const presence = new Presence({ limits: config.limits, metrics })
+  const signaling = new Signaling({ metrics, log })
 
   const http: Extension = {
     extensionName: 'http',
@@ -88,7 +97,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     address: config.host,
     quiet: true,
     stopOnSignals: false,
-    extensions: [limits, auth, persistence, http, ...(options.extensions ?? [])],
+    extensions: [limits, auth, guard, persistence, presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
