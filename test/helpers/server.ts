@@ -54,7 +54,7 @@ export interface ServerProcess {
 /** Runs `homeroom serve` in a child process and resolves once it listens. */
 export async function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['scripts/homeroom.ts', 'serve'], {
-    env: { ...process.env, ...testEnv(dataDir, { LOG_LEVEL: 'info', ...env }) },
+    env: { ...process.env, ...testEnv(dataDir, { ...env, LOG_LEVEL: 'info' }) }, // the port is read from the log
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))

@@ -1,0 +1,62 @@
+// Health, metrics, statistics and the error shape of the HTTP API.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { startServer, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, within } from './helpers/clients.ts'
+import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
+
+let server: TestServer
+test.before(async () => {
+  server = await startServer({ SERVICE_TOKEN: 'svc-0123456789abcdef' })
+})
+test.after.each(closeClients)
+test.after(async () => {
+  await server.stop()
+})
+
+const get = (path: string, token?: string) => fetch(`${server.http}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} })
+
+test('GET /health answers ok', async () => {
+  const res = await get('/health')
+  assert.is(res.status, 200)
+  assert.is((await res.json()).status, 'ok')
+})
+
+test('GET /metrics serves Prometheus text with the documented series', async () => {
+  const client = connect(server.url, 's1/doc/m', await mintToken(teacher()))
+  await within(client.synced, 5000, 'sync')
+  client.doc.getMap('meta').set('title', 'x')
+  await client.acknowledged()
+  const refused = connect(server.url, 's1/nothing/1', await mintToken(teacher()))
+  await within(refused.refused, 5000, 'refusal')
+  const text = await (await get('/metrics')).text()
+  for (const series of [
+    'homeroom_connections 1',
+    'homeroom_documents_loaded 1',
+    'homeroom_messages_total{kind=',
+    'homeroom_refusals_total{reason="unknown-surface"} 1',
+    'homeroom_journal_append_seconds_count 1',
+    'homeroom_snapshot_bytes_bucket',
+    'nodejs_eventloop_lag_seconds',
+  ]) {
+    assert.ok(text.includes(series), `metrics include ${series}`)
+  }
+})
+
+test('GET /api/v1/stats is for admin and service only', async () => {
+  assert.is((await get('/api/v1/stats')).status, 401)
+  const forbidden = await get('/api/v1/stats', await mintToken(student()))
+  assert.is(forbidden.status, 403)
+  assert.equal(Object.keys((await forbidden.json()).error), ['code', 'message'])
+  const stats = await (await get('/api/v1/stats', await mintToken(admin()))).json()
+  for (const key of ['connections', 'documents', 'rooms', 'messagesPerSec']) assert.ok(key in stats, key)
+  assert.is((await get('/api/v1/stats', 'svc-0123456789abcdef')).status, 200)
+})
+
+test('unknown routes answer 404 in the error shape', async () => {
+  const res = await get('/api/v1/nothing-here')
+  assert.is(res.status, 404)
+  assert.is((await res.json()).error.code, 'not-found')
+})
+
+test.run()

@@ -1,0 +1,68 @@
+// The server process: bad configuration exits 2 naming the variable; SIGTERM shuts down
+// gracefully (exit 0, snapshots written); the start-up log says where it listens and how to mint.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { startServerProcess, tempDir, testEnv } from './helpers/server.ts'
+import { closeClients, connect, within } from './helpers/clients.ts'
+import { mintToken, teacher } from './helpers/tokens.ts'
+import { SqliteStore } from '../server/store/sqlite.ts'
+
+test.after.each(closeClients)
+
+const serve = (env: Record<string, string>) =>
+  spawnSync(process.execPath, ['scripts/homeroom.ts', 'serve'], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 })
+
+test('a bad configuration value exits 2 with one line naming the variable', () => {
+  for (const [variable, value] of [['PORT', 'eighty'], ['MAX_MESSAGES_PER_SEC', '-5'], ['DATABASE_URL', 'mysql://x'], ['JWT_SECRET', 'short']]) {
+    const result = serve({ ...testEnv(tempDir()), [variable]: value })
+    assert.is(result.status, 2, `${variable}=${value}`)
+    const lines = result.stderr.trim().split('\n')
+    assert.is(lines.length, 1)
+    assert.match(lines[0], new RegExp(`^homeroom: bad configuration: ${variable}: `))
+  }
+})
+
+test('SIGTERM stops accepting, snapshots documents and exits 0', async () => {
+  const dataDir = tempDir()
+  const server = await startServerProcess(dataDir)
+  const client = connect(server.url, 's1/doc/term', await mintToken(teacher()))
+  await within(client.synced, 5000, 'sync')
+  client.doc.getMap('meta').set('title', 'before shutdown')
+  await client.acknowledged()
+  server.child.kill('SIGTERM')
+  assert.is(await within(server.exited, 15_000, 'exit'), 0)
+  const store = new SqliteStore(join(dataDir, 'homeroom.db'), { readonly: true })
+  const snapshot = await store.latestSnapshot('s1/doc/term')
+  assert.ok(snapshot, 'a snapshot was written on shutdown')
+  await store.close()
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+test('npm start defaults: port 8400, SQLite and a generated secret in ./data, a helpful start-up log', async () => {
+  const dataDir = tempDir()
+  const env = { PORT: '8400', JWT_SECRET: '' }
+  const server = await startServerProcess(dataDir, env).catch((error) => {
+    throw new Error(`could not start on 8400 (is something else using it?): ${error.message}`)
+  })
+  try {
+    assert.is(server.port, 8400)
+    const health = await fetch('http://127.0.0.1:8400/health')
+    assert.is(health.status, 200)
+    const token = spawnSync(process.execPath, ['scripts/homeroom.ts', 'token', '--sub', 't1', '--role', 'teacher', '--schools', 's1'], {
+      env: { ...process.env, DATA_DIR: dataDir, JWT_SECRET: '' },
+      encoding: 'utf8',
+    })
+    assert.is(token.status, 0, token.stderr)
+    const client = connect(server.url, 's1/doc/hello', token.stdout.trim())
+    await within(client.synced, 5000, 'a token minted by the CLI opens a document')
+  } finally {
+    server.child.kill('SIGTERM')
+    await server.exited
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+})
+
+test.run()
