@@ -42,6 +42,7 @@ const schema = z.object({
   MAX_CONNECTIONS_PER_USER: int(1, 100000).default(20),
   MAX_DOCS_PER_CONNECTION: int(1, 100000).default(100),
   MAX_AWARENESS_BYTES: int(64, 1024 * 1024).default(8192),
+  MAX_AWARENESS_PER_SEC: int(1, 1000).default(20),
   MAX_FILE_BYTES: int(1, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   SNAPSHOT_EVERY: int(1, 1_000_000).default(500),
   CHAT_RETENTION_DAYS: int(1, 36500).default(365),
@@ -73,6 +74,8 @@ export interface Config {
     connectionsPerUser: number
     docsPerConnection: number
     awarenessBytes: number
+    /** Awareness updates per second and connection; more are dropped. */
+    awarenessPerSec: number
     fileBytes: number
   }
   snapshotEvery: number
@@ -115,6 +118,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       connectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
       docsPerConnection: e.MAX_DOCS_PER_CONNECTION,
       awarenessBytes: e.MAX_AWARENESS_BYTES,
+      awarenessPerSec: e.MAX_AWARENESS_PER_SEC,
       fileBytes: e.MAX_FILE_BYTES,
     },
     snapshotEvery: e.SNAPSHOT_EVERY,
