@@ -11,15 +11,24 @@ import { Metrics } from './metrics.ts'
 import { Router, sendError, HttpError } from './http.ts'
 import { coreRoutes } from './routes/core.ts'
 import { docsRoutes } from './routes/docs.ts'
+import { rosterRoutes } from './routes/roster.ts'
+import { notificationRoutes } from './routes/notifications.ts'
+import { dashboardRoutes } from './routes/dashboards.ts'
+import { fileRoutes } from './routes/files.ts'
 import { startRetentionTimer } from './retention.ts'
 import { SqliteStore } from './store/sqlite.ts'
+import { PgStore } from './store/postgres.ts'
 import type { Store } from './store/types.ts'
 import { Auth } from '../extensions/auth.ts'
 import { Limits } from '../extensions/limits.ts'
 import { Persistence } from '../extensions/persistence.ts'
+import { RedisSync } from '../extensions/redis.ts'
 import { Guard } from '../extensions/guard.ts'
 import { Presence } from '../extensions/presence.ts'
 import { Signaling } from '../extensions/signaling.ts'
+import { PollObserver } from '../extensions/observers/poll.ts'
+import { ClassroomObserver } from '../extensions/observers/classroom.ts'
+import { SystemStatusObserver } from '../extensions/observers/system-status.ts'
 import { RelatedDocs } from './facts.ts'
 import { YWebsocketEndpoint } from './ywebsocket.ts'
 
@@ -49,15 +58,15 @@ export interface HomeroomOptions {
   extensions?: Extension[]
 }
 
-export function openStore(config: Config): Store {
-  if (config.databaseUrl) throw new Error('DATABASE_URL: PostgreSQL storage is not available in this build')
+export function openStore(config: Config, log?: Logger): Store {
+  if (config.databaseUrl) return new PgStore(config.databaseUrl, { poolSize: config.pgPoolSize, log })
   return new SqliteStore(join(config.dataDir, 'homeroom.db'))
 }
 
 export function createHomeroom(config: Config, options: HomeroomOptions = {}): Homeroom {
   const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId })
   const metrics = new Metrics()
-  const store = options.store ?? openStore(config)
+  const store = options.store ?? openStore(config, log)
   const identities = new Identities(config)
   const limits = new Limits({ limits: config.limits, metrics })
   const persistence = new Persistence({ store, metrics, log, snapshotEvery: config.snapshotEvery })
@@ -71,6 +80,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const guard = new Guard({ metrics, log, related })
   const presence = new Presence({ limits: config.limits, metrics })
   const signaling = new Signaling({ metrics, log })
+  const observers = [new PollObserver(app), new ClassroomObserver(app), new SystemStatusObserver(app)]
 
   const http: Extension = {
     extensionName: 'http',
@@ -91,13 +101,15 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     },
   }
 
+  // Several instances: updates and presence travel through Redis (see docs/scaling.md).
+  const redis = config.redisUrl ? new RedisSync({ url: config.redisUrl, instanceId: config.instanceId, metrics, log }) : undefined
   const server = new Server({
     name: config.instanceId,
     port: config.port,
     address: config.host,
     quiet: true,
     stopOnSignals: false,
-    extensions: [limits, auth, guard, persistence, presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...(options.extensions ?? [])],
+    extensions: [limits, auth, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
@@ -147,6 +159,10 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     },
   } satisfies Homeroom)
   docsRoutes(router, app)
+  rosterRoutes(router, app)
+  notificationRoutes(router, app)
+  dashboardRoutes(router, app)
+  fileRoutes(router, app)
   coreRoutes(router, app)
   return app
 }

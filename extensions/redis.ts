@@ -1,0 +1,242 @@
+// Joining the other instances through Redis: @hocuspocus/extension-redis carries updates,
+// awareness and stateless messages between instances; this wrapper makes it survive outages.
+//
+// - Redis down (at start or later): the instance keeps serving its own clients. Publishing is
+//   skipped (nothing to deliver to), documents load from storage alone, the outage is logged
+//   once and counted. Commands never queue while Redis is away, so nothing hangs on it.
+// - Redis back: every loaded document is subscribed again and announces its state vector
+//   (a SyncStep1). A peer answers with what we lack plus its own SyncStep1, which we answer with
+//   what it lacks: both directions heal, deletions included. Pub/sub drops whatever was sent
+//   while a subscriber was away, so this resync is what makes the outage lossless.
+// - The extension's store lock is not used: snapshots are compacted from the shared journal and
+//   written idempotently, so two instances snapshotting together is harmless, while a lock that
+//   is lost or unreachable would silently skip the store chain.
+// - Updates applied from Redis carry the origin {source: 'redis'}; persistence does not journal
+//   them again (the instance that received an update from its client journaled it).
+import { randomUUID } from 'node:crypto'
+import type {
+  afterLoadDocumentPayload,
+  afterUnloadDocumentPayload,
+  beforeBroadcastStatelessPayload,
+  beforeUnloadDocumentPayload,
+  Extension,
+  Hocuspocus,
+  onAwarenessUpdatePayload,
+  onChangePayload,
+  onConfigurePayload,
+} from '@hocuspocus/server'
+import { OutgoingMessage } from '@hocuspocus/server'
+import { Redis as HocuspocusRedis, type RedisInstance } from '@hocuspocus/extension-redis'
+import { Redis as IORedis } from 'ioredis'
+import client from 'prom-client'
+import type { Logger } from '../server/log.ts'
+import type { Metrics } from '../server/metrics.ts'
+
+export interface RedisSyncConfig {
+  url: string
+  /** This instance's name (INSTANCE_ID); a random suffix keeps two equal names apart. */
+  instanceId: string
+  metrics: Metrics
+  log: Logger
+  /** Namespace of the channels, so unrelated deployments can share one Redis. */
+  prefix?: string
+}
+
+/** Longest wait for the wrapped extension to subscribe and hear from peers while loading a document. */
+const LOAD_SYNC_TIMEOUT_MS = 5000
+
+export class RedisSync implements Extension {
+  readonly extensionName = 'redis'
+  readonly identifier: string
+  private readonly config: RedisSyncConfig
+  private readonly prefix: string
+  private readonly pub: IORedis
+  private readonly sub: IORedis
+  /** The wrapped extension, created once both connections are first ready. */
+  private inner?: HocuspocusRedis
+  private instance?: Hocuspocus
+  private up = false
+  private everUp = false
+  /** When the current outage began, and whether it was logged and counted yet. */
+  private downSince = Date.now()
+  private reported = false
+  /** Documents unloaded while Redis was away: their channels are left once it returns. */
+  private readonly unsubscribeLater = new Set<string>()
+  private readonly gauges
+
+  constructor(config: RedisSyncConfig) {
+    this.config = config
+    this.prefix = config.prefix ?? 'homeroom'
+    this.identifier = `${config.instanceId}-${randomUUID().slice(0, 8)}`
+    const registers = [config.metrics.registry]
+    this.gauges = {
+      up: new client.Gauge({ name: 'homeroom_redis_up', help: '1 while both Redis connections are ready', registers }),
+      outages: new client.Counter({ name: 'homeroom_redis_outages_total', help: 'Times Redis became unreachable', registers }),
+      resynced: new client.Counter({ name: 'homeroom_redis_resynced_documents_total', help: 'Documents re-announced after Redis returned', registers }),
+      published: new client.Counter({ name: 'homeroom_redis_published_bytes_total', help: 'Bytes published to Redis', registers }),
+      received: new client.Counter({ name: 'homeroom_redis_received_bytes_total', help: 'Bytes received from Redis subscriptions', registers }),
+    }
+    const options = {
+      // Fail fast instead of queueing while disconnected: a queued subscribe would hang document loads.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2000,
+      retryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
+    }
+    this.pub = new IORedis(config.url, options)
+    this.sub = new IORedis(config.url, options)
+    this.countPublishedBytes()
+    this.sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => this.gauges.received.inc(data.byteLength))
+    for (const connection of [this.pub, this.sub]) {
+      connection.on('ready', () => this.connectionReady())
+      connection.on('close', () => this.connectionLost())
+      connection.on('error', (error: Error) => this.connectionError(error))
+    }
+  }
+
+  /** Whether updates currently travel between instances. */
+  get isUp(): boolean {
+    return this.up
+  }
+
+  async onConfigure({ instance }: onConfigurePayload): Promise<void> {
+    this.instance = instance
+    await this.inner?.onConfigure({ instance } as onConfigurePayload)
+  }
+
+  async afterLoadDocument(payload: afterLoadDocumentPayload): Promise<void> {
+    this.unsubscribeLater.delete(payload.documentName)
+    if (!this.up || !this.inner) return
+    // Subscribes, announces our state and waits briefly for a peer's; on failure the document
+    // still opens from storage, and the resync on Redis' return catches it up.
+    await this.guard('load', payload.documentName, withTimeout(this.inner.afterLoadDocument(payload), LOAD_SYNC_TIMEOUT_MS))
+  }
+
+  async onChange(payload: onChangePayload): Promise<void> {
+    if (this.up) await this.guard('change', payload.documentName, this.inner?.onChange(payload))
+  }
+
+  async onAwarenessUpdate(payload: onAwarenessUpdatePayload): Promise<void> {
+    if (this.up) await this.guard('awareness', payload.documentName, this.inner?.onAwarenessUpdate(payload))
+  }
+
+  async beforeBroadcastStateless(payload: beforeBroadcastStatelessPayload): Promise<void> {
+    if (this.up) await this.guard('stateless', payload.documentName, this.inner?.beforeBroadcastStateless(payload))
+  }
+
+  /** Gives in-flight sync messages a moment before the document leaves memory. */
+  async beforeUnloadDocument(payload: beforeUnloadDocumentPayload): Promise<void> {
+    if (this.up) await this.inner?.beforeUnloadDocument(payload)
+  }
+
+  async afterUnloadDocument(payload: afterUnloadDocumentPayload): Promise<void> {
+    if (payload.instance.documents.has(payload.documentName)) return
+    if (this.up && this.inner) await this.guard('unload', payload.documentName, this.inner.afterUnloadDocument(payload))
+    else this.unsubscribeLater.add(payload.documentName)
+  }
+
+  async onDestroy(): Promise<void> {
+    this.up = false
+    this.pub.disconnect(false)
+    this.sub.disconnect(false)
+  }
+
+  private async guard(what: string, documentName: string, work: Promise<unknown> | undefined): Promise<void> {
+    try {
+      await work
+    } catch (error) {
+      this.config.metrics.observerErrors.inc({ where: `redis-${what}` })
+      this.config.log.warn({ err: error, doc: documentName }, `Redis ${what} failed; the document resyncs when Redis is reachable`)
+    }
+  }
+
+  private connectionReady(): void {
+    if (this.up || this.pub.status !== 'ready' || this.sub.status !== 'ready') return
+    if (!this.inner) {
+      const connections = [this.pub, this.sub]
+      this.inner = new HocuspocusRedis({
+        identifier: this.identifier,
+        prefix: this.prefix,
+        createClient: () => connections.shift() as unknown as RedisInstance,
+      })
+      if (this.instance) void this.inner.onConfigure({ instance: this.instance } as onConfigurePayload)
+    }
+    this.up = true
+    this.reported = false
+    this.gauges.up.set(1)
+    const outageMs = Date.now() - this.downSince
+    if (this.everUp) this.config.log.warn({ outageMs }, 'Redis is back; resynchronising loaded documents')
+    else this.config.log.info({ identifier: this.identifier }, 'joined the other instances through Redis')
+    this.everUp = true
+    void this.resync().catch((error) => this.config.log.warn({ err: error }, 'Redis resync failed; retried when Redis reconnects'))
+  }
+
+  private connectionLost(): void {
+    if (!this.up) return
+    this.up = false
+    this.downSince = Date.now()
+    this.gauges.up.set(0)
+    this.reportOutage()
+  }
+
+  /** ioredis reports every failed reconnection attempt; one log line per outage is enough. */
+  private connectionError(error: Error): void {
+    if (this.up) this.config.log.debug({ err: error }, 'Redis connection error')
+    else this.reportOutage(error)
+  }
+
+  private reportOutage(error?: Error): void {
+    if (this.reported) return
+    this.reported = true
+    this.gauges.outages.inc()
+    this.config.log.error({ err: error }, 'Redis unreachable: serving local clients only until it returns')
+  }
+
+  /** Re-subscribes every loaded document and announces its state and presence to the peers. */
+  private async resync(): Promise<void> {
+    const documents = [...(this.instance?.documents.values() ?? [])]
+    if (this.unsubscribeLater.size > 0) {
+      await this.sub.unsubscribe(...[...this.unsubscribeLater].map((name) => this.channel(name)))
+      this.unsubscribeLater.clear()
+    }
+    if (documents.length === 0) return
+    await this.sub.subscribe(...documents.map((d) => this.channel(d.name)))
+    for (const document of documents) {
+      await this.publish(document.name, new OutgoingMessage(document.name).createSyncMessage().writeFirstSyncStepFor(document))
+      await this.publish(document.name, new OutgoingMessage(document.name).writeQueryAwareness())
+      if (document.getConnectionsCount() > 0 && document.awareness.getStates().size > 0) {
+        await this.publish(document.name, new OutgoingMessage(document.name).createAwarenessUpdateMessage(document.awareness))
+      }
+    }
+    this.gauges.resynced.inc(documents.length)
+    this.config.log.info({ documents: documents.length }, 'documents resynchronised through Redis')
+  }
+
+  /** Publishes in the wrapped extension's framing: identifier length, identifier, message. */
+  private publish(documentName: string, message: OutgoingMessage): Promise<number> {
+    const id = Buffer.from(this.identifier)
+    return this.pub.publish(this.channel(documentName), Buffer.concat([Buffer.from([id.length]), id, Buffer.from(message.toUint8Array())]))
+  }
+
+  private channel(documentName: string): string {
+    return `${this.prefix}:${documentName}`
+  }
+
+  /** Counts every byte this instance publishes, for the metrics and the cluster benchmark. */
+  private countPublishedBytes(): void {
+    const publish = this.pub.publish.bind(this.pub) as (channel: string | Buffer, message: string | Buffer) => Promise<number>
+    this.pub.publish = ((channel: string | Buffer, message: string | Buffer) => {
+      this.gauges.published.inc(typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength)
+      return publish(channel, message)
+    }) as IORedis['publish']
+  }
+}
+
+function withTimeout(work: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms)
+  })
+  work.catch(() => {})
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+}
