@@ -1,0 +1,202 @@
+// Emergencies: once a `broadcast` is written (by the HTTP route or an admin's client), every
+// targeted roster user gets an urgent inbox item, `status` counts targeted and acknowledging
+// users, and while some have not acknowledged the server escalates every
+// EMERGENCY_ESCALATE_AFTER_S (at most EMERGENCY_MAX_ESCALATIONS times): the level rises, admins
+// and directors get an inbox item naming who is missing, and the alert webhook is called.
+// The next deadline is derived from `status` (`startedAt`, `escalatedAt`), so it survives restarts.
+import type { Extension, onChangePayload } from '@hocuspocus/server'
+import type * as Y from 'yjs'
+import type { Homeroom } from '../../server/app.ts'
+import { serverWrite } from '../../server/writes.ts'
+import { deliver } from '../../server/inbox.ts'
+import type { RosterMember } from '../../server/store/types.ts'
+import type { Webhook } from '../../server/webhook.ts'
+import { mapOf } from '../../docs-model/common.ts'
+import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
+import { ROLES, type DocRef } from '../../docs-model/types.ts'
+import { Coalescer, contain, Deadlines, documentsUnder, ignoredCounter, refOf, Serial } from './runtime.ts'
+
+export type Level = (typeof LEVELS)[number]
+
+export interface Broadcast {
+  title: string
+  message: string
+  level: Level
+  targetRoles: string[]
+}
+
+/** The broadcast of an emergency document, or undefined while it is absent or malformed. */
+export function broadcastOf(doc: Y.Doc): Broadcast | undefined {
+  const map = mapOf(doc, 'broadcast')
+  const title = map.get('title')
+  const message = map.get('message')
+  const level = map.get('level')
+  const roles = map.get('targetRoles')
+  if (typeof title !== 'string' || typeof message !== 'string' || !LEVELS.includes(level as Level)) return undefined
+  if (!Array.isArray(roles) || roles.length === 0 || !roles.every((r) => ROLES.includes(r))) return undefined
+  return { title, message, level: level as Level, targetRoles: roles }
+}
+
+export const raiseLevel = (level: Level): Level => LEVELS[Math.min(LEVELS.indexOf(level) + 1, LEVELS.length - 1)]
+
+/** Roster members a broadcast targets, by id. */
+const targetsOf = (roster: RosterMember[], broadcast: Broadcast): RosterMember[] => roster.filter((m) => broadcast.targetRoles.includes(m.role))
+
+const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined)
+
+/** Acknowledgements are counted in bursts (200 users acknowledging at once make a few writes). */
+const COUNT_DELAY_MS = 100
+/** At most this many names are spelled out in an escalation's inbox item; `data` holds them all. */
+const NAMES_SHOWN = 50
+
+export class EmergencyObserver implements Extension {
+  readonly extensionName = 'emergency-observer'
+  private readonly app: Homeroom
+  private readonly webhook: Webhook
+  private readonly deadlines = new Deadlines()
+  private readonly serial = new Serial()
+  private readonly counts = new Coalescer(COUNT_DELAY_MS)
+
+  constructor(app: Homeroom, webhook: Webhook) {
+    this.app = app
+    this.webhook = webhook
+  }
+
+  async onListen(): Promise<void> {
+    void contain(this.app, 'emergency.scan', async () => {
+      const { store, hocuspocus } = this.app
+      const emergencies = await documentsUnder(store, hocuspocus.documents.keys(), { surface: 'emergency' }, (ref) => ref.surface === 'emergency')
+      for (const ref of emergencies) await this.review(ref.name)
+    })
+  }
+
+  async onChange({ documentName }: onChangePayload): Promise<void> {
+    if (refOf(documentName)?.surface === 'emergency') this.counts.schedule(documentName, () => this.review(documentName))
+  }
+
+  async onDestroy(): Promise<void> {
+    this.deadlines.stop()
+    this.counts.stop()
+    this.webhook.stop()
+  }
+
+  /** Starts the emergency if it has not started, refreshes the counts, and arms the next escalation. */
+  private review(name: string): Promise<void> {
+    return this.serial.run(name, () =>
+      contain(this.app, 'emergency.review', async () => {
+        const ref = refOf(name)
+        if (!ref) return
+        const doc = await this.app.peek(name)
+        const broadcast = broadcastOf(doc)
+        if (!broadcast) {
+          if (mapOf(doc, 'broadcast').size > 0) ignoredCounter(this.app.metrics).inc({ surface: 'emergency', reason: 'bad-broadcast' })
+          return
+        }
+        const targets = targetsOf(await this.app.store.roster(ref.school), broadcast)
+        const acks = mapOf(doc, 'acks')
+        const acked = targets.filter((m) => acks.has(m.id)).length
+        const status = mapOf(doc, 'status')
+        const starting = !status.has('startedAt')
+        if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
+          const now = Date.now()
+          await serverWrite(this.app.hocuspocus, name, (d) => {
+            const s = mapOf(d, 'status')
+            if (!s.has('startedAt')) {
+              s.set('startedAt', now)
+              s.set('escalations', 0)
+            }
+            if (s.get('targeted') !== targets.length) s.set('targeted', targets.length)
+            if (s.get('acked') !== acked) s.set('acked', acked)
+          })
+        }
+        if (starting) await this.announce(ref, broadcast, targets)
+        this.arm(name, await this.app.peek(name), targets.length - acked)
+      }),
+    )
+  }
+
+  /** The urgent inbox item for every targeted user, fanned out once across instances. */
+  private async announce(ref: DocRef, broadcast: Broadcast, targets: RosterMember[]): Promise<void> {
+    if (!(await this.app.store.claim(`emergency:${ref.name}:announce`))) return
+    const id = ref.params.id
+    await deliver(this.app.hocuspocus, ref.school, targets.map((m) => m.id), `emergency:${id}`, {
+      type: 'emergency',
+      title: broadcast.title,
+      body: broadcast.message,
+      priority: 'urgent',
+      at: Date.now(),
+      data: { emergency: ref.name, level: broadcast.level },
+    })
+    this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced')
+  }
+
+  private arm(name: string, doc: Y.Doc, missing: number): void {
+    const status = mapOf(doc, 'status')
+    const escalations = num(status.get('escalations')) ?? 0
+    const since = num(status.get('escalatedAt')) ?? num(status.get('startedAt'))
+    if (missing <= 0 || since === undefined || escalations >= this.app.config.emergency.maxEscalations) {
+      this.deadlines.clear(name)
+      return
+    }
+    this.deadlines.set(name, since + this.app.config.emergency.escalateAfterS * 1000, () => void this.escalate(name))
+  }
+
+  /**
+   * One escalation step. The status write is conditional on the escalation count it read, so a
+   * repeated run changes nothing; its side effects (inbox, webhook) are claimed once per step.
+   */
+  private escalate(name: string): Promise<void> {
+    return this.serial.run(name, () =>
+      contain(this.app, 'emergency.escalate', async () => {
+        const ref = refOf(name)
+        if (!ref) return
+        const doc = await this.app.peek(name)
+        const broadcast = broadcastOf(doc)
+        if (!broadcast) return
+        const roster = await this.app.store.roster(ref.school)
+        const acks = mapOf(doc, 'acks')
+        const missing = targetsOf(roster, broadcast).filter((m) => !acks.has(m.id))
+        const status = mapOf(doc, 'status')
+        const done = num(status.get('escalations')) ?? 0
+        if (missing.length === 0 || done >= this.app.config.emergency.maxEscalations) return
+        const step = done + 1
+        const level = raiseLevel(broadcast.level)
+        const at = Date.now()
+        let wrote = false
+        await serverWrite(this.app.hocuspocus, name, (d) => {
+          const s = mapOf(d, 'status')
+          if ((num(s.get('escalations')) ?? 0) !== done) return
+          s.set('escalations', step)
+          s.set('escalatedAt', at)
+          if (mapOf(d, 'broadcast').get('level') !== level) mapOf(d, 'broadcast').set('level', level)
+          wrote = true
+        })
+        if (wrote) this.arm(name, await this.app.peek(name), missing.length)
+        if (!(await this.app.store.claim(`emergency:${name}:escalation:${step}`))) return
+        this.app.log.warn({ doc: name, step, missing: missing.length }, 'emergency escalated')
+        const shown = missing.slice(0, NAMES_SHOWN).map((m) => `${m.name} (${m.id})`)
+        const more = missing.length > NAMES_SHOWN ? ` and ${missing.length - NAMES_SHOWN} more` : ''
+        const staff = roster.filter((m) => m.role === 'admin' || m.role === 'director').map((m) => m.id)
+        await deliver(this.app.hocuspocus, ref.school, staff, `emergency:${ref.params.id}:escalation:${step}`, {
+          type: 'emergency-escalation',
+          title: `Escalation ${step}: ${missing.length} have not acknowledged "${broadcast.title}"`.slice(0, 200),
+          body: `Not acknowledged: ${shown.join(', ')}${more}`.slice(0, 4000),
+          priority: 'urgent',
+          at,
+          data: { emergency: name, escalation: step, level, unacknowledged: missing.map((m) => m.id) },
+        })
+        void this.webhook.send('emergency.escalated', `${name}:escalation:${step}`, {
+          school: ref.school,
+          emergency: ref.params.id,
+          document: name,
+          title: broadcast.title,
+          level,
+          escalation: step,
+          targeted: num(status.get('targeted')) ?? missing.length,
+          unacknowledged: missing.map((m) => m.id),
+          at,
+        })
+      }),
+    )
+  }
+}

@@ -1,0 +1,228 @@
+// Exams: the server opens and closes each exam on time from `meta.startsAt` and
+// `meta.durationSec`, grades every student at close against the key (which no student can
+// open), keeps the monitor's per-student view current, and publishes scores to a leaderboard.
+// Deadlines live in the exam document, so a restarted server re-arms them from there.
+import type { connectedPayload, Extension, onChangePayload, onDisconnectPayload } from '@hocuspocus/server'
+import type * as Y from 'yjs'
+import type { Homeroom } from '../../server/app.ts'
+import { contextOf } from '../../server/context.ts'
+import { serverWrite } from '../../server/writes.ts'
+import { mapOf, record } from '../../docs-model/common.ts'
+import { examName, type ExamStatus } from '../../docs-model/surfaces/exam.ts'
+import type { DocRef } from '../../docs-model/types.ts'
+import { recordScores, type Scores } from './leaderboard.ts'
+import { Coalescer, contain, Deadlines, documentsUnder, fromServer, refOf, sameJson, Serial, toMillis } from './runtime.ts'
+
+const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
+/** Monitor writes are coalesced over this window: well within the one second the monitor promises. */
+const MONITOR_DELAY_MS = 150
+/** Student documents graded at once when an exam closes. */
+const GRADING_BATCH = 25
+
+export const examKeyName = (school: string, exam: string): string => `${school}/exam/${exam}/key`
+export const examMonitorName = (school: string, exam: string): string => `${school}/exam/${exam}/monitor`
+/** Each exam ranks its students on its own board, `<school>/leaderboard/exam-<id>`. */
+export const examBoard = (exam: string): string => `exam-${exam}`
+
+/** When an exam opens and closes, from its meta; undefined parts are not scheduled. */
+export function examSchedule(doc: Y.Doc): { opensAt?: number; closesAt?: number } {
+  const meta = mapOf(doc, 'meta')
+  const opensAt = toMillis(meta.get('startsAt'))
+  const duration = meta.get('durationSec')
+  const closesAt = opensAt !== undefined && typeof duration === 'number' && Number.isFinite(duration) && duration > 0 ? opensAt + duration * 1000 : undefined
+  return { opensAt, closesAt }
+}
+
+/** The status the schedule calls for at `now`, or undefined for an exam without a start. */
+export function dueStatus(schedule: { opensAt?: number; closesAt?: number }, now: number): ExamStatus | undefined {
+  if (schedule.opensAt === undefined) return undefined
+  if (now < schedule.opensAt) return 'scheduled'
+  if (schedule.closesAt === undefined || now < schedule.closesAt) return 'open'
+  return 'closed'
+}
+
+const statusIn = (doc: Y.Doc): ExamStatus | undefined => {
+  const status = mapOf(doc, 'meta').get('status')
+  return ORDER.includes(status as ExamStatus) ? (status as ExamStatus) : undefined
+}
+const later = (a: ExamStatus, b: ExamStatus | undefined): boolean => b === undefined || ORDER.indexOf(a) > ORDER.indexOf(b)
+
+/** One point per question whose answer equals the key. */
+export function grade(answers: Y.Map<unknown>, key: Y.Map<unknown>): number {
+  let score = 0
+  for (const [question, correct] of key.entries()) if (typeof correct === 'number' && answers.get(question) === correct) score++
+  return score
+}
+
+export interface MonitorEntry {
+  answered: number
+  current: number | null
+  lastSeen: number
+  state: 'in_progress' | 'submitted'
+  online: boolean
+  score?: number
+}
+
+/** The monitor's view of one student, derived from their document. */
+export function monitorEntry(doc: Y.Doc, lastSeen: number, online: boolean): MonitorEntry {
+  let answered = 0
+  for (const choice of mapOf(doc, 'answers').values()) if (typeof choice === 'number' && Number.isInteger(choice) && choice >= 0) answered++
+  const current = mapOf(doc, 'progress').get('current')
+  const status = mapOf(doc, 'status')
+  const score = status.get('score')
+  return {
+    answered,
+    current: typeof current === 'number' && Number.isFinite(current) ? current : null,
+    lastSeen,
+    state: status.get('state') === 'submitted' ? 'submitted' : 'in_progress',
+    online,
+    ...(typeof score === 'number' && Number.isFinite(score) ? { score } : {}),
+  }
+}
+
+export class ExamObserver implements Extension {
+  readonly extensionName = 'exam-observer'
+  private readonly app: Homeroom
+  private readonly deadlines = new Deadlines()
+  private readonly serial = new Serial()
+  private readonly monitorWrites = new Coalescer(MONITOR_DELAY_MS)
+  /** Monitor entries waiting to be written, per monitor document. */
+  private readonly pending = new Map<string, Map<string, MonitorEntry>>()
+  /** Sockets of each student connected to their own exam document. */
+  private readonly sockets = new Map<string, Set<string>>()
+
+  constructor(app: Homeroom) {
+    this.app = app
+  }
+
+  async onListen(): Promise<void> {
+    void contain(this.app, 'exam.scan', async () => {
+      const { store, hocuspocus } = this.app
+      const exams = await documentsUnder(store, hocuspocus.documents.keys(), { surface: 'exam' }, (ref) => ref.surface === 'exam')
+      for (const ref of exams) await this.review(ref.name)
+    })
+  }
+
+  async onChange({ documentName, document, transactionOrigin }: onChangePayload): Promise<void> {
+    const ref = refOf(documentName)
+    if (ref?.surface === 'exam') void this.review(documentName)
+    else if (ref?.surface === 'exam/student') this.observeStudent(ref, document, !fromServer(transactionOrigin))
+    else if (ref?.surface === 'exam/key') void this.review(examName(ref.school, ref.params.exam), { regrade: true })
+  }
+
+  async connected({ documentName, context, socketId }: connectedPayload): Promise<void> {
+    const ref = this.ownStudentDocument(documentName, context)
+    if (!ref) return
+    const sockets = this.sockets.get(documentName) ?? new Set()
+    sockets.add(socketId)
+    this.sockets.set(documentName, sockets)
+    const document = this.app.hocuspocus.documents.get(documentName)
+    if (document) this.observeStudent(ref, document, true)
+  }
+
+  async onDisconnect({ documentName, context, socketId, document }: onDisconnectPayload): Promise<void> {
+    const ref = this.ownStudentDocument(documentName, context)
+    const sockets = this.sockets.get(documentName)
+    if (!ref || !sockets?.delete(socketId)) return
+    if (sockets.size === 0) this.sockets.delete(documentName)
+    this.observeStudent(ref, document, true)
+  }
+
+  async onDestroy(): Promise<void> {
+    this.deadlines.stop()
+    this.monitorWrites.stop()
+  }
+
+  /** The ref of a student's exam document when the connection is that student's own. */
+  private ownStudentDocument(documentName: string, context: unknown): DocRef | undefined {
+    const ctx = contextOf(context)
+    return ctx?.ref.surface === 'exam/student' && ctx.user.sub === ctx.ref.params.user && ctx.ref.name === documentName ? ctx.ref : undefined
+  }
+
+  /** Brings the status in line with the schedule, grades a closed exam, and arms the next deadline. */
+  private review(name: string, options: { regrade?: boolean } = {}): Promise<void> {
+    return this.serial.run(name, () =>
+      contain(this.app, 'exam.review', async () => {
+        const ref = refOf(name)
+        if (!ref) return
+        const doc = await this.app.peek(name)
+        const schedule = examSchedule(doc)
+        let status = statusIn(doc)
+        const due = dueStatus(schedule, Date.now())
+        if (due && later(due, status)) {
+          await serverWrite(this.app.hocuspocus, name, (d) => {
+            if (later(due, statusIn(d))) mapOf(d, 'meta').set('status', due)
+          })
+          status = due
+          this.app.log.info({ doc: name, status }, 'exam status changed')
+        }
+        if (status === 'closed') {
+          this.deadlines.clear(name)
+          if (options.regrade || !mapOf(doc, 'meta').has('gradedAt')) await this.finish(ref)
+          return
+        }
+        const next = status === 'open' ? schedule.closesAt : schedule.opensAt
+        if (next === undefined) this.deadlines.clear(name)
+        else this.deadlines.set(name, next, () => void this.review(name))
+      }),
+    )
+  }
+
+  /** Submits and grades every student document of a closed exam, then publishes the scores. */
+  private async finish(exam: DocRef): Promise<void> {
+    const { school } = exam
+    const id = exam.params.exam
+    const { hocuspocus, store } = this.app
+    const key = mapOf(await this.app.peek(examKeyName(school, id)), 'key')
+    const students = await documentsUnder(store, hocuspocus.documents.keys(), { school, surface: 'exam' }, (ref) => ref.surface === 'exam/student' && ref.params.exam === id)
+    const now = Date.now()
+    const scores = new Map<string, number>()
+    for (let i = 0; i < students.length; i += GRADING_BATCH) {
+      await Promise.all(
+        students.slice(i, i + GRADING_BATCH).map((student) =>
+          serverWrite(hocuspocus, student.name, (d) => {
+            const status = mapOf(d, 'status')
+            const score = grade(mapOf(d, 'answers'), key)
+            if (status.get('state') !== 'submitted') status.set('state', 'submitted')
+            if (!status.has('submittedAt')) status.set('submittedAt', now)
+            if (status.get('score') !== score) status.set('score', score)
+            scores.set(student.params.user, score)
+          }),
+        ),
+      )
+    }
+    const names = new Map((await store.roster(school)).map((m) => [m.id, m.name]))
+    const board: Scores = {}
+    for (const [user, score] of scores) board[user] = { name: names.get(user) ?? user, score }
+    await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
+    await serverWrite(hocuspocus, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
+    this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')
+  }
+
+  /**
+   * Queues the student's current view for the monitor; writes are coalesced per monitor.
+   * `active`: the student (not the server's grading) caused this, so it counts as last seen.
+   */
+  private observeStudent(ref: DocRef, doc: Y.Doc, active: boolean): void {
+    const monitor = examMonitorName(ref.school, ref.params.exam)
+    const entries = this.pending.get(monitor) ?? new Map<string, MonitorEntry>()
+    const lastSeen = active ? Date.now() : (entries.get(ref.params.user)?.lastSeen ?? 0)
+    entries.set(ref.params.user, monitorEntry(doc, lastSeen, this.sockets.has(ref.name)))
+    this.pending.set(monitor, entries)
+    this.monitorWrites.schedule(monitor, () =>
+      contain(this.app, 'exam.monitor', async () => {
+        const batch = this.pending.get(monitor)
+        this.pending.delete(monitor)
+        if (!batch) return
+        await serverWrite(this.app.hocuspocus, monitor, (d) => {
+          const students = mapOf(d, 'students')
+          for (const [user, entry] of batch) {
+            const before = record(students.get(user))
+            const merged = { ...entry, lastSeen: Math.max(entry.lastSeen, Number(before?.lastSeen) || 0) }
+            if (!sameJson(before, merged)) students.set(user, merged)
+          }
+        })
+      }),
+    )
+  }
+}

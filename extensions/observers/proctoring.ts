@@ -1,0 +1,172 @@
+// Proctoring: students' `events` become alerts in the exam's monitor, one per student and event
+// type (`<user>:<type>`), with a severity by the rules below and a `count` of repeats. The
+// alerts are recomputed from the whole event list, so the same update seen twice (or by two
+// instances) writes the same values. New high and critical alerts also reach the inboxes of the
+// exam's teachers and proctors, once (claimed in the store).
+import type { Extension, afterUnloadDocumentPayload, onChangePayload } from '@hocuspocus/server'
+import type { Homeroom } from '../../server/app.ts'
+import { serverWrite } from '../../server/writes.ts'
+import { deliver } from '../../server/inbox.ts'
+import { arrayOf, mapOf, record } from '../../docs-model/common.ts'
+import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName } from '../../docs-model/surfaces/exam.ts'
+import type { DocRef } from '../../docs-model/types.ts'
+import { examMonitorName } from './exam.ts'
+import { Coalescer, contain, ignoredCounter, refOf, sameJson, toMillis } from './runtime.ts'
+
+export type EventType = (typeof EXAM_EVENT_TYPES)[number]
+export type Severity = (typeof ALERT_SEVERITIES)[number]
+
+export interface Alert {
+  user: string
+  type: EventType
+  severity: Severity
+  /** Time of the latest event of this type. */
+  at: number
+  count: number
+}
+
+/** The documented rules (docs/surfaces-exam-emergency-bus.md). */
+export const RULES = {
+  tabSwitchBurst: 3,
+  tabSwitchWindowMs: 5 * 60 * 1000,
+  faceMissingHighAfterSec: 10,
+} as const
+
+const rank = (severity: Severity): number => ALERT_SEVERITIES.indexOf(severity)
+const highest = (a: Severity, b: Severity): Severity => (rank(a) >= rank(b) ? a : b)
+
+/** Seconds a `face_missing` event reports in `detail.durationSec`, if it does. */
+function missingSeconds(detail: unknown): number | undefined {
+  const seconds = record(detail)?.durationSec
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined
+}
+
+function severityOf(type: EventType, events: Array<{ at: number; detail?: unknown }>): Severity {
+  switch (type) {
+    case 'tab_switch': {
+      const times = events.map((e) => e.at).sort((a, b) => a - b)
+      const n = RULES.tabSwitchBurst
+      for (let i = 0; i + n - 1 < times.length; i++) if (times[i + n - 1] - times[i] <= RULES.tabSwitchWindowMs) return 'high'
+      return 'low'
+    }
+    case 'face_missing':
+      return events.reduce<Severity>((worst, e) => {
+        const seconds = missingSeconds(e.detail)
+        const severity: Severity = seconds === undefined ? 'medium' : seconds > RULES.faceMissingHighAfterSec ? 'high' : 'low'
+        return highest(worst, severity)
+      }, 'low')
+    case 'multiple_faces':
+      return 'critical'
+    case 'copy_paste':
+      return 'medium'
+    case 'fullscreen_exit':
+      return 'low'
+  }
+}
+
+/** The alerts a student's events raise, by alert id; `ignored` counts malformed events. */
+export function alertsFor(user: string, events: readonly unknown[]): { alerts: Map<string, Alert>; ignored: number } {
+  const byType = new Map<EventType, Array<{ at: number; detail?: unknown }>>()
+  let ignored = 0
+  for (const raw of events) {
+    const event = record(raw)
+    const type = event?.type as EventType
+    const at = toMillis(event?.at)
+    if (!EXAM_EVENT_TYPES.includes(type) || at === undefined) {
+      ignored++
+      continue
+    }
+    const list = byType.get(type) ?? []
+    list.push({ at, detail: event?.detail })
+    byType.set(type, list)
+  }
+  const alerts = new Map<string, Alert>()
+  for (const [type, list] of byType) {
+    alerts.set(`${user}:${type}`, { user, type, severity: severityOf(type, list), at: Math.max(...list.map((e) => e.at)), count: list.length })
+  }
+  return { alerts, ignored }
+}
+
+const WRITE_DELAY_MS = 100
+const notifies = (severity: Severity): boolean => severity === 'high' || severity === 'critical'
+
+export class ProctoringObserver implements Extension {
+  readonly extensionName = 'proctoring-observer'
+  private readonly app: Homeroom
+  private readonly writes = new Coalescer(WRITE_DELAY_MS)
+  /** Per student document: events already turned into alerts, and how many of them were malformed. */
+  private readonly seen = new Map<string, { events: number; ignored: number }>()
+  /** Alerts waiting to be written, per monitor document. */
+  private readonly pending = new Map<string, Map<string, Alert>>()
+  /** Inbox claims this process already settled, so repeats skip the store. */
+  private readonly claimed = new Set<string>()
+
+  constructor(app: Homeroom) {
+    this.app = app
+  }
+
+  async onChange({ documentName, document }: onChangePayload): Promise<void> {
+    await contain(this.app, 'proctoring.change', () => {
+      const ref = refOf(documentName)
+      if (ref?.surface !== 'exam/student') return
+      const events = arrayOf(document, 'events')
+      const before = this.seen.get(documentName)
+      if (before?.events === events.length) return
+      const { alerts, ignored } = alertsFor(ref.params.user, events.toArray())
+      if (ignored > (before?.ignored ?? 0)) ignoredCounter(this.app.metrics).inc({ surface: 'exam/student', reason: 'bad-event' }, ignored - (before?.ignored ?? 0))
+      this.seen.set(documentName, { events: events.length, ignored })
+      if (alerts.size > 0) this.queue(ref, alerts)
+    })
+  }
+
+  async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
+    this.seen.delete(documentName)
+  }
+
+  async onDestroy(): Promise<void> {
+    this.writes.stop()
+  }
+
+  private queue(student: DocRef, alerts: Map<string, Alert>): void {
+    const monitor = examMonitorName(student.school, student.params.exam)
+    const waiting = this.pending.get(monitor) ?? new Map<string, Alert>()
+    for (const [id, alert] of alerts) waiting.set(id, alert)
+    this.pending.set(monitor, waiting)
+    this.writes.schedule(monitor, () =>
+      contain(this.app, 'proctoring.write', async () => {
+        const batch = this.pending.get(monitor)
+        this.pending.delete(monitor)
+        if (!batch) return
+        await serverWrite(this.app.hocuspocus, monitor, (doc) => {
+          const map = mapOf(doc, 'alerts')
+          for (const [id, alert] of batch) if (!sameJson(map.get(id), alert)) map.set(id, alert)
+        })
+        for (const [id, alert] of batch) if (notifies(alert.severity)) await this.notify(student, id, alert)
+      }),
+    )
+  }
+
+  /** Sends one inbox item per alert and severity to the exam's teachers and proctors. */
+  private async notify(student: DocRef, id: string, alert: Alert): Promise<void> {
+    const { school } = student
+    const exam = student.params.exam
+    const claim = `proctoring:${examMonitorName(school, exam)}:${id}:${alert.severity}`
+    if (this.claimed.has(claim)) return
+    this.claimed.add(claim)
+    if (!(await this.app.store.claim(claim))) return
+    const meta = mapOf(await this.app.peek(examName(school, exam)), 'meta')
+    const title = typeof meta.get('title') === 'string' ? String(meta.get('title')) : exam
+    const examClass = meta.get('class')
+    const staff = (await this.app.store.roster(school))
+      .filter((m) => (m.role === 'teacher' || m.role === 'proctor') && (typeof examClass !== 'string' || (m.classes ?? []).includes(examClass)))
+      .map((m) => m.id)
+    await deliver(this.app.hocuspocus, school, staff, `exam:${exam}:alert:${id}:${alert.severity}`, {
+      type: 'proctoring',
+      title: `${alert.severity === 'critical' ? 'Critical' : 'High'} proctoring alert: ${alert.user}`,
+      body: `${alert.user}: ${alert.type.replace('_', ' ')} (${alert.count}×) in exam "${title}"`,
+      priority: alert.severity === 'critical' ? 'urgent' : 'high',
+      at: Date.now(),
+      data: { exam: examName(school, exam), monitor: examMonitorName(school, exam), alert: id, ...alert },
+    })
+  }
+}

@@ -1,0 +1,163 @@
+// What the exam, proctoring, emergency and bus observers share: deadlines re-armed from
+// documents, work serialised and coalesced per document, and errors contained and counted.
+import client from 'prom-client'
+import { isTransactionOrigin } from '@hocuspocus/server'
+import { resolve, type DocRef } from '../../docs-model/index.ts'
+import type { Metrics } from '../../server/metrics.ts'
+import type { Logger } from '../../server/log.ts'
+
+/** setTimeout overflows past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
+const MAX_DELAY_MS = 24 * 3600 * 1000
+
+/** One pending timer per key; a deadline that has passed fires at once. */
+export class Deadlines {
+  private readonly timers = new Map<string, NodeJS.Timeout>()
+  private stopped = false
+
+  set(key: string, at: number, fire: () => void): void {
+    this.clear(key)
+    if (this.stopped) return
+    const delay = Math.max(0, at - Date.now())
+    const timer = setTimeout(() => {
+      this.timers.delete(key)
+      if (delay > MAX_DELAY_MS) this.set(key, at, fire)
+      else fire()
+    }, Math.min(delay, MAX_DELAY_MS))
+    timer.unref()
+    this.timers.set(key, timer)
+  }
+
+  clear(key: string): void {
+    clearTimeout(this.timers.get(key))
+    this.timers.delete(key)
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const key of [...this.timers.keys()]) this.clear(key)
+  }
+}
+
+/** Runs tasks one after another per key, so two runs for the same document never interleave. */
+export class Serial {
+  private readonly tails = new Map<string, Promise<void>>()
+
+  run(key: string, task: () => Promise<void>): Promise<void> {
+    const next = (this.tails.get(key) ?? Promise.resolve()).then(task)
+    const tail = next.catch(() => {})
+    this.tails.set(key, tail)
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key)
+    })
+    return next
+  }
+}
+
+/**
+ * Runs a task per key at most once per `delayMs`: calls that arrive before the run starts merge
+ * into it (tasks read the current state when they run, so the latest call stands for all).
+ */
+export class Coalescer {
+  private readonly waiting = new Map<string, () => Promise<void>>()
+  private readonly serial = new Serial()
+  private readonly delayMs: number
+  private stopped = false
+
+  constructor(delayMs: number) {
+    this.delayMs = delayMs
+  }
+
+  schedule(key: string, task: () => Promise<void>): void {
+    if (this.stopped) return
+    const already = this.waiting.has(key)
+    this.waiting.set(key, task)
+    if (already) return
+    setTimeout(() => {
+      const latest = this.waiting.get(key)
+      this.waiting.delete(key)
+      if (latest && !this.stopped) void this.serial.run(key, latest)
+    }, this.delayMs).unref()
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.waiting.clear()
+  }
+}
+
+export interface ObserverDeps {
+  metrics: Metrics
+  log: Logger
+}
+
+const ignoredCounters = new WeakMap<object, client.Counter<'surface' | 'reason'>>()
+
+/** Counter of client data an observer ignored (bad values, unknown types), by surface and reason. */
+export function ignoredCounter(metrics: Metrics): client.Counter<'surface' | 'reason'> {
+  let counter = ignoredCounters.get(metrics.registry)
+  if (!counter) {
+    counter = new client.Counter({
+      name: 'homeroom_observer_ignored_total',
+      help: 'Client values observers ignored as malformed, by surface and reason',
+      labelNames: ['surface', 'reason'],
+      registers: [metrics.registry],
+    })
+    ignoredCounters.set(metrics.registry, counter)
+  }
+  return counter
+}
+
+/** Runs `task`, logging and counting any error instead of letting it reach Hocuspocus or the process. */
+export async function contain(deps: ObserverDeps, where: string, task: () => Promise<void> | void): Promise<void> {
+  try {
+    await task()
+  } catch (error) {
+    deps.metrics.observerErrors.inc({ where })
+    deps.log.error({ err: error, where }, 'observer failed')
+  }
+}
+
+/** The parsed name of a document, or undefined for names no surface declares. */
+export function refOf(name: string): DocRef | undefined {
+  try {
+    return resolve(name).ref
+  } catch {
+    return undefined
+  }
+}
+
+/** Milliseconds since the epoch from a number or an ISO string; undefined when it is neither. */
+export function toMillis(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
+  if (typeof value === 'string') {
+    const ms = Date.parse(value)
+    return Number.isFinite(ms) ? ms : undefined
+  }
+  return undefined
+}
+
+/** Changes arriving from another instance through Redis; that instance already acted on them. */
+export const fromPeer = (origin: unknown): boolean => isTransactionOrigin(origin) && origin.source === 'redis'
+
+/** Changes the server itself made (observers, routes, tools), as opposed to a user's client. */
+export const fromServer = (origin: unknown): boolean => isTransactionOrigin(origin) && origin.source === 'local'
+
+/** Stringified comparison of two JSON values, for "write only when it changed". */
+export const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+
+/** Names of a surface's documents: stored ones plus those only in memory so far. */
+export async function documentsUnder(
+  store: { listDocuments(filter: { school?: string; surface?: string }): Promise<Array<{ name: string }>> },
+  loaded: Iterable<string>,
+  filter: { school?: string; surface: string },
+  keep: (ref: DocRef) => boolean,
+): Promise<DocRef[]> {
+  const names = new Set((await store.listDocuments(filter)).map((d) => d.name))
+  for (const name of loaded) names.add(name)
+  const refs: DocRef[] = []
+  for (const name of [...names].sort()) {
+    const ref = refOf(name)
+    if (ref && keep(ref)) refs.push(ref)
+  }
+  return refs
+}

@@ -1,0 +1,99 @@
+// Alert webhook: POSTs a JSON event to ALERT_WEBHOOK_URL, signed with ALERT_WEBHOOK_SECRET,
+// retried with exponential backoff; every attempt is logged and counted.
+//
+// Headers: `X-Homeroom-Event` (event name), `X-Homeroom-Delivery` (one id per event, the same on
+// every retry, so receivers can drop duplicates), `X-Homeroom-Timestamp` (ms since the epoch of
+// this attempt) and, when a secret is configured, `X-Homeroom-Signature: sha256=<hex>`, the
+// HMAC-SHA256 of `<timestamp>.<body>` with the secret.
+import { createHmac } from 'node:crypto'
+import client from 'prom-client'
+import type { Logger } from './log.ts'
+import type { Metrics } from './metrics.ts'
+
+export interface WebhookOptions {
+  url?: string
+  secret?: string
+  log: Logger
+  metrics: Metrics
+  /** Attempts in all, the first included. */
+  attempts?: number
+  /** Wait before the first retry; each further retry waits twice as long. */
+  backoffMs?: number
+  timeoutMs?: number
+}
+
+export function signature(secret: string, timestamp: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`
+}
+
+/** Statuses worth retrying: the receiver may succeed later. Other 4xx mean the request is wrong. */
+const retryable = (status: number): boolean => status >= 500 || status === 408 || status === 429
+
+export class Webhook {
+  private readonly options: Required<Omit<WebhookOptions, 'url' | 'secret'>> & Pick<WebhookOptions, 'url' | 'secret'>
+  private readonly deliveries: client.Counter<'outcome'>
+  private stopped = false
+
+  constructor(options: WebhookOptions) {
+    this.options = { attempts: 5, backoffMs: 500, timeoutMs: 5000, ...options }
+    this.deliveries = new client.Counter({
+      name: 'homeroom_webhook_attempts_total',
+      help: 'Alert webhook attempts, by outcome (delivered, retry, failed)',
+      labelNames: ['outcome'],
+      registers: [options.metrics.registry],
+    })
+  }
+
+  get enabled(): boolean {
+    return this.options.url !== undefined
+  }
+
+  /** Delivers one event; resolves true once the receiver answered 2xx. Never throws. */
+  async send(event: string, delivery: string, payload: Record<string, unknown>): Promise<boolean> {
+    const { url, secret, log, attempts, backoffMs, timeoutMs } = this.options
+    if (!url) return false
+    const body = JSON.stringify({ event, delivery, ...payload })
+    for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
+      const timestamp = String(Date.now())
+      let outcome: string
+      let status: number | undefined
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: {
+            'Content-Type': 'application/json',
+            'User-Agent': 'Homeroom-Webhook',
+            'X-Homeroom-Event': event,
+            'X-Homeroom-Delivery': delivery,
+            'X-Homeroom-Timestamp': timestamp,
+            ...(secret ? { 'X-Homeroom-Signature': signature(secret, timestamp, body) } : {}),
+          },
+          body,
+          signal: AbortSignal.timeout(timeoutMs),
+        })
+        status = response.status
+        await response.body?.cancel()
+        if (response.ok) {
+          this.deliveries.inc({ outcome: 'delivered' })
+          log.info({ event, delivery, attempt, status }, 'webhook delivered')
+          return true
+        }
+        outcome = retryable(status) ? 'retry' : 'failed'
+      } catch (error) {
+        outcome = 'retry'
+        log.warn({ event, delivery, attempt, err: error }, 'webhook attempt failed')
+      }
+      if (outcome === 'failed' || attempt === attempts) break
+      this.deliveries.inc({ outcome })
+      log.warn({ event, delivery, attempt, status }, 'webhook not accepted; retrying')
+      await new Promise((r) => setTimeout(r, backoffMs * 2 ** (attempt - 1)).unref())
+    }
+    this.deliveries.inc({ outcome: 'failed' })
+    log.error({ event, delivery, url }, 'webhook delivery failed; giving up')
+    return false
+  }
+
+  stop(): void {
+    this.stopped = true
+  }
+}
