@@ -3,9 +3,16 @@ import { decodeLayout, isLearnerOrStaff } from '../common.ts'
 import { server } from '../who.ts'
 import type { Surface } from '../types.ts'
 
+const leaderboardEntry = z.object({ name: z.string().max(200), score: z.number().finite(), rank: z.number().int().positive() })
+export type LeaderboardEntry = z.infer<typeof leaderboardEntry>
+
 const leaderboardLayout = {
-  entries: { kind: 'map', value: z.object({ name: z.string().max(200), score: z.number().finite(), rank: z.number().int().positive() }) },
+  entries: { kind: 'map', value: leaderboardEntry },
+  /** Each source's (quiz, exam) scores: source id → {user: {name, score}}; `entries` sums them. */
+  sources: { kind: 'map' },
 } as const
+
+export const leaderboardName = (school: string, board: string): string => `${school}/leaderboard/${board}`
 
 /** `s/leaderboard/<board>`: ranks the server derives from quiz and exam results. */
 export const leaderboard: Surface = {
@@ -13,6 +20,9 @@ export const leaderboard: Surface = {
   pattern: 'leaderboard/:board',
   layout: leaderboardLayout,
   read: (user) => isLearnerOrStaff(user),
-  writes: [{ path: 'entries', by: server }],
+  writes: [
+    { path: 'entries', by: server },
+    { path: 'sources', by: server },
+  ],
   decode: (d) => decodeLayout(leaderboardLayout, d),
 }

@@ -20,6 +20,8 @@ const pollLayout = {
 } as const
 
 export const pollName = (school: string, poll: string): string => `${school}/poll/${poll}`
+export const ballotName = (school: string, poll: string, user: string): string => `${school}/poll/${poll}/ballot/${user}`
+export const pollKeyName = (school: string, poll: string): string => `${school}/poll/${poll}/key`
 
 export interface PollMeta {
   question?: string
@@ -27,18 +29,23 @@ export interface PollMeta {
   kind: 'poll' | 'quiz'
   anonymous: boolean
   closesAt?: number
+  /** Quizzes: the board (`s/leaderboard/<board>`) their scores feed; the poll's id when absent. */
+  leaderboard?: string
 }
 
 export function pollMeta(doc: Y.Doc): PollMeta {
   const meta = mapOf(doc, 'meta')
   const options = meta.get('options')
   const closesAt = meta.get('closesAt')
+  const closesAtMs = closesAt === undefined ? NaN : new Date(closesAt as string | number).getTime()
+  const board = meta.get('leaderboard')
   return {
     question: typeof meta.get('question') === 'string' ? (meta.get('question') as string) : undefined,
     options: Array.isArray(options) ? options.map(String) : [],
     kind: meta.get('kind') === 'quiz' ? 'quiz' : 'poll',
     anonymous: meta.get('anonymous') === true,
-    closesAt: closesAt === undefined ? undefined : new Date(closesAt as string | number).getTime(),
+    closesAt: Number.isFinite(closesAtMs) ? closesAtMs : undefined,
+    leaderboard: typeof board === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(board) ? board : undefined,
   }
 }
 
@@ -105,4 +112,13 @@ export const pollKey: Surface = {
   read: (user) => user.role === 'teacher',
   writes: [{ path: 'key', by: roles('teacher') }],
   decode: (d) => decodeLayout(keyLayout, d),
+}
+
+/** Casts or changes this user's vote in their ballot document (`s/poll/<id>/ballot/<user>`). */
+export function vote(ballotDoc: Y.Doc, choice: number, at: number = Date.now()): void {
+  ballotDoc.transact(() => {
+    const ballot = ballotDoc.getMap('ballot')
+    ballot.set('choice', choice)
+    ballot.set('at', at)
+  })
 }

@@ -1,0 +1,110 @@
+// Classroom monitoring: `stats` derived live from the students' `activity` entries, and the
+// entries of students who left turned `away` by the server (when their last connection to the
+// class document closes, and for everyone not connected shortly after the document loads, which
+// covers a restart in between).
+import type { afterLoadDocumentPayload, Extension, onChangePayload, onDisconnectPayload } from '@hocuspocus/server'
+import type * as Y from 'yjs'
+import type { Homeroom } from '../../server/app.ts'
+import { contextOf } from '../../server/context.ts'
+import { serverWrite } from '../../server/writes.ts'
+import { resolve } from '../../docs-model/registry.ts'
+import { mapOf, record } from '../../docs-model/common.ts'
+import { classStats } from '../../docs-model/surfaces/class.ts'
+import { Coalescer, readDoc, reportError, syncMap } from './support.ts'
+
+const STATS_DELAY_MS = 20
+/** After a load, students get this long to reconnect before their entries turn away. */
+const RECONNECT_GRACE_MS = 10_000
+
+export class ClassroomObserver implements Extension {
+  readonly extensionName = 'classroom-observer'
+  private readonly app: Homeroom
+  private readonly refreshes: Coalescer
+  private readonly sweeps = new Set<NodeJS.Timeout>()
+
+  constructor(app: Homeroom) {
+    this.app = app
+    this.refreshes = new Coalescer(STATS_DELAY_MS, (error) => reportError(app, 'classroom-observer', error))
+  }
+
+  async onDestroy(): Promise<void> {
+    this.refreshes.close()
+    for (const timer of this.sweeps) clearTimeout(timer)
+    this.sweeps.clear()
+  }
+
+  async onChange({ documentName }: onChangePayload): Promise<void> {
+    if (!isClass(documentName)) return
+    this.refreshes.request(documentName, () => this.refreshStats(documentName))
+  }
+
+  async afterLoadDocument({ documentName }: afterLoadDocumentPayload): Promise<void> {
+    if (!isClass(documentName)) return
+    // Not awaited here: the load that runs this hook must finish before anything can write.
+    this.refreshes.request(documentName, () => this.refreshStats(documentName))
+    const timer = setTimeout(() => {
+      this.sweeps.delete(timer)
+      void this.markAway(documentName, (user) => !connectedUsers(this.app, documentName).has(user)).catch((error) =>
+        reportError(this.app, 'classroom-observer', error, documentName),
+      )
+    }, RECONNECT_GRACE_MS)
+    timer.unref()
+    this.sweeps.add(timer)
+  }
+
+  async onDisconnect({ context, documentName }: onDisconnectPayload): Promise<void> {
+    try {
+      const user = contextOf(context)?.user
+      if (!isClass(documentName) || user?.role !== 'student') return
+      // onDisconnect may fire twice, and a student may hold several tabs: only the last one counts.
+      await this.markAway(documentName, (entry) => entry === user.sub && !connectedUsers(this.app, documentName).has(user.sub))
+    } catch (error) {
+      reportError(this.app, 'classroom-observer', error, documentName)
+    }
+  }
+
+  private async refreshStats(name: string): Promise<void> {
+    const { school, params } = resolve(name).ref
+    const roster = await this.app.store.roster(school)
+    const classSize = roster.filter((m) => m.role === 'student' && (m.classes ?? []).includes(params.class)).length
+    const stats = await readDoc(this.app, name, (doc) => classStats(doc, classSize))
+    await syncMap(this.app, name, 'stats', stats)
+  }
+
+  /** Turns the entries of the users `gone` selects to `away`; writes nothing when none changes. */
+  private async markAway(name: string, gone: (user: string) => boolean): Promise<void> {
+    const live = this.app.hocuspocus.documents.get(name)
+    if (!live || !leaving(live, gone).length) return
+    await serverWrite(this.app.hocuspocus, name, (doc) => {
+      const activity = mapOf(doc, 'activity')
+      for (const user of leaving(doc, gone)) activity.set(user, { ...record(activity.get(user)), state: 'away', at: Date.now() })
+    })
+  }
+}
+
+/** Users with an activity entry that is not away yet and that `gone` selects. */
+function leaving(doc: Y.Doc, gone: (user: string) => boolean): string[] {
+  const users: string[] = []
+  mapOf(doc, 'activity').forEach((entry, user) => {
+    if (record(entry)?.state !== 'away' && gone(user)) users.push(user)
+  })
+  return users
+}
+
+function connectedUsers(app: Homeroom, name: string): Set<string> {
+  const document = app.hocuspocus.documents.get(name)
+  const users = new Set<string>()
+  for (const connection of document?.getConnections() ?? []) {
+    const user = contextOf(connection.context)?.user.sub
+    if (user) users.add(user)
+  }
+  return users
+}
+
+function isClass(name: string): boolean {
+  try {
+    return resolve(name).surface.key === 'class'
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,110 @@
+// `s/system/status`: the server's live figures, refreshed every few seconds for each school whose
+// status document is loaded (somebody watches it), and only when a figure changed; `at` is the
+// time the figures last changed.
+import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, connectedPayload, Extension } from '@hocuspocus/server'
+import type { Homeroom } from '../../server/app.ts'
+import { resolve } from '../../docs-model/registry.ts'
+import { mapOf } from '../../docs-model/common.ts'
+import { serverWrite } from '../../server/writes.ts'
+import { reportError } from './support.ts'
+
+export interface SystemStatusOptions {
+  /** Refresh period; default 5 s. */
+  everyMs?: number
+  /** How many instances serve this cluster; one without Redis. */
+  instances?: () => number
+}
+
+type Figures = { connections: number; documents: number; messagesPerSec: number; instances: number }
+
+export class SystemStatusObserver implements Extension {
+  readonly extensionName = 'system-status'
+  private readonly app: Homeroom
+  private readonly everyMs: number
+  private readonly instances: () => number
+  private readonly watched = new Set<string>()
+  private timer?: NodeJS.Timeout
+  private running = false
+
+  constructor(app: Homeroom, options: SystemStatusOptions = {}) {
+    this.app = app
+    this.everyMs = options.everyMs ?? 5000
+    this.instances = options.instances ?? (() => 1)
+  }
+
+  async afterLoadDocument({ documentName }: afterLoadDocumentPayload): Promise<void> {
+    if (!isStatus(documentName)) return
+    this.watched.add(documentName)
+    this.timer ??= setInterval(() => void this.refreshAll(), this.everyMs).unref()
+  }
+
+  /** A watcher arrived: fresh figures at once rather than at the next tick. */
+  async connected({ documentName }: connectedPayload): Promise<void> {
+    if (this.watched.has(documentName)) setImmediate(() => void this.refreshAll())
+  }
+
+  async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
+    this.watched.delete(documentName)
+    if (this.watched.size === 0) this.stopTimer()
+  }
+
+  async onDestroy(): Promise<void> {
+    this.watched.clear()
+    this.stopTimer()
+  }
+
+  private stopTimer(): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  private figures(): Figures {
+    return {
+      connections: this.app.limits.socketCount(),
+      documents: this.app.hocuspocus.getDocumentsCount(),
+      messagesPerSec: this.app.metrics.messageRate(),
+      instances: this.instances(),
+    }
+  }
+
+  private async refreshAll(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    try {
+      const figures = this.figures()
+      for (const name of this.watched) {
+        try {
+          await this.refresh(name, figures)
+        } catch (error) {
+          reportError(this.app, 'system-status', error, name)
+        }
+      }
+    } finally {
+      this.running = false
+    }
+  }
+
+  private async refresh(name: string, figures: Figures): Promise<void> {
+    const live = this.app.hocuspocus.documents.get(name)
+    // Only while a client holds it: writing would otherwise load it again.
+    if (!live || live.getConnections().length === 0 || unchanged(mapOf(live, 'now'), figures)) return
+    await serverWrite(this.app.hocuspocus, name, (doc) => {
+      const now = doc.getMap('now')
+      if (unchanged(now, figures)) return
+      for (const [key, value] of Object.entries(figures)) if (now.get(key) !== value) now.set(key, value)
+      now.set('at', Date.now())
+    })
+  }
+}
+
+function unchanged(now: { get(key: string): unknown }, figures: Figures): boolean {
+  return Object.entries(figures).every(([key, value]) => now.get(key) === value)
+}
+
+function isStatus(name: string): boolean {
+  try {
+    return resolve(name).surface.key === 'system'
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,60 @@
+// Helpers for the classroom and communication tests: a teacher's poll, many students at once,
+// and waiting on a map of a client's document.
+import type * as Y from 'yjs'
+import { closeClients, connect, eventually, within, type Client } from './clients.ts'
+import { mintToken, student, teacher } from './tokens.ts'
+import type { TestServer } from './server.ts'
+import type { Claims } from '../../server/identity.ts'
+
+/** Opens a document as `claims` and waits for the first sync. */
+export async function open(server: TestServer, name: string, claims: Claims): Promise<Client> {
+  const client = connect(server.url, name, await mintToken(claims))
+  await within(client.synced, 10_000, `sync of ${name} as ${claims.sub}`)
+  return client
+}
+
+/** Students `u1`..`u<n>` of class `7a`. */
+export const students = (n: number, extra: Partial<Claims> = {}): Claims[] =>
+  Array.from({ length: n }, (_, i) => student(`u${i + 1}`, { classes: ['7a'], ...extra }))
+
+export const classTeacher = (sub = 't1'): Claims => teacher(sub, { classes: ['7a'] })
+
+export interface PollSetup {
+  question?: string
+  options: string[]
+  kind?: 'poll' | 'quiz'
+  anonymous?: boolean
+  closesAt?: number
+  leaderboard?: string
+}
+
+/** The teacher writes the poll's meta through their client and waits for the acknowledgement. */
+export async function createPoll(teacherClient: Client, setup: PollSetup): Promise<void> {
+  const meta = teacherClient.doc.getMap('meta')
+  teacherClient.doc.transact(() => {
+    meta.set('question', setup.question ?? 'Which one?')
+    meta.set('options', setup.options)
+    meta.set('kind', setup.kind ?? 'poll')
+    meta.set('anonymous', setup.anonymous ?? false)
+    if (setup.closesAt !== undefined) meta.set('closesAt', setup.closesAt)
+    if (setup.leaderboard !== undefined) meta.set('leaderboard', setup.leaderboard)
+  })
+  await teacherClient.acknowledged()
+}
+
+/** Waits until the map `root` of the client's document equals `expected` (compared as JSON). */
+export async function mapEquals(doc: Y.Doc, root: string, expected: Record<string, unknown>, timeoutMs = 10_000): Promise<void> {
+  const want = JSON.stringify(sortKeys(expected))
+  const have = () => JSON.stringify(sortKeys(doc.getMap(root).toJSON()))
+  try {
+    await eventually(() => have() === want, timeoutMs, `${root} = ${want}`)
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; have ${have()}`)
+  }
+}
+
+function sortKeys(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)))
+}
+
+export { closeClients }

@@ -1,0 +1,125 @@
+// Polls and quizzes end to end: ballots in per-user documents, live tallies derived by the
+// server, anonymity towards teachers, the close at closesAt (also across a restart), quiz
+// results and the leaderboard they feed.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { rmSync } from 'node:fs'
+import { startServer, tempDir, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, eventually, within } from './helpers/clients.ts'
+import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { classTeacher, createPoll, mapEquals, open, students } from './helpers/classroom.ts'
+import { vote } from '../docs-model/surfaces/poll.ts'
+
+let server: TestServer
+test.before(async () => {
+  server = await startServer()
+})
+test.after.each(closeClients)
+test.after(async () => {
+  await server.stop()
+})
+
+test('a class of 30 students votes while the teacher watches the tallies', async () => {
+  const watcher = await open(server, 's1/poll/p30', classTeacher())
+  await createPoll(watcher, { options: ['red', 'green', 'blue'] })
+  await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 0, 2: 0 })
+
+  const voters = await Promise.all(students(30).map((claims) => open(server, `s1/poll/p30/ballot/${claims.sub}`, claims)))
+  voters.forEach((voter, i) => vote(voter.doc, i % 3))
+  await mapEquals(watcher.doc, 'tallies', { 0: 10, 1: 10, 2: 10 })
+
+  // One vote per user, changeable: four red and three green voters switch to blue.
+  for (const voter of voters.slice(0, 10)) vote(voter.doc, 2)
+  await mapEquals(watcher.doc, 'tallies', { 0: 6, 1: 7, 2: 17 })
+})
+
+test('a ballot outside the options is refused and not counted', async () => {
+  const watcher = await open(server, 's1/poll/pbad', classTeacher())
+  await createPoll(watcher, { options: ['yes', 'no'] })
+  const voter = await open(server, 's1/poll/pbad/ballot/u1', student('u1'))
+  vote(voter.doc, 7)
+  assert.match(await within(voter.closed, 5000, 'refusal'), /^forbidden-write: ballot\/choice/)
+  const honest = await open(server, 's1/poll/pbad/ballot/u2', student('u2'))
+  vote(honest.doc, 1)
+  await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 1 })
+})
+
+test('an anonymous poll shows the teacher counts but never a ballot', async () => {
+  const watcher = await open(server, 's1/poll/anon', classTeacher())
+  await createPoll(watcher, { options: ['a', 'b'], anonymous: true })
+  const voters = await Promise.all(students(4).map((claims) => open(server, `s1/poll/anon/ballot/${claims.sub}`, claims)))
+  voters.forEach((voter, i) => vote(voter.doc, i === 0 ? 0 : 1))
+  await mapEquals(watcher.doc, 'tallies', { 0: 1, 1: 3 })
+
+  const peeking = connect(server.url, 's1/poll/anon/ballot/u1', await mintToken(classTeacher()))
+  assert.match(await within(peeking.refused, 5000, 'refusal of the ballot'), /^forbidden/)
+  assert.is(peeking.doc.getMap('ballot').size, 0, 'nothing of the ballot reached the teacher')
+  assert.not.ok(JSON.stringify(watcher.doc.toJSON()).includes('u1'), 'the poll document names no voter')
+
+  // The same teacher may read ballots of a poll that is not anonymous.
+  const open_ = await open(server, 's1/poll/p30/ballot/u1', classTeacher())
+  assert.is(open_.doc.getMap('ballot').get('choice'), 2)
+})
+
+test('the server closes a quiz at closesAt, publishes results and feeds the leaderboard', async () => {
+  const closesAt = Date.now() + 1500
+  const watcher = await open(server, 's1/poll/q1', classTeacher())
+  const key = await open(server, 's1/poll/q1/key', classTeacher())
+  key.doc.getMap('key').set('correct', 1)
+  await key.acknowledged()
+  await createPoll(watcher, { options: ['3', '4', '5'], kind: 'quiz', closesAt, leaderboard: 'math' })
+  const [ana, ben, cat] = await Promise.all(students(3).map((claims) => open(server, `s1/poll/q1/ballot/${claims.sub}`, claims)))
+  vote(ana.doc, 1)
+  vote(ben.doc, 0)
+  vote(cat.doc, 1)
+  await Promise.all([ana, ben, cat].map((c) => c.acknowledged()))
+  const board = await open(server, 's1/leaderboard/math', student('u9'))
+
+  await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 3, correct: 1, scores: { u1: 1, u2: 0, u3: 1 } }, 5000)
+  assert.ok(Date.now() >= closesAt, 'not closed before closesAt')
+  await mapEquals(watcher.doc, 'tallies', { 0: 1, 1: 2, 2: 0 })
+  await mapEquals(board.doc, 'entries', {
+    u1: { name: 'u1', score: 1, rank: 1 },
+    u3: { name: 'u3', score: 1, rank: 1 },
+    u2: { name: 'u2', score: 0, rank: 3 },
+  })
+
+  // A vote after the close is refused as frozen and changes nothing.
+  vote(ben.doc, 1)
+  assert.match(await within(ben.closed, 5000, 'frozen refusal'), /^frozen:/)
+  await mapEquals(watcher.doc, 'tallies', { 0: 1, 1: 2, 2: 0 })
+})
+
+test('a poll whose closesAt passes while the server is down is closed after the restart', async () => {
+  const dataDir = tempDir()
+  let first: TestServer | undefined = await startServer({}, { dataDir })
+  let second: TestServer | undefined
+  try {
+    const closesAt = Date.now() + 1500
+    const watcher = connect(first.url, 's1/poll/pr', await mintToken(teacher()))
+    await within(watcher.synced, 5000, 'sync')
+    await createPoll(watcher, { options: ['x', 'y'], closesAt })
+    const voter = connect(first.url, 's1/poll/pr/ballot/u1', await mintToken(student('u1')))
+    await within(voter.synced, 5000, 'sync')
+    vote(voter.doc, 1)
+    await voter.acknowledged()
+    await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 1 })
+    closeClients()
+    await first.stop()
+    first = undefined
+
+    await eventually(() => Date.now() > closesAt, 5000, 'the deadline to pass while stopped')
+    second = await startServer({}, { dataDir })
+    const reader = connect(second.url, 's1/poll/pr', await mintToken(student('u2')))
+    await within(reader.synced, 5000, 'sync after restart')
+    await mapEquals(reader.doc, 'results', { closedAt: closesAt, total: 1 })
+    await mapEquals(reader.doc, 'tallies', { 0: 0, 1: 1 })
+  } finally {
+    closeClients()
+    await first?.stop()
+    await second?.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+})
+
+test.run()
