@@ -55,7 +55,7 @@ export function connect(url: string, name: string, token: string, options: { soc
     synced,
     refused,
     closed,
-    acknowledged: () => eventually(() => !provider.hasUnsyncedChanges, 10_000, 'server acknowledgement'),
+    acknowledged: () => within(acknowledgement(provider), 10_000, 'server acknowledgement'),
     destroy() {
       open.delete(client)
       provider.destroy()
@@ -64,6 +64,19 @@ export function connect(url: string, name: string, token: string, options: { soc
   }
   open.add(client)
   return client
+}
+
+/** Resolves when the provider has no change left that the server has not acknowledged. */
+function acknowledgement(provider: HocuspocusProvider): Promise<void> {
+  if (!provider.hasUnsyncedChanges) return Promise.resolve()
+  return new Promise((resolve) => {
+    const check = () => {
+      if (provider.hasUnsyncedChanges) return
+      provider.off('unsyncedChanges', check)
+      resolve()
+    }
+    provider.on('unsyncedChanges', check)
+  })
 }
 
 /** Waits until `check` holds, re-checking every few milliseconds; fails after `timeoutMs`. */
