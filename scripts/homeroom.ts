@@ -3,6 +3,8 @@
 import { Command } from 'commander'
 import { serveCommand } from './cli/serve.ts'
 import { tokenCommand } from './cli/token.ts'
+import { docsCommand } from './cli/docs.ts'
+import { retentionCommand } from './cli/retention.ts'
 
 const program = new Command('homeroom')
   .description('Homeroom: real-time collaboration server for schools')
@@ -11,5 +13,7 @@ const program = new Command('homeroom')
 
 serveCommand(program)
 tokenCommand(program)
+docsCommand(program)
+retentionCommand(program)
 
 await program.parseAsync(process.argv)

@@ -1,0 +1,301 @@
+// `homeroom docs …`: look inside the stored documents, travel in time, export and import,
+// restore a past state, compact history and verify that everything decodes.
+import { readFileSync, writeFileSync } from 'node:fs'
+import type { Command } from 'commander'
+import * as Y from 'yjs'
+import { replay } from '../../server/store/replay.ts'
+import {
+  diff,
+  history,
+  historyBounds,
+  iso,
+  parseTime,
+  restoreInStore,
+  stateAt,
+  truncateHistory,
+} from '../../server/timetravel.ts'
+import { action, CliError, documentName, kib, print, printJson, progress, refuseWhileServing, shorten, table, withStore } from './common.ts'
+import { verifyDocument, type Problem } from './verify.ts'
+
+const TIME_HELP = 'an ISO time (2026-05-01T08:00:00Z) or relative to now (-15m, -2h, -1d)'
+const CLI_USER = 'homeroom-cli'
+
+const time = (value: string | undefined): number | undefined => (value === undefined ? undefined : parseTime(value))
+const json = (value: unknown): string => (value === undefined ? '(absent)' : JSON.stringify(value))
+
+export function docsCommand(program: Command): void {
+  const docs = program
+    .command('docs')
+    .description('inspect, time-travel, export, import, restore, compact and verify stored documents')
+
+  docs
+    .command('list')
+    .description('stored documents: name, size, updates, last change')
+    .option('--school <id>', 'only this school')
+    .option('--surface <kind>', 'only this surface (doc, chat, poll, …)')
+    .option('--json', 'machine-readable output')
+    .action(
+      action('docs list', async (o: { school?: string; surface?: string; json?: boolean }) => {
+        const list = await withStore('read', (store) => store.listDocuments({ school: o.school, surface: o.surface }))
+        if (o.json) return printJson(list.map((d) => ({ ...d, updatedAt: iso(d.updatedAt) })))
+        if (list.length === 0) return print('no stored documents (check DATA_DIR / DATABASE_URL and the filters)')
+        print(table(['NAME', 'SIZE', 'UPDATES', 'LAST CHANGE'], list.map((d) => [d.name, kib(d.bytes), String(d.updates), iso(d.updatedAt)])))
+      }),
+    )
+
+  docs
+    .command('show')
+    .description('the document as JSON (decoded by its surface), now or at a past time')
+    .argument('<name>', 'document name, e.g. s1/chat/room1')
+    .option('--at <time>', TIME_HELP)
+    .action(
+      action('docs show', async (name: string, o: { at?: string }) => {
+        const { surface } = documentName(name)
+        const at = time(o.at)
+        const decoded = await withStore('read', async (store) => {
+          const doc = await stateAt(store, name, at)
+          try {
+            return surface.decode(doc)
+          } finally {
+            doc.destroy()
+          }
+        })
+        printJson(decoded)
+      }),
+    )
+
+  docs
+    .command('history')
+    .description('each stored change: time, user, origin, bytes and the paths it touched')
+    .argument('<name>', 'document name')
+    .option('--from <time>', `only changes at or after this time: ${TIME_HELP}`)
+    .option('--to <time>', 'only changes at or before this time')
+    .option('--json', 'machine-readable output')
+    .action(
+      action('docs history', async (name: string, o: { from?: string; to?: string; json?: boolean }) => {
+        documentName(name)
+        const [from, to] = [time(o.from), time(o.to)]
+        const { items, start } = await withStore('read', async (store) => ({
+          items: await history(store, name, { from, to }),
+          start: (await historyBounds(store, name)).start,
+        }))
+        if (o.json) return printJson(items.map((i) => ({ ...i, at: iso(i.at) })))
+        if (start > 0) print(`history starts at ${iso(start)} (older history was compacted or removed by retention)`)
+        print(
+          table(
+            ['SEQ', 'TIME', 'USER', 'ORIGIN', 'BYTES', 'PATHS'],
+            items.map((i) => [String(i.seq), iso(i.at), i.user ?? '-', i.origin, String(i.bytes), shorten(i.paths.join(', '))]),
+          ),
+        )
+      }),
+    )
+
+  docs
+    .command('diff')
+    .description('what changed between two times, by path, with who changed it')
+    .argument('<name>', 'document name')
+    .requiredOption('--from <time>', TIME_HELP)
+    .requiredOption('--to <time>', TIME_HELP)
+    .option('--json', 'machine-readable output')
+    .action(
+      action('docs diff', async (name: string, o: { from: string; to: string; json?: boolean }) => {
+        documentName(name)
+        const [from, to] = [parseTime(o.from), parseTime(o.to)]
+        const changes = await withStore('read', (store) => diff(store, name, from, to))
+        if (o.json) return printJson(changes)
+        if (changes.length === 0) return print(`no changes between ${iso(from)} and ${iso(to)}`)
+        for (const c of changes) {
+          print(`${c.path}  by ${c.by.map((u) => u ?? '-').join(', ')} (${c.entries} change${c.entries === 1 ? '' : 's'})`)
+          print(`  before: ${shorten(json(c.before), 200)}`)
+          print(`  after:  ${shorten(json(c.after), 200)}`)
+        }
+      }),
+    )
+
+  docs
+    .command('export')
+    .description('the document as one Yjs binary update (now or at a past time)')
+    .argument('<name>', 'document name')
+    .option('--out <file>', 'write to this file (default: standard output, which must not be a terminal)')
+    .option('--at <time>', TIME_HELP)
+    .action(
+      action('docs export', async (name: string, o: { out?: string; at?: string }) => {
+        documentName(name)
+        if (!o.out && process.stdout.isTTY) throw new CliError('refusing to write binary data to a terminal: pass --out <file> or redirect the output', 2)
+        const at = time(o.at)
+        const update = await withStore('read', async (store) => {
+          const doc = await stateAt(store, name, at)
+          try {
+            return Y.encodeStateAsUpdate(doc)
+          } finally {
+            doc.destroy()
+          }
+        })
+        if (o.out) writeInChunks(o.out, update)
+        else process.stdout.write(update)
+        if (o.out) process.stderr.write(`wrote ${kib(update.byteLength)} to ${o.out}\n`)
+      }),
+    )
+
+  docs
+    .command('import')
+    .description("journal a Yjs binary update into the document (origin 'import'); only what is new is stored")
+    .argument('<name>', 'document name')
+    .argument('<file>', 'a file written by `docs export` (or any Yjs update)')
+    .option('--user <id>', 'who the journal names as the author', CLI_USER)
+    .option('--force', 'write even though a server seems to be running')
+    .action(
+      action('docs import', async (name: string, file: string, o: { user: string; force?: boolean }) => {
+        documentName(name)
+        let update: Uint8Array
+        try {
+          update = new Uint8Array(readFileSync(file))
+          Y.applyUpdate(new Y.Doc(), update)
+        } catch (error) {
+          throw new CliError(`${file} is not a readable Yjs update: ${(error as Error).message}`)
+        }
+        const result = await withStore('write', async (store, config) => {
+          await refuseWhileServing(config, 'importing', o.force)
+          const { doc } = await replay(store, name)
+          const fresh = Y.diffUpdate(update, Y.encodeStateVector(doc))
+          // New structs or new deletions change the snapshot; anything else is already stored.
+          const before = Y.snapshot(doc)
+          Y.applyUpdate(doc, fresh)
+          const unchanged = Y.equalSnapshots(before, Y.snapshot(doc))
+          doc.destroy()
+          if (unchanged) return undefined
+          return { seq: await store.append(name, { at: Date.now(), user: o.user, origin: 'import', update: fresh }), bytes: fresh.byteLength }
+        })
+        print(result ? `imported ${kib(result.bytes)} into ${name} as entry ${result.seq}` : `nothing new: ${name} already holds everything in ${file}`)
+      }),
+    )
+
+  docs
+    .command('restore')
+    .description('make the document equal its state at a past time, as a new change')
+    .argument('<name>', 'document name')
+    .requiredOption('--at <time>', TIME_HELP)
+    .option('--server <url>', 'apply through this running server so live clients receive it (http(s):// or ws(s)://)')
+    .option('--token <jwt>', 'an admin or service token for --server')
+    .option('--user <id>', 'who the journal names as the author (without --server)', CLI_USER)
+    .option('--force', 'write into the store even though a server seems to be running')
+    .action(
+      action('docs restore', async (name: string, o: { at: string; server?: string; token?: string; user: string; force?: boolean }) => {
+        documentName(name)
+        const at = parseTime(o.at)
+        if (o.server) return restoreThroughServer(name, at, o.server, o.token)
+        if (o.token) throw new CliError('--token only goes with --server <url>', 2)
+        const result = await withStore('write', async (store, config) => {
+          await refuseWhileServing(config, 'restoring', o.force)
+          return restoreInStore(store, name, at, o.user)
+        })
+        print(result ? `restored ${name} to ${iso(at)} as entry ${result.seq} (${kib(result.bytes)})` : `${name} already equals its state at ${iso(at)}: nothing to do`)
+      }),
+    )
+
+  docs
+    .command('compact')
+    .description('write a snapshot of each document (or one) and drop the history before it')
+    .argument('[name]', 'only this document')
+    .option('--json', 'machine-readable output')
+    .action(
+      action('docs compact', async (name: string | undefined, o: { json?: boolean }) => {
+        if (name) documentName(name)
+        const results = await withStore('write', async (store) => {
+          const names = name ? [name] : (await store.listDocuments()).map((d) => d.name)
+          const bar = progress('compacting', names.length)
+          const out: Array<{ name: string; seq: number | null; dropped: number }> = []
+          try {
+            for (const [i, n] of names.entries()) {
+              const r = await truncateHistory(store, n)
+              out.push({ name: n, seq: r?.seq ?? null, dropped: r?.dropped ?? 0 })
+              bar.update(i + 1)
+            }
+          } finally {
+            bar.stop()
+          }
+          return out
+        })
+        if (name && results[0].seq === null) throw new CliError(`no stored history for ${name}: check the name with 'homeroom docs list'`)
+        if (o.json) return printJson(results)
+        const dropped = results.reduce((sum, r) => sum + r.dropped, 0)
+        print(`compacted ${results.length} document${results.length === 1 ? '' : 's'}; dropped ${dropped} journal entr${dropped === 1 ? 'y' : 'ies'}`)
+      }),
+    )
+
+  docs
+    .command('verify')
+    .description('check that every stored document (or one) decodes; names any corrupted entry (exit 1)')
+    .argument('[name]', 'only this document')
+    .option('--json', 'machine-readable output')
+    .action(
+      action('docs verify', async (name: string | undefined, o: { json?: boolean }) => {
+        const { checked, problems } = await withStore('read', async (store) => {
+          const names = name ? [name] : (await store.listDocuments()).map((d) => d.name)
+          const bar = progress('verifying', names.length)
+          const found: Problem[] = []
+          try {
+            for (const [i, n] of names.entries()) {
+              found.push(...(await verifyDocument(store, n)))
+              bar.update(i + 1)
+            }
+          } finally {
+            bar.stop()
+          }
+          return { checked: names.length, problems: found }
+        })
+        if (o.json) printJson({ checked, problems })
+        else {
+          for (const p of problems) print(`${p.doc}: ${p.message}${p.at ? ` (at ${p.at}${p.user ? `, by ${p.user}` : ''})` : ''}`)
+          print(problems.length === 0 ? `ok: ${checked} document${checked === 1 ? '' : 's'} decode` : `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${checked} documents`)
+        }
+        if (problems.length > 0) {
+          if (!o.json) process.stderr.write("homeroom docs verify: fix or remove the entries named above (export what still decodes with 'homeroom docs export')\n")
+          process.exit(1)
+        }
+      }),
+    )
+}
+
+const CHUNK = 1024 * 1024
+
+/** Writes a large export piece by piece, with a progress bar on a terminal. */
+function writeInChunks(file: string, bytes: Uint8Array): void {
+  const chunks = Math.ceil(bytes.byteLength / CHUNK)
+  const bar = progress('exporting (MiB)', chunks)
+  try {
+    writeFileSync(file, bytes.subarray(0, CHUNK))
+    for (let i = 1; i < chunks; i++) {
+      writeFileSync(file, bytes.subarray(i * CHUNK, (i + 1) * CHUNK), { flag: 'a' })
+      bar.update(i + 1)
+    }
+  } finally {
+    bar.stop()
+  }
+}
+
+/** `docs restore --server`: the server computes and applies the change to its live copy. */
+async function restoreThroughServer(name: string, at: number, server: string, token: string | undefined): Promise<void> {
+  if (!token) throw new CliError('--server needs --token <jwt> of an admin or service (mint one with: homeroom token --sub a1 --role admin --schools <school>)', 2)
+  let base: URL
+  try {
+    base = new URL(server.replace(/^ws(s?):/, 'http$1:'))
+  } catch {
+    throw new CliError(`--server '${server}' is not a URL such as http://localhost:8400`, 2)
+  }
+  const url = new URL(`api/v1/docs/${name.split('/').map(encodeURIComponent).join('/')}/restore`, base.href.endsWith('/') ? base : `${base.href}/`)
+  let response: Response
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ at: iso(at) }),
+      signal: AbortSignal.timeout(30_000),
+    })
+  } catch (error) {
+    throw new CliError(`cannot reach ${base.origin}: ${(error as Error).message}; is the server running?`)
+  }
+  const body = (await response.json().catch(() => ({}))) as { error?: { code: string; message: string } }
+  if (!response.ok) throw new CliError(`the server refused (${response.status} ${body.error?.code ?? ''}): ${body.error?.message ?? 'no reason given'}`)
+  print(`restored ${name} to ${iso(at)} through ${base.origin}; connected clients received the change`)
+}
