@@ -1,21 +1,29 @@
-// Joining the other instances through Redis: @hocuspocus/extension-redis carries updates,
-// awareness and stateless messages between instances; this wrapper makes it survive outages.
+// Joining the other instances through Redis: @hocuspocus/extension-redis subscribes documents,
+// applies what peers publish (origin {source: 'redis'}, which persistence does not journal again),
+// syncs a document's state with its peers when it loads, and carries presence and stateless
+// messages. This wrapper changes how updates travel and makes the whole survive outages.
 //
+// - A client's update is published to the document's channel right after the guard accepted it
+//   and persistence journaled it, before Hocuspocus applies and acknowledges it. So every
+//   acknowledged update has reached Redis: an instance killed right after acknowledging loses
+//   nothing for the peers. The wrapped extension would instead announce each change with a
+//   SyncStep1 one event-loop turn later and send the update only when a peer asked back (1.5
+//   round trips, each answer carrying the whole delete set). Server writes (observers, tools)
+//   are published as they happen.
 // - Redis down (at start or later): the instance keeps serving its own clients. Publishing is
-//   skipped (nothing to deliver to), documents load from storage alone, the outage is logged
-//   once and counted. Commands never queue while Redis is away, so nothing hangs on it.
+//   skipped (there is no one to deliver to), documents load from storage alone, the outage is
+//   logged once and counted. Commands never queue while Redis is away, so nothing waits on it.
 // - Redis back: every loaded document is subscribed again and announces its state vector
 //   (a SyncStep1). A peer answers with what we lack plus its own SyncStep1, which we answer with
 //   what it lacks: both directions heal, deletions included. Pub/sub drops whatever was sent
-//   while a subscriber was away, so this resync is what makes the outage lossless.
+//   while a subscriber was away, so this resync is what makes an outage lossless.
 // - The extension's store lock is not used: snapshots are compacted from the shared journal and
 //   written idempotently, so two instances snapshotting together is harmless, while a lock that
 //   is lost or unreachable would silently skip the store chain.
-// - Updates applied from Redis carry the origin {source: 'redis'}; persistence does not journal
-//   them again (the instance that received an update from its client journaled it).
 import { randomUUID } from 'node:crypto'
 import type {
   afterLoadDocumentPayload,
+  beforeHandleMessagePayload,
   afterUnloadDocumentPayload,
   beforeBroadcastStatelessPayload,
   beforeUnloadDocumentPayload,
@@ -25,10 +33,11 @@ import type {
   onChangePayload,
   onConfigurePayload,
 } from '@hocuspocus/server'
-import { OutgoingMessage } from '@hocuspocus/server'
+import { isTransactionOrigin, OutgoingMessage } from '@hocuspocus/server'
 import { Redis as HocuspocusRedis, type RedisInstance } from '@hocuspocus/extension-redis'
 import { Redis as IORedis } from 'ioredis'
 import client from 'prom-client'
+import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import type { Logger } from '../server/log.ts'
 import type { Metrics } from '../server/metrics.ts'
 
@@ -44,9 +53,13 @@ export interface RedisSyncConfig {
 
 /** Longest wait for the wrapped extension to subscribe and hear from peers while loading a document. */
 const LOAD_SYNC_TIMEOUT_MS = 5000
+/** Longest wait for Redis to take a client's update before it is applied without it. */
+const PUBLISH_TIMEOUT_MS = 1000
 
 export class RedisSync implements Extension {
   readonly extensionName = 'redis'
+  /** Below Guard (500) and Persistence (100): only accepted, journaled updates are published. */
+  readonly priority = 50
   readonly identifier: string
   private readonly config: RedisSyncConfig
   private readonly prefix: string
@@ -112,8 +125,18 @@ export class RedisSync implements Extension {
     await this.guard('load', payload.documentName, withTimeout(this.inner.afterLoadDocument(payload), LOAD_SYNC_TIMEOUT_MS))
   }
 
-  async onChange(payload: onChangePayload): Promise<void> {
-    if (this.up) await this.guard('change', payload.documentName, this.inner?.onChange(payload))
+  /** Publishes a client's update once it is accepted and journaled, before it is applied. */
+  async beforeHandleMessage({ update, documentName, connection }: beforeHandleMessagePayload): Promise<void> {
+    if (!this.up || connection.readOnly) return
+    const frame = parseFrame(update)
+    if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload)) return
+    await this.guard('publish', documentName, withTimeout(this.publishUpdate(documentName, frame.payload), PUBLISH_TIMEOUT_MS))
+  }
+
+  /** Publishes the server's own writes; client updates were published before they were applied. */
+  async onChange({ documentName, update, transactionOrigin: origin }: onChangePayload): Promise<void> {
+    if (!this.up || (isTransactionOrigin(origin) && (origin.source === 'connection' || origin.source === 'redis'))) return
+    await this.guard('publish', documentName, this.publishUpdate(documentName, update))
   }
 
   async onAwarenessUpdate(payload: onAwarenessUpdatePayload): Promise<void> {
@@ -210,6 +233,10 @@ export class RedisSync implements Extension {
     }
     this.gauges.resynced.inc(documents.length)
     this.config.log.info({ documents: documents.length }, 'documents resynchronised through Redis')
+  }
+
+  private publishUpdate(documentName: string, update: Uint8Array): Promise<number> {
+    return this.publish(documentName, new OutgoingMessage(documentName).createSyncMessage().writeUpdate(update))
   }
 
   /** Publishes in the wrapped extension's framing: identifier length, identifier, message. */

@@ -1,0 +1,84 @@
+// Three instances in separate processes, joined through Redis and sharing PostgreSQL: clients
+// on different instances see each other's changes and presence, converge, and the journal holds
+// each accepted update exactly once.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as Y from 'yjs'
+import { PgStore } from '../server/store/postgres.ts'
+import { replay } from '../server/store/replay.ts'
+import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { checkJournal, converged, startTestCluster } from './helpers/cluster.ts'
+import { mintToken, student } from './helpers/tokens.ts'
+
+const cluster = await startTestCluster('cluster', 3)
+
+if (cluster) {
+  test.after.each(closeClients)
+  test.after(() => cluster.stop())
+
+  const open = async (instance: number, name: string, sub: string): Promise<Client> => connect(cluster.instances[instance].url, name, await mintToken(student(sub)))
+
+  test('sixty clients on three instances editing the same documents converge; the journal holds each update once', async () => {
+    const DOCS = ['s1/doc/shared-0', 's1/doc/shared-1']
+    const EDITS = 10
+    const clients = await Promise.all(Array.from({ length: 60 }, (_, i) => open(i % 3, DOCS[i % 2], `u${i}`)))
+    await within(Promise.all(clients.map((c) => c.synced)), 20_000, 'sixty clients syncing')
+    await Promise.all(
+      clients.map(async (client, i) => {
+        for (let k = 0; k < EDITS; k++) {
+          client.doc.transact(() => {
+            client.doc.getMap('comments').set(`u${i}:${k}`, { text: `from u${i}, edit ${k}`, at: Date.now() })
+            const body = client.doc.getXmlFragment('body')
+            body.insert(Math.floor(Math.random() * (body.length + 1)), [new Y.XmlText(`u${i}-${k} `)])
+          })
+          await new Promise((r) => setImmediate(r))
+        }
+      }),
+    )
+    await within(Promise.all(clients.map((c) => c.acknowledged())), 20_000, 'acknowledgements')
+    for (const [d, name] of DOCS.entries()) {
+      const editors = clients.filter((_, i) => i % 2 === d)
+      await converged(editors, 20_000, `${name} converging`)
+      const state = editors[0].doc
+      assert.is(state.getMap('comments').size, 30 * EDITS, `${name}: every comment arrived`)
+      assert.is(state.getXmlFragment('body').length, 30 * EDITS, `${name}: every paragraph arrived`)
+      const body = state.getXmlFragment('body').toString()
+      for (const editor of editors) assert.is(editor.doc.getXmlFragment('body').toString(), body)
+      const journal = await checkJournal(cluster.db.url, name, state)
+      assert.equal(journal.duplicates, [], `${name}: nothing journaled twice`)
+      assert.equal(journal.missing, [], `${name}: nothing missing from the journal`)
+      assert.is(journal.entries, 30 * EDITS, `${name}: one journal entry per update`)
+    }
+  })
+
+  test('presence crosses instances', async () => {
+    const a = await open(0, 's1/doc/presence', 'p1')
+    const c = await open(2, 's1/doc/presence', 'p2')
+    await within(Promise.all([a.synced, c.synced]), 10_000, 'sync')
+    a.provider.setAwarenessField('cursor', { anchor: 42 })
+    await eventually(
+      () => [...c.provider.awareness!.getStates().values()].some((s) => s.cursor?.anchor === 42 && s.user?.id === 'p1'),
+      10_000,
+      'presence of p1 on the third instance',
+    )
+  })
+
+  test('a document opened on another instance after a change starts from the latest state, also from storage alone', async () => {
+    const writer = await open(0, 's1/doc/later', 'w1')
+    await within(writer.synced, 10_000, 'writer sync')
+    writer.doc.getMap('comments').set('w1:1', { text: 'written on the first instance', at: Date.now() })
+    await writer.acknowledged()
+    const reader = await open(1, 's1/doc/later', 'r1')
+    await within(reader.synced, 10_000, 'reader sync')
+    assert.is((reader.doc.getMap('comments').get('w1:1') as { text: string }).text, 'written on the first instance')
+    const store = new PgStore(cluster.db.url, { poolSize: 1 })
+    try {
+      const stored = (await replay(store, 's1/doc/later')).doc
+      assert.equal(stored.getMap('comments').toJSON(), writer.doc.getMap('comments').toJSON())
+    } finally {
+      await store.close()
+    }
+  })
+
+  test.run()
+}

@@ -1,0 +1,92 @@
+// Several Homeroom instances in separate processes, sharing a fresh PostgreSQL database and a
+// Redis, plus the checks cluster tests make: convergence and a journal holding each update once.
+import { rmSync } from 'node:fs'
+import * as Y from 'yjs'
+import { startServerProcess, tempDir, type ServerProcess } from './server.ts'
+import { eventually, type Client } from './clients.ts'
+import { freshDatabase, redisReachable, SHARED_REDIS_URL, sql, type TestDatabase } from './services.ts'
+
+export interface TestCluster {
+  db: TestDatabase
+  redisUrl: string
+  instances: ServerProcess[]
+  /** SIGKILLs one instance and waits until it is gone. */
+  kill(index: number): Promise<void>
+  /** Stops every instance still running and drops the database. */
+  stop(): Promise<void>
+}
+
+/** Starts `count` instances, or returns undefined (after a SKIPPED line) when a service is down. */
+export async function startTestCluster(label: string, count: number, options: { redisUrl?: string; env?: Record<string, string> } = {}): Promise<TestCluster | undefined> {
+  const redisUrl = options.redisUrl ?? SHARED_REDIS_URL
+  if (!options.redisUrl && !(await redisReachable(redisUrl))) return undefined
+  const db = await freshDatabase(label)
+  if (!db) return undefined
+  const dirs = Array.from({ length: count }, () => tempDir())
+  const instances = await Promise.all(
+    dirs.map((dir, i) =>
+      startServerProcess(dir, { DATABASE_URL: db.url, REDIS_URL: redisUrl, INSTANCE_ID: `${label}-${i + 1}`, PG_POOL_SIZE: '4', ...options.env }),
+    ),
+  )
+  return {
+    db,
+    redisUrl,
+    instances,
+    async kill(index) {
+      instances[index].child.kill('SIGKILL')
+      await instances[index].exited
+    },
+    async stop() {
+      for (const instance of instances) if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGTERM')
+      await Promise.all(instances.map((i) => i.exited))
+      await db.drop()
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Waits until every client holds the same state as the first. */
+export async function converged(clients: Client[], timeoutMs: number, what: string): Promise<void> {
+  const vector = (c: Client) => Buffer.from(Y.encodeStateVector(c.doc)).toString('base64')
+  await eventually(() => clients.every((c) => vector(c) === vector(clients[0])), timeoutMs, what)
+}
+
+export interface JournalCheck {
+  entries: number
+  /** Struct ranges journaled more than once, as `client:clock`. */
+  duplicates: string[]
+  /** Clients whose journaled structs fall short of the state, as `client: journaled/expected`. */
+  missing: string[]
+}
+
+/** Compares a document's journal with its converged state: each struct journaled exactly once. */
+export async function checkJournal(dbUrl: string, doc: string, state: Y.Doc): Promise<JournalCheck> {
+  const rows = await sql<{ update_bytes: Buffer }>(dbUrl, 'SELECT update_bytes FROM journal WHERE doc = $1 ORDER BY seq', [doc])
+  const seen = new Map<number, Array<[number, number]>>()
+  for (const row of rows) {
+    for (const struct of Y.decodeUpdate(new Uint8Array(row.update_bytes)).structs) {
+      if (struct instanceof Y.Skip) continue
+      const ranges = seen.get(struct.id.client) ?? []
+      ranges.push([struct.id.clock, struct.id.clock + struct.length])
+      seen.set(struct.id.client, ranges)
+    }
+  }
+  const duplicates: string[] = []
+  const journaled = new Map<number, number>()
+  for (const [client, ranges] of seen) {
+    ranges.sort((a, b) => a[0] - b[0])
+    let end = 0
+    let total = 0
+    for (const [from, to] of ranges) {
+      if (from < end) duplicates.push(`${client}:${from}`)
+      total += Math.max(0, to - Math.max(from, end))
+      end = Math.max(end, to)
+    }
+    journaled.set(client, total)
+  }
+  const missing: string[] = []
+  for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVector(state))) {
+    if ((journaled.get(client) ?? 0) !== clock) missing.push(`${client}: ${journaled.get(client) ?? 0}/${clock}`)
+  }
+  return { entries: rows.length, duplicates, missing }
+}
