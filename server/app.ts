@@ -29,6 +29,13 @@ import { Signaling } from '../extensions/signaling.ts'
 import { PollObserver } from '../extensions/observers/poll.ts'
 import { ClassroomObserver } from '../extensions/observers/classroom.ts'
 import { SystemStatusObserver } from '../extensions/observers/system-status.ts'
+import { ExamObserver } from '../extensions/observers/exam.ts'
+import { ProctoringObserver } from '../extensions/observers/proctoring.ts'
+import { EmergencyObserver } from '../extensions/observers/emergency.ts'
+import { BusObserver } from '../extensions/observers/bus.ts'
+import { Webhook } from './webhook.ts'
+import { emergencyRoutes } from './routes/emergencies.ts'
+import { busRoutes } from './routes/buses.ts'
 import { RelatedDocs } from './facts.ts'
 import { YWebsocketEndpoint } from './ywebsocket.ts'
 
@@ -81,6 +88,8 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const presence = new Presence({ limits: config.limits, metrics })
   const signaling = new Signaling({ metrics, log })
   const observers = [new PollObserver(app), new ClassroomObserver(app), new SystemStatusObserver(app)]
+  const webhook = new Webhook({ url: config.emergency.webhookUrl, secret: config.emergency.webhookSecret, log, metrics })
+  const safetyObservers: Extension[] = [new ExamObserver(app), new ProctoringObserver(app), new EmergencyObserver(app, webhook), new BusObserver(app)]
 
   const http: Extension = {
     extensionName: 'http',
@@ -109,7 +118,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     address: config.host,
     quiet: true,
     stopOnSignals: false,
-    extensions: [limits, auth, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...(options.extensions ?? [])],
+    extensions: [limits, auth, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...safetyObservers, ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
@@ -163,6 +172,8 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   notificationRoutes(router, app)
   dashboardRoutes(router, app)
   fileRoutes(router, app)
+  emergencyRoutes(router, app)
+  busRoutes(router, app)
   coreRoutes(router, app)
   return app
 }

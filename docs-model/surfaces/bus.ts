@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { decodeLayout, time } from '../common.ts'
 import { roles, server } from '../who.ts'
 import type { Surface } from '../types.ts'
+import type * as Y from 'yjs'
 
 export const BUS_ALERT_TYPES = ['speeding', 'off_route', 'arrived', 'stale'] as const
 
@@ -21,13 +22,21 @@ export const busStop = z.object({
   lat: z.number().min(-90).max(90),
   lng: z.number().min(-180).max(180),
   radiusM: z.number().positive().max(10000),
+  /** Students who get on or off here: their parents (roster `children`) are told when the bus arrives. */
+  riders: z.array(z.string().max(64)).max(500).optional(),
 })
+export type BusStop = z.infer<typeof busStop>
 
 const layout = {
   position: { kind: 'map', value: busFix },
   route: { kind: 'map', value: z.union([z.array(busStop).max(500), z.number().positive().max(300)]) },
   alerts: { kind: 'map' },
 } as const
+
+/** A driver's client reports a fix: always the single `position/now` entry, so the document stays tiny. */
+export function reportPosition(doc: Y.Doc, fix: BusFix): void {
+  doc.getMap('position').set('now', busFix.parse(fix))
+}
 
 /** `s/bus/<id>`: one bus's live position (one key, so the document stays tiny), route and alerts. */
 export const bus: Surface = {

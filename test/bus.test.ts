@@ -1,0 +1,179 @@
+// Buses: a trip replayed from a recorded route gives exactly the expected alerts, the trail is
+// stored and served to the bus's readers only, stale buses are flagged, bad fixes are ignored and
+// counted, and 100,000 fixes leave the document tiny.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as Y from 'yjs'
+import { startServer, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, eventually, within } from './helpers/clients.ts'
+import { admin, mintToken } from './helpers/tokens.ts'
+import { api } from './helpers/api.ts'
+import { docJson, putRoster, stateBytes } from './helpers/safety.ts'
+import { reportPosition, type BusFix } from '../docs-model/surfaces/bus.ts'
+import { advance, OFF_ROUTE_M, type Trip } from '../extensions/observers/bus.ts'
+import { distanceToPolylineM } from '../extensions/observers/geo.ts'
+import type { Claims } from '../server/identity.ts'
+
+const driver = (bus: string): Claims => ({ sub: `drv-${bus}`, role: 'driver', schools: ['s1'], buses: [bus] })
+const LNG = 13.4
+/** Metres per degree of latitude; of longitude at 52.5° it is about 67,690. */
+const M_PER_LAT = 111_195
+
+const route = {
+  speedLimitKmh: 50,
+  stops: [
+    { id: 'A', name: 'Depot', lat: 52.5, lng: LNG, radiusM: 40 },
+    { id: 'B', name: 'Maple Street', lat: 52.509, lng: LNG, radiusM: 40, riders: ['kid1', 'kid2'] },
+    { id: 'C', name: 'School', lat: 52.518, lng: LNG, radiusM: 40 },
+  ],
+}
+
+/**
+ * A recorded trip A → B → C, one fix every 5 s: jitter at A, a burst of speeding, a wobble at
+ * the edge of B's radius (still one visit), a 400 m detour (off route) and a 200 m one (not).
+ */
+function recordedTrip(t0: number): BusFix[] {
+  const fixes: Array<[number, number, number]> = [
+    [52.5, LNG, 0], [52.50005, LNG, 0], [52.4999, LNG, 0],
+  ]
+  for (let lat = 52.5005; lat < 52.5086; lat += 0.0005) fixes.push([lat, LNG, 40])
+  fixes[8][2] = 62
+  fixes[9][2] = 65
+  fixes[10][2] = 58
+  fixes.push([52.509, LNG, 10], [52.50945, LNG, 5], [52.50902, LNG, 0], [52.51, LNG, 30])
+  fixes.push([52.5105, LNG + 0.003, 30], [52.511, LNG + 0.006, 30], [52.512, LNG + 0.006, 30], [52.513, LNG + 0.006, 30], [52.514, LNG, 30])
+  for (let lat = 52.5145; lat < 52.5176; lat += 0.0005) fixes.push([lat, LNG, 35])
+  fixes.push([52.518, LNG, 5], [52.51801, LNG, 0])
+  return fixes.map(([lat, lng, speed], i) => ({ lat, lng, speed, heading: 0, at: t0 + i * 5000 }))
+}
+
+let server: TestServer
+test.before(async () => {
+  server = await startServer({ BUS_STALE_AFTER_S: '5', MAX_MESSAGES_PER_SEC: '100000' })
+  await putRoster(server, 's1', [
+    { id: 'par1', name: 'Pat', role: 'parent', children: ['kid1'] },
+    { id: 'par2', name: 'Sam', role: 'parent', children: ['kid2', 'kid9'] },
+    { id: 'par3', name: 'Alex', role: 'parent', children: ['kid3'] },
+  ])
+})
+test.after.each(closeClients)
+test.after(async () => {
+  await server.stop()
+})
+
+test('the recorded trip replayed offline gives the expected alerts (pure function)', () => {
+  const t0 = Date.parse('2026-09-01T07:00:00Z')
+  const trip: Trip = {}
+  const alerts = new Map<string, any>()
+  for (const fix of recordedTrip(t0)) for (const [id, alert] of advance(trip, route, { ...fix, at: Number(fix.at) }).writes) alerts.set(id, alert)
+  assert.equal([...alerts.keys()].map((id) => id.split(':').slice(0, 2).join(':')).sort(), ['arrived:A', 'arrived:B', 'arrived:C', 'off_route:' + (t0 + 25 * 5000), 'speeding:' + (t0 + 8 * 5000)].sort())
+  assert.ok(distanceToPolylineM({ lat: 52.511, lng: LNG + 0.006 }, route.stops) > OFF_ROUTE_M)
+  assert.ok(distanceToPolylineM({ lat: 52.5105, lng: LNG + 0.003 }, route.stops) < OFF_ROUTE_M)
+})
+
+test('a trip through the server: exactly the expected alerts, parents told once, trail stored', async () => {
+  const adminClient = connect(server.url, 's1/bus/b1', await mintToken(admin()))
+  await within(adminClient.synced, 5000, 'admin sync')
+  adminClient.doc.transact(() => {
+    const map = adminClient.doc.getMap('route')
+    map.set('stops', route.stops)
+    map.set('speedLimitKmh', route.speedLimitKmh)
+  })
+  await adminClient.acknowledged()
+
+  const car = connect(server.url, 's1/bus/b1', await mintToken(driver('b1')))
+  await within(car.synced, 5000, 'driver sync')
+  const t0 = Date.now() - 3600_000
+  const trip = recordedTrip(t0)
+  for (const fix of trip) reportPosition(car.doc, fix)
+  await car.acknowledged()
+
+  const last = trip.at(-1)!.at as number
+  await eventually(async () => (await server.app.store.trail('s1/b1', 0)).length === trip.length, 5000, 'every fix in the trail')
+  await eventually(async () => Object.keys((await docJson(server, 's1/bus/b1')).alerts).some((id) => id.startsWith('arrived:C:')), 5000, 'arrival at C')
+  const alerts = (await docJson(server, 's1/bus/b1')).alerts as Record<string, any>
+  const at = (i: number) => trip[i].at as number
+  assert.equal(Object.keys(alerts).sort(), [`arrived:A:${at(0)}`, `arrived:B:${at(20)}`, `arrived:C:${at(trip.length - 2)}`, `off_route:${at(25)}`, `speeding:${at(8)}`].sort())
+  assert.equal(alerts[`speeding:${at(8)}`], {
+    type: 'speeding',
+    at: at(8),
+    detail: { speedKmh: 62, limitKmh: 50, lat: trip[8].lat, lng: LNG, maxKmh: 65, endedAt: at(11) },
+  })
+  assert.is(alerts[`off_route:${at(25)}`].detail.endedAt, at(28))
+  assert.ok(alerts[`off_route:${at(25)}`].detail.distanceM > 300)
+  assert.is(alerts[`arrived:B:${at(20)}`].detail.leftAt, at(23))
+  assert.is(alerts[`arrived:C:${at(trip.length - 2)}`].detail.leftAt, undefined)
+  assert.ok(last > t0)
+
+  // Parents of B's riders (kid1, kid2) get one item each; a parent of another child none.
+  for (const parent of ['par1', 'par2']) {
+    await eventually(async () => Object.keys((await docJson(server, `s1/inbox/${parent}`)).items).length === 1, 5000, `inbox of ${parent}`)
+    const [item] = Object.values((await docJson(server, `s1/inbox/${parent}`)).items) as any[]
+    assert.is(item.type, 'bus-arrival')
+    assert.match(item.title, /Maple Street/)
+  }
+  assert.equal((await docJson(server, 's1/inbox/par3')).items, {})
+
+  // The trail route: readers of b1 only, filtered by `since`.
+  const parent = await mintToken({ sub: 'par1', role: 'parent', schools: ['s1'], children: ['kid1'], buses: ['b1'] })
+  const all = await api(server, 'GET', `/api/v1/buses/s1/b1/trail?since=${new Date(t0).toISOString()}`, { token: parent })
+  assert.is(all.status, 200)
+  assert.is(all.json.length, trip.length)
+  assert.equal(all.json[0], { lat: 52.5, lng: LNG, speed: 0, heading: 0, at: new Date(t0).toISOString() })
+  const later = await api(server, 'GET', `/api/v1/buses/s1/b1/trail?since=${new Date(at(10)).toISOString()}`, { token: await mintToken(admin()) })
+  assert.is(later.json.length, trip.length - 10)
+  assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail', { token: await mintToken(driver('b2')) })).status, 403)
+  assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail', { token: await mintToken({ sub: 'u1', role: 'student', schools: ['s1'] }) })).status, 403)
+  assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail?since=yesterday', { token: parent })).status, 400)
+  assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail')).status, 401)
+})
+
+test('a bus without a fix for BUS_STALE_AFTER_S gets a stale alert', async () => {
+  const car = connect(server.url, 's1/bus/b2', await mintToken(driver('b2')))
+  await within(car.synced, 5000, 'driver sync')
+  const at = Date.now()
+  reportPosition(car.doc, { lat: 52.505, lng: LNG, speed: 20, heading: 0, at })
+  await car.acknowledged()
+  const sent = Date.now()
+  await eventually(async () => (await docJson(server, 's1/bus/b2')).alerts[`stale:${at}`] !== undefined, 8000, 'stale alert')
+  const elapsed = Date.now() - sent
+  assert.ok(elapsed >= 4900 && elapsed < 6500, `stale after ${elapsed} ms`)
+  assert.equal((await docJson(server, 's1/bus/b2')).alerts[`stale:${at}`].detail, { lastFixAt: at, afterS: 5 })
+})
+
+test('malformed fixes are ignored and counted, and the server keeps serving', async () => {
+  const before = await ignored()
+  const direct = await server.app.hocuspocus.openDirectConnection('s1/bus/b3', {})
+  await direct.transact((doc) => doc.getMap('position').set('now', { lat: Number.NaN, lng: 13, speed: 1, heading: 0, at: Date.now() }))
+  await direct.transact((doc) => doc.getMap('position').set('now', { lat: 'north', at: 'never' }))
+  await direct.disconnect()
+  await eventually(async () => (await ignored()) === before + 2, 3000, 'two ignored fixes')
+  assert.equal(await server.app.store.trail('s1/b3', 0), [])
+  assert.is((await api(server, 'GET', '/health')).status, 200)
+})
+
+async function ignored(): Promise<number> {
+  const metric = await server.app.metrics.registry.getSingleMetric('homeroom_observer_ignored_total')?.get()
+  return metric?.values.filter((v) => v.labels.surface === 'bus').reduce((sum, v) => sum + v.value, 0) ?? 0
+}
+
+test('100,000 fixes on one Y.Doc stay under 4 KB of state; 2,000 through the server too', async () => {
+  const doc = new Y.Doc()
+  doc.getMap('route').set('stops', route.stops)
+  doc.getMap('route').set('speedLimitKmh', 50)
+  const t0 = Date.now()
+  for (let i = 0; i < 100_000; i++) reportPosition(doc, { lat: 52.5 + (i % 1000) * 1e-5, lng: LNG, speed: 30 + (i % 20), heading: i % 360, accuracy: 5, at: t0 + i * 1000 })
+  const direct = Y.encodeStateAsUpdate(doc).byteLength
+  assert.ok(direct < 4096, `${direct} bytes`)
+
+  const car = connect(server.url, 's1/bus/b4', await mintToken(driver('b4')))
+  await within(car.synced, 5000, 'driver sync')
+  for (let i = 0; i < 2000; i++) reportPosition(car.doc, { lat: 52.5 + i * 1e-5, lng: LNG, speed: 30, heading: 0, accuracy: 5, at: t0 + i * 1000 })
+  await car.acknowledged()
+  await eventually(async () => (await server.app.store.trail('s1/b4', 0)).length === 2000, 10_000, '2,000 fixes in the trail')
+  const served = await stateBytes(server, 's1/bus/b4')
+  assert.ok(served < 4096, `${served} bytes`)
+  console.log(`bus document state: ${direct} bytes after 100,000 fixes on a Y.Doc; ${served} bytes on the server after 2,000 fixes`)
+})
+
+test.run()
