@@ -64,3 +64,24 @@ export const chat: Surface = {
   decode: (d) => decodeLayout(chatLayout, d),
 }
 
+let sequence = 0
+
+/** Appends a message by `author` (the sender's own id: the server refuses any other). Returns its id. */
+export function sendMessage(doc: Y.Doc, author: string, text: string, file?: ChatMessage['file']): string {
+  const id = `${author}-${Date.now().toString(36)}-${(sequence++).toString(36)}`
+  doc.getArray('messages').push([{ id, author, text, at: Date.now(), ...(file ? { file } : {}) }])
+  return id
+}
+
+/** Removes a message: one's own, or any for teachers and admins. Returns whether it was there. */
+export function deleteMessage(doc: Y.Doc, id: string): boolean {
+  const index = messagesOf(doc).findIndex((m) => m.id === id)
+  if (index >= 0) doc.getArray('messages').delete(index, 1)
+  return index >= 0
+}
+
+/** Marks everything up to `messageId` read for `user` (a read receipt). */
+export function markRead(doc: Y.Doc, user: string, messageId: string): void {
+  doc.getMap('reads').set(user, messageId)
+}
+

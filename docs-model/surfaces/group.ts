@@ -77,3 +77,24 @@ export const group: Surface = {
   ],
   decode: (d) => decodeLayout(groupLayout, d),
 }
+
+/**
+ * Creates the group with `owner` as its owner and first member. Two transactions, so two updates:
+ * the join is checked against the group as the first one created it.
+ */
+export function createGroup(doc: Y.Doc, owner: string, settings: { name: string; maxMembers: number; isPublic: boolean; description?: string; invited?: string[] }): void {
+  doc.transact(() => {
+    const meta = doc.getMap('meta')
+    for (const [key, value] of Object.entries({ ...settings, owner })) if (value !== undefined) meta.set(key, value)
+  })
+  joinGroup(doc, owner)
+}
+
+export function joinGroup(doc: Y.Doc, user: string): void {
+  doc.getMap('members').set(user, { at: Date.now() })
+}
+
+export function leaveGroup(doc: Y.Doc, user: string): void {
+  doc.getMap('members').delete(user)
+}
+
