@@ -1,0 +1,173 @@
+// Emergencies: 200 targeted roster users get an urgent inbox item, some acknowledge, the rest
+// cause escalations on time (inbox items for admins and directors, a signed webhook), at most
+// EMERGENCY_MAX_ESCALATIONS times; everyone acknowledging stops escalation; an admin's client
+// writing the broadcast starts one too; deadlines survive a restart.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { startServer, tempDir, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, eventually, openSocket, within } from './helpers/clients.ts'
+import { admin, mintToken, student } from './helpers/tokens.ts'
+import { api, assertError } from './helpers/api.ts'
+import { docJson, putRoster, webhookReceiver, type WebhookReceiver } from './helpers/safety.ts'
+import { signature } from '../server/webhook.ts'
+import type { RosterMember } from '../server/store/types.ts'
+
+const SECRET = 'webhook-secret-for-tests'
+const ESCALATE_S = 2
+const students: RosterMember[] = Array.from({ length: 180 }, (_, i) => ({ id: `st${String(i).padStart(3, '0')}`, name: `Student ${i}`, role: 'student' }))
+const teachers: RosterMember[] = Array.from({ length: 20 }, (_, i) => ({ id: `te${String(i).padStart(2, '0')}`, name: `Teacher ${i}`, role: 'teacher' }))
+const staff: RosterMember[] = [
+  { id: 'a1', name: 'Ada Admin', role: 'admin' },
+  { id: 'dir1', name: 'Dana Director', role: 'director' },
+  { id: 'pr1', name: 'Pim Proctor', role: 'proctor' },
+  { id: 'pr2', name: 'Pia Proctor', role: 'proctor' },
+]
+
+let server: TestServer
+let receiver: WebhookReceiver
+const dataDir = tempDir()
+
+const env = (url: string) => ({
+  EMERGENCY_ESCALATE_AFTER_S: String(ESCALATE_S),
+  EMERGENCY_MAX_ESCALATIONS: '2',
+  ALERT_WEBHOOK_URL: url,
+  ALERT_WEBHOOK_SECRET: SECRET,
+})
+
+test.before(async () => {
+  receiver = await webhookReceiver({ failFirst: 1 })
+  server = await startServer(env(receiver.url), { dataDir })
+  await putRoster(server, 's1', [...students, ...teachers, ...staff])
+})
+test.after.each(closeClients)
+test.after(async () => {
+  await server.stop()
+  await receiver.close()
+})
+
+const roleToken = (sub: string, role: string) => mintToken({ sub, role: role as any, schools: ['s1'] })
+
+test('the route accepts admins, directors and services of the school only, with a valid body', async () => {
+  const body = { title: 'Drill', message: 'Fire drill', level: 'info', targetRoles: ['proctor'] }
+  assertError(await api(server, 'POST', '/api/v1/schools/s1/emergencies', { token: await mintToken(student()), json: body }), 403)
+  assertError(await api(server, 'POST', '/api/v1/schools/s2/emergencies', { token: await mintToken(admin()), json: body }), 403)
+  assertError(await api(server, 'POST', '/api/v1/schools/s1/emergencies', { token: await mintToken(admin()), json: { ...body, level: 'panic' } }), 400)
+  assertError(await api(server, 'POST', '/api/v1/schools/s1/emergencies', { token: await mintToken(admin()), json: { ...body, targetRoles: [] } }), 400)
+  assertError(await api(server, 'POST', '/api/v1/schools/s1/emergencies', { json: body }), 401)
+})
+
+test('200 targeted users: inbox items, acknowledgements counted, the rest escalated on time with a signed webhook', async () => {
+  const created = await api(server, 'POST', '/api/v1/schools/s1/emergencies', {
+    token: await mintToken({ sub: 'dir1', role: 'director', schools: ['s1', 's2'] }),
+    json: { title: 'Lockdown', message: 'Stay in your classroom, lock the door.', level: 'warning', targetRoles: ['student', 'teacher'] },
+  })
+  assert.is(created.status, 201)
+  const { id, document } = created.json
+  assert.is(document, `s1/emergency/${id}`)
+
+  // A connected student sees the urgent item within a second.
+  const watcher = connect(server.url, 's1/inbox/st000', await roleToken('st000', 'student'))
+  await within(watcher.synced, 5000, 'inbox sync')
+  const seen = Date.now()
+  await eventually(() => watcher.doc.getMap('items').has(`emergency:${id}`), 1000, 'live inbox item')
+  assert.ok(Date.now() - seen < 1000)
+  assert.is((watcher.doc.getMap('items').get(`emergency:${id}`) as any).priority, 'urgent')
+
+  await eventually(async () => (await docJson(server, document)).status.targeted === 200, 3000, 'targeted count')
+  const startedAt = (await docJson(server, document)).status.startedAt as number
+  for (const member of [...students, ...teachers]) {
+    const items = (await docJson(server, `s1/inbox/${member.id}`)).items
+    assert.ok(items[`emergency:${id}`], `inbox of ${member.id}`)
+  }
+  assert.equal((await docJson(server, 's1/inbox/pr1')).items, {}, 'untargeted roles get nothing')
+
+  // 150 acknowledge through their own clients; 50 never do.
+  const ackers = [...students.slice(0, 140), ...teachers.slice(0, 10)]
+  const missing = [...students.slice(140), ...teachers.slice(10)].map((m) => m.id).sort()
+  await Promise.all(
+    ackers.map(async (member) => {
+      const client = connect(server.url, document, await roleToken(member.id, member.role), { socket: openSocket(server.url) })
+      await within(client.synced, 5000, `sync of ${member.id}`)
+      client.doc.getMap('acks').set(member.id, { at: Date.now() })
+      await client.acknowledged()
+      client.destroy()
+      client.socket.destroy()
+    }),
+  )
+  await eventually(async () => (await docJson(server, document)).status.acked === 150, 3000, '150 acknowledgements counted')
+
+  // Two escalations (the maximum), ESCALATE_S apart, then none.
+  await eventually(async () => (await docJson(server, document)).status.escalations === 2, (2 * ESCALATE_S + 3) * 1000, 'two escalations')
+  const after = await docJson(server, document)
+  assert.is(after.status.escalatedAt - startedAt >= 2 * ESCALATE_S * 1000, true)
+  assert.ok(after.status.escalatedAt - startedAt < 2 * ESCALATE_S * 1000 + 1500, `second escalation after ${after.status.escalatedAt - startedAt} ms`)
+  assert.is(after.broadcast.level, 'critical')
+  assert.is(after.status.targeted, 200)
+
+  for (const boss of ['a1', 'dir1']) {
+    const item = (await docJson(server, `s1/inbox/${boss}`)).items[`emergency:${id}:escalation:2`]
+    assert.ok(item, `escalation item for ${boss}`)
+    assert.is(item.priority, 'urgent')
+    assert.equal([...item.data.unacknowledged].sort(), missing)
+    assert.match(item.body, /Student 140 \(st140\)/)
+    assert.not.match(item.body, /\(st000\)/)
+  }
+
+  // The webhook: the first attempt got a 500 and was retried; both escalations delivered, signed.
+  await eventually(() => receiver.deliveries.length === 2, 5000, 'two webhook deliveries')
+  assert.is(receiver.attempts, 3)
+  for (const [i, delivery] of receiver.deliveries.entries()) {
+    const timestamp = String(delivery.headers['x-homeroom-timestamp'])
+    assert.is(delivery.headers['x-homeroom-signature'], signature(SECRET, timestamp, delivery.raw))
+    assert.is(delivery.headers['x-homeroom-event'], 'emergency.escalated')
+    assert.is(delivery.body.escalation, i + 1)
+    assert.is(delivery.body.document, document)
+  }
+  assert.equal([...receiver.deliveries[1].body.unacknowledged].sort(), missing)
+
+  // No third escalation.
+  await new Promise((r) => setTimeout(r, ESCALATE_S * 1000 + 500))
+  assert.is((await docJson(server, document)).status.escalations, 2)
+  assert.is(receiver.deliveries.length, 2)
+})
+
+test('an admin writing the broadcast starts one; everyone acknowledging stops escalation, also across a restart', async () => {
+  const adminClient = connect(server.url, 's1/emergency/drill1', await mintToken(admin('a1')))
+  await within(adminClient.synced, 5000, 'admin sync')
+  adminClient.doc.transact(() => {
+    const b = adminClient.doc.getMap('broadcast')
+    b.set('title', 'Drill')
+    b.set('message', 'Proctors to the hall')
+    b.set('level', 'info')
+    b.set('targetRoles', ['proctor'])
+    b.set('by', 'a1')
+    b.set('at', Date.now())
+  })
+  await adminClient.acknowledged()
+  await eventually(async () => (await docJson(server, 's1/inbox/pr2')).items['emergency:drill1'] !== undefined, 3000, 'inbox item for pr2')
+  const pr1 = connect(server.url, 's1/emergency/drill1', await roleToken('pr1', 'proctor'))
+  await within(pr1.synced, 5000, 'pr1 sync')
+  pr1.doc.getMap('acks').set('pr1', { at: Date.now() })
+  await pr1.acknowledged()
+  closeClients()
+
+  // Restart before the deadline: the escalation is armed again from the stored status and fires on time.
+  const startedAt = (await docJson(server, 's1/emergency/drill1')).status.startedAt as number
+  await server.stop()
+  server = await startServer(env(receiver.url), { dataDir })
+  await eventually(async () => (await docJson(server, 's1/emergency/drill1')).status.escalations === 1, (ESCALATE_S + 3) * 1000, 'escalation after restart')
+  const status = (await docJson(server, 's1/emergency/drill1')).status
+  assert.ok(status.escalatedAt - startedAt >= ESCALATE_S * 1000 && status.escalatedAt - startedAt < ESCALATE_S * 1000 + 1500, `escalated after ${status.escalatedAt - startedAt} ms`)
+  assert.equal((await docJson(server, 's1/inbox/a1')).items['emergency:drill1:escalation:1'].data.unacknowledged, ['pr2'])
+
+  // The last one acknowledges: no further escalation.
+  const pr2 = connect(server.url, 's1/emergency/drill1', await roleToken('pr2', 'proctor'))
+  await within(pr2.synced, 5000, 'pr2 sync')
+  pr2.doc.getMap('acks').set('pr2', { at: Date.now() })
+  await pr2.acknowledged()
+  await eventually(async () => (await docJson(server, 's1/emergency/drill1')).status.acked === 2, 3000, 'all acknowledged')
+  await new Promise((r) => setTimeout(r, ESCALATE_S * 1000 + 500))
+  assert.is((await docJson(server, 's1/emergency/drill1')).status.escalations, 1)
+})
+
+test.run()
