@@ -1,0 +1,73 @@
+// Classroom monitoring end to end: students report their own activity, the server derives the
+// class's stats live, and the entries of students who disconnect turn away by themselves.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { startServer, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, eventually, within } from './helpers/clients.ts'
+import { mintToken, student } from './helpers/tokens.ts'
+import { classTeacher, mapEquals, open, students } from './helpers/classroom.ts'
+import { reportActivity } from '../docs-model/surfaces/class.ts'
+
+let server: TestServer
+test.before(async () => {
+  server = await startServer()
+  await server.app.store.putRoster('s1', [
+    ...students(4).map((s) => ({ id: s.sub, name: s.sub, role: 'student', classes: ['7a'] })),
+    { id: 't1', name: 'Ms T', role: 'teacher', classes: ['7a'] },
+  ])
+})
+test.after.each(closeClients)
+test.after(async () => {
+  await server.stop()
+})
+
+const serverWrites = async (name: string) => (await server.app.store.entriesAfter(name, 0)).filter((e) => e.origin === 'server').length
+
+test('stats follow the students\' activity live, and leavers turn away', async () => {
+  const teacher = await open(server, 's1/class/7a', classTeacher())
+  const [u1, u2, u3] = await Promise.all(students(3).map((claims) => open(server, 's1/class/7a', claims)))
+  reportActivity(u1.doc, 'u1', 'active', { page: '/lesson/3' })
+  reportActivity(u2.doc, 'u2', 'idle')
+  reportActivity(u3.doc, 'u3', 'active', { handRaised: true })
+  // Four students on the roster, two of them active.
+  await mapEquals(teacher.doc, 'stats', { active: 2, idle: 1, away: 0, participation: 50, handsRaised: 1 })
+
+  // A second tab of u1 closing leaves u1 active; the last one closing makes u1 away.
+  const secondTab = await open(server, 's1/class/7a', students(1)[0])
+  secondTab.destroy()
+  const live = server.app.hocuspocus.documents.get('s1/class/7a')!
+  await eventually(() => live.getConnections().length === 4, 5000, 'the second tab to close')
+  reportActivity(u2.doc, 'u2', 'active')
+  await mapEquals(teacher.doc, 'stats', { active: 3, idle: 0, away: 0, participation: 75, handsRaised: 1 })
+  assert.is((teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state, 'active')
+  u1.destroy()
+  await mapEquals(teacher.doc, 'stats', { active: 2, idle: 0, away: 1, participation: 50, handsRaised: 1 })
+  const entry = teacher.doc.getMap('activity').get('u1') as Record<string, unknown>
+  assert.is(entry.state, 'away')
+  assert.is(entry.page, '/lesson/3', 'the rest of the entry is kept')
+})
+
+test('a report that changes no figure writes nothing', async () => {
+  const teacher = await open(server, 's1/class/quiet', classTeacher())
+  const u1 = await open(server, 's1/class/quiet', student('u1', { classes: ['quiet'] }))
+  reportActivity(u1.doc, 'u1', 'active')
+  await mapEquals(teacher.doc, 'stats', { active: 1, idle: 0, away: 0, participation: 100, handsRaised: 0 })
+  const before = await serverWrites('s1/class/quiet')
+  reportActivity(u1.doc, 'u1', 'active', { page: '/p2' })
+  reportActivity(u1.doc, 'u1', 'idle')
+  await mapEquals(teacher.doc, 'stats', { active: 0, idle: 1, away: 0, participation: 0, handsRaised: 0 })
+  assert.is(await serverWrites('s1/class/quiet'), before + 1, 'one write, for the change that moved a figure')
+})
+
+test('students write only their own entry, and only in their classes', async () => {
+  const u1 = await open(server, 's1/class/7a', students(1)[0])
+  u1.doc.getMap('activity').set('u2', { state: 'away', at: Date.now() })
+  assert.match(await within(u1.closed, 5000, 'refusal'), /^forbidden-write: activity\/u2/)
+  const stranger = connect(server.url, 's1/class/7a', await mintToken(student('u9', { classes: ['8b'] })))
+  assert.match(await within(stranger.refused, 5000, 'refusal to open'), /^forbidden/)
+  const u2 = await open(server, 's1/class/7a', students(2)[1])
+  u2.doc.getMap('stats').set('active', 99)
+  assert.match(await within(u2.closed, 5000, 'refusal'), /^forbidden-write: stats/)
+})
+
+test.run()
