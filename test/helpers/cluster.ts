@@ -45,10 +45,20 @@ export async function startTestCluster(label: string, count: number, options: { 
   }
 }
 
-/** Waits until every client holds the same state as the first. */
+/** Waits until every client holds the same state as the first (state vectors alone miss deletions). */
 export async function converged(clients: Client[], timeoutMs: number, what: string): Promise<void> {
-  const vector = (c: Client) => Buffer.from(Y.encodeStateVector(c.doc)).toString('base64')
-  await eventually(() => clients.every((c) => vector(c) === vector(clients[0])), timeoutMs, what)
+  const state = (c: Client) => Buffer.from(Y.encodeStateVector(c.doc)).toString('base64') + canonical(c.doc.toJSON())
+  await eventually(() => clients.every((c) => state(c) === state(clients[0])), timeoutMs, what)
+}
+
+/** JSON with object keys sorted: a map's key order depends on the order its updates arrived in. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
 }
 
 export interface JournalCheck {

@@ -1,0 +1,147 @@
+// Faults in a cluster of three instances: one instance killed with SIGKILL mid-edit loses no
+// acknowledged update; Redis stopped for ten seconds mid-edit (a private redis-server, so other
+// tests keep theirs) leaves every instance serving and ends in converged documents.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { PgStore } from '../server/store/postgres.ts'
+import { replay } from '../server/store/replay.ts'
+import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { checkJournal, converged, startTestCluster, type TestCluster } from './helpers/cluster.ts'
+import { startPrivateRedis } from './helpers/services.ts'
+import { mintToken, student } from './helpers/tokens.ts'
+
+test.after.each(closeClients)
+
+interface Writer {
+  client: Client
+  sub: string
+  instance: number
+  /** Keys of edits the server acknowledged. */
+  acked: string[]
+}
+
+async function writers(cluster: TestCluster, name: string, perInstance: number): Promise<Writer[]> {
+  const list: Writer[] = []
+  for (let instance = 0; instance < cluster.instances.length; instance++) {
+    for (let n = 0; n < perInstance; n++) {
+      const sub = `w${instance}${n}`
+      list.push({ client: connect(cluster.instances[instance].url, name, await mintToken(student(sub))), sub, instance, acked: [] })
+    }
+  }
+  await within(Promise.all(list.map((w) => w.client.synced)), 10_000, 'writers syncing')
+  return list
+}
+
+/** One edit: a comment under the writer's own key, counted once the server acknowledged it. */
+async function edit(writer: Writer, key: string, stop?: Promise<unknown>): Promise<boolean> {
+  writer.client.doc.getMap('comments').set(`${writer.sub}:${key}`, { text: key, at: Date.now() })
+  const acked = await Promise.race([writer.client.acknowledged().then(() => true), ...(stop ? [stop.then(() => false)] : [])])
+  if (acked) writer.acked.push(`${writer.sub}:${key}`)
+  return acked
+}
+
+async function storedComments(cluster: TestCluster, name: string): Promise<Record<string, unknown>> {
+  const store = new PgStore(cluster.db.url, { poolSize: 1 })
+  try {
+    return (await replay(store, name)).doc.getMap('comments').toJSON()
+  } finally {
+    await store.close()
+  }
+}
+
+test('an instance killed with SIGKILL mid-edit loses no acknowledged update', async () => {
+  const cluster = await startTestCluster('kill', 3)
+  if (!cluster) return
+  try {
+    const name = 's1/doc/kill'
+    const all = await writers(cluster, name, 2)
+    let killed!: () => void
+    const killedPromise = new Promise<void>((r) => (killed = r))
+    const loops = all.map(async (writer) => {
+      for (let k = 0; k < 100; k++) {
+        if (writer.instance === 2 && !(await edit(writer, `e${k}`, killedPromise))) return
+        if (writer.instance !== 2) await edit(writer, `e${k}`)
+      }
+    })
+    // Kill the third instance while its writers are mid-stream.
+    await eventually(() => all.filter((w) => w.instance === 2).every((w) => w.acked.length >= 15), 20_000, 'edits before the kill')
+    await cluster.kill(2)
+    killed()
+    await within(Promise.all(loops), 30_000, 'writers finishing')
+
+    const acked = all.flatMap((w) => w.acked)
+    const victims = all.filter((w) => w.instance === 2).flatMap((w) => w.acked)
+    assert.ok(victims.length >= 30, 'the killed instance had acknowledged edits')
+    const survivors = all.filter((w) => w.instance !== 2).map((w) => w.client)
+    await converged(survivors, 10_000, 'survivors converging')
+    const live = survivors[0].doc.getMap('comments')
+    for (const key of acked) assert.ok(live.has(key), `live documents hold ${key}`)
+    const fresh = connect(cluster.instances[1].url, name, await mintToken(student('reader')))
+    await within(fresh.synced, 10_000, 'fresh reader')
+    for (const key of acked) assert.ok(fresh.doc.getMap('comments').has(key), `a new reader sees ${key}`)
+    const stored = await storedComments(cluster, name)
+    for (const key of acked) assert.ok(key in stored, `storage holds ${key}`)
+  } finally {
+    await cluster.stop()
+  }
+})
+
+test('Redis stopped for ten seconds mid-edit: instances keep serving, then every document converges', async () => {
+  const redis = await startPrivateRedis()
+  if (!redis) return
+  const cluster = await startTestCluster('outage', 3, { redisUrl: redis.url })
+  if (!cluster) {
+    await redis.stop()
+    return
+  }
+  try {
+    const name = 's1/doc/outage'
+    const all = await writers(cluster, name, 2)
+    for (const writer of all) await edit(writer, 'before')
+    for (const writer of all) await edit(writer, 'doomed')
+    await converged(all.map((w) => w.client), 10_000, 'converging before the outage')
+
+    await redis.stop()
+    const outageEnds = Date.now() + 10_000
+    let round = 0
+    while (Date.now() < outageEnds) {
+      await Promise.all(all.map((w) => edit(w, `during${round}`)))
+      round++
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    // Deletions do not move state vectors: the resync must carry them too.
+    for (const writer of all) {
+      writer.client.doc.getMap('comments').delete(`${writer.sub}:doomed`)
+      await writer.client.acknowledged()
+    }
+    // Still serving: clients of one instance see each other, and a new document opens from storage.
+    const sameInstance = all.filter((w) => w.instance === 0).map((w) => w.client)
+    await converged(sameInstance, 5000, 'clients of one instance during the outage')
+    const newcomer = connect(cluster.instances[1].url, 's1/doc/during-outage', await mintToken(student('n1')))
+    await within(newcomer.synced, 10_000, 'opening a document while Redis is down')
+    assert.ok(round >= 5, `kept editing through the outage (${round} rounds)`)
+
+    await redis.start()
+    for (const writer of all) await edit(writer, 'after')
+    await converged(all.map((w) => w.client), 20_000, 'converging after Redis returned')
+    const comments = all[0].client.doc.getMap('comments')
+    for (const key of all.flatMap((w) => w.acked)) {
+      if (key.endsWith(':doomed')) assert.not.ok(comments.has(key), `${key} stays deleted`)
+      else assert.ok(comments.has(key), `every instance holds ${key}`)
+    }
+    const journal = await checkJournal(cluster.db.url, name, all[0].client.doc)
+    assert.equal(journal.duplicates, [])
+    assert.equal(journal.missing, [])
+    for (const instance of cluster.instances) {
+      assert.is(instance.child.exitCode, null, 'no instance crashed')
+      const metrics = await (await fetch(`${instance.http}/metrics`)).text()
+      assert.match(metrics, /homeroom_redis_outages_total 1\b/)
+      assert.match(metrics, /homeroom_redis_up 1\b/)
+    }
+  } finally {
+    await cluster.stop()
+    await redis.stop()
+  }
+})
+
+test.run()
