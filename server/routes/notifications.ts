@@ -14,6 +14,7 @@ import { PRIORITIES } from '../../docs-model/surfaces/inbox.ts'
 import type { RosterMember } from '../store/types.ts'
 import { parseBody } from './validate.ts'
 
+const DELIVERY_BATCH = 100
 const segment = z.string().regex(SEGMENT)
 /** A link the client may follow: a path on the app, or http(s). Never `javascript:` and friends. */
 const actionUrl = z
@@ -34,7 +35,10 @@ const notificationBody = z
     body: z.string().max(4000),
     priority: z.enum(PRIORITIES).default('normal'),
     actionUrl: actionUrl.optional(),
-    data: z.unknown().optional(),
+    data: z
+      .unknown()
+      .refine((v) => JSON.stringify(v ?? null).length <= 16 * 1024, 'at most 16 KiB of JSON: it is copied into every inbox')
+      .optional(),
   })
   .strict()
 
@@ -49,7 +53,11 @@ export function notificationRoutes(router: Router, app: Homeroom): void {
     const recipients = resolveTargets(roster, input.targets)
     const id = input.id ?? `n-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`
     const { targets: _targets, school: _school, id: _id, ...item } = input
-    await deliver(app.hocuspocus, input.school, recipients, id, { ...item, at: Date.now() })
+    const at = Date.now()
+    // In batches: each recipient's inbox is loaded to be written, and a school may hold thousands.
+    for (let i = 0; i < recipients.length; i += DELIVERY_BATCH) {
+      await deliver(app.hocuspocus, input.school, recipients.slice(i, i + DELIVERY_BATCH), id, { ...item, at })
+    }
     sendJson(res, 202, { id, recipients: recipients.length })
   })
 }
