@@ -1,0 +1,62 @@
+// PostgreSQL unreachable (a cut TCP proxy in front of the real server): writes that cannot be
+// journaled are refused with a clear reason instead of being lost, the instance keeps running,
+// and it serves writes again once PostgreSQL is back.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { rmSync } from 'node:fs'
+import { PgStore } from '../server/store/postgres.ts'
+import { replay } from '../server/store/replay.ts'
+import { closeClients, connect, within } from './helpers/clients.ts'
+import { startProxy } from './helpers/proxy.ts'
+import { freshDatabase } from './helpers/services.ts'
+import { startServerProcess, tempDir } from './helpers/server.ts'
+import { mintToken, student } from './helpers/tokens.ts'
+
+test.after.each(closeClients)
+
+test('writes are refused while PostgreSQL is away and accepted again when it returns', async () => {
+  const db = await freshDatabase('pgoutage')
+  if (!db) return
+  const url = new URL(db.url)
+  const proxy = await startProxy(Number(url.port || 5432), url.hostname)
+  url.port = String(proxy.port)
+  const dir = tempDir()
+  const server = await startServerProcess(dir, { DATABASE_URL: url.toString() })
+  try {
+    const token = await mintToken(student('u1'))
+    const name = 's1/doc/pg-outage'
+    const first = connect(server.url, name, token)
+    await within(first.synced, 10_000, 'first sync')
+    first.doc.getMap('comments').set('u1:before', { text: 'stored', at: Date.now() })
+    await first.acknowledged()
+
+    await proxy.cut()
+    first.doc.getMap('comments').set('u1:during', { text: 'cannot be journaled', at: Date.now() })
+    assert.match(await within(first.closed, 20_000, 'refusal of the unjournaled write'), /^unavailable:/)
+
+    await proxy.restore()
+    const second = connect(server.url, name, token)
+    await within(second.synced, 10_000, 'sync after PostgreSQL returned')
+    assert.ok(second.doc.getMap('comments').has('u1:before'))
+    assert.not.ok(second.doc.getMap('comments').has('u1:during'), 'the refused write was not applied')
+    second.doc.getMap('comments').set('u1:after', { text: 'stored again', at: Date.now() })
+    await second.acknowledged()
+    assert.is(server.child.exitCode, null, 'the instance kept running')
+
+    const store = new PgStore(db.url, { poolSize: 1 })
+    try {
+      const stored = (await replay(store, name)).doc.getMap('comments')
+      assert.equal([...stored.keys()].sort(), ['u1:after', 'u1:before'])
+    } finally {
+      await store.close()
+    }
+  } finally {
+    server.child.kill('SIGTERM')
+    await server.exited
+    await proxy.close()
+    await db.drop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test.run()
