@@ -1,0 +1,176 @@
+// Exams: 40 simulated students from open to close with a server restart in the middle. The
+// server opens and closes the exam on time, keeps the monitor current within a second, submits
+// and grades every student at close, publishes the leaderboard, and late writes get `frozen:`.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { startServer, tempDir, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, eventually, openSocket, within, type Client } from './helpers/clients.ts'
+import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { docJson, putRoster } from './helpers/safety.ts'
+import { dueStatus, grade } from '../extensions/observers/exam.ts'
+import * as Y from 'yjs'
+
+const STUDENTS = 40
+const KEY = [1, 3, 0, 2, 2, 1]
+const DURATION_S = 10
+const ids = Array.from({ length: STUDENTS }, (_, i) => `u${String(i).padStart(2, '0')}`)
+const choiceOf = (i: number, q: number): number => (i * 7 + q * 3 + (i % 3)) % 4
+/** Every tenth student leaves the last question open. */
+const answers = (i: number): number[] => KEY.map((_, q) => q).filter((q) => !(i % 10 === 0 && q === KEY.length - 1))
+const expectedScore = (i: number): number => answers(i).filter((q) => choiceOf(i, q) === KEY[q]).length
+
+const dataDir = tempDir()
+let server: TestServer
+
+test.before(async () => {
+  server = await startServer({}, { dataDir })
+  await putRoster(server, 's1', [
+    { id: 't1', name: 'Tess Teacher', role: 'teacher' },
+    { id: 'pr1', name: 'Pim Proctor', role: 'proctor' },
+    ...ids.map((id, i) => ({ id, name: `Student ${i}`, role: 'student' })),
+  ])
+})
+test.after.each(closeClients)
+test.after(async () => {
+  await server.stop()
+})
+
+test('grading and the schedule as pure functions', () => {
+  const doc = new Y.Doc()
+  const a = doc.getMap<number>('answers')
+  const k = doc.getMap<number>('key')
+  KEY.forEach((c, q) => k.set(String(q), c))
+  a.set('0', 1)
+  a.set('1', 0)
+  a.set('4', 2)
+  assert.is(grade(a, k), 2)
+  assert.is(dueStatus({}, 5), undefined)
+  assert.is(dueStatus({ opensAt: 10, closesAt: 20 }, 5), 'scheduled')
+  assert.is(dueStatus({ opensAt: 10, closesAt: 20 }, 10), 'open')
+  assert.is(dueStatus({ opensAt: 10, closesAt: 20 }, 20), 'closed')
+})
+
+interface Sitter {
+  exam: Client
+  own: Client
+}
+
+async function sit(i: number): Promise<Sitter> {
+  const token = await mintToken(student(ids[i]))
+  const socket = openSocket(server.url)
+  const exam = connect(server.url, 's1/exam/e1', token, { socket })
+  const own = connect(server.url, `s1/exam/e1/student/${ids[i]}`, token, { socket })
+  await within(Promise.all([exam.synced, own.synced]), 10_000, `sync of ${ids[i]}`)
+  return { exam, own }
+}
+
+function answer(s: Sitter, i: number, questions: number[]): void {
+  for (const q of questions) {
+    s.own.doc.transact(() => {
+      s.own.doc.getMap('answers').set(String(q), choiceOf(i, q))
+      s.own.doc.getMap('progress').set('current', q)
+      s.own.doc.getMap('progress').set('at', Date.now())
+    })
+  }
+}
+
+const statusOf = (c: Client): unknown => c.doc.getMap('meta').get('status')
+
+test('40 students from open to close with a restart in the middle', async () => {
+  // The teacher schedules the exam and writes the key (students can never open it).
+  const t = await mintToken(teacher('t1'))
+  const examDoc = connect(server.url, 's1/exam/e1', t)
+  const keyDoc = connect(server.url, 's1/exam/e1/key', t)
+  await within(Promise.all([examDoc.synced, keyDoc.synced]), 5000, 'teacher sync')
+  const startsAt = Date.now() + 2000
+  examDoc.doc.transact(() => {
+    KEY.forEach((_, q) => examDoc.doc.getArray('questions').push([{ prompt: `Question ${q}`, choices: ['a', 'b', 'c', 'd'] }]))
+    const meta = examDoc.doc.getMap('meta')
+    meta.set('title', 'Algebra midterm')
+    meta.set('startsAt', new Date(startsAt).toISOString())
+    meta.set('durationSec', DURATION_S)
+  })
+  keyDoc.doc.transact(() => KEY.forEach((c, q) => keyDoc.doc.getMap('key').set(String(q), c)))
+  await Promise.all([examDoc.acknowledged(), keyDoc.acknowledged()])
+  await eventually(() => statusOf(examDoc) === 'scheduled', 2000, 'status scheduled')
+  const peeker = connect(server.url, 's1/exam/e1/key', await mintToken(student(ids[0])))
+  assert.match(await within(peeker.refused, 5000, 'key refused'), /^forbidden/)
+
+  let sitters = await Promise.all(ids.map((_, i) => sit(i)))
+  await eventually(() => sitters.every((s) => statusOf(s.exam) === 'open'), 4000, 'exam open for every student')
+  const openedLate = Date.now() - startsAt
+  assert.ok(openedLate >= 0 && openedLate < 1000, `opened ${openedLate} ms after startsAt`)
+
+  // First half of the answers, then the monitor shows every student within a second.
+  sitters.forEach((s, i) => answer(s, i, answers(i).slice(0, 3)))
+  await Promise.all(sitters.map((s) => s.own.acknowledged()))
+  const proctor = connect(server.url, 's1/exam/e1/monitor', await mintToken({ sub: 'pr1', role: 'proctor', schools: ['s1'] }))
+  await within(proctor.synced, 5000, 'monitor sync')
+  await eventually(() => ids.every((id) => (proctor.doc.getMap('students').get(id) as any)?.answered === 3), 1000, 'monitor shows 3 answers each')
+  assert.is((proctor.doc.getMap('students').get('u05') as any).current, 2)
+  assert.is((proctor.doc.getMap('students').get('u05') as any).state, 'in_progress')
+
+  // Restart in the middle of the exam.
+  closeClients()
+  for (const s of sitters) s.exam.socket.destroy()
+  await server.stop()
+  server = await startServer({}, { dataDir })
+  assert.ok(Date.now() < startsAt + DURATION_S * 1000 - 3000, 'the restart happened well before the end')
+  assert.is((await docJson(server, 's1/exam/e1')).meta.status, 'open')
+
+  sitters = await Promise.all(ids.map((_, i) => sit(i)))
+  for (const [i, s] of sitters.entries()) assert.is(s.own.doc.getMap('answers').size, 3, `answers of ${ids[i]} kept`)
+  const monitor = connect(server.url, 's1/exam/e1/monitor', await mintToken(teacher('t1')))
+  await within(monitor.synced, 5000, 'monitor sync')
+
+  // The monitor follows one student's change within a second.
+  const changed = Date.now()
+  answer(sitters[7], 7, [answers(7)[3]])
+  await eventually(() => (monitor.doc.getMap('students').get('u07') as any)?.answered === 4, 1000, 'monitor within a second')
+  const lag = Date.now() - changed
+  const entry = monitor.doc.getMap('students').get('u07') as any
+  assert.ok(entry.online === true && entry.lastSeen >= changed - 50, JSON.stringify(entry))
+
+  sitters.forEach((s, i) => answer(s, i, answers(i).slice(3)))
+  // Student 1 hands in early.
+  const submittedAt = Date.now()
+  sitters[1].own.doc.transact(() => {
+    sitters[1].own.doc.getMap('status').set('state', 'submitted')
+    sitters[1].own.doc.getMap('status').set('submittedAt', submittedAt)
+  })
+  await Promise.all(sitters.map((s) => s.own.acknowledged()))
+
+  // The server closes the exam on time, across the restart.
+  await eventually(() => sitters.every((s) => statusOf(s.exam) === 'closed'), DURATION_S * 1000 + 3000, 'exam closed')
+  const closedLate = Date.now() - (startsAt + DURATION_S * 1000)
+  assert.ok(closedLate >= 0 && closedLate < 1000, `closed ${closedLate} ms after the deadline`)
+
+  // Every student submitted and graded.
+  await eventually(async () => (await docJson(server, 's1/exam/e1')).meta.gradedAt !== undefined, 5000, 'graded')
+  for (const [i, id] of ids.entries()) {
+    const status = (await docJson(server, `s1/exam/e1/student/${id}`)).status
+    assert.is(status.state, 'submitted', id)
+    assert.is(status.score, expectedScore(i), `score of ${id}`)
+    if (i === 1) assert.is(status.submittedAt, submittedAt)
+    await eventually(() => (sitters[i].own.doc.getMap('status').get('score') as number) === expectedScore(i), 2000, `live score of ${id}`)
+  }
+  await eventually(() => ids.every((id, i) => (monitor.doc.getMap('students').get(id) as any)?.score === expectedScore(i)), 2000, 'scores in the monitor')
+  assert.ok(ids.every((id) => (monitor.doc.getMap('students').get(id) as any).state === 'submitted'))
+
+  // Scores feed the exam's leaderboard.
+  const board = (await docJson(server, 's1/leaderboard/exam-e1')).entries
+  assert.is(Object.keys(board).length, STUDENTS)
+  for (const [i, id] of ids.entries()) {
+    assert.is(board[id].score, expectedScore(i))
+    assert.is(board[id].name, `Student ${i}`)
+    assert.is(board[id].rank, 1 + ids.filter((_, j) => expectedScore(j) > expectedScore(i)).length)
+  }
+
+  // A late answer is refused: the document is frozen.
+  sitters[3].own.doc.getMap('answers').set('0', 3)
+  assert.match(await within(sitters[3].own.closed, 5000, 'late write refused'), /^frozen/)
+  assert.is((await docJson(server, 's1/exam/e1/student/u03')).answers['0'], choiceOf(3, 0))
+  console.log(`exam: opened ${openedLate} ms and closed ${closedLate} ms after their times; monitor lag ${lag} ms`)
+})
+
+test.run()
