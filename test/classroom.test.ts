@@ -2,7 +2,8 @@
 // class's stats live, and the entries of students who disconnect turn away by themselves.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, type TestServer } from './helpers/server.ts'
+import { rmSync } from 'node:fs'
+import { startServer, startServerProcess, tempDir, type ServerProcess, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, within } from './helpers/clients.ts'
 import { mintToken, student } from './helpers/tokens.ts'
 import { classTeacher, mapEquals, open, students } from './helpers/classroom.ts'
@@ -68,6 +69,33 @@ test('students write only their own entry, and only in their classes', async () 
   const u2 = await open(server, 's1/class/7a', students(2)[1])
   u2.doc.getMap('stats').set('active', 99)
   assert.match(await within(u2.closed, 5000, 'refusal'), /^forbidden-write: stats/)
+})
+
+test('students not back after a crash and restart turn away by themselves', async () => {
+  const dataDir = tempDir()
+  const first = await startServerProcess(dataDir)
+  let second: ServerProcess | undefined
+  try {
+    const u1 = connect(first.url, 's1/class/7a', await mintToken(students(1)[0]))
+    await within(u1.synced, 5000, 'sync')
+    reportActivity(u1.doc, 'u1', 'active')
+    await u1.acknowledged()
+    first.child.kill('SIGKILL')
+    await first.exited
+    u1.destroy()
+
+    second = await startServerProcess(dataDir)
+    const teacher = connect(second.url, 's1/class/7a', await mintToken(classTeacher()))
+    await within(teacher.synced, 5000, 'sync after restart')
+    assert.is((teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state, 'active', 'as stored before the crash')
+    await eventually(() => (teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state === 'away', 20_000, 'u1 to turn away')
+    await mapEquals(teacher.doc, 'stats', { active: 0, idle: 0, away: 1, participation: 0, handsRaised: 0 })
+  } finally {
+    first.child.kill('SIGKILL')
+    second?.child.kill('SIGTERM')
+    await second?.exited
+    rmSync(dataDir, { recursive: true, force: true })
+  }
 })
 
 test.run()
