@@ -15,12 +15,15 @@ import { Coalescer, readDoc, reportError, syncMap } from './support.ts'
 const STATS_DELAY_MS = 20
 /** After a load, students get this long to reconnect before their entries turn away. */
 const RECONNECT_GRACE_MS = 10_000
+/** Stats re-read the roster's class sizes at most this often (activity changes many times a second). */
+const ROSTER_TTL_MS = 30_000
 
 export class ClassroomObserver implements Extension {
   readonly extensionName = 'classroom-observer'
   private readonly app: Homeroom
   private readonly refreshes: Coalescer
   private readonly sweeps = new Set<NodeJS.Timeout>()
+  private readonly rosterSizes = new Map<string, { at: number; sizes: Map<string, number> }>()
 
   constructor(app: Homeroom) {
     this.app = app
@@ -65,10 +68,22 @@ export class ClassroomObserver implements Extension {
 
   private async refreshStats(name: string): Promise<void> {
     const { school, params } = resolve(name).ref
-    const roster = await this.app.store.roster(school)
-    const classSize = roster.filter((m) => m.role === 'student' && (m.classes ?? []).includes(params.class)).length
+    const classSize = (await this.classSizes(school)).get(params.class) ?? 0
     const stats = await readDoc(this.app, name, (doc) => classStats(doc, classSize))
     await syncMap(this.app, name, 'stats', stats)
+  }
+
+  /** Students per class from the school's roster, re-read at most every ROSTER_TTL_MS. */
+  private async classSizes(school: string): Promise<Map<string, number>> {
+    const cached = this.rosterSizes.get(school)
+    if (cached && Date.now() - cached.at < ROSTER_TTL_MS) return cached.sizes
+    const sizes = new Map<string, number>()
+    for (const member of await this.app.store.roster(school)) {
+      if (member.role !== 'student') continue
+      for (const c of member.classes ?? []) sizes.set(c, (sizes.get(c) ?? 0) + 1)
+    }
+    this.rosterSizes.set(school, { at: Date.now(), sizes })
+    return sizes
   }
 
   /** Turns the entries of the users `gone` selects to `away`; writes nothing when none changes. */

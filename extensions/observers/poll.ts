@@ -54,11 +54,11 @@ export class PollObserver implements Extension {
   async onChange({ documentName, document }: onChangePayload): Promise<void> {
     try {
       const surface = surfaceOf(documentName)
-      if (surface === undefined) return
+      if (surface !== 'poll' && surface !== 'poll/ballot' && surface !== 'poll/key') return
       const { school, params } = resolve(documentName).ref
       const poll = pollName(school, params.poll)
       if (surface === 'poll') this.arm(poll, pollMeta(document), mapOf(document, 'results').get('closedAt'))
-      if (surface === 'poll' || surface === 'poll/ballot' || surface === 'poll/key') this.recounts.request(poll, () => this.derive(poll))
+      this.recounts.request(poll, () => this.derive(poll))
     } catch (error) {
       reportError(this.app, 'poll-observer', error, documentName)
     }
