@@ -8,6 +8,7 @@ import { closeClients, connect, eventually, openSocket, within, type Client } fr
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { dueStatus, grade } from '../extensions/observers/exam.ts'
+import { answer, submit } from '../docs-model/surfaces/exam.ts'
 import * as Y from 'yjs'
 
 const STUDENTS = 40
@@ -64,14 +65,8 @@ async function sit(i: number): Promise<Sitter> {
   return { exam, own }
 }
 
-function answer(s: Sitter, i: number, questions: number[]): void {
-  for (const q of questions) {
-    s.own.doc.transact(() => {
-      s.own.doc.getMap('answers').set(String(q), choiceOf(i, q))
-      s.own.doc.getMap('progress').set('current', q)
-      s.own.doc.getMap('progress').set('at', Date.now())
-    })
-  }
+function answerAll(s: Sitter, i: number, questions: number[]): void {
+  for (const q of questions) answer(s.own.doc, q, choiceOf(i, q))
 }
 
 const statusOf = (c: Client): unknown => c.doc.getMap('meta').get('status')
@@ -102,7 +97,7 @@ test('40 students from open to close with a restart in the middle', async () => 
   assert.ok(openedLate >= 0 && openedLate < 1000, `opened ${openedLate} ms after startsAt`)
 
   // First half of the answers, then the monitor shows every student within a second.
-  sitters.forEach((s, i) => answer(s, i, answers(i).slice(0, 3)))
+  sitters.forEach((s, i) => answerAll(s, i, answers(i).slice(0, 3)))
   await Promise.all(sitters.map((s) => s.own.acknowledged()))
   const proctor = connect(server.url, 's1/exam/e1/monitor', await mintToken({ sub: 'pr1', role: 'proctor', schools: ['s1'] }))
   await within(proctor.synced, 5000, 'monitor sync')
@@ -125,19 +120,16 @@ test('40 students from open to close with a restart in the middle', async () => 
 
   // The monitor follows one student's change within a second.
   const changed = Date.now()
-  answer(sitters[7], 7, [answers(7)[3]])
+  answerAll(sitters[7], 7, [answers(7)[3]])
   await eventually(() => (monitor.doc.getMap('students').get('u07') as any)?.answered === 4, 1000, 'monitor within a second')
   const lag = Date.now() - changed
   const entry = monitor.doc.getMap('students').get('u07') as any
   assert.ok(entry.online === true && entry.lastSeen >= changed - 50, JSON.stringify(entry))
 
-  sitters.forEach((s, i) => answer(s, i, answers(i).slice(3)))
+  sitters.forEach((s, i) => answerAll(s, i, answers(i).slice(3)))
   // Student 1 hands in early.
   const submittedAt = Date.now()
-  sitters[1].own.doc.transact(() => {
-    sitters[1].own.doc.getMap('status').set('state', 'submitted')
-    sitters[1].own.doc.getMap('status').set('submittedAt', submittedAt)
-  })
+  submit(sitters[1].own.doc, submittedAt)
   await Promise.all(sitters.map((s) => s.own.acknowledged()))
 
   // The server closes the exam on time, across the restart.

@@ -104,6 +104,30 @@ const monitorLayout = {
   acks: { kind: 'map', value: z.object({ by: z.string().max(64), at: time }) },
 } as const
 
+export type ExamEventType = (typeof EXAM_EVENT_TYPES)[number]
+
+/** A student's client saves an answer and where they are, in one transaction (auto-save). */
+export function answer(doc: Y.Doc, question: number, choice: number, at: number = Date.now()): void {
+  doc.transact(() => {
+    doc.getMap('answers').set(String(question), choice)
+    doc.getMap('progress').set('current', question)
+    doc.getMap('progress').set('at', at)
+  })
+}
+
+/** A proctoring client appends one event to the student's own document. */
+export function reportEvent(doc: Y.Doc, type: ExamEventType, at: number = Date.now(), detail?: unknown): void {
+  doc.getArray('events').push([detail === undefined ? { type, at } : { type, at, detail }])
+}
+
+/** A student hands in early; the server grades at close. */
+export function submit(doc: Y.Doc, at: number = Date.now()): void {
+  doc.transact(() => {
+    doc.getMap('status').set('state', 'submitted')
+    doc.getMap('status').set('submittedAt', at)
+  })
+}
+
 /** `s/exam/<id>/monitor`: the server's live view of every student, and proctoring alerts. */
 export const examMonitor: Surface = {
   key: 'exam/monitor',

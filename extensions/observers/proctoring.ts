@@ -8,12 +8,11 @@ import type { Homeroom } from '../../server/app.ts'
 import { serverWrite } from '../../server/writes.ts'
 import { deliver } from '../../server/inbox.ts'
 import { arrayOf, mapOf, record } from '../../docs-model/common.ts'
-import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName } from '../../docs-model/surfaces/exam.ts'
+import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName, type ExamEventType as EventType } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { examMonitorName } from './exam.ts'
 import { Coalescer, contain, ignoredCounter, refOf, sameJson, toMillis } from './runtime.ts'
 
-export type EventType = (typeof EXAM_EVENT_TYPES)[number]
 export type Severity = (typeof ALERT_SEVERITIES)[number]
 
 export interface Alert {

@@ -5,6 +5,7 @@ import { isTransactionOrigin } from '@hocuspocus/server'
 import { resolve, type DocRef } from '../../docs-model/index.ts'
 import type { Metrics } from '../../server/metrics.ts'
 import type { Logger } from '../../server/log.ts'
+import type { Store } from '../../server/store/types.ts'
 
 /** setTimeout overflows past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
 const MAX_DELAY_MS = 24 * 3600 * 1000
@@ -147,7 +148,7 @@ export const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) =
 
 /** Names of a surface's documents: stored ones plus those only in memory so far. */
 export async function documentsUnder(
-  store: { listDocuments(filter: { school?: string; surface?: string }): Promise<Array<{ name: string }>> },
+  store: Store,
   loaded: Iterable<string>,
   filter: { school?: string; surface: string },
   keep: (ref: DocRef) => boolean,
