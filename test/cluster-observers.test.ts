@@ -1,0 +1,131 @@
+// Observers across three instances that all hold the same documents: an exam closes once and is
+// graded once; an emergency is announced once and escalates once (one status step, one inbox
+// item per admin, one webhook).
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as Y from 'yjs'
+import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { startTestCluster } from './helpers/cluster.ts'
+import { sql } from './helpers/services.ts'
+import { webhookReceiver } from './helpers/safety.ts'
+import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
+
+const receiver = await webhookReceiver()
+const cluster = await startTestCluster('observers', 3, {
+  env: { EMERGENCY_ESCALATE_AFTER_S: '2', EMERGENCY_MAX_ESCALATIONS: '1', ALERT_WEBHOOK_URL: receiver.url, ALERT_WEBHOOK_SECRET: 'cluster-webhook-secret' },
+})
+
+/**
+ * How many journal entries of `doc` wrote `value` under the map key `key`. An overwrite names
+ * its key only through its origin (the entry it replaced), so keys are followed along origins.
+ */
+async function writesOf(doc: string, key: string, value?: unknown): Promise<number> {
+  const rows = await sql<{ update_bytes: Buffer }>(cluster!.db.url, 'SELECT update_bytes FROM journal WHERE doc = $1 ORDER BY seq', [doc])
+  const keyOf = new Map<string, string | null>()
+  let count = 0
+  for (const row of rows) {
+    let hit = false
+    for (const s of Y.decodeUpdate(new Uint8Array(row.update_bytes)).structs) {
+      if (!(s instanceof Y.Item)) continue
+      const k = s.parentSub ?? (s.origin ? (keyOf.get(`${s.origin.client}:${s.origin.clock}`) ?? null) : null)
+      for (let i = 0; i < s.length; i++) keyOf.set(`${s.id.client}:${s.id.clock + i}`, k)
+      if (k === key && (value === undefined || s.content.getContent()[0] === value)) hit = true
+    }
+    if (hit) count++
+  }
+  return count
+}
+
+const STUDENTS = ['u0', 'u1', 'u2', 'u3', 'u4', 'u5']
+
+if (cluster) {
+  test.after.each(closeClients)
+  test.after(async () => {
+    await cluster.stop()
+    await receiver.close()
+  })
+
+  const at = (i: number) => cluster.instances[i % 3]
+  test.before(async () => {
+    const roster = [
+      { id: 't1', name: 'Tess', role: 'teacher' },
+      { id: 'a1', name: 'Ada', role: 'admin' },
+      ...STUDENTS.map((id) => ({ id, name: `Student ${id}`, role: 'student' })),
+    ]
+    const response = await fetch(`${at(0).http}/api/v1/schools/s1/roster`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${await mintToken(admin())}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(roster),
+    })
+    assert.is(response.status, 200)
+  })
+
+  test('an exam held on three instances closes once and is graded once', async () => {
+    const KEY = [2, 0, 1]
+    const t = await mintToken(teacher('t1'))
+    const examDoc = connect(at(0).url, 's1/exam/e1', t)
+    const keyDoc = connect(at(0).url, 's1/exam/e1/key', t)
+    await within(Promise.all([examDoc.synced, keyDoc.synced]), 10_000, 'teacher sync')
+    keyDoc.doc.transact(() => KEY.forEach((c, q) => keyDoc.doc.getMap('key').set(String(q), c)))
+    await keyDoc.acknowledged()
+    examDoc.doc.transact(() => {
+      KEY.forEach((_, q) => examDoc.doc.getArray('questions').push([{ prompt: `Q${q}`, choices: ['a', 'b', 'c'] }]))
+      examDoc.doc.getMap('meta').set('title', 'Cluster quiz')
+      examDoc.doc.getMap('meta').set('startsAt', new Date(Date.now() + 1000).toISOString())
+      examDoc.doc.getMap('meta').set('durationSec', 3)
+    })
+    await examDoc.acknowledged()
+    // Every instance holds the exam (and arms its deadlines): students sit on all three.
+    const sitters: Array<{ exam: Client; own: Client }> = []
+    for (const [i, id] of STUDENTS.entries()) {
+      const token = await mintToken(student(id))
+      sitters.push({ exam: connect(at(i).url, 's1/exam/e1', token), own: connect(at(i).url, `s1/exam/e1/student/${id}`, token) })
+    }
+    await within(Promise.all(sitters.flatMap((s) => [s.exam.synced, s.own.synced])), 10_000, 'students sync')
+    await eventually(() => sitters.every((s) => s.exam.doc.getMap('meta').get('status') === 'open'), 5000, 'exam open on every instance')
+    for (const [i, s] of sitters.entries()) {
+      s.own.doc.transact(() => KEY.forEach((c, q) => s.own.doc.getMap('answers').set(String(q), q < i % 4 ? c : (c + 1) % 3)))
+      await s.own.acknowledged()
+    }
+    await eventually(() => sitters.every((s) => s.exam.doc.getMap('meta').get('status') === 'closed'), 8000, 'exam closed on every instance')
+    await eventually(() => sitters.every((s) => s.own.doc.getMap('status').get('score') !== undefined), 8000, 'every student graded')
+    for (const [i, s] of sitters.entries()) assert.is(s.own.doc.getMap('status').get('score'), Math.min(i % 4, KEY.length), `score of ${STUDENTS[i]}`)
+    await eventually(async () => (await writesOf('s1/exam/e1', 'gradedAt')) >= 1, 5000, 'grading recorded')
+    assert.is(await writesOf('s1/exam/e1', 'status', 'closed'), 1, 'one close')
+    assert.is(await writesOf('s1/exam/e1', 'gradedAt'), 1, 'one grading')
+    for (const id of STUDENTS) assert.is(await writesOf(`s1/exam/e1/student/${id}`, 'score'), 1, `one score write for ${id}`)
+  })
+
+  test('an emergency watched on three instances is announced once and escalates once', async () => {
+    const response = await fetch(`${at(0).http}/api/v1/schools/s1/emergencies`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${await mintToken(admin('a1'))}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ title: 'Lockdown drill', message: 'Stay in your classroom', level: 'warning', targetRoles: ['student'] }),
+    })
+    assert.is(response.status, 201)
+    const { document } = (await response.json()) as { document: string }
+    // Admins watch the emergency from every instance, so all three observe it and arm escalation.
+    const admins = await Promise.all([0, 1, 2].map(async (i) => connect(at(i).url, document, await mintToken(admin('a1')))))
+    await within(Promise.all(admins.map((c) => c.synced)), 10_000, 'admins sync')
+    const escalations = (c: Client) => c.doc.getMap('status').get('escalations')
+    await eventually(() => admins.every((c) => escalations(c) === 1), 10_000, 'one escalation seen everywhere')
+    await eventually(() => receiver.deliveries.some((d) => d.body?.escalation === 1), 5000, 'escalation webhook')
+    // Give a duplicate (late timer on another instance) time to show up before counting.
+    await new Promise((r) => setTimeout(r, 1500))
+    assert.is(receiver.deliveries.filter((d) => d.body?.escalation === 1).length, 1, 'one webhook')
+    assert.is(await writesOf(document, 'escalations', 1), 1, 'one escalation step written')
+    const inbox = connect(at(2).url, 's1/inbox/a1', await mintToken(admin('a1')))
+    await within(inbox.synced, 10_000, 'admin inbox')
+    const items = [...inbox.doc.getMap('items').values()] as Array<{ type: string }>
+    assert.is(items.filter((i) => i.type === 'emergency-escalation').length, 1, 'one escalation item')
+    for (const [i, id] of STUDENTS.entries()) {
+      const own = connect(at(i).url, `s1/inbox/${id}`, await mintToken(student(id)))
+      await within(own.synced, 10_000, `inbox of ${id}`)
+      assert.is(([...own.doc.getMap('items').values()] as Array<{ type: string }>).filter((x) => x.type === 'emergency').length, 1, `one announcement for ${id}`)
+    }
+  })
+
+  test.run()
+} else {
+  await receiver.close()
+}
