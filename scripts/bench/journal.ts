@@ -23,7 +23,7 @@ const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`
 
 function thirtyByteUpdate(): Uint8Array {
   const doc = new Y.Doc()
-  let update = new Uint8Array()
+  let update: Uint8Array = new Uint8Array()
   doc.on('update', (u: Uint8Array) => (update = u))
   doc.getMap('meta').set('k', 'abcdef')
   if (update.length < 20 || update.length > 40) throw new Error(`update is ${update.length} bytes`)
