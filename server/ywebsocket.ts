@@ -40,6 +40,8 @@ export function closeCodeFor(reason: string): number {
   return (word && CLOSE_CODES[word]) || TRANSIENT_CLOSE
 }
 
+const READ_ONLY_WRITE = 'forbidden-write: this connection is read-only'
+
 // Hocuspocus' authentication sub-messages (@hocuspocus/common AuthMessageType).
 const AUTH_TOKEN = 0
 const AUTH_PERMISSION_DENIED = 1
@@ -149,6 +151,10 @@ function toClient(data: Uint8Array): OutgoingFrame {
       return decoding.readVarUint(decoder) === AUTH_PERMISSION_DENIED ? { kind: 'end', reason: decoding.readVarString(decoder) } : { kind: 'drop' }
     case MessageType.CLOSE:
       return { kind: 'end', reason: decoding.readVarString(decoder) }
+    case MessageType.SyncStatus:
+      // Hocuspocus drops a read-only connection's changes quietly and tells only its own provider;
+      // a stock client would believe them applied, so it is told the way every refused write is.
+      return decoding.readVarUint(decoder) === 0 ? { kind: 'end', reason: READ_ONLY_WRITE } : { kind: 'drop' }
     default:
       // Sync acknowledgements, stateless messages, pings: y-websocket has no use for them.
       return { kind: 'drop' }
