@@ -17,16 +17,62 @@ function segmentMatches(pattern: string, segment: string, ctx: WriteContext): bo
   return pattern === segment
 }
 
+const patterns = new WeakMap<WriteRule, Path>()
+
+function patternOf(rule: WriteRule): Path {
+  let pattern = patterns.get(rule)
+  if (!pattern) patterns.set(rule, (pattern = splitPath(rule.path)))
+  return pattern
+}
+
 /** True when the rule's path covers `path` (the rule's path is a prefix of it). */
 export function ruleCovers(rule: WriteRule, path: Path, ctx: WriteContext): boolean {
-  const pattern = splitPath(rule.path)
+  const pattern = patternOf(rule)
   if (pattern.length > path.length) return false
-  return pattern.every((p, i) => segmentMatches(p, path[i], ctx))
+  for (let i = 0; i < pattern.length; i++) if (!segmentMatches(pattern[i], path[i], ctx)) return false
+  return true
+}
+
+/**
+ * One writer's view of a surface's rules while the document does not change: `by` and `frozen`
+ * are evaluated once per rule, so checking many paths (an update with many changes) stays cheap.
+ */
+export class RuleBook {
+  private readonly surface: Surface
+  private readonly ctx: WriteContext
+  private readonly by = new Map<WriteRule, boolean>()
+  private readonly freezes = new Map<WriteRule, string | null>()
+
+  constructor(surface: Surface, ctx: WriteContext) {
+    this.surface = surface
+    this.ctx = ctx
+  }
+
+  /** The rules that let this writer perform `op` at `path`, ignoring values and freezes. */
+  granting(path: Path, op: Op): WriteRule[] {
+    const granting: WriteRule[] = []
+    for (const rule of this.surface.writes) {
+      if (rule.ops && !rule.ops.includes(op)) continue
+      if (!ruleCovers(rule, path, this.ctx)) continue
+      let allowed = this.by.get(rule)
+      if (allowed === undefined) this.by.set(rule, (allowed = rule.by(this.ctx)))
+      if (allowed) granting.push(rule)
+    }
+    return granting
+  }
+
+  /** Why writes under `rule` are frozen right now, or null. */
+  frozen(rule: WriteRule): string | null {
+    if (!rule.frozen) return null
+    let reason = this.freezes.get(rule)
+    if (reason === undefined) this.freezes.set(rule, (reason = rule.frozen(this.ctx)))
+    return reason
+  }
 }
 
 /** The rules that let this writer perform `op` at `path`, ignoring values and freezes. */
 export function grantingRules(surface: Surface, path: Path, op: Op, ctx: WriteContext): WriteRule[] {
-  return surface.writes.filter((rule) => (rule.ops ?? ['insert', 'delete']).includes(op) && ruleCovers(rule, path, ctx) && rule.by(ctx))
+  return new RuleBook(surface, ctx).granting(path, op)
 }
 
 export function writeContext(user: Identity, ref: DocRef, doc: Y.Doc = new Y.Doc(), facts: Facts = NO_FACTS): WriteContext {

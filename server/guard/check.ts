@@ -2,26 +2,24 @@
 // server's document and check it against the surface's write rules. Nothing here mutates the
 // document; the caller refuses the whole update when a reason comes back.
 import * as Y from 'yjs'
-import { grantingRules, type Path } from '../../docs-model/rules.ts'
-import type { Op, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
-import { ANY, DELETED, GC, SUBDOC, TYPE, decodeUpdate, MalformedUpdate, type DecodedUpdate, type NewStruct, type StructId } from './decode.ts'
+import { RuleBook, type Path } from '../../docs-model/rules.ts'
+import type { Op, RootDecl, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
+import { ANY, DELETED, GC, SUBDOC, TYPE, decodeUpdate, MalformedUpdate, type DecodedUpdate, type NewStruct } from './decode.ts'
 
-/** Where an item lives: its parent type and its map key (null in lists, text and XML). */
+/**
+ * Where an item lives: its parent (a root named in the update, a type the server has, or a
+ * type this update creates) and its map key (null in lists, text and XML).
+ */
 interface Location {
-  parent: Parent
+  parent: string | Y.AbstractType<any> | NewStruct
   sub: string | null
+  path?: Path
 }
-
-/** A parent type: a root named in the update, a type the server has, or a type this update creates. */
-type Parent = { root: string } | { type: Y.AbstractType<any> } | { created: NewStruct }
-
-/** Changes with no effect once applied (their neighbour was garbage collected). */
-const NO_EFFECT = 'no-effect' as const
-type Resolved = Location | typeof NO_EFFECT
 
 class Unresolvable extends Error {}
 
-const rootPaths = new WeakMap<Y.AbstractType<any>, Path>()
+/** Paths of the server's types; a type never moves, so they stay valid. */
+const typePaths = new WeakMap<Y.AbstractType<any>, Path>()
 
 /** Returns why the update must be refused, or null when every change is allowed. */
 export function checkUpdate(update: Uint8Array, surface: Surface, ctx: WriteContext): string | null {
@@ -41,27 +39,32 @@ export function checkUpdate(update: Uint8Array, surface: Surface, ctx: WriteCont
   }
 }
 
+type Decision = WriteRule[] | string
+
 class Check {
   private readonly decoded: DecodedUpdate
   private readonly surface: Surface
   private readonly ctx: WriteContext
-  private readonly doc: Y.Doc
-  private readonly resolved = new Map<NewStruct, Resolved>()
-  private readonly paths = new Map<NewStruct, Path>()
-  private readonly decisions = new Map<string, WriteRule[] | string>()
+  private readonly store: Y.Doc['store']
+  private readonly rules: RuleBook
+  private readonly decisions = new Map<Path, Decision>()
+  private readonly rootPaths = new Map<string, Path>()
   /** Map keys this update gives a new current value: deleting the old value there is part of that insert. */
   private readonly replaced = new Map<Y.AbstractType<any> | string, Set<string>>()
+  private readonly chain: NewStruct[] = []
+  private readonly locations = new Map<Location['parent'], Map<string | null, Location>>()
 
   constructor(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext) {
     this.decoded = decoded
     this.surface = surface
     this.ctx = ctx
-    this.doc = ctx.doc
+    this.store = ctx.doc.store
+    this.rules = new RuleBook(surface, ctx)
   }
 
   run(): string | null {
     for (const [client, structs] of this.decoded.clients) {
-      let expected = Y.getState(this.doc.store, client)
+      let expected = Y.getState(this.store, client)
       for (const struct of structs) {
         if (struct.clock + struct.known !== expected) throw new Unresolvable(`update depends on changes the server does not have (${client}:${expected})`)
         expected = struct.clock + struct.length
@@ -79,20 +82,18 @@ class Check {
   private checkInsert(struct: NewStruct): string | null {
     if (struct.content === GC) return null
     const location = this.resolve(struct)
-    if (location === NO_EFFECT) return null
-    const path = this.pathOf(struct, location)
-    const shown = path.join('/')
-    const decl = this.surface.layout[path[0]]
-    if (!decl) return `forbidden-write: ${shown} (no such root in ${this.surface.pattern})`
-    if (struct.content === SUBDOC) return `forbidden-write: ${shown} (subdocuments are not allowed)`
-    const topLevel = 'root' in location.parent || ('type' in location.parent && location.parent.type._item === null)
+    if (location === null) return null
+    const path = this.pathOf(location)
+    const decl: RootDecl | undefined = this.surface.layout[path[0]]
+    if (!decl) return `forbidden-write: ${show(path)} (no such root in ${this.surface.pattern})`
+    if (struct.content === SUBDOC) return `forbidden-write: ${show(path)} (subdocuments are not allowed)`
     let values: unknown[] | null = null
-    if (topLevel) {
-      if ((decl.kind === 'map') !== (location.sub !== null)) return `forbidden-write: ${shown} (${path[0]} is declared as ${decl.kind === 'map' ? 'a map' : `an ${decl.kind === 'array' ? 'array' : decl.kind}`})`
+    if (isRoot(location.parent)) {
+      if ((decl.kind === 'map') !== (location.sub !== null)) return `forbidden-write: ${show(path)} (${path[0]} is declared as ${KIND_NAMES[decl.kind]})`
       if (struct.content === ANY) values = struct.known > 0 ? struct.values!.slice(struct.known) : struct.values
-      else if (decl.value && struct.content !== DELETED) return `forbidden-write: ${shown} (value must be plain JSON)`
+      else if (decl.value && struct.content !== DELETED) return `forbidden-write: ${show(path)} (value must be plain JSON)`
     }
-    const reason = this.decide('insert', path, shown, values)
+    const reason = this.decide('insert', path, values)
     if (reason) return reason
     if (values && decl.value) {
       for (const value of values) {
@@ -100,31 +101,34 @@ class Check {
         if (!parsed.success) {
           const issue = parsed.error.issues[0]
           const at = issue.path.length > 0 ? ` at ${issue.path.join('.')}` : ''
-          return `forbidden-write: ${shown} (invalid value${at}: ${issue.message})`
+          return `forbidden-write: ${show(path)} (invalid value${at}: ${issue.message})`
         }
       }
     }
-    if (location.sub !== null && struct.rightOrigin === null && !this.deletedByUpdate(struct)) this.markReplaced(location, location.sub)
+    if (location.sub !== null && this.decoded.deletes.length > 0 && struct.rightClient < 0 && !this.deletedByUpdate(struct)) {
+      this.markReplaced(location.parent, location.sub)
+    }
     return null
   }
 
   private checkDelete(client: number, clock: number, len: number): string | null {
     const end = clock + len
-    const state = Y.getState(this.doc.store, client)
+    const state = Y.getState(this.store, client)
     if (end > state) {
       const created = this.decoded.clients.get(client)
-      const createdEnd = created && created.length > 0 ? created[created.length - 1].clock + created[created.length - 1].length : state
+      const last = created?.[created.length - 1]
+      const createdEnd = last ? last.clock + last.length : state
       if (end > createdEnd) return `forbidden-write: delete of unknown item ${client}:${Math.max(clock, createdEnd)}`
     }
     if (clock >= state) return null // only items this update creates
-    const structs = this.doc.store.clients.get(client)!
+    const structs = this.store.clients.get(client)!
     for (let i = Y.findIndexSS(structs, clock); i < structs.length; i++) {
       const item = structs[i]
-      if (item.id.clock >= end || item.id.clock >= state) break
+      if (item.id.clock >= end) break
       if (!(item instanceof Y.Item) || item.deleted) continue
       const parent = item.parent as Y.AbstractType<any>
       if (item.parentSub !== null && this.replaced.get(parent)?.has(item.parentSub)) continue
-      const path = this.serverPath(parent, item.parentSub)
+      const path = this.pathOf(this.locate(parent, item.parentSub))
       let values: unknown[] | null = null
       if (item.content instanceof Y.ContentAny) {
         const from = Math.max(clock, item.id.clock) - item.id.clock
@@ -132,164 +136,175 @@ class Check {
       } else if (item.content instanceof Y.ContentType) {
         values = [item.content.type]
       }
-      const reason = this.decide('delete', path, path.join('/'), values)
+      const reason = this.decide('delete', path, values)
       if (reason) return reason
     }
     return null
   }
 
   /**
-   * The rules that grant `op` at `path` and are not frozen; a reason when there are none.
-   * Values are checked per value: inserted values against `rule.value`, deleted ones against `rule.owner`.
+   * The rules that grant `op` at `path` and are not frozen decide; a reason when none does.
+   * Values are checked one by one: inserted values against `rule.value`, deleted ones against `rule.owner`.
    */
-  private decide(op: Op, path: Path, shown: string, values: unknown[] | null): string | null {
-    const key = `${op}\u0000${shown}`
-    let rules = this.decisions.get(key)
-    if (rules === undefined) {
-      const granting = grantingRules(this.surface, path, op, this.ctx)
-      if (granting.length === 0) rules = `forbidden-write: ${shown}`
-      else {
-        const open = granting.filter((rule) => !rule.frozen?.(this.ctx))
-        rules = open.length > 0 ? open : (granting[0].frozen!(this.ctx) as string)
-      }
-      this.decisions.set(key, rules)
+  private decide(op: Op, path: Path, values: unknown[] | null): string | null {
+    const cache = op === 'insert' ? this.decisions : undefined
+    let decision = cache?.get(path)
+    if (decision === undefined) {
+      decision = this.rulesAt(op, path)
+      cache?.set(path, decision)
     }
-    if (typeof rules === 'string') return rules
+    if (typeof decision === 'string') return decision
     if (op === 'insert') {
-      if (!values || rules.some((rule) => !rule.value)) return null
+      if (!values || decision.some((rule) => !rule.value)) return null
       for (const value of values) {
         let why: string | null = null
-        for (const rule of rules) {
+        for (const rule of decision) {
           why = rule.value!(value, this.ctx, path)
           if (why === null) break
         }
-        if (why !== null) return `forbidden-write: ${shown} (${why})`
+        if (why !== null) return `forbidden-write: ${show(path)} (${why})`
       }
       return null
     }
-    if (rules.some((rule) => !rule.owner)) return null
+    if (decision.some((rule) => !rule.owner)) return null
     for (const value of values ?? [undefined]) {
-      if (!rules.some((rule) => rule.owner!(value) === this.ctx.user.sub)) return `forbidden-write: ${shown} (not yours to delete)`
+      if (!decision.some((rule) => rule.owner!(value) === this.ctx.user.sub)) return `forbidden-write: ${show(path)} (not yours to delete)`
     }
     return null
   }
 
-  /** Where Yjs will put `struct`, following origins as Yjs does (Item.getMissing). */
-  private resolve(start: NewStruct): Resolved {
-    const chain: NewStruct[] = []
+  private rulesAt(op: Op, path: Path): Decision {
+    const granting = this.rules.granting(path, op)
+    if (granting.length === 0) return `forbidden-write: ${show(path)}`
+    const open = granting.filter((rule) => this.rules.frozen(rule) === null)
+    return open.length > 0 ? open : this.rules.frozen(granting[0])!
+  }
+
+  /** Where Yjs will put `start`, following origins as Yjs does (Item.getMissing); null when it has no effect. */
+  private resolve(start: NewStruct): Location | null {
+    if (start.location !== undefined) return start.location as Location | null
+    const chain = this.chain
+    let size = 0
     let struct = start
-    let result: Resolved | undefined
+    let result: Location | null
     for (;;) {
-      const known = this.resolved.get(struct)
-      if (known !== undefined) {
-        result = known
+      if (struct.location !== undefined) {
+        result = struct.location as Location | null
         break
       }
-      if (chain.includes(struct)) throw new Unresolvable(`circular origins at ${struct.client}:${struct.clock}`)
-      chain.push(struct)
-      const left = struct.origin ? this.find(struct.origin) : null
-      const right = struct.rightOrigin ? this.find(struct.rightOrigin) : null
+      if (struct.visiting) throw new Unresolvable(`circular origins at ${struct.client}:${struct.clock}`)
+      struct.visiting = true
+      chain[size++] = struct
+      const left = struct.originClient >= 0 ? this.find(struct.originClient, struct.originClock) : null
+      // With a left neighbour the right one only matters if it was garbage collected, and then
+      // Yjs drops the struct; checking it where the left one puts it is the stricter choice.
+      const right = left === null && struct.rightClient >= 0 ? this.find(struct.rightClient, struct.rightClock) : null
       if (isGc(left) || isGc(right)) {
-        result = NO_EFFECT
+        result = null
         break
       }
-      if (struct.parent === null) {
-        const neighbour = left ?? right
-        if (neighbour === null) throw new Unresolvable(`struct ${struct.client}:${struct.clock} has no parent`)
-        if (neighbour instanceof Y.Item) {
-          result = { parent: { type: neighbour.parent as Y.AbstractType<any> }, sub: neighbour.parentSub }
-          break
-        }
-        struct = neighbour as NewStruct
-        continue
-      }
-      if (typeof struct.parent === 'string') {
-        result = { parent: { root: struct.parent }, sub: struct.parentSub }
+      if (struct.parentRoot !== null) {
+        result = this.locate(struct.parentRoot, struct.parentSub)
         break
       }
-      const parentItem = this.find(struct.parent)
-      if (isGc(parentItem)) {
-        result = NO_EFFECT
+      if (struct.parentClient >= 0) {
+        result = this.parentType(struct)
         break
       }
-      if (parentItem instanceof Y.Item) {
-        if (!(parentItem.content instanceof Y.ContentType)) throw new Unresolvable(`parent ${struct.parent.client}:${struct.parent.clock} is not a type`)
-        result = { parent: { type: parentItem.content.type }, sub: struct.parentSub }
+      const neighbour = left ?? right
+      if (neighbour === null) throw new Unresolvable(`struct ${struct.client}:${struct.clock} has no parent`)
+      if (neighbour instanceof Y.Item) {
+        result = this.locate(neighbour.parent as Y.AbstractType<any>, neighbour.parentSub)
         break
       }
-      const created = parentItem as NewStruct
-      if (created.content !== TYPE) throw new Unresolvable(`parent ${struct.parent.client}:${struct.parent.clock} is not a type`)
-      result = { parent: { created }, sub: struct.parentSub }
-      break
+      struct = neighbour as NewStruct
     }
-    // Everything on the chain inherits its location from the struct the chain ended at.
-    for (const s of chain) {
-      if (s.parent === null || s === chain[chain.length - 1]) this.resolved.set(s, result)
+    // Everything on the chain inherits its place from the struct the chain ended at.
+    for (let i = 0; i < size; i++) {
+      chain[i].location = result
+      chain[i].visiting = false
     }
     return result
   }
 
-  /** The struct holding `id`: the server's (Item or GC) or one of this update's. */
-  private find(id: StructId): Y.Item | Y.GC | NewStruct {
-    const store = this.doc.store
-    if (id.clock < Y.getState(store, id.client)) {
-      const structs = store.clients.get(id.client)!
-      return structs[Y.findIndexSS(structs, id.clock)] as Y.Item | Y.GC
+  private parentType(struct: NewStruct): Location | null {
+    const parent = this.find(struct.parentClient, struct.parentClock)
+    if (isGc(parent)) return null
+    if (parent instanceof Y.Item) {
+      if (!(parent.content instanceof Y.ContentType)) throw new Unresolvable(`parent ${struct.parentClient}:${struct.parentClock} is not a type`)
+      return this.locate(parent.content.type, struct.parentSub)
     }
-    const created = this.decoded.clients.get(id.client)
+    const created = parent as NewStruct
+    if (created.content !== TYPE) throw new Unresolvable(`parent ${struct.parentClient}:${struct.parentClock} is not a type`)
+    // A type whose own item has no effect takes its children with it.
+    return this.resolve(created) === null ? null : this.locate(created, struct.parentSub)
+  }
+
+  /** One Location object per place, so its path and decision are computed once per update. */
+  private locate(parent: Location['parent'], sub: string | null): Location {
+    let places = this.locations.get(parent)
+    if (!places) this.locations.set(parent, (places = new Map()))
+    let location = places.get(sub)
+    if (!location) places.set(sub, (location = { parent, sub }))
+    return location
+  }
+
+  /** The struct holding (client, clock): the server's (Item or GC) or one of this update's. */
+  private find(client: number, clock: number): Y.Item | Y.GC | NewStruct {
+    const structs = this.store.clients.get(client)
+    if (structs) {
+      const last = structs[structs.length - 1]
+      if (clock < last.id.clock + last.length) return structs[Y.findIndexSS(structs, clock)]
+    }
+    const created = this.decoded.clients.get(client)
     if (created) {
       let lo = 0
       let hi = created.length - 1
       while (lo <= hi) {
         const mid = (lo + hi) >> 1
         const s = created[mid]
-        if (id.clock < s.clock) hi = mid - 1
-        else if (id.clock >= s.clock + s.length) lo = mid + 1
+        if (clock < s.clock) hi = mid - 1
+        else if (clock >= s.clock + s.length) lo = mid + 1
         else return s
       }
     }
-    throw new Unresolvable(`unknown item ${id.client}:${id.clock}`)
+    throw new Unresolvable(`unknown item ${client}:${clock}`)
   }
 
-  private pathOf(struct: NewStruct, location: Location): Path {
-    const cached = this.paths.get(struct)
-    if (cached) return cached
+  /** The path of an item at `location`: its parent's path, then its map key if it has one. */
+  private pathOf(location: Location): Path {
+    if (location.path) return location.path
     const parent = location.parent
     let base: Path
-    if ('root' in parent) base = [parent.root]
-    else if ('type' in parent) base = this.typePath(parent.type)
-    else {
-      const created = this.resolve(parent.created)
-      if (created === NO_EFFECT) throw new Unresolvable(`parent ${parent.created.client}:${parent.created.clock} has no effect`)
-      base = this.pathOf(parent.created, created)
+    if (typeof parent === 'string') {
+      base = this.rootPaths.get(parent) ?? [parent]
+      this.rootPaths.set(parent, base)
+    } else if (parent instanceof Y.AbstractType) {
+      base = this.typePath(parent)
+    } else {
+      base = this.pathOf(parent.location as Location)
     }
-    const path = location.sub === null ? base : [...base, location.sub]
-    this.paths.set(struct, path)
-    return path
-  }
-
-  private serverPath(parent: Y.AbstractType<any>, sub: string | null): Path {
-    const base = this.typePath(parent)
-    return sub === null ? base : [...base, sub]
+    location.path = location.sub === null ? base : [...base, location.sub]
+    return location.path
   }
 
   /** The path of a type the server has: its root name, then the map keys down to it. */
   private typePath(type: Y.AbstractType<any>): Path {
-    const cached = rootPaths.get(type)
-    if (cached) return cached
-    const item = type._item
-    const path = item === null ? [Y.findRootTypeKey(type)] : this.serverPath(item.parent as Y.AbstractType<any>, item.parentSub)
-    rootPaths.set(type, path)
+    let path = typePaths.get(type)
+    if (!path) {
+      const item = type._item
+      path = item === null ? [Y.findRootTypeKey(type)] : this.pathOf({ parent: item.parent as Y.AbstractType<any>, sub: item.parentSub })
+      typePaths.set(type, path)
+    }
     return path
   }
 
-  private markReplaced(location: Location, sub: string): void {
-    const parent = location.parent
-    const key = 'root' in parent ? (this.doc.share.get(parent.root) ?? parent.root) : 'type' in parent ? parent.type : undefined
+  private markReplaced(parent: Location['parent'], sub: string): void {
+    const key = typeof parent === 'string' ? (this.ctx.doc.share.get(parent) ?? parent) : parent instanceof Y.AbstractType ? parent : undefined
     if (key === undefined) return
-    const keys = this.replaced.get(key) ?? new Set<string>()
+    let keys = this.replaced.get(key)
+    if (!keys) this.replaced.set(key, (keys = new Set()))
     keys.add(sub)
-    this.replaced.set(key, keys)
   }
 
   private deletedByUpdate(struct: NewStruct): boolean {
@@ -298,4 +313,10 @@ class Check {
   }
 }
 
-const isGc = (s: Y.Item | Y.GC | NewStruct | null): boolean => s !== null && (s instanceof Y.GC || ('content' in s && s.content === GC))
+const KIND_NAMES: Record<RootDecl['kind'], string> = { map: 'a map', array: 'an array', xml: 'an XML fragment', text: 'a text' }
+
+const show = (path: Path): string => path.join('/')
+
+const isRoot = (parent: Location['parent']): boolean => typeof parent === 'string' || (parent instanceof Y.AbstractType && parent._item === null)
+
+const isGc = (s: Y.Item | Y.GC | NewStruct | null): boolean => s !== null && (s instanceof Y.GC || (!(s instanceof Y.Item) && s.content === GC))
