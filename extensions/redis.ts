@@ -17,6 +17,9 @@
 //   (a SyncStep1). A peer answers with what we lack plus its own SyncStep1, which we answer with
 //   what it lacks: both directions heal, deletions included. Pub/sub drops whatever was sent
 //   while a subscriber was away, so this resync is what makes an outage lossless.
+// - A gap while Redis stays up (an update that needs one this instance never received, e.g. one
+//   published while it was subscribing) leaves pending structs in the document: the instance
+//   then asks its peers with a SyncStep1 instead of waiting for an outage to heal it.
 // - The extension's store lock is not used: snapshots are compacted from the shared journal and
 //   written idempotently, so two instances snapshotting together is harmless, while a lock that
 //   is lost or unreachable would silently skip the store chain.
@@ -36,6 +39,7 @@ import type {
 import { isTransactionOrigin, OutgoingMessage } from '@hocuspocus/server'
 import { Redis as HocuspocusRedis, type RedisInstance } from '@hocuspocus/extension-redis'
 import { Redis as IORedis } from 'ioredis'
+import * as decoding from 'lib0/decoding'
 import client from 'prom-client'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import type { Logger } from '../server/log.ts'
@@ -55,6 +59,8 @@ export interface RedisSyncConfig {
 const LOAD_SYNC_TIMEOUT_MS = 5000
 /** Longest wait for Redis to take a client's update before it is applied without it. */
 const PUBLISH_TIMEOUT_MS = 1000
+/** At most one gap request per document in this window. */
+const GAP_REQUEST_INTERVAL_MS = 500
 
 export class RedisSync implements Extension {
   readonly extensionName = 'redis'
@@ -75,6 +81,8 @@ export class RedisSync implements Extension {
   private reported = false
   /** Documents unloaded while Redis was away: their channels are left once it returns. */
   private readonly unsubscribeLater = new Set<string>()
+  /** Documents that asked their peers for a gap recently. */
+  private readonly gapRequests = new Set<string>()
   private readonly gauges
 
   constructor(config: RedisSyncConfig) {
@@ -88,6 +96,7 @@ export class RedisSync implements Extension {
       resynced: new client.Counter({ name: 'homeroom_redis_resynced_documents_total', help: 'Documents re-announced after Redis returned', registers }),
       published: new client.Counter({ name: 'homeroom_redis_published_bytes_total', help: 'Bytes published to Redis', registers }),
       received: new client.Counter({ name: 'homeroom_redis_received_bytes_total', help: 'Bytes received from Redis subscriptions', registers }),
+      gaps: new client.Counter({ name: 'homeroom_redis_gap_requests_total', help: 'SyncStep1 requests sent because a peer update arrived with a gap', registers }),
     }
     const options = {
       // Fail fast instead of queueing while disconnected: a queued subscribe would hang document loads.
@@ -99,7 +108,11 @@ export class RedisSync implements Extension {
     this.pub = new IORedis(config.url, options)
     this.sub = new IORedis(config.url, options)
     this.countPublishedBytes()
-    this.sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => this.gauges.received.inc(data.byteLength))
+    this.sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => {
+      this.gauges.received.inc(data.byteLength)
+      // Runs before the wrapped extension applies the message: look for a gap once it has.
+      setImmediate(() => this.checkForGap(data))
+    })
     for (const connection of [this.pub, this.sub]) {
       connection.on('ready', () => this.connectionReady())
       connection.on('close', () => this.connectionLost())
@@ -215,6 +228,26 @@ export class RedisSync implements Extension {
     this.config.log.error({ err: error }, 'Redis unreachable: serving local clients only until it returns')
   }
 
+  /** Asks the peers for what a document lacks when a message from Redis left it with pending structs. */
+  private checkForGap(data: Buffer): void {
+    let name: string
+    try {
+      const decoder = decoding.createDecoder(data)
+      decoding.readUint8Array(decoder, data[0] + 1)
+      name = decoding.readVarString(decoder)
+    } catch {
+      return
+    }
+    const document = this.instance?.documents.get(name)
+    if (!this.up || !document || (document.store.pendingStructs === null && document.store.pendingDs === null) || this.gapRequests.has(name)) return
+    this.gapRequests.add(name)
+    setTimeout(() => this.gapRequests.delete(name), GAP_REQUEST_INTERVAL_MS).unref()
+    this.gauges.gaps.inc()
+    this.publish(name, new OutgoingMessage(name).createSyncMessage().writeFirstSyncStepFor(document)).catch((error) =>
+      this.config.log.warn({ err: error, doc: name }, 'asking peers for a gap failed'),
+    )
+  }
+
   /** Re-subscribes every loaded document and announces its state and presence to the peers. */
   private async resync(): Promise<void> {
     const documents = [...(this.instance?.documents.values() ?? [])]
@@ -222,15 +255,16 @@ export class RedisSync implements Extension {
       await this.sub.unsubscribe(...[...this.unsubscribeLater].map((name) => this.channel(name)))
       this.unsubscribeLater.clear()
     }
-    if (documents.length === 0) return
-    await this.sub.subscribe(...documents.map((d) => this.channel(d.name)))
+    // Our reply channel first: peers answer the SyncStep1s below there.
+    await this.sub.subscribe(`${this.prefix}#reply:${this.identifier}`, ...documents.map((d) => this.channel(d.name)))
     for (const document of documents) {
-      await this.publish(document.name, new OutgoingMessage(document.name).createSyncMessage().writeFirstSyncStepFor(document))
-      await this.publish(document.name, new OutgoingMessage(document.name).writeQueryAwareness())
+      const messages = [new OutgoingMessage(document.name).createSyncMessage().writeFirstSyncStepFor(document), new OutgoingMessage(document.name).writeQueryAwareness()]
       if (document.getConnectionsCount() > 0 && document.awareness.getStates().size > 0) {
-        await this.publish(document.name, new OutgoingMessage(document.name).createAwarenessUpdateMessage(document.awareness))
+        messages.push(new OutgoingMessage(document.name).createAwarenessUpdateMessage(document.awareness))
       }
+      await Promise.all(messages.map((message) => this.publish(document.name, message)))
     }
+    if (documents.length === 0) return
     this.gauges.resynced.inc(documents.length)
     this.config.log.info({ documents: documents.length }, 'documents resynchronised through Redis')
   }

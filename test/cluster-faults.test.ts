@@ -1,8 +1,13 @@
 // Faults in a cluster of three instances: one instance killed with SIGKILL mid-edit loses no
 // acknowledged update; Redis stopped for ten seconds mid-edit (a private redis-server, so other
-// tests keep theirs) leaves every instance serving and ends in converged documents.
+// tests keep theirs) leaves every instance serving and ends in converged documents; an update
+// arriving with a gap makes an instance ask its peers for the missing part.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { Redis as IORedis } from 'ioredis'
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import * as Y from 'yjs'
 import { PgStore } from '../server/store/postgres.ts'
 import { replay } from '../server/store/replay.ts'
 import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
@@ -141,6 +146,65 @@ test('Redis stopped for ten seconds mid-edit: instances keep serving, then every
   } finally {
     await cluster.stop()
     await redis.stop()
+  }
+})
+
+/**
+ * A peer speaking the Redis protocol of the instances by hand, so a test can hold back one
+ * update: it publishes what it is told and answers SyncStep1 requests from its document.
+ */
+async function fakePeer(url: string, name: string, doc: Y.Doc) {
+  const id = Buffer.from('fake-peer')
+  const frame = (message: Uint8Array) => Buffer.concat([Buffer.from([id.length]), id, message])
+  const sync = (syncType: number, payload: Uint8Array) => {
+    const encoder = encoding.createEncoder()
+    encoding.writeVarString(encoder, name)
+    encoding.writeVarUint(encoder, 0) // Sync
+    encoding.writeVarUint(encoder, syncType)
+    encoding.writeVarUint8Array(encoder, payload)
+    return encoding.toUint8Array(encoder)
+  }
+  const pub = new IORedis(url)
+  const sub = new IORedis(url)
+  sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => {
+    const sender = data.subarray(1, data[0] + 1).toString()
+    if (sender === id.toString()) return
+    const decoder = decoding.createDecoder(data.subarray(data[0] + 1))
+    if (decoding.readVarString(decoder) !== name || decoding.readVarUint(decoder) !== 0 || decoding.readVarUint(decoder) !== 0) return
+    const diff = Y.encodeStateAsUpdate(doc, decoding.readVarUint8Array(decoder))
+    void pub.publish(`homeroom#reply:${sender}`, frame(sync(1, diff)))
+  })
+  await sub.subscribe(`homeroom:${name}`)
+  return {
+    publishUpdate: (update: Uint8Array) => pub.publish(`homeroom:${name}`, frame(sync(2, update))),
+    close() {
+      pub.disconnect()
+      sub.disconnect()
+    },
+  }
+}
+
+test('an update arriving with a gap makes the instance ask its peers for what is missing', async () => {
+  const cluster = await startTestCluster('gap', 1)
+  if (!cluster) return
+  const name = 's1/doc/gap'
+  const reader = connect(cluster.instances[0].url, name, await mintToken(student('reader')))
+  // Loaded before the peer exists, so the load's own sync cannot fetch the held-back update.
+  await within(reader.synced, 10_000, 'reader sync')
+  const source = new Y.Doc()
+  const updates: Uint8Array[] = []
+  source.on('update', (u: Uint8Array) => updates.push(u))
+  source.getMap('comments').set('peer:1', { text: 'never published', at: 1 })
+  source.getMap('comments').set('peer:2', { text: 'depends on the first', at: 2 })
+  const peer = await fakePeer(cluster.redisUrl, name, source)
+  try {
+    await peer.publishUpdate(updates[1])
+    await eventually(() => reader.doc.getMap('comments').size === 2, 5000, 'the missing update fetched from the peer')
+    const metrics = await (await fetch(`${cluster.instances[0].http}/metrics`)).text()
+    assert.match(metrics, /homeroom_redis_gap_requests_total [1-9]/)
+  } finally {
+    peer.close()
+    await cluster.stop()
   }
 })
 
