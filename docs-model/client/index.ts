@@ -1,0 +1,18 @@
+// Homeroom's browser client: sessions, documents with offline copies and recovery, typed surfaces.
+export { Session, Handle, NotAllowed, differingPaths, type ConnectionState, type Recovery, type SessionOptions } from './session.ts'
+export { identityFromToken } from './identity.ts'
+export {
+  PollClient,
+  ChatClient,
+  ExamClient,
+  MonitorClient,
+  BusClient,
+  EmergencyClient,
+  InboxClient,
+  BoardClient,
+  type BoardElement,
+  type ExamAlert,
+  type ExamEventType,
+  type ExamQuestion,
+  type MonitorStudent,
+} from './surfaces.ts'

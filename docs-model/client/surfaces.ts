@@ -1,0 +1,333 @@
+// Typed accessors per surface, on top of a Session. Each write checks the same rule the server
+// applies (Handle.write throws NotAllowed instead of sending a change the server would refuse).
+import * as Y from 'yjs'
+import { arrayOf, mapOf } from '../common.ts'
+import { pollClosed, pollMeta, type PollMeta } from '../surfaces/poll.ts'
+import { examStatus, type ExamStatus } from '../surfaces/exam.ts'
+import { unreadCount, type InboxItem } from '../surfaces/inbox.ts'
+import type { BusFix } from '../surfaces/bus.ts'
+import type { ChatMessage } from '../surfaces/chat.ts'
+import type { Handle, Session } from './session.ts'
+
+const newId = (): string => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
+const entries = <T>(map: Y.Map<unknown>): Array<[string, T]> => [...map.entries()] as Array<[string, T]>
+
+/** `s/poll/<id>` plus the user's own ballot. */
+export class PollClient {
+  readonly poll: Handle
+  private readonly session: Session
+  private ballotHandle?: Handle
+
+  constructor(session: Session, school: string, id: string) {
+    this.session = session
+    this.poll = session.open(`${school}/poll/${id}`)
+  }
+
+  meta(): PollMeta {
+    return pollMeta(this.poll.doc)
+  }
+
+  /** Counts per option, as the server derived them from every ballot. */
+  tallies(): number[] {
+    const tallies = mapOf(this.poll.doc, 'tallies')
+    return this.meta().options.map((_, i) => Number(tallies.get(String(i)) ?? 0))
+  }
+
+  closed(): boolean {
+    return pollClosed(this.meta())
+  }
+
+  /** The user's ballot document (opened on first use). */
+  get ballot(): Handle {
+    this.ballotHandle ??= this.session.open(`${this.poll.name}/ballot/${this.session.user.sub}`)
+    return this.ballotHandle
+  }
+
+  myChoice(): number | undefined {
+    const choice = mapOf(this.ballot.doc, 'ballot').get('choice')
+    return typeof choice === 'number' ? choice : undefined
+  }
+
+  vote(choice: number): void {
+    this.ballot.write('ballot/choice', (doc) => {
+      const ballot = doc.getMap('ballot')
+      ballot.set('choice', choice)
+      ballot.set('at', Date.now())
+    })
+  }
+
+  /** Teachers: set the question and options (an open poll with no closing time unless given). */
+  setup(question: string, options: string[], closesAt?: number): void {
+    this.poll.write('meta', (doc) => {
+      const meta = doc.getMap('meta')
+      meta.set('question', question)
+      meta.set('options', options)
+      meta.set('kind', 'poll')
+      meta.set('anonymous', false)
+      if (closesAt !== undefined) meta.set('closesAt', closesAt)
+    })
+  }
+}
+
+/** Conversations: `s/chat/<room>`, `s/dm/<a>~<b>`, `s/group/<id>`. Typing indicators travel as presence. */
+export class ChatClient {
+  readonly handle: Handle
+
+  constructor(session: Session, name: string) {
+    this.handle = session.open(name)
+  }
+
+  messages(): ChatMessage[] {
+    return arrayOf(this.handle.doc, 'messages').toArray() as ChatMessage[]
+  }
+
+  send(text: string): ChatMessage {
+    const message: ChatMessage = { id: newId(), author: this.handle.session.user.sub, text, at: Date.now() }
+    this.handle.write('messages', (doc) => doc.getArray('messages').push([message]))
+    this.typing(false)
+    return message
+  }
+
+  /** Marks everything up to `messageId` read (the read receipt others see). */
+  markRead(messageId: string): void {
+    const me = this.handle.session.user.sub
+    if (mapOf(this.handle.doc, 'reads').get(me) === messageId) return
+    this.handle.write(`reads/${me}`, (doc) => doc.getMap('reads').set(me, messageId))
+  }
+
+  /** Users (other than me) who have read `messageId` or a later message. */
+  readBy(messageId: string): string[] {
+    const order = new Map(this.messages().map((m, i) => [m.id, i]))
+    const index = order.get(messageId) ?? Number.POSITIVE_INFINITY
+    const me = this.handle.session.user.sub
+    return entries<string>(mapOf(this.handle.doc, 'reads'))
+      .filter(([user, last]) => user !== me && (order.get(last) ?? -1) >= index)
+      .map(([user]) => user)
+  }
+
+  typing(on: boolean): void {
+    this.handle.awareness.setLocalStateField('typing', on ? Date.now() : null)
+  }
+
+  /** Names of the others typing in the last few seconds. */
+  typers(): string[] {
+    const recent = Date.now() - 5000
+    const me = this.handle.doc.clientID
+    return [...this.handle.awareness.getStates()]
+      .filter(([client, state]) => client !== me && typeof state.typing === 'number' && state.typing > recent)
+      .map(([, state]) => String((state.user as { name?: string } | undefined)?.name ?? 'someone'))
+  }
+}
+
+export type ExamEventType = 'tab_switch' | 'face_missing' | 'multiple_faces' | 'copy_paste' | 'fullscreen_exit'
+
+export interface ExamQuestion {
+  prompt: string
+  choices: string[]
+}
+
+/** A student's side of `s/exam/<id>`: the questions and their own answer sheet. */
+export class ExamClient {
+  readonly exam: Handle
+  readonly sheet: Handle
+
+  constructor(session: Session, school: string, id: string) {
+    this.exam = session.open(`${school}/exam/${id}`)
+    this.sheet = session.open(`${school}/exam/${id}/student/${session.user.sub}`)
+  }
+
+  title(): string {
+    return String(mapOf(this.exam.doc, 'meta').get('title') ?? '')
+  }
+
+  status(): ExamStatus {
+    return examStatus(this.exam.doc)
+  }
+
+  questions(): ExamQuestion[] {
+    return arrayOf(this.exam.doc, 'questions').toArray() as ExamQuestion[]
+  }
+
+  answers(): Record<string, number> {
+    return mapOf(this.sheet.doc, 'answers').toJSON() as Record<string, number>
+  }
+
+  submitted(): boolean {
+    return mapOf(this.sheet.doc, 'status').get('state') === 'submitted'
+  }
+
+  answer(question: number, choice: number): void {
+    this.sheet.write('answers', (doc) => {
+      doc.getMap('answers').set(String(question), choice)
+      const progress = doc.getMap('progress')
+      progress.set('current', question)
+      progress.set('at', Date.now())
+    })
+  }
+
+  /** Reports a proctoring event (append only); the server turns it into an alert on the monitor. */
+  event(type: ExamEventType, detail?: unknown): void {
+    this.sheet.write('events', (doc) => doc.getArray('events').push([{ type, at: Date.now(), ...(detail === undefined ? {} : { detail }) }]))
+  }
+
+  submit(): void {
+    this.sheet.write('status/state', (doc) => {
+      const status = doc.getMap('status')
+      status.set('state', 'submitted')
+      status.set('submittedAt', Date.now())
+    })
+  }
+}
+
+export interface MonitorStudent {
+  answered: number
+  current?: number
+  lastSeen?: number
+  state: string
+  score?: number
+}
+
+export interface ExamAlert {
+  user: string
+  type: string
+  severity: 'low' | 'medium' | 'high' | 'critical'
+  at: number | string
+  count: number
+}
+
+/** A proctor's or teacher's view of `s/exam/<id>/monitor`. */
+export class MonitorClient {
+  readonly handle: Handle
+
+  constructor(session: Session, school: string, id: string) {
+    this.handle = session.open(`${school}/exam/${id}/monitor`)
+  }
+
+  students(): Array<[string, MonitorStudent]> {
+    return entries<MonitorStudent>(mapOf(this.handle.doc, 'students'))
+  }
+
+  /** Alerts, newest first, with whether they were acknowledged. */
+  alerts(): Array<ExamAlert & { id: string; acked: boolean }> {
+    const acks = mapOf(this.handle.doc, 'acks')
+    return entries<ExamAlert>(mapOf(this.handle.doc, 'alerts'))
+      .map(([id, alert]) => ({ ...alert, id, acked: acks.has(id) }))
+      .sort((a, b) => new Date(b.at).getTime() - new Date(a.at).getTime())
+  }
+
+  ack(alertId: string): void {
+    this.handle.write(`acks/${alertId}`, (doc) => doc.getMap('acks').set(alertId, { by: this.handle.session.user.sub, at: Date.now() }))
+  }
+}
+
+/** `s/bus/<id>`: live position, route, alerts; drivers report fixes. */
+export class BusClient {
+  readonly handle: Handle
+
+  constructor(session: Session, school: string, id: string) {
+    this.handle = session.open(`${school}/bus/${id}`)
+  }
+
+  position(): BusFix | undefined {
+    return mapOf(this.handle.doc, 'position').get('now') as BusFix | undefined
+  }
+
+  stops(): Array<{ id: string; name: string; lat: number; lng: number; radiusM: number }> {
+    const stops = mapOf(this.handle.doc, 'route').get('stops')
+    return Array.isArray(stops) ? stops : []
+  }
+
+  alerts(): Array<[string, { type: string; at: number | string; detail?: unknown }]> {
+    return entries(mapOf(this.handle.doc, 'alerts'))
+  }
+
+  /** Drivers: one key, overwritten, so the document stays tiny however long the trip. */
+  report(fix: BusFix): void {
+    this.handle.write('position/now', (doc) => doc.getMap('position').set('now', fix))
+  }
+}
+
+/** `s/emergency/<id>`: the broadcast and the user's acknowledgement. */
+export class EmergencyClient {
+  readonly handle: Handle
+
+  constructor(session: Session, name: string) {
+    this.handle = session.open(name)
+  }
+
+  broadcast(): { title?: string; message?: string; level?: string; at?: number } {
+    return mapOf(this.handle.doc, 'broadcast').toJSON()
+  }
+
+  acknowledged(): boolean {
+    return mapOf(this.handle.doc, 'acks').has(this.handle.session.user.sub)
+  }
+
+  status(): { targeted?: number; acked?: number; escalations?: number } {
+    return mapOf(this.handle.doc, 'status').toJSON()
+  }
+
+  acknowledge(): void {
+    const me = this.handle.session.user.sub
+    this.handle.write(`acks/${me}`, (doc) => doc.getMap('acks').set(me, { at: Date.now() }))
+  }
+}
+
+/** `s/inbox/<user>`: notifications and the unread badge. */
+export class InboxClient {
+  readonly handle: Handle
+
+  constructor(session: Session, school: string) {
+    this.handle = session.open(`${school}/inbox/${session.user.sub}`)
+  }
+
+  items(): Array<InboxItem & { id: string; read: boolean }> {
+    const read = mapOf(this.handle.doc, 'read')
+    return entries<InboxItem>(mapOf(this.handle.doc, 'items'))
+      .map(([id, item]) => ({ ...item, id, read: read.has(id) }))
+      .sort((a, b) => new Date(b.at).getTime() - new Date(a.at).getTime())
+  }
+
+  unread(): number {
+    return unreadCount(this.handle.doc)
+  }
+
+  markRead(id: string): void {
+    this.handle.write(`read/${id}`, (doc) => doc.getMap('read').set(id, Date.now()))
+  }
+}
+
+export interface BoardElement {
+  kind: string
+  points?: number[]
+  x?: number
+  y?: number
+  w?: number
+  h?: number
+  text?: string
+  color: string
+  z: number
+}
+
+/** `s/board/<id>`: a whiteboard; each user's elements are keyed `<user>:<id>`. */
+export class BoardClient {
+  readonly handle: Handle
+
+  constructor(session: Session, name: string) {
+    this.handle = session.open(name)
+  }
+
+  elements(): Array<[string, BoardElement]> {
+    return entries<BoardElement>(mapOf(this.handle.doc, 'elements')).sort(([, a], [, b]) => a.z - b.z)
+  }
+
+  locked(): boolean {
+    return mapOf(this.handle.doc, 'meta').get('locked') === true
+  }
+
+  draw(element: Omit<BoardElement, 'z'>): string {
+    const key = `${this.handle.session.user.sub}:${newId()}`
+    this.handle.write(`elements/${key}`, (doc) => doc.getMap('elements').set(key, { ...element, z: Date.now() }))
+    return key
+  }
+}

@@ -1,0 +1,83 @@
+// The typed client helpers against a real server: rules checked locally, writes that land,
+// and recovery when the server refuses a change the local copy holds.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { startServer, type TestServer } from './helpers/server.ts'
+import { eventually, within } from './helpers/clients.ts'
+import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { Session, NotAllowed, PollClient, ChatClient, type Recovery } from '../docs-model/client/index.ts'
+
+let server: TestServer
+const sessions: Session[] = []
+
+test.before(async () => {
+  server = await startServer()
+})
+test.after.each(() => {
+  for (const s of sessions.splice(0)) s.destroy()
+})
+test.after(async () => {
+  await server.stop()
+})
+
+async function session(claims: Parameters<typeof mintToken>[0]): Promise<Session> {
+  const s = new Session({ url: server.url, token: await mintToken(claims), WebSocketPolyfill: WebSocket })
+  sessions.push(s)
+  return s
+}
+
+test('a student votes through the typed poll helper; the rule for tallies is refused locally', async () => {
+  const t = new PollClient(await session(teacher()), 's1', 'lunch')
+  await within(t.poll.ready, 5000, 'teacher poll')
+  t.setup('Lunch?', ['pizza', 'soup', 'salad'])
+  const s = new PollClient(await session(student('u1')), 's1', 'lunch')
+  await within(Promise.all([s.poll.ready, s.ballot.ready]), 5000, 'student poll and ballot')
+  await eventually(() => s.meta().options.length === 3, 5000, 'options at the student')
+  assert.ok(s.ballot.canWrite('ballot/choice'))
+  assert.not.ok(s.poll.canWrite('tallies/0'))
+  assert.throws(() => s.poll.write('tallies/0', (doc) => doc.getMap('tallies').set('0', 5)), (e: unknown) => e instanceof NotAllowed)
+  s.vote(1)
+  await eventually(() => !s.ballot.pending, 5000, 'ballot acknowledged')
+  const stored = await server.app.peek('s1/poll/lunch/ballot/u1')
+  assert.is(stored.getMap('ballot').get('choice'), 1)
+})
+
+test('chat: send, read receipts, typing', async () => {
+  const a = new ChatClient(await session(student('u1')), 's1/chat/room1')
+  const b = new ChatClient(await session(student('u2')), 's1/chat/room1')
+  await within(Promise.all([a.handle.ready, b.handle.ready]), 5000, 'both open')
+  const sent = a.send('hello')
+  await eventually(() => b.messages().some((m) => m.id === sent.id), 5000, 'message at b')
+  b.markRead(sent.id)
+  await eventually(() => a.readBy(sent.id).includes('u2'), 5000, 'read receipt at a')
+  b.typing(true)
+  await eventually(() => a.typers().length === 1, 5000, 'typing indicator at a')
+})
+
+test('a refused change drops the local copy, reloads it and reports what was not accepted', async () => {
+  const s = await session(student('u1'))
+  const doc = s.open('s1/doc/recover')
+  await within(doc.ready, 5000, 'open')
+  doc.doc.getXmlFragment('body').insert(0, [new Y.XmlText('kept')])
+  await eventually(() => !doc.pending, 5000, 'accepted edit')
+  const recovered = new Promise<Recovery>((resolve) => doc.on('recovered', resolve))
+  // Bypass the helper, as a misbehaving client would: the server refuses and closes.
+  doc.doc.getMap('comments').set('t1:c1', { text: 'not mine', at: 1 })
+  const recovery = await within(recovered, 5000, 'recovery')
+  assert.match(recovery.reason, /^forbidden-write: comments\/t1:c1/)
+  assert.equal(recovery.notAccepted, ['comments/t1:c1'])
+  assert.is(doc.doc.getMap('comments').size, 0)
+  assert.ok(doc.doc.getXmlFragment('body').toString().includes('kept'), 'accepted content survives the reload')
+})
+
+test('an opening refusal is reported and the document offers no writes', async () => {
+  const s = await session(student('u1'))
+  const key = s.open('s1/exam/e1/key')
+  const reason = await within(new Promise<string>((resolve) => key.on('refused', resolve)), 5000, 'refusal')
+  assert.match(reason, /^forbidden/)
+  assert.not.ok(key.canWrite('key/0'))
+})
+
+test.run()
