@@ -5,7 +5,9 @@
 // - same-instance and cross-instance latency (median, p99), the ratio cross/same and the
 //   added milliseconds;
 // - Redis bytes per keystroke: bytes instances published, and Redis' whole network traffic
-//   (in + out, INFO stats) divided by the keystrokes.
+//   (in + out, INFO stats) divided by the keystrokes;
+// - for reference, the same typing on a third instance without Redis: what joining a cluster
+//   costs an instance's own clients.
 // Run: `node scripts/bench/cluster.ts` (ROUNDS=5, KEYSTROKES=400 by default).
 import { execFileSync } from 'node:child_process'
 import { availableParallelism } from 'node:os'
@@ -49,11 +51,33 @@ const nextUpdate = (client: Client) => new Promise<number>((resolve) => client.d
 interface Round {
   same: number[]
   cross: number[]
+  solo: number[]
   publishedPerKey: number
   redisPerKey: number
 }
 
-async function round(instances: Instance[], redis: IORedis, name: string): Promise<Round> {
+/** Keystroke to arrival at a reader on the same instance, on an instance without Redis. */
+async function soloTimes(instance: Instance, name: string): Promise<number[]> {
+  const writer = connect(instance.url, name, await mintToken(student('writer')))
+  const reader = connect(instance.url, name, await mintToken(student('near')))
+  await Promise.all([writer.synced, reader.synced])
+  const paragraph = new Y.XmlText()
+  const settled = nextUpdate(reader)
+  writer.doc.getXmlFragment('body').insert(0, [paragraph])
+  await settled
+  const times: number[] = []
+  for (let k = 0; k < KEYSTROKES; k++) {
+    const arrival = nextUpdate(reader)
+    const started = performance.now()
+    paragraph.insert(paragraph.length, 'abcdefghijklmnopqrstuvwxyz'[k % 26])
+    times.push((await arrival) - started)
+  }
+  writer.destroy()
+  reader.destroy()
+  return times
+}
+
+async function round(instances: Instance[], solo: Instance, redis: IORedis, name: string): Promise<Round> {
   const [a, b] = instances
   const writer = connect(a.url, name, await mintToken(student('writer')))
   const nearby = connect(a.url, name, await mintToken(student('near')))
@@ -83,7 +107,7 @@ async function round(instances: Instance[], redis: IORedis, name: string): Promi
   const p1 = await publishedBytes(a)
   const i2 = await redisTraffic(redis)
   for (const client of clients) client.destroy()
-  return { same, cross, publishedPerKey: (p1 - p0) / KEYSTROKES, redisPerKey: (i2 - i1 - infoCost) / KEYSTROKES }
+  return { same, cross, solo: await soloTimes(solo, `${name}-solo`), publishedPerKey: (p1 - p0) / KEYSTROKES, redisPerKey: (i2 - i1 - infoCost) / KEYSTROKES }
 }
 
 const db = await freshDatabase('bench_cluster')
@@ -98,10 +122,17 @@ const cluster = await startCluster({
   prefix: pin ? (i) => ['taskset', '-c', String(i % cpus)] : undefined,
   output: () => {},
 })
+const alone = await startCluster({
+  instances: 1,
+  port: 0,
+  env: { DATABASE_URL: db.url, REDIS_URL: '', JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info', MAX_MESSAGES_PER_SEC: '100000' },
+  prefix: pin ? () => ['taskset', '-c', '0'] : undefined,
+  output: () => {},
+})
 const redis = new IORedis(privateRedis.url)
 try {
   const rounds: Round[] = []
-  for (let r = 0; r < ROUNDS; r++) rounds.push(await round(cluster.instances, redis, `s1/doc/bench-${r}`))
+  for (let r = 0; r < ROUNDS; r++) rounds.push(await round(cluster.instances, alone.instances[0], redis, `s1/doc/bench-${r}`))
   const per = (pick: (r: Round) => number) => median(rounds.map(pick))
   const sameMedian = per((r) => median(r.same))
   const sameP99 = per((r) => quantile(r.same, 0.99))
@@ -113,10 +144,14 @@ try {
   console.log(`across instances  median ${ms(crossMedian)}  p99 ${ms(crossP99)}`)
   console.log(`ratio across/same median ${(crossMedian / sameMedian).toFixed(2)}x  p99 ${(crossP99 / sameP99).toFixed(2)}x`)
   console.log(`added by crossing median ${ms(crossMedian - sameMedian)}  p99 ${ms(crossP99 - sameP99)}`)
+  const soloMedian = per((r) => median(r.solo))
+  const soloP99 = per((r) => quantile(r.solo, 0.99))
+  console.log(`one instance, no Redis  median ${ms(soloMedian)}  p99 ${ms(soloP99)} (same instance with Redis: ${(sameMedian / soloMedian).toFixed(2)}x median)`)
   console.log(`Redis bytes per keystroke: published ${per((r) => r.publishedPerKey).toFixed(0)} B, Redis network in+out ${per((r) => r.redisPerKey).toFixed(0)} B`)
 } finally {
   redis.disconnect()
   await cluster.stop()
+  await alone.stop()
   await privateRedis.stop()
   await db.drop()
 }
