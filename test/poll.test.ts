@@ -4,10 +4,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { startServer, tempDir, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, within } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { classTeacher, createPoll, mapEquals, open, students } from './helpers/classroom.ts'
+import { FaultyStore } from './helpers/faulty-store.ts'
 import { vote } from '../docs-model/surfaces/poll.ts'
 
 let server: TestServer
@@ -118,6 +120,46 @@ test('a poll whose closesAt passes while the server is down is closed after the 
     closeClients()
     await first?.stop()
     await second?.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+})
+
+test('an observer failure is counted and leaves the server serving; a key fixed after the close updates the results', async () => {
+  const dataDir = tempDir()
+  const store = new FaultyStore(join(dataDir, 'homeroom.db'))
+  const faulty = await startServer({}, { dataDir, store })
+  const errors = async () => (await faulty.app.metrics.observerErrors.get()).values.find((v) => v.labels.where === 'poll-observer')?.value ?? 0
+  try {
+    const teacherToken = await mintToken(classTeacher())
+    const key = connect(faulty.url, 's1/poll/qf/key', teacherToken)
+    await within(key.synced, 5000, 'sync')
+    key.doc.getMap('key').set('correct', 0)
+    await key.acknowledged()
+    key.destroy()
+    await eventually(() => !faulty.app.hocuspocus.documents.has('s1/poll/qf/key'), 5000, 'the key to unload')
+    store.failLoadsOf = 's1/poll/qf/key'
+
+    const closesAt = Date.now() + 1000
+    const watcher = connect(faulty.url, 's1/poll/qf', teacherToken)
+    await within(watcher.synced, 5000, 'sync')
+    await createPoll(watcher, { options: ['a', 'b'], kind: 'quiz', closesAt })
+    const voter = connect(faulty.url, 's1/poll/qf/ballot/u1', await mintToken(student('u1')))
+    await within(voter.synced, 5000, 'sync')
+    vote(voter.doc, 1)
+    await voter.acknowledged()
+
+    await eventually(async () => (await errors()) > 0, 5000, 'the failed read of the key to be counted')
+    await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 1 })
+    assert.is(watcher.doc.getMap('results').get('correct'), undefined)
+
+    store.heal()
+    const fixer = connect(faulty.url, 's1/poll/qf/key', teacherToken)
+    await within(fixer.synced, 5000, 'sync')
+    fixer.doc.getMap('key').set('correct', 1)
+    await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 1, correct: 1, scores: { u1: 1 } })
+  } finally {
+    closeClients()
+    await faulty.stop()
     rmSync(dataDir, { recursive: true, force: true })
   }
 })
