@@ -45,3 +45,83 @@ export function nextSyncStatus(client: Client): Promise<boolean> {
     client.socket.on('message', listener)
   })
 }
+
+export type Id = readonly [client: number, clock: number]
+
+/** One struct of a hand-made update, as Yjs' v1 encoding lays it out. */
+export interface Crafted {
+  id: Id
+  origin?: Id
+  rightOrigin?: Id
+  /** A root name or the id of the parent type's item; only written when there are no origins. */
+  parent?: string | Id
+  parentSub?: string
+  content: { any: unknown[] } | { string: string } | { type: 'map' | 'array' | 'text' } | { deleted: number } | { subdoc: string }
+}
+
+const TYPE_REFS = { array: 0, map: 1, text: 2 } as const
+
+/** Encodes structs (grouped by client, each group contiguous from its first clock) and deletes into a v1 update. */
+export function craft(structs: Crafted[], deletes: Array<{ client: number; clock: number; len: number }> = []): Uint8Array {
+  const encoder = encoding.createEncoder()
+  const byClient = new Map<number, Crafted[]>()
+  for (const s of structs) byClient.set(s.id[0], [...(byClient.get(s.id[0]) ?? []), s])
+  encoding.writeVarUint(encoder, byClient.size)
+  for (const [client, list] of byClient) {
+    encoding.writeVarUint(encoder, list.length)
+    encoding.writeVarUint(encoder, client)
+    encoding.writeVarUint(encoder, list[0].id[1])
+    for (const s of list) writeStruct(encoder, s)
+  }
+  const dsByClient = new Map<number, Array<{ clock: number; len: number }>>()
+  for (const d of deletes) dsByClient.set(d.client, [...(dsByClient.get(d.client) ?? []), d])
+  encoding.writeVarUint(encoder, dsByClient.size)
+  for (const [client, list] of dsByClient) {
+    encoding.writeVarUint(encoder, client)
+    encoding.writeVarUint(encoder, list.length)
+    for (const d of list) {
+      encoding.writeVarUint(encoder, d.clock)
+      encoding.writeVarUint(encoder, d.len)
+    }
+  }
+  return encoding.toUint8Array(encoder)
+}
+
+function writeStruct(encoder: encoding.Encoder, s: Crafted): void {
+  const c = s.content
+  const ref = 'any' in c ? 8 : 'string' in c ? 4 : 'type' in c ? 7 : 'deleted' in c ? 1 : 9
+  const withParent = !s.origin && !s.rightOrigin
+  encoding.writeUint8(encoder, ref | (s.origin ? 128 : 0) | (s.rightOrigin ? 64 : 0) | (withParent && s.parentSub !== undefined ? 32 : 0))
+  for (const id of [s.origin, s.rightOrigin]) {
+    if (!id) continue
+    encoding.writeVarUint(encoder, id[0])
+    encoding.writeVarUint(encoder, id[1])
+  }
+  if (withParent) {
+    if (typeof s.parent === 'string') {
+      encoding.writeVarUint(encoder, 1)
+      encoding.writeVarString(encoder, s.parent)
+    } else {
+      encoding.writeVarUint(encoder, 0)
+      encoding.writeVarUint(encoder, s.parent![0])
+      encoding.writeVarUint(encoder, s.parent![1])
+    }
+    if (s.parentSub !== undefined) encoding.writeVarString(encoder, s.parentSub)
+  }
+  if ('any' in c) {
+    encoding.writeVarUint(encoder, c.any.length)
+    for (const v of c.any) encoding.writeAny(encoder, v as never)
+  } else if ('string' in c) encoding.writeVarString(encoder, c.string)
+  else if ('type' in c) encoding.writeVarUint(encoder, TYPE_REFS[c.type])
+  else if ('deleted' in c) encoding.writeVarUint(encoder, c.deleted)
+  else {
+    encoding.writeVarString(encoder, c.subdoc)
+    encoding.writeAny(encoder, {})
+  }
+}
+
+/** The id of the item currently holding `key` in a root map of `doc`. */
+export function itemAt(doc: Y.Doc, root: string, key: string): Id {
+  const item = doc.getMap(root)._map.get(key)!
+  return [item.id.client, item.id.clock]
+}

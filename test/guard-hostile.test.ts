@@ -1,0 +1,213 @@
+// Hand-made hostile updates, built from Yjs' encoding, against the guard's decision and against
+// a real server. Each attack is first shown to work on an unguarded copy of the document, so a
+// guard that lets it through fails the test.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as Y from 'yjs'
+import { resolve } from '../docs-model/registry.ts'
+import { writeContext } from '../docs-model/rules.ts'
+import type { Identity } from '../docs-model/types.ts'
+import { checkUpdate } from '../server/guard/check.ts'
+import { RelatedDocs } from '../server/facts.ts'
+import { serverWrite } from '../server/writes.ts'
+import { craft, itemAt, journalLength, sendRawUpdate, serverJson } from './helpers/guard.ts'
+import { startServer, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, within } from './helpers/clients.ts'
+import { mintToken, student, teacher } from './helpers/tokens.ts'
+
+const identity = (sub: string, role: Identity['role']): Identity => ({ sub, name: sub, role, schools: ['s1'], classes: [], children: [], buses: [] })
+const u1 = identity('u1', 'student')
+const u2 = identity('u2', 'student')
+const t1 = identity('t1', 'teacher')
+
+/** A document as the server holds it, written by a client id of its own. */
+function serverDoc(client: number, build: (doc: Y.Doc) => void): Y.Doc {
+  const doc = new Y.Doc()
+  doc.clientID = client
+  build(doc)
+  return doc
+}
+
+const pollDoc = () =>
+  serverDoc(1, (d) => {
+    d.getMap('meta').set('question', 'Best fruit?')
+    d.getMap('meta').set('options', ['apple', 'pear'])
+    d.getMap('tallies').set('0', 3)
+    d.getMap('tallies').set('1', 1)
+  })
+
+const chatDoc = () => {
+  const doc = new Y.Doc()
+  const as = (client: number, change: () => void) => {
+    doc.clientID = client
+    doc.transact(change)
+  }
+  as(10, () => doc.getArray('messages').push([1, 2, 3].map((i) => ({ id: `a${i}`, author: 'u1', text: 'mine', at: i }))))
+  as(11, () => doc.getArray('messages').push([{ id: 'b1', author: 'u2', text: 'theirs', at: 4 }]))
+  return doc
+}
+
+const related = new RelatedDocs((name) => (name === 's1/exam/e1' ? serverDoc(5, (d) => d.getMap('meta').set('status', 'open')) : undefined), async () => new Y.Doc())
+
+function verdict(name: string, doc: Y.Doc, user: Identity, update: Uint8Array): string | null {
+  const { ref, surface } = resolve(name)
+  return checkUpdate(update, surface, writeContext(user, ref, doc, related.facts))
+}
+
+/** What the update would do to an unguarded copy of the document. */
+function unguarded(doc: Y.Doc, update: Uint8Array): Y.Doc {
+  const copy = new Y.Doc()
+  Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
+  Y.applyUpdate(copy, update)
+  return copy
+}
+
+test('a write hidden behind an origin in the server document resolves to its real place', () => {
+  const doc = pollDoc()
+  const update = craft([{ id: [99, 0], origin: itemAt(doc, 'tallies', '0'), content: { any: [999] } }])
+  assert.is(unguarded(doc, update).getMap('tallies').get('0'), 999, 'the attack works without the guard')
+  assert.is(verdict('s1/poll/p1', doc, t1, update), 'forbidden-write: tallies/0')
+})
+
+test('a write hidden behind an origin in the same update, also through a chain and a right origin', () => {
+  const doc = pollDoc()
+  const chain = craft([
+    { id: [99, 0], parent: 'meta', parentSub: 'question', content: { any: ['Allowed'] } },
+    { id: [98, 0], origin: itemAt(doc, 'tallies', '1'), content: { any: [500] } },
+    { id: [98, 1], origin: [98, 0], content: { any: [501] } },
+  ])
+  assert.is(unguarded(doc, chain).getMap('tallies').get('1'), 501, 'the attack works without the guard')
+  assert.is(verdict('s1/poll/p1', doc, t1, chain), 'forbidden-write: tallies/1')
+  const right = craft([
+    { id: [97, 0], rightOrigin: [97, 1], content: { any: [7] } },
+    { id: [97, 1], parent: 'tallies', parentSub: '0', content: { any: [8] } },
+  ])
+  assert.is(verdict('s1/poll/p1', doc, t1, right), 'forbidden-write: tallies/0')
+  // An origin resolved within the update still lands where its chain starts.
+  const allowed = craft([
+    { id: [96, 0], parent: 'meta', parentSub: 'question', content: { any: ['One'] } },
+    { id: [96, 1], origin: [96, 0], content: { any: ['Two'] } },
+  ])
+  assert.is(verdict('s1/poll/p1', doc, t1, allowed), null)
+  assert.is(unguarded(doc, allowed).getMap('meta').get('question'), 'Two')
+})
+
+test('overwriting tallies and a student status is refused; a student may only submit', () => {
+  const doc = pollDoc()
+  const tally = craft([{ id: [99, 0], parent: 'tallies', parentSub: '0', content: { any: [100] } }])
+  assert.is(verdict('s1/poll/p1', doc, t1, tally), 'forbidden-write: tallies/0')
+  const exam = serverDoc(2, (d) => d.getMap('status').set('state', 'in_progress'))
+  const state = (value: string) => craft([{ id: [99, 0], origin: itemAt(exam, 'status', 'state'), content: { any: [value] } }], [{ client: 2, clock: 0, len: 1 }])
+  assert.is(verdict('s1/exam/e1/student/u1', exam, u1, state('in_progress')), 'forbidden-write: status/state (a student may only set state to "submitted")')
+  assert.is(verdict('s1/exam/e1/student/u1', exam, u1, state('submitted')), null)
+  const score = craft([{ id: [99, 0], parent: 'status', parentSub: 'score', content: { any: [100] } }])
+  assert.is(verdict('s1/exam/e1/student/u1', exam, u1, score), 'forbidden-write: status/score')
+  assert.is(verdict('s1/exam/e1/student/u2', exam, u2, score), 'forbidden-write: status/score')
+})
+
+test("deleting other users' chat messages is refused, also inside a merged run; own messages may go", () => {
+  const doc = chatDoc()
+  const theirs = craft([], [{ client: 11, clock: 0, len: 1 }])
+  assert.is(unguarded(doc, theirs).getArray('messages').length, 3, 'the attack works without the guard')
+  assert.is(verdict('s1/chat/c1', doc, u1, theirs), 'forbidden-write: messages (not yours to delete)')
+  assert.is(verdict('s1/chat/c1', doc, u2, theirs), null)
+  assert.is(verdict('s1/chat/c1', doc, u1, craft([], [{ client: 10, clock: 1, len: 1 }])), null)
+  assert.is(verdict('s1/chat/c1', doc, u2, craft([], [{ client: 10, clock: 2, len: 1 }])), 'forbidden-write: messages (not yours to delete)')
+  assert.is(verdict('s1/chat/c1', doc, t1, craft([], [{ client: 10, clock: 0, len: 3 }, { client: 11, clock: 0, len: 1 }])), null)
+})
+
+test('a forged author is refused, even one among many values', () => {
+  const doc = chatDoc()
+  const mine = (id: string) => ({ id, author: 'u1', text: 'x', at: 1 })
+  const forged = craft([{ id: [99, 0], origin: [11, 0], content: { any: [mine('c1'), { id: 'c2', author: 'u2', text: 'I quit', at: 1 }, mine('c3')] } }])
+  assert.is(verdict('s1/chat/c1', doc, u1, forged), 'forbidden-write: messages (author must be the sender)')
+  assert.is(verdict('s1/chat/c1', doc, u1, craft([{ id: [99, 0], origin: [11, 0], content: { any: [mine('c1'), mine('c2')] } }])), null)
+})
+
+test('type confusion: list items in a map, map entries in a list, types and text where JSON is declared, subdocuments, non-type parents', () => {
+  const board = new Y.Doc()
+  const cases: Array<[string, Y.Doc, Identity, Uint8Array, string]> = [
+    ['s1/board/b1', board, u1, craft([{ id: [99, 0], parent: 'elements', content: { any: [{ kind: 'rect', color: 'red', z: 1 }] } }]), 'forbidden-write: elements (elements is declared as a map)'],
+    ['s1/chat/c1', chatDoc(), u1, craft([{ id: [99, 0], parent: 'messages', parentSub: 'x', content: { any: [{ id: 'x', author: 'u1', text: 'x', at: 1 }] } }]), 'forbidden-write: messages/x (messages is declared as an array)'],
+    ['s1/chat/c1', chatDoc(), u1, craft([{ id: [99, 0], parent: 'messages', content: { type: 'map' } }]), 'forbidden-write: messages (value must be plain JSON)'],
+    ['s1/board/b1', board, u1, craft([{ id: [99, 0], parent: 'elements', parentSub: 'u1:e1', content: { string: 'rect' } }]), 'forbidden-write: elements/u1:e1 (value must be plain JSON)'],
+    ['s1/board/b1', board, u1, craft([{ id: [99, 0], parent: 'elements', parentSub: 'u1:e1', content: { subdoc: 'guid' } }]), 'forbidden-write: elements/u1:e1 (subdocuments are not allowed)'],
+    ['s1/doc/d1', new Y.Doc(), u1, craft([{ id: [99, 0], parent: 'body', content: { any: [1] } }, { id: [98, 0], parent: [99, 0], parentSub: 'k', content: { any: [2] } }]), 'forbidden-write: parent 99:0 is not a type'],
+  ]
+  for (const [name, doc, user, update, reason] of cases) assert.is(verdict(name, doc, user, update), reason, reason)
+})
+
+test('oversized and malformed values are refused by the layout schemas', () => {
+  const chat = chatDoc()
+  const long = craft([{ id: [99, 0], origin: [11, 0], content: { any: [{ id: 'z', author: 'u1', text: 'x'.repeat(5000), at: 1 }] } }])
+  assert.is(verdict('s1/chat/c1', chat, u1, long), 'forbidden-write: messages (invalid value at text: Too big: expected string to have <=4000 characters)')
+  const points = craft([{ id: [99, 0], parent: 'elements', parentSub: 'u1:e', content: { any: [{ kind: 'pen', points: new Array(20001).fill(1), color: 'red', z: 1 }] } }])
+  assert.is(verdict('s1/board/b1', new Y.Doc(), u1, points), 'forbidden-write: elements/u1:e (invalid value at points: Too big: expected array to have <=20000 items)')
+})
+
+test('fail closed: unknown origins, unknown deletes, gaps, cycles and garbage bytes', () => {
+  const doc = pollDoc()
+  assert.is(verdict('s1/poll/p1', doc, t1, craft([{ id: [99, 0], origin: [42, 7], content: { any: [1] } }])), 'forbidden-write: unknown item 42:7')
+  assert.is(verdict('s1/poll/p1', doc, t1, craft([], [{ client: 1, clock: 100, len: 1 }])), 'forbidden-write: delete of unknown item 1:100')
+  assert.is(verdict('s1/poll/p1', doc, t1, craft([{ id: [99, 5], parent: 'meta', parentSub: 'question', content: { any: ['x'] } }])), 'forbidden-write: update depends on changes the server does not have (99:0)')
+  const cycle = craft([
+    { id: [99, 0], origin: [98, 0], content: { any: [1] } },
+    { id: [98, 0], origin: [99, 0], content: { any: [2] } },
+  ])
+  assert.match(verdict('s1/poll/p1', doc, t1, cycle)!, /^forbidden-write: circular origins/)
+  assert.match(verdict('s1/poll/p1', doc, t1, new Uint8Array([1, 1, 5, 0, 200, 1, 2]))!, /^bad-message: malformed update/)
+})
+
+test('a sync step 2 resending what the server has passes; a replaced map value may be deleted, an unreplaced one not', () => {
+  const doc = pollDoc()
+  assert.is(verdict('s1/poll/p1', doc, u1, Y.encodeStateAsUpdate(doc)), null, "another user's structs the server has are not changes")
+  const ballot = serverDoc(20, (d) => d.getMap('ballot').set('choice', 0))
+  const old = itemAt(ballot, 'ballot', 'choice')
+  const change = craft([{ id: [21, 0], origin: old, content: { any: [1] } }], [{ client: old[0], clock: old[1], len: 1 }])
+  assert.is(verdict('s1/poll/p1/ballot/u1', ballot, u1, change), null)
+  // Placed left of the current value, the new one is dropped and the delete removes the vote.
+  const sneaky = craft([{ id: [21, 0], rightOrigin: old, content: { any: [1] } }], [{ client: old[0], clock: old[1], len: 1 }])
+  assert.is(unguarded(ballot, sneaky).getMap('ballot').has('choice'), false, 'the attack works without the guard')
+  assert.is(verdict('s1/poll/p1/ballot/u1', ballot, u1, sneaky), 'forbidden-write: ballot/choice')
+})
+
+let server: TestServer
+test.before(async () => {
+  server = await startServer()
+})
+test.after.each(closeClients)
+test.after(async () => {
+  await server.stop()
+})
+
+test('over a real connection: a hidden tally overwrite and a delete of a classmate\'s message close with the reason; nothing changes', async () => {
+  await serverWrite(server.app.hocuspocus, 's1/poll/p9', (d) => d.getMap('tallies').set('0', 3))
+  const teacherClient = connect(server.url, 's1/poll/p9', await mintToken(teacher()))
+  await within(teacherClient.synced, 5000, 'sync')
+  const tally = craft([{ id: [777, 0], origin: itemAt(teacherClient.doc, 'tallies', '0'), content: { any: [999] } }])
+  const entries = await journalLength(server, 's1/poll/p9')
+  sendRawUpdate(teacherClient, tally)
+  assert.is(await within(teacherClient.closed, 5000, 'refusal'), 'forbidden-write: tallies/0')
+  assert.equal((await serverJson(server, 's1/poll/p9') as { tallies: unknown }).tallies, { 0: 3 })
+  assert.is(await journalLength(server, 's1/poll/p9'), entries)
+
+  const author = connect(server.url, 's1/chat/c9', await mintToken(student('u1')))
+  await within(author.synced, 5000, 'sync')
+  author.doc.getArray('messages').push([{ id: 'm1', author: 'u1', text: 'mine', at: 1 }])
+  await author.acknowledged()
+  const other = connect(server.url, 's1/chat/c9', await mintToken(student('u2')))
+  await within(other.synced, 5000, 'sync')
+  sendRawUpdate(other, craft([], [{ client: author.doc.clientID, clock: 0, len: 1 }]))
+  assert.is(await within(other.closed, 5000, 'refusal'), 'forbidden-write: messages (not yours to delete)')
+  assert.is(author.doc.getArray('messages').length, 1)
+  assert.is((await serverJson(server, 's1/chat/c9') as { messages: unknown[] }).messages.length, 1)
+})
+
+test('a token named like the server is still a client: its writes to server paths are refused', async () => {
+  const impostor = connect(server.url, 's1/poll/p9', await mintToken({ sub: 'server', role: 'teacher', schools: ['s1'] }))
+  await within(impostor.synced, 5000, 'sync')
+  impostor.doc.getMap('tallies').set('1', 50)
+  assert.is(await within(impostor.closed, 5000, 'refusal'), 'forbidden-write: tallies/1')
+})
+
+test.run()
