@@ -19,6 +19,7 @@ import { recordScores, type Scores } from './leaderboard.ts'
 const MAX_DELAY_MS = 2 ** 31 - 1
 /** Votes arriving within this window are counted in one pass. */
 const RECOUNT_DELAY_MS = 30
+const CLOSE_RETRY_MS = 2000
 
 export class PollObserver implements Extension {
   readonly extensionName = 'poll-observer'
@@ -79,12 +80,26 @@ export class PollObserver implements Extension {
     if (armed) clearTimeout(armed.timer)
     this.timers.delete(poll)
     if (meta.closesAt === undefined || closedAt === meta.closesAt) return
+    this.schedule(poll, meta.closesAt, meta.closesAt)
+  }
+
+  private schedule(poll: string, closesAt: number, at: number): void {
     const timer = setTimeout(() => {
       this.timers.delete(poll)
-      this.recounts.request(poll, () => this.derive(poll))
-    }, Math.max(0, Math.min(MAX_DELAY_MS, meta.closesAt - Date.now())))
+      this.recounts.request(poll, () => this.close(poll, closesAt))
+    }, Math.max(0, Math.min(MAX_DELAY_MS, at - Date.now())))
     timer.unref()
-    this.timers.set(poll, { closesAt: meta.closesAt, timer })
+    this.timers.set(poll, { closesAt, timer })
+  }
+
+  /** The derivation due at the deadline; when it fails (storage briefly unavailable) it is tried again. */
+  private async close(poll: string, closesAt: number): Promise<void> {
+    try {
+      await this.derive(poll)
+    } catch (error) {
+      if (!this.timers.has(poll)) this.schedule(poll, closesAt, Date.now() + CLOSE_RETRY_MS)
+      throw error
+    }
   }
 
   /** Live tallies while the poll is open; final tallies and results once `closesAt` has passed. */
