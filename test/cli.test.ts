@@ -1,239 +1,32 @@
-// The `homeroom docs` admin commands, run as child processes against a SQLite store that a real
-// server run filled through real clients.
-import { rmSync, writeFileSync } from 'node:fs'
+// The `homeroom docs` admin commands on SQLite (the suite is in test/helpers/cli-suite.ts).
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import Database from 'better-sqlite3'
-import * as Y from 'yjs'
-import { resolve } from '../docs-model/registry.ts'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
-import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
+import { cliSuite } from './helpers/cli-suite.ts'
 import { runCli } from './helpers/cli.ts'
+import { tempDir } from './helpers/server.ts'
 
-const NAME = 's1/chat/r1'
-const { surface } = resolve(NAME)
-const dataDir = tempDir()
-let server: TestServer | undefined
+cliSuite({
+  label: 'SQLite',
+  env: {},
+  async corruptNewestEntry(dataDir, doc) {
+    const db = new Database(join(dataDir, 'homeroom.db'))
+    try {
+      const { seq, update_bytes } = db.prepare('SELECT seq, update_bytes FROM journal WHERE doc = ? ORDER BY seq DESC LIMIT 1').get(doc) as { seq: number; update_bytes: Buffer }
+      db.prepare('UPDATE journal SET update_bytes = ? WHERE seq = ?').run(update_bytes.subarray(0, update_bytes.length - 3), seq)
+      return seq
+    } finally {
+      db.close()
+    }
+  },
+  cleanup: async () => {},
+}).run()
 
-/** The state clients had after each step, and a time at which the store held exactly that. */
-const states: Array<{ at: number; json: unknown }> = []
-
-const decoded = (doc: Y.Doc): unknown => JSON.parse(JSON.stringify(surface.decode(doc)))
-const iso = (ms: number) => new Date(ms).toISOString()
-
-async function open(name: string, token: string): Promise<Client> {
-  const client = connect(server!.url, name, token)
-  await within(client.synced, 5000, `sync of ${name}`)
-  return client
-}
-
-/** Records the client's state once the server acknowledged it, then lets the clock move on. */
-async function record(client: Client): Promise<void> {
-  await client.acknowledged()
-  const at = Date.now()
-  states.push({ at, json: decoded(client.doc) })
-  await eventually(() => Date.now() > at + 1, 1000, 'the clock to move')
-}
-
-const message = (id: string, author: string, text: string) => ({ id, author, text, at: Date.now() })
-
-test.before(async () => {
-  server = await startServer({}, { dataDir })
-  const t1 = await open(NAME, await mintToken(teacher('t1')))
-  t1.doc.transact(() => {
-    t1.doc.getMap('meta').set('title', 'Room')
-    t1.doc.getArray('messages').push([message('m1', 't1', 'hello')])
-  })
-  await record(t1)
-  const u1 = await open(NAME, await mintToken(student('u1')))
-  u1.doc.getArray('messages').push([message('m2', 'u1', 'hi teacher')])
-  u1.doc.getMap('reads').set('u1', 'm2')
-  await record(u1)
-  await eventually(() => t1.doc.getArray('messages').length === 2, 5000, 'teacher to receive m2')
-  t1.doc.transact(() => {
-    t1.doc.getArray('messages').delete(0, 1)
-    t1.doc.getMap('meta').set('title', 'Renamed')
-  })
-  await record(t1)
-  closeClients()
-})
-
-test.after(async () => {
-  closeClients()
-  await server?.stop()
-  rmSync(dataDir, { recursive: true, force: true })
-})
-
-test('show and list read the store while the server runs (read-only, not blocking it)', async () => {
-  const shown = await runCli(dataDir, ['docs', 'show', NAME, '--at', iso(states[0].at)])
-  assert.is(shown.code, 0, shown.stderr)
-  assert.equal(shown.json(), states[0].json)
-  const list = await runCli(dataDir, ['docs', 'list', '--json', '--surface', 'chat'])
-  assert.is(list.code, 0, list.stderr)
-  const row = list.json().find((d: { name: string }) => d.name === NAME)
-  assert.ok(row, 'the chat is listed')
-  assert.ok(row.updates >= 4)
-  // The server keeps journaling while a reader is open.
-  const writer = await open(NAME, await mintToken(student('u2')))
-  writer.doc.getMap('reads').set('u2', 'm2')
-  await within(writer.acknowledged(), 5000, 'acknowledgement while the CLI reads')
-  writer.doc.getMap('reads').delete('u2')
-  await within(writer.acknowledged(), 5000, 'acknowledgement while the CLI reads')
-  await record(writer)
-  writer.destroy()
-  await server!.stop()
-  server = undefined
-})
-
-test('show --at equals the state each client had at that time', async () => {
-  for (const state of states) {
-    const shown = await runCli(dataDir, ['docs', 'show', NAME, '--at', iso(state.at)])
-    assert.is(shown.code, 0, shown.stderr)
-    assert.equal(shown.json(), state.json)
-  }
-  const now = await runCli(dataDir, ['docs', 'show', NAME])
-  assert.equal(now.json(), states.at(-1)!.json)
-  const before = await runCli(dataDir, ['docs', 'show', NAME, '--at', '-1d'])
-  assert.equal(before.json(), { messages: [], reads: {}, meta: {} }, 'nothing existed a day ago')
-})
-
-test('history lists every change with time, user, bytes and paths', async () => {
-  const result = await runCli(dataDir, ['docs', 'history', NAME, '--json'])
-  assert.is(result.code, 0, result.stderr)
-  const items = result.json() as Array<{ user: string; paths: string[]; bytes: number; at: string }>
-  assert.equal(items[0].user, 't1')
-  assert.equal(items[0].paths, ['messages', 'meta/title'])
-  assert.ok(items.some((i) => i.user === 'u1' && i.paths.includes('reads/u1')))
-  assert.ok(items.some((i) => i.user === 'u2' && i.paths.includes('reads/u2')))
-  assert.ok(items.every((i) => i.bytes > 0 && !Number.isNaN(Date.parse(i.at))))
-  const text = await runCli(dataDir, ['docs', 'history', NAME])
-  assert.match(text.stdout, /SEQ\s+TIME\s+USER/)
-  assert.match(text.stdout, /meta\/title/)
-})
-
-test('diff lists what changed between two times, by path, with who changed it', async () => {
-  const result = await runCli(dataDir, ['docs', 'diff', NAME, '--from', iso(states[0].at), '--to', iso(states[2].at), '--json'])
-  assert.is(result.code, 0, result.stderr)
-  const changes = Object.fromEntries((result.json() as Array<{ path: string; by: string[]; after: unknown }>).map((c) => [c.path, c]))
-  assert.equal(changes['meta/title'], { path: 'meta/title', by: ['t1'], entries: 1, before: 'Room', after: 'Renamed' })
-  assert.equal(changes['messages'].by, ['u1', 't1'])
-  assert.equal(changes['reads/u1'].after, 'm2')
-  assert.not.ok(changes['reads/u2'], 'a change after --to is not listed')
-})
-
-test('export and import carry a document as a Yjs update', async () => {
-  const file = join(dataDir, 'r1.bin')
-  const exported = await runCli(dataDir, ['docs', 'export', NAME, '--out', file])
-  assert.is(exported.code, 0, exported.stderr)
-  const imported = await runCli(dataDir, ['docs', 'import', 's1/chat/copy', file])
-  assert.is(imported.code, 0, imported.stderr)
-  assert.match(imported.stdout, /imported/)
-  assert.equal((await runCli(dataDir, ['docs', 'show', 's1/chat/copy'])).json(), states.at(-1)!.json)
-  const again = await runCli(dataDir, ['docs', 'import', 's1/chat/copy', file])
-  assert.match(again.stdout, /nothing new/)
-  const history = (await runCli(dataDir, ['docs', 'history', 's1/chat/copy', '--json'])).json()
-  assert.equal(history.map((h: { origin: string }) => h.origin), ['import'])
-  const garbage = join(dataDir, 'garbage.bin')
-  writeFileSync(garbage, 'not a yjs update at all')
-  const refused = await runCli(dataDir, ['docs', 'import', 's1/chat/copy', garbage])
-  assert.is(refused.code, 1)
-  assert.match(refused.stderr, /not a readable Yjs update/)
-})
-
-test('restore in the store, then reconnecting clients (even with old state) converge on it', async () => {
-  const restored = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[0].at)])
-  assert.is(restored.code, 0, restored.stderr)
-  assert.equal((await runCli(dataDir, ['docs', 'show', NAME])).json(), states[0].json)
-  server = await startServer({}, { dataDir })
-  // A client that still holds the newest state (it was offline during the restore).
-  const offline = new Y.Doc()
-  const stale = connect(server.url, NAME, await mintToken(teacher('t1')), { doc: offline })
-  const fresh = await open(NAME, await mintToken(student('u1')))
-  await within(stale.synced, 5000, 'sync of the stale client')
-  assert.equal(decoded(fresh.doc), states[0].json)
-  await eventually(() => JSON.stringify(decoded(offline)) === JSON.stringify(states[0].json), 5000, 'the stale client to converge')
-})
-
-test('restore --server applies through the running server; live clients receive it', async () => {
-  const live = await open(NAME, await mintToken(teacher('t1')))
-  const token = await mintToken(admin('a1'))
-  const result = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[1].at), '--server', server!.http, '--token', token])
-  assert.is(result.code, 0, result.stderr)
-  await eventually(() => JSON.stringify(decoded(live.doc)) === JSON.stringify(states[1].json), 5000, 'the live client to receive the restore')
-  const refused = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[1].at), '--server', server!.http, '--token', await mintToken(teacher())])
-  assert.is(refused.code, 1)
-  assert.match(refused.stderr, /403 forbidden/)
-  closeClients()
-  await server!.stop()
-  server = undefined
-})
-
-test('compact drops history; restore and show refuse times before it', async () => {
-  const before = (await runCli(dataDir, ['docs', 'show', NAME])).json()
-  const compacted = await runCli(dataDir, ['docs', 'compact', NAME])
-  assert.is(compacted.code, 0, compacted.stderr)
-  assert.match(compacted.stdout, /dropped \d+ journal entries/)
-  assert.equal((await runCli(dataDir, ['docs', 'show', NAME])).json(), before)
-  const refused = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[0].at)])
-  assert.is(refused.code, 1)
-  assert.match(refused.stderr, /history of s1\/chat\/r1 starts at .* is before that/)
-  const history = await runCli(dataDir, ['docs', 'history', NAME])
-  assert.match(history.stdout, /history starts at/)
-  const all = await runCli(dataDir, ['docs', 'compact', '--json'])
-  assert.is(all.code, 0, all.stderr)
-  assert.ok(all.json().length >= 2)
-})
-
-test('verify passes a sound store and names a corrupted entry', async () => {
-  const ok = await runCli(dataDir, ['docs', 'verify'])
-  assert.is(ok.code, 0, ok.stdout + ok.stderr)
-  assert.match(ok.stdout, /^ok: \d+ documents decode/m)
-  server = await startServer({}, { dataDir })
-  const client = await open('s1/doc/d1', await mintToken(teacher('t1')))
-  client.doc.getMap('meta').set('title', 'Essay')
-  client.doc.getMap('meta').set('title', 'Essay, revised')
-  await client.acknowledged()
-  closeClients()
-  await server.stop()
-  server = undefined
-  const db = new Database(join(dataDir, 'homeroom.db'))
-  const { seq, update_bytes } = db.prepare("SELECT seq, update_bytes FROM journal WHERE doc = 's1/doc/d1' ORDER BY seq DESC LIMIT 1").get() as { seq: number; update_bytes: Buffer }
-  db.prepare('UPDATE journal SET update_bytes = ? WHERE seq = ?').run(update_bytes.subarray(0, update_bytes.length - 3), seq)
-  db.close()
-  const bad = await runCli(dataDir, ['docs', 'verify'])
-  assert.is(bad.code, 1)
-  assert.match(bad.stdout, new RegExp(`s1/doc/d1: entry seq ${seq} does not decode`))
-  const json = await runCli(dataDir, ['docs', 'verify', '--json'])
-  assert.is(json.code, 1)
-  assert.equal(json.json().problems.map((p: { doc: string; seq: number }) => [p.doc, p.seq]), [['s1/doc/d1', seq]])
-})
-
-test('bad usage exits 2 with a helpful message; failed operations exit 1', async () => {
-  const missing = await runCli(dataDir, ['docs', 'diff', NAME, '--from', '-1h'])
-  assert.is(missing.code, 2)
-  assert.match(missing.stderr, /--to/)
-  const badTime = await runCli(dataDir, ['docs', 'show', NAME, '--at', 'yesterday'])
-  assert.is(badTime.code, 2)
-  assert.match(badTime.stderr, /not a time: use an ISO time/)
-  const badName = await runCli(dataDir, ['docs', 'show', 's1/chat'])
-  assert.is(badName.code, 2)
-  assert.match(badName.stderr, /bad-name/)
-  const unknown = await runCli(dataDir, ['docs', 'frobnicate'])
-  assert.is(unknown.code, 2)
-  assert.match(unknown.stderr, /--help/)
-  const absent = await runCli(dataDir, ['docs', 'show', 's1/chat/never'])
-  assert.is(absent.code, 1)
-  assert.match(absent.stderr, /no stored history for s1\/chat\/never: check the name with 'homeroom docs list'/)
-  const noStore = await runCli(join(dataDir, 'elsewhere'), ['docs', 'list'])
-  assert.is(noStore.code, 1)
-  assert.match(noStore.stderr, /no store at .*DATA_DIR/)
-  for (const command of ['list', 'show', 'history', 'diff', 'export', 'import', 'restore', 'compact', 'verify']) {
-    const help = await runCli(dataDir, ['docs', command, '--help'])
-    assert.is(help.code, 0, `docs ${command} --help`)
-    assert.match(help.stdout, /Usage: homeroom docs/)
-  }
+test('a DATA_DIR without a store is named, with what to check', async () => {
+  const result = await runCli(join(tempDir(), 'elsewhere'), ['docs', 'list'])
+  assert.is(result.code, 1)
+  assert.match(result.stderr, /no store at .*homeroom\.db: nothing was stored yet, or DATA_DIR points elsewhere/)
 })
 
 test.run()
