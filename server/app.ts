@@ -36,6 +36,7 @@ import { BusObserver } from '../extensions/observers/bus.ts'
 import { Webhook } from './webhook.ts'
 import { emergencyRoutes } from './routes/emergencies.ts'
 import { busRoutes } from './routes/buses.ts'
+import { playgroundRoutes } from './routes/playground.ts'
 import { RelatedDocs } from './facts.ts'
 import { YWebsocketEndpoint } from './ywebsocket.ts'
 
@@ -174,6 +175,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   fileRoutes(router, app)
   emergencyRoutes(router, app)
   busRoutes(router, app)
+  playgroundRoutes(router, app)
   coreRoutes(router, app)
   return app
 }

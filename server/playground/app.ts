@@ -1,0 +1,143 @@
+// The playground page: pick a school, role and user, then use every surface side by side.
+// The identity (with its dev token) is kept in localStorage and the page shell in a service
+// worker, so a reload while offline opens the same documents from their IndexedDB copies.
+import { BoardClient, BusClient, ChatClient, ExamClient, InboxClient, MonitorClient, PollClient, Session, type ConnectionState, type Handle } from '../../docs-model/client/index.ts'
+import type { Role } from '../../docs-model/types.ts'
+import { boardPanel } from './board.ts'
+import { busPanel } from './bus.ts'
+import { chatPanel } from './chat.ts'
+import { h, toast } from './dom.ts'
+import { editorPanel } from './editor.ts'
+import { examPanel, monitorPanel } from './exam.ts'
+import { emergencyBanner, inboxPanel, staffPanel } from './notices.ts'
+import { pollPanel } from './poll.ts'
+
+interface Login {
+  school: string
+  sub: string
+  role: Role
+  token: string
+}
+
+const USERS: Array<{ id: string; name: string; role: Role }> = [
+  { id: 't1', name: 'Ms. Rivera', role: 'teacher' },
+  { id: 'u1', name: 'Ada', role: 'student' },
+  { id: 'u2', name: 'Ben', role: 'student' },
+  { id: 'pr1', name: 'Mr. Okafor', role: 'proctor' },
+  { id: 'a1', name: 'Principal Lee', role: 'admin' },
+  { id: 'd1', name: 'Sam', role: 'driver' },
+  { id: 'p1', name: 'Ada’s dad', role: 'parent' },
+]
+const STORAGE = 'homeroom.playground.login'
+const app = document.getElementById('app')!
+
+function storedLogin(): Login | undefined {
+  try {
+    return JSON.parse(localStorage.getItem(STORAGE) ?? 'null') ?? undefined
+  } catch {
+    return undefined
+  }
+}
+
+async function login(school: string, sub: string, role: Role): Promise<Login> {
+  const stored = storedLogin()
+  if (stored && stored.school === school && stored.sub === sub && stored.role === role) return stored
+  const response = await fetch('/playground/token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ school, sub, role }) })
+  if (!response.ok) throw new Error((await response.json()).error?.message ?? 'could not get a token')
+  const fresh = { school, sub, role, token: (await response.json()).token as string }
+  localStorage.setItem(STORAGE, JSON.stringify(fresh))
+  return fresh
+}
+
+function showLogin(error?: string): void {
+  const school = h('input', { value: 's1', 'aria-label': 'School', 'data-testid': 'school' })
+  const user = h('select', { 'aria-label': 'User', 'data-testid': 'user' }, ...USERS.map((u) => h('option', { value: u.id }, `${u.name} (${u.role})`)))
+  const form = h(
+    'form',
+    { class: 'login' },
+    h('h1', {}, 'Homeroom playground'),
+    h('p', { class: 'muted' }, 'Every surface here is a live Yjs document on this server. Open a second window as another user to see them meet.'),
+    h('label', {}, 'School', school),
+    h('label', {}, 'User', user),
+    error ? h('p', { class: 'error' }, error) : null,
+    h('button', { type: 'submit' }, 'Enter'),
+  )
+  form.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const chosen = USERS.find((u) => u.id === user.value)!
+    const url = new URL(location.href)
+    url.search = new URLSearchParams({ school: school.value, user: chosen.id, role: chosen.role }).toString()
+    location.href = url.toString()
+  })
+  app.replaceChildren(form)
+}
+
+const STATE_LABEL: Record<ConnectionState, string> = { online: 'Online', syncing: 'Syncing…', offline: 'Offline' }
+
+function start({ school, sub, role, token }: Login): void {
+  const session = new Session({ url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`, token })
+  const indicator = h('span', { class: 'indicator offline', 'data-testid': 'connection', 'data-state': 'offline' }, 'Offline')
+  session.on('state', (state) => {
+    indicator.className = `indicator ${state}`
+    indicator.dataset.state = state
+    indicator.textContent = STATE_LABEL[state]
+  })
+  const badge = h('span', { class: 'badge-count', 'data-testid': 'unread', hidden: true }, '0')
+  const me = USERS.find((u) => u.id === sub)
+  const header = h(
+    'header',
+    { class: 'top' },
+    h('h1', {}, 'Homeroom'),
+    h('span', { class: 'who' }, `${me?.name ?? sub} · ${role} · ${school}`),
+    h('span', { class: 'bell', title: 'Unread notifications' }, '🔔', badge),
+    indicator,
+    h('button', { class: 'small ghost', onclick: () => (localStorage.removeItem(STORAGE), (location.search = '')) }, 'Switch user'),
+  )
+
+  const inbox = new InboxClient(session, school)
+  const staff = role === 'teacher' || role === 'admin' || role === 'director'
+  const learner = ['student', 'teacher', 'proctor', 'admin', 'director'].includes(role)
+  const panels: HTMLElement[] = []
+  if (learner) panels.push(editorPanel(watch(session.open(`${school}/doc/notes`))))
+  if (role === 'student') panels.push(examPanel(watchAll(new ExamClient(session, school, 'demo'), 'exam', 'sheet')))
+  if (role === 'teacher' || role === 'proctor') panels.push(monitorPanel(watchAll(new MonitorClient(session, school, 'demo'), 'handle')))
+  if (learner) panels.push(pollPanel(watchAll(new PollClient(session, school, 'demo'), 'poll')))
+  if (learner) panels.push(chatPanel(watchAll(new ChatClient(session, `${school}/chat/general`), 'handle')))
+  if (learner) panels.push(boardPanel(watchAll(new BoardClient(session, `${school}/board/demo`), 'handle')))
+  if (['driver', 'parent', 'student', 'admin'].includes(role)) panels.push(busPanel(watchAll(new BusClient(session, school, 'b1'), 'handle')))
+  panels.push(inboxPanel(watchAll(inbox, 'handle'), badge))
+  if (staff) panels.push(staffPanel(session, school))
+
+  app.replaceChildren(header, emergencyBanner(session, inbox), h('main', { class: 'grid' }, ...panels))
+}
+
+/** Tells the user when the server refused to open a document or did not accept a change. */
+function watch(handle: Handle): Handle {
+  handle.on('refused', (reason) => toast(`${handle.name}: ${reason}`))
+  handle.on('recovered', ({ reason, notAccepted }) => toast(`Not accepted (${reason}): ${notAccepted.join(', ') || 'a change'}. Reloaded from the server.`))
+  return handle
+}
+
+function watchAll<T extends object>(client: T, ...keys: Array<keyof T>): T {
+  for (const key of keys) watch(client[key] as Handle)
+  return client
+}
+
+async function main(): Promise<void> {
+  if ('serviceWorker' in navigator) void navigator.serviceWorker.register('/sw.js').catch(() => undefined)
+  const params = new URLSearchParams(location.search)
+  const school = params.get('school')
+  const sub = params.get('user')
+  const role = params.get('role') as Role | null
+  if (!school || !sub || !role) {
+    const stored = storedLogin()
+    return stored ? start(stored) : showLogin()
+  }
+  try {
+    start(await login(school, sub, role))
+  } catch (error) {
+    showLogin((error as Error).message)
+  }
+}
+
+void main()

@@ -1,0 +1,57 @@
+// Whiteboard: freehand strokes on a canvas, one map entry per stroke.
+import type { BoardClient } from '../../docs-model/client/index.ts'
+import { attempt, colorFor, h } from './dom.ts'
+
+const WIDTH = 800
+const HEIGHT = 450
+
+export function boardPanel(board: BoardClient): HTMLElement {
+  const canvas = h('canvas', { width: WIDTH, height: HEIGHT, class: 'board', 'data-testid': 'board' })
+  const ctx = canvas.getContext('2d')!
+  const me = board.handle.session.user
+  const color = colorFor(me.sub)
+  let stroke: number[] | null = null
+
+  const drawLine = (points: number[], strokeColor: string) => {
+    ctx.strokeStyle = strokeColor
+    ctx.lineWidth = 4
+    ctx.lineCap = 'round'
+    ctx.lineJoin = 'round'
+    ctx.beginPath()
+    for (let i = 0; i + 1 < points.length; i += 2) (i === 0 ? ctx.moveTo : ctx.lineTo).call(ctx, points[i], points[i + 1])
+    ctx.stroke()
+  }
+  const render = () => {
+    ctx.clearRect(0, 0, WIDTH, HEIGHT)
+    for (const [, el] of board.elements()) if (el.points) drawLine(el.points, el.color)
+    if (stroke) drawLine(stroke, color)
+    status.textContent = board.locked() ? 'Locked by the teacher' : `${board.elements().length} strokes`
+  }
+  const point = (event: PointerEvent): [number, number] => {
+    const rect = canvas.getBoundingClientRect()
+    return [Math.round(((event.clientX - rect.left) / rect.width) * WIDTH), Math.round(((event.clientY - rect.top) / rect.height) * HEIGHT)]
+  }
+  canvas.addEventListener('pointerdown', (event) => {
+    canvas.setPointerCapture(event.pointerId)
+    stroke = point(event)
+  })
+  canvas.addEventListener('pointermove', (event) => {
+    if (!stroke) return
+    stroke.push(...point(event))
+    render()
+  })
+  canvas.addEventListener('pointerup', () => {
+    const points = stroke
+    stroke = null
+    if (points && points.length >= 4) attempt(() => board.draw({ kind: 'stroke', points, color }))
+    render()
+  })
+
+  const status = h('span', { class: 'muted' })
+  const lock = me.role === 'teacher'
+    ? h('button', { class: 'small', onclick: () => attempt(() => board.handle.write('meta', (doc) => doc.getMap('meta').set('locked', !board.locked()))) }, 'Lock / unlock')
+    : null
+  board.handle.on('change', render)
+  void board.handle.ready.then(render)
+  return h('section', { class: 'panel', 'data-testid': 'panel-board' }, h('header', {}, h('h2', {}, 'Whiteboard'), lock), h('div', { class: 'panel-body' }, canvas, status))
+}

@@ -1,0 +1,51 @@
+// Chat: messages, a typing indicator (presence) and read receipts.
+import type { ChatClient } from '../../docs-model/client/index.ts'
+import { attempt, colorFor, h, panel, timeOf } from './dom.ts'
+
+export function chatPanel(chat: ChatClient): HTMLElement {
+  const me = chat.handle.session.user.sub
+  const list = () => {
+    const messages = chat.messages().slice(-50)
+    const last = messages.at(-1)
+    if (last && last.author !== me && document.visibilityState === 'visible' && chat.handle.canWrite(`reads/${me}`)) {
+      queueMicrotask(() => attempt(() => chat.markRead(last.id)))
+    }
+    const myLast = [...messages].reverse().find((m) => m.author === me)
+    const readers = myLast ? chat.readBy(myLast.id) : []
+    const typers = chat.typers()
+    return [
+      h(
+        'ol',
+        { class: 'messages', 'data-testid': 'messages' },
+        ...messages.map((m) =>
+          h(
+            'li',
+            { class: m.author === me ? 'mine' : '' },
+            h('span', { class: 'author', style: `color: ${colorFor(m.author)}` }, m.author),
+            h('span', { class: 'text' }, m.text),
+            h('time', {}, timeOf(m.at)),
+            m.id === myLast?.id && readers.length > 0 ? h('span', { class: 'receipt', 'data-testid': 'receipt' }, `Read by ${readers.join(', ')}`) : null,
+          ),
+        ),
+      ),
+      h('p', { class: 'typing muted', 'data-testid': 'typing' }, typers.length ? `${typers.join(', ')} ${typers.length === 1 ? 'is' : 'are'} typing…` : ''),
+    ]
+  }
+  const input = h('input', { placeholder: 'Message', 'aria-label': 'Message', 'data-testid': 'chat-input' })
+  input.addEventListener('input', () => chat.typing(input.value.length > 0))
+  const form = h('form', { class: 'row' }, input, h('button', { type: 'submit' }, 'Send'))
+  form.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const text = input.value.trim()
+    if (!text) return
+    attempt(() => chat.send(text))
+    input.value = ''
+  })
+  const section = panel('Chat · Class 7a', 'panel-chat', list, (rerender) => {
+    chat.handle.on('change', rerender)
+    void chat.handle.ready.then(() => chat.handle.awareness.on('change', rerender))
+    document.addEventListener('visibilitychange', rerender)
+  })
+  section.append(form)
+  return section
+}

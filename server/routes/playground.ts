@@ -1,0 +1,131 @@
+// The playground: a page at `/` to try every surface in a browser, with dev tokens minted by the
+// server. Registered only when PLAYGROUND is on (`npm start` turns it on; production leaves it off).
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+import type * as Y from 'yjs'
+import type { Homeroom } from '../app.ts'
+import { HttpError, sendJson, type Router } from '../http.ts'
+import { serverWrite } from '../writes.ts'
+import { ROLES } from '../../docs-model/types.ts'
+import { buildClient, type ClientBundle } from '../../scripts/build-client.ts'
+
+const dir = new URL('../playground/', import.meta.url)
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/playground/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  '/sw.js': { file: 'sw.js', type: 'text/javascript; charset=utf-8' },
+}
+
+const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
+const tokenBody = z.object({ school: id, sub: id, role: z.enum(ROLES).exclude(['service']), name: z.string().max(100).optional() })
+
+/** The playground's cast; any other user id works too and gets the same defaults for its role. */
+export const DEMO_USERS = [
+  { id: 't1', name: 'Ms. Rivera', role: 'teacher' },
+  { id: 'u1', name: 'Ada', role: 'student' },
+  { id: 'u2', name: 'Ben', role: 'student' },
+  { id: 'pr1', name: 'Mr. Okafor', role: 'proctor' },
+  { id: 'a1', name: 'Principal Lee', role: 'admin' },
+  { id: 'd1', name: 'Sam', role: 'driver' },
+  { id: 'p1', name: 'Ada’s dad', role: 'parent' },
+] as const
+
+export function playgroundRoutes(router: Router, app: Homeroom): void {
+  if (!app.config.playground) return
+  let bundle: Promise<ClientBundle> | undefined
+
+  for (const [path, { file, type }] of Object.entries(STATIC)) {
+    router.on('GET', path, ({ res }) => {
+      const body = readFileSync(fileURLToPath(new URL(file, dir)))
+      res.writeHead(200, { 'Content-Type': type, 'Content-Length': body.byteLength, 'Cache-Control': 'no-cache' })
+      res.end(body)
+    })
+  }
+
+  router.on('GET', '/playground/:file', async ({ res, params }) => {
+    bundle ??= buildClient().catch((error) => {
+      bundle = undefined
+      throw error
+    })
+    const body = (await bundle).get(params.file)
+    if (!body) throw new HttpError(404, 'not-found', `no file ${params.file}`)
+    res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Content-Length': body.byteLength, 'Cache-Control': 'no-cache' })
+    res.end(body)
+  })
+
+  router.on('POST', '/playground/token', async ({ res, json }) => {
+    const parsed = tokenBody.safeParse(await json(4096))
+    if (!parsed.success) throw new HttpError(400, 'bad-request', parsed.error.issues[0].message)
+    const { school, sub, role, name } = parsed.data
+    const demo = DEMO_USERS.find((u) => u.id === sub)
+    const token = await app.identities.mint(
+      {
+        sub,
+        name: name ?? demo?.name ?? sub,
+        role,
+        schools: [school],
+        classes: role === 'teacher' || role === 'student' ? ['7a'] : undefined,
+        buses: role === 'driver' || role === 'parent' || role === 'student' ? ['b1'] : undefined,
+        children: role === 'parent' ? ['u1'] : undefined,
+      },
+      '8h',
+    )
+    await seed(app, school)
+    sendJson(res, 200, { token })
+  })
+}
+
+const seeded = new Set<string>()
+
+/** Demo content for a school, written once: a roster, a poll, an open exam, a bus route, a chat room. */
+async function seed(app: Homeroom, school: string): Promise<void> {
+  if (seeded.has(school)) return
+  seeded.add(school)
+  if ((await app.store.roster(school)).length === 0) {
+    await app.store.putRoster(
+      school,
+      DEMO_USERS.map((u) => ({ id: u.id, name: u.name, role: u.role, classes: ['7a'], children: u.role === 'parent' ? ['u1'] : [], buses: ['b1'] })),
+    )
+  }
+  const once = (name: string, root: string, fill: (doc: Y.Doc) => void) =>
+    serverWrite(app.hocuspocus, `${school}/${name}`, (doc) => {
+      if (doc.getMap(root).size === 0) fill(doc)
+    })
+  await once('poll/demo', 'meta', (doc) => {
+    const meta = doc.getMap('meta')
+    meta.set('question', 'Which topic should we review on Friday?')
+    meta.set('options', ['Fractions', 'Photosynthesis', 'The Romans', 'Poetry'])
+    meta.set('kind', 'poll')
+    meta.set('anonymous', false)
+  })
+  await once('exam/demo', 'meta', (doc) => {
+    const meta = doc.getMap('meta')
+    meta.set('title', 'Science quiz')
+    meta.set('startsAt', Date.now() - 60_000)
+    meta.set('durationSec', 8 * 3600)
+    meta.set('status', 'open')
+    doc.getArray('questions').push([
+      { prompt: 'What do plants need for photosynthesis?', choices: ['Sunlight', 'Moonlight', 'Music'] },
+      { prompt: 'Water boils at sea level at…', choices: ['50 °C', '100 °C', '150 °C'] },
+      { prompt: 'Which planet is largest?', choices: ['Mars', 'Venus', 'Jupiter'] },
+    ])
+  })
+  await once('exam/demo/key', 'key', (doc) => {
+    const key = doc.getMap('key')
+    key.set('0', 0)
+    key.set('1', 1)
+    key.set('2', 2)
+  })
+  await once('bus/b1', 'route', (doc) => {
+    const route = doc.getMap('route')
+    route.set('stops', [
+      { id: 'depot', name: 'Depot', lat: 52.5, lng: 13.4, radiusM: 60 },
+      { id: 'park', name: 'Park Lane', lat: 52.503, lng: 13.406, radiusM: 60 },
+      { id: 'mill', name: 'Old Mill', lat: 52.507, lng: 13.409, radiusM: 60 },
+      { id: 'school', name: 'School', lat: 52.511, lng: 13.415, radiusM: 80 },
+    ])
+    route.set('speedLimitKmh', 50)
+  })
+  await once('chat/general', 'meta', (doc) => doc.getMap('meta').set('title', 'Class 7a'))
+}
