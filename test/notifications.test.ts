@@ -8,7 +8,7 @@ import { closeClients, eventually } from './helpers/clients.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
 import { open } from './helpers/classroom.ts'
 import { api, assertError } from './helpers/api.ts'
-import { unreadCount } from '../docs-model/surfaces/inbox.ts'
+import { markItemRead, unreadCount } from '../docs-model/surfaces/inbox.ts'
 
 const SERVICE_TOKEN = 'service-token-0123456789abcdef'
 let server: TestServer
@@ -57,7 +57,7 @@ test('an offline recipient finds the notification on the next connect; an online
   assert.is(item.actionUrl, '/homework/42')
   assert.is(unreadCount(later.doc), 1)
 
-  later.doc.getMap('read').set(id, Date.now())
+  markItemRead(later.doc, id)
   await later.acknowledged()
   assert.is(unreadCount(later.doc), 0)
   const parent = await open(server, 's1/inbox/p1', { sub: 'p1', role: 'parent', schools: ['s1'], children: ['u1'] })

@@ -44,3 +44,8 @@ export const inbox: Surface = {
   ],
   decode: (d) => ({ ...decodeLayout(layout, d), unread: unreadCount(d) }),
 }
+
+/** Marks an item read (the owner of the inbox only). */
+export function markItemRead(doc: Y.Doc, id: string, at: number = Date.now()): void {
+  doc.getMap('read').set(id, at)
+}
