@@ -7,10 +7,14 @@
 // - Redis bytes per keystroke: bytes instances published, and Redis' whole network traffic
 //   (in + out, INFO stats) divided by the keystrokes;
 // - for reference, the same typing on a third instance without Redis: what joining a cluster
-//   costs an instance's own clients.
+//   costs an instance's own clients;
+// - for comparison, two bare Hocuspocus servers (in this process) with the stock
+//   @hocuspocus/extension-redis, which announces each change and sends it when asked.
 // Run: `node scripts/bench/cluster.ts` (ROUNDS=5, KEYSTROKES=400 by default).
 import { execFileSync } from 'node:child_process'
 import { availableParallelism } from 'node:os'
+import { Server } from '@hocuspocus/server'
+import { Redis as StockRedis } from '@hocuspocus/extension-redis'
 import { Redis as IORedis } from 'ioredis'
 import * as Y from 'yjs'
 import { startCluster, type Instance } from '../cluster.ts'
@@ -40,7 +44,7 @@ async function redisTraffic(redis: IORedis): Promise<number> {
   return field('total_net_input_bytes') + field('total_net_output_bytes')
 }
 
-async function publishedBytes(instance: Instance): Promise<number> {
+async function publishedBytes(instance: Pick<Instance, 'http'>): Promise<number> {
   const text = await (await fetch(`${instance.http}/metrics`)).text()
   return Number(/^homeroom_redis_published_bytes_total (\d+)/m.exec(text)?.[1] ?? NaN)
 }
@@ -77,7 +81,7 @@ async function soloTimes(instance: Instance, name: string): Promise<number[]> {
   return times
 }
 
-async function round(instances: Instance[], solo: Instance, redis: IORedis, name: string): Promise<Round> {
+async function round(instances: Pick<Instance, 'url' | 'http'>[], solo: Instance | undefined, redis: IORedis, name: string): Promise<Round> {
   const [a, b] = instances
   const writer = connect(a.url, name, await mintToken(student('writer')))
   const nearby = connect(a.url, name, await mintToken(student('near')))
@@ -92,7 +96,7 @@ async function round(instances: Instance[], solo: Instance, redis: IORedis, name
   const i0 = await redisTraffic(redis)
   const i1 = await redisTraffic(redis)
   const infoCost = i1 - i0
-  const p0 = await publishedBytes(a)
+  const p0 = solo ? await publishedBytes(a) : 0
   const same: number[] = []
   const cross: number[] = []
   for (let k = 0; k < KEYSTROKES; k++) {
@@ -104,10 +108,10 @@ async function round(instances: Instance[], solo: Instance, redis: IORedis, name
     cross.push(far - started)
   }
   await writer.acknowledged()
-  const p1 = await publishedBytes(a)
+  const p1 = solo ? await publishedBytes(a) : 0
   const i2 = await redisTraffic(redis)
   for (const client of clients) client.destroy()
-  return { same, cross, solo: await soloTimes(solo, `${name}-solo`), publishedPerKey: (p1 - p0) / KEYSTROKES, redisPerKey: (i2 - i1 - infoCost) / KEYSTROKES }
+  return { same, cross, solo: solo ? await soloTimes(solo, `${name}-solo`) : [], publishedPerKey: (p1 - p0) / KEYSTROKES, redisPerKey: (i2 - i1 - infoCost) / KEYSTROKES }
 }
 
 const db = await freshDatabase('bench_cluster')
@@ -148,6 +152,24 @@ try {
   const soloP99 = per((r) => quantile(r.solo, 0.99))
   console.log(`one instance, no Redis  median ${ms(soloMedian)}  p99 ${ms(soloP99)} (same instance with Redis: ${(sameMedian / soloMedian).toFixed(2)}x median)`)
   console.log(`Redis bytes per keystroke: published ${per((r) => r.publishedPerKey).toFixed(0)} B, Redis network in+out ${per((r) => r.redisPerKey).toFixed(0)} B`)
+  // The stock extension on two bare servers, same keystrokes, same Redis.
+  const { port, hostname } = new URL(privateRedis.url)
+  const stock = await Promise.all(
+    ['stock-a', 'stock-b'].map(async (identifier) => {
+      const server = new Server({ port: 0, address: '127.0.0.1', quiet: true, stopOnSignals: false, extensions: [new StockRedis({ host: hostname, port: Number(port), identifier })] })
+      await server.listen()
+      return { server, url: `ws://127.0.0.1:${server.address.port}`, http: `http://127.0.0.1:${server.address.port}` }
+    }),
+  )
+  const stockRounds: Round[] = []
+  for (let r = 0; r < ROUNDS; r++) stockRounds.push(await round(stock, undefined, redis, `s1/doc/stock-${r}`))
+  await Promise.all(stock.map((s) => s.server.destroy()))
+  const sp = (pick: (r: Round) => number) => median(stockRounds.map(pick))
+  console.log(
+    `stock extension-redis (bare servers in one process): same ${ms(sp((r) => median(r.same)))}, across ${ms(sp((r) => median(r.cross)))} median;` +
+      ` ratio ${(sp((r) => median(r.cross)) / sp((r) => median(r.same))).toFixed(2)}x median, ${(sp((r) => quantile(r.cross, 0.99)) / sp((r) => quantile(r.same, 0.99))).toFixed(2)}x p99;` +
+      ` Redis network in+out ${sp((r) => r.redisPerKey).toFixed(0)} B per keystroke`,
+  )
 } finally {
   redis.disconnect()
   await cluster.stop()
