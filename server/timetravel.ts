@@ -72,7 +72,29 @@ async function checkedBounds(store: Store, name: string, ...times: Array<number 
 /** The document as it was at `at` (now when omitted). */
 export async function stateAt(store: Store, name: string, at?: number): Promise<Y.Doc> {
   await checkedBounds(store, name, at)
-  return (await replay(store, name, { at })).doc
+  return at === undefined ? (await replay(store, name)).doc : (await replayAt(store, name, at)).doc
+}
+
+/**
+ * The newest snapshot at or before `at` plus the entries after it, read page by page and stopped
+ * at the first entry past `at`: the cost is bounded by the snapshot interval, not by how much of
+ * the journal follows `at` (a time-bounded query would scan all of it).
+ */
+async function replayAt(store: Store, name: string, at: number): Promise<{ doc: Y.Doc; seq: number }> {
+  const snapshot = await store.latestSnapshot(name, at)
+  const doc = new Y.Doc()
+  if (snapshot) Y.applyUpdate(doc, snapshot.state)
+  let seq = snapshot?.seq ?? 0
+  const updates: Uint8Array[] = []
+  await walk(store, name, seq, (entry) => {
+    if (entry.at > at) return false
+    updates.push(entry.update)
+    seq = entry.seq
+  })
+  doc.transact(() => {
+    for (const update of updates) Y.applyUpdate(doc, update)
+  })
+  return { doc, seq }
 }
 
 /** Path of a change: the root name, then the map keys leading to it (array positions are not named). */
@@ -183,7 +205,7 @@ export async function diff(store: Store, name: string, from: number, to: number)
   if (to < from) throw new TimeTravelError('bad-time', `--to (${iso(to)}) is before --from (${iso(from)})`)
   await checkedBounds(store, name, from)
   const { surface } = resolve(name)
-  const { doc, seq } = await replay(store, name, { at: from })
+  const { doc, seq } = await replayAt(store, name, from)
   const before = surface.decode(doc)
   const touched = new Map<string, { path: string[]; by: Array<string | null>; entries: number }>()
   await walk(store, name, seq, (entry) => {

@@ -48,6 +48,7 @@ export function docsCommand(program: Command): void {
     .description('the document as JSON (decoded by its surface), now or at a past time')
     .argument('<name>', 'document name, e.g. s1/chat/room1')
     .option('--at <time>', TIME_HELP)
+    .option('--json', 'accepted for symmetry: the output is always JSON')
     .action(
       action('docs show', async (name: string, o: { at?: string }) => {
         const { surface } = documentName(name)

@@ -46,10 +46,8 @@ export function docsRoutes(router: Router, app: Homeroom): void {
     const { ref, surface } = resolveName(params.name)
     requireSchool(caller, ref)
     const at = url.searchParams.has('at') ? parseAt(url.searchParams.get('at')) : undefined
-    if (at === undefined) {
-      const live = app.hocuspocus.documents.get(ref.name)
-      if (live) return sendJson(res, 200, surface.decode(live))
-    }
+    const live = at === undefined ? app.hocuspocus.documents.get(ref.name) : undefined
+    if (live && (await historyBounds(app.store, ref.name)).exists) return sendJson(res, 200, surface.decode(live))
     const doc = await stateAt(app.store, ref.name, at).catch(timeTravelHttpError)
     try {
       sendJson(res, 200, surface.decode(doc))
