@@ -91,9 +91,7 @@ async function replayAt(store: Store, name: string, at: number): Promise<{ doc: 
     updates.push(entry.update)
     seq = entry.seq
   })
-  doc.transact(() => {
-    for (const update of updates) Y.applyUpdate(doc, update)
-  })
+  if (updates.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(updates))
   return { doc, seq }
 }
 
