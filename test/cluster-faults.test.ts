@@ -149,6 +149,28 @@ test('Redis stopped for ten seconds mid-edit: instances keep serving, then every
   }
 })
 
+test('instances started while Redis is down serve alone, then join when it comes up', async () => {
+  const redis = await startPrivateRedis()
+  if (!redis) return
+  await redis.stop()
+  const cluster = await startTestCluster('late-redis', 2, { redisUrl: redis.url })
+  if (!cluster) return
+  try {
+    const name = 's1/doc/late-redis'
+    const all = await writers(cluster, name, 1)
+    for (const writer of all) await edit(writer, 'alone')
+    assert.not.ok(all[0].client.doc.getMap('comments').has(`${all[1].sub}:alone`), 'no exchange without Redis')
+    await redis.start()
+    await converged(all.map((w) => w.client), 20_000, 'converging once Redis is up')
+    assert.is(all[0].client.doc.getMap('comments').size, 2)
+    const metrics = await (await fetch(`${cluster.instances[0].http}/metrics`)).text()
+    assert.match(metrics, /homeroom_redis_up 1\b/)
+  } finally {
+    await cluster.stop()
+    await redis.stop()
+  }
+})
+
 /**
  * A peer speaking the Redis protocol of the instances by hand, so a test can hold back one
  * update: it publishes what it is told and answers SyncStep1 requests from its document.
