@@ -13,7 +13,7 @@ import { signature } from '../server/webhook.ts'
 import type { RosterMember } from '../server/store/types.ts'
 
 const SECRET = 'webhook-secret-for-tests'
-const ESCALATE_S = 2
+const ESCALATE_S = 3
 const students: RosterMember[] = Array.from({ length: 180 }, (_, i) => ({ id: `st${String(i).padStart(3, '0')}`, name: `Student ${i}`, role: 'student' }))
 const teachers: RosterMember[] = Array.from({ length: 20 }, (_, i) => ({ id: `te${String(i).padStart(2, '0')}`, name: `Teacher ${i}`, role: 'teacher' }))
 const staff: RosterMember[] = [
@@ -75,12 +75,6 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
 
   await eventually(async () => (await docJson(server, document)).status.targeted === 200, 3000, 'targeted count')
   const startedAt = (await docJson(server, document)).status.startedAt as number
-  for (const member of [...students, ...teachers]) {
-    const items = (await docJson(server, `s1/inbox/${member.id}`)).items
-    assert.ok(items[`emergency:${id}`], `inbox of ${member.id}`)
-  }
-  assert.equal((await docJson(server, 's1/inbox/pr1')).items, {}, 'untargeted roles get nothing')
-
   // 150 acknowledge through their own clients; 50 never do.
   const ackers = [...students.slice(0, 140), ...teachers.slice(0, 10)]
   const missing = [...students.slice(140), ...teachers.slice(10)].map((m) => m.id).sort()
@@ -95,6 +89,15 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
     }),
   )
   await eventually(async () => (await docJson(server, document)).status.acked === 150, 3000, '150 acknowledgements counted')
+  const ackedAfter = Date.now() - startedAt
+  // 150 connections take a few seconds on a loaded machine; they must be in before the second escalation.
+  assert.ok(ackedAfter < 2 * ESCALATE_S * 1000 - 500, `acknowledgements took ${ackedAfter} ms`)
+
+  for (const member of [...students, ...teachers]) {
+    const items = (await docJson(server, `s1/inbox/${member.id}`)).items
+    assert.ok(items[`emergency:${id}`], `inbox of ${member.id}`)
+  }
+  assert.equal((await docJson(server, 's1/inbox/pr1')).items, {}, 'untargeted roles get nothing')
 
   // Two escalations (the maximum), ESCALATE_S apart, then none.
   await eventually(async () => (await docJson(server, document)).status.escalations === 2, (2 * ESCALATE_S + 3) * 1000, 'two escalations')
@@ -124,6 +127,8 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
     assert.is(delivery.body.document, document)
   }
   assert.equal([...receiver.deliveries[1].body.unacknowledged].sort(), missing)
+  const firstMissing = new Set(receiver.deliveries[0].body.unacknowledged)
+  assert.ok(missing.every((u) => firstMissing.has(u)), 'the first escalation names at least everyone still missing')
 
   // No third escalation.
   await new Promise((r) => setTimeout(r, ESCALATE_S * 1000 + 500))

@@ -14,7 +14,7 @@ import type { Webhook } from '../../server/webhook.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
 import { ROLES, type DocRef } from '../../docs-model/types.ts'
-import { Coalescer, contain, Deadlines, documentsUnder, ignoredCounter, refOf, Serial } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, documentsUnder, ignoredCounter, refOf, Serial } from './runtime.ts'
 
 export type Level = (typeof LEVELS)[number]
 
@@ -46,6 +46,8 @@ const num = (value: unknown): number | undefined => (typeof value === 'number' &
 
 /** Acknowledgements are counted in bursts (200 users acknowledging at once make a few writes). */
 const COUNT_DELAY_MS = 100
+/** Inboxes written at once while fanning out (each write loads and stores one document). */
+const FAN_OUT_BATCH = 100
 /** At most this many names are spelled out in an escalation's inbox item; `data` holds them all. */
 const NAMES_SHOWN = 50
 
@@ -71,7 +73,9 @@ export class EmergencyObserver implements Extension {
   }
 
   async onChange({ documentName }: onChangePayload): Promise<void> {
-    if (refOf(documentName)?.surface === 'emergency') this.counts.schedule(documentName, () => this.review(documentName))
+    await contain(this.app, 'emergency.change', () => {
+      if (refOf(documentName)?.surface === 'emergency') this.counts.schedule(documentName, () => this.review(documentName))
+    })
   }
 
   async onDestroy(): Promise<void> {
@@ -119,14 +123,8 @@ export class EmergencyObserver implements Extension {
   private async announce(ref: DocRef, broadcast: Broadcast, targets: RosterMember[]): Promise<void> {
     if (!(await this.app.store.claim(`emergency:${ref.name}:announce`))) return
     const id = ref.params.id
-    await deliver(this.app.hocuspocus, ref.school, targets.map((m) => m.id), `emergency:${id}`, {
-      type: 'emergency',
-      title: broadcast.title,
-      body: broadcast.message,
-      priority: 'urgent',
-      at: Date.now(),
-      data: { emergency: ref.name, level: broadcast.level },
-    })
+    const item = { type: 'emergency', title: broadcast.title, body: broadcast.message, priority: 'urgent', at: Date.now(), data: { emergency: ref.name, level: broadcast.level } } as const
+    for (const users of chunks(targets.map((m) => m.id), FAN_OUT_BATCH)) await deliver(this.app.hocuspocus, ref.school, users, `emergency:${id}`, item)
     this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced')
   }
 

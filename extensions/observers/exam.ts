@@ -11,7 +11,7 @@ import { mapOf, record } from '../../docs-model/common.ts'
 import { examName, type ExamStatus } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
-import { Coalescer, contain, Deadlines, documentsUnder, fromServer, refOf, sameJson, Serial, toMillis } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, documentsUnder, fromServer, refOf, sameJson, Serial, toMillis } from './runtime.ts'
 
 const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
 /** Monitor writes are coalesced over this window: well within the one second the monitor promises. */
@@ -104,28 +104,35 @@ export class ExamObserver implements Extension {
   }
 
   async onChange({ documentName, document, transactionOrigin }: onChangePayload): Promise<void> {
-    const ref = refOf(documentName)
-    if (ref?.surface === 'exam') void this.review(documentName)
-    else if (ref?.surface === 'exam/student') this.observeStudent(ref, document, !fromServer(transactionOrigin))
-    else if (ref?.surface === 'exam/key') void this.review(examName(ref.school, ref.params.exam), { regrade: true })
+    await contain(this.app, 'exam.change', () => {
+      const ref = refOf(documentName)
+      if (ref?.surface === 'exam') void this.review(documentName)
+      else if (ref?.surface === 'exam/student') this.observeStudent(ref, document, !fromServer(transactionOrigin))
+      else if (ref?.surface === 'exam/key') void this.review(examName(ref.school, ref.params.exam), { regrade: true })
+    })
   }
 
   async connected({ documentName, context, socketId }: connectedPayload): Promise<void> {
-    const ref = this.ownStudentDocument(documentName, context)
-    if (!ref) return
-    const sockets = this.sockets.get(documentName) ?? new Set()
-    sockets.add(socketId)
-    this.sockets.set(documentName, sockets)
-    const document = this.app.hocuspocus.documents.get(documentName)
-    if (document) this.observeStudent(ref, document, true)
+    await contain(this.app, 'exam.connected', () => {
+      const ref = this.ownStudentDocument(documentName, context)
+      if (!ref) return
+      const sockets = this.sockets.get(documentName) ?? new Set()
+      sockets.add(socketId)
+      this.sockets.set(documentName, sockets)
+      const document = this.app.hocuspocus.documents.get(documentName)
+      if (document) this.observeStudent(ref, document, true)
+    })
   }
 
+  /** May fire twice for one socket: only the first removes it. */
   async onDisconnect({ documentName, context, socketId, document }: onDisconnectPayload): Promise<void> {
-    const ref = this.ownStudentDocument(documentName, context)
-    const sockets = this.sockets.get(documentName)
-    if (!ref || !sockets?.delete(socketId)) return
-    if (sockets.size === 0) this.sockets.delete(documentName)
-    this.observeStudent(ref, document, true)
+    await contain(this.app, 'exam.disconnect', () => {
+      const ref = this.ownStudentDocument(documentName, context)
+      const sockets = this.sockets.get(documentName)
+      if (!ref || !sockets?.delete(socketId)) return
+      if (sockets.size === 0) this.sockets.delete(documentName)
+      this.observeStudent(ref, document, true)
+    })
   }
 
   async onDestroy(): Promise<void> {
@@ -177,9 +184,9 @@ export class ExamObserver implements Extension {
     const students = await documentsUnder(store, hocuspocus.documents.keys(), { school, surface: 'exam' }, (ref) => ref.surface === 'exam/student' && ref.params.exam === id)
     const now = Date.now()
     const scores = new Map<string, number>()
-    for (let i = 0; i < students.length; i += GRADING_BATCH) {
+    for (const batch of chunks(students, GRADING_BATCH)) {
       await Promise.all(
-        students.slice(i, i + GRADING_BATCH).map((student) =>
+        batch.map((student) =>
           serverWrite(hocuspocus, student.name, (d) => {
             const status = mapOf(d, 'status')
             const score = grade(mapOf(d, 'answers'), key)

@@ -143,6 +143,13 @@ export const fromPeer = (origin: unknown): boolean => isTransactionOrigin(origin
 /** Changes the server itself made (observers, routes, tools), as opposed to a user's client. */
 export const fromServer = (origin: unknown): boolean => isTransactionOrigin(origin) && origin.source === 'local'
 
+/** `items` in consecutive slices of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
 /** Stringified comparison of two JSON values, for "write only when it changed". */
 export const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
 
