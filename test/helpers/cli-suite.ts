@@ -179,6 +179,9 @@ export function cliSuite(backend: CliBackend) {
     const refused = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[1].at), '--server', server!.http, '--token', await mintToken(teacher())], env)
     assert.is(refused.code, 1)
     assert.match(refused.stderr, /403 forbidden/)
+    const direct = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[0].at)], { ...env, PORT: String(server!.port), HOST: '127.0.0.1' })
+    assert.is(direct.code, 1)
+    assert.match(direct.stderr, /a Homeroom server is running at http:\/\/127\.0\.0\.1:\d+; .* use --server/)
     closeClients()
     await server!.stop()
     server = undefined
@@ -198,6 +201,7 @@ export function cliSuite(backend: CliBackend) {
     const all = await runCli(dataDir, ['docs', 'compact', '--json'], env)
     assert.is(all.code, 0, all.stderr)
     assert.ok(all.json().length >= 2)
+    assert.is(all.stderr, '', 'no progress bar in a pipe')
   })
 
   test('verify passes a sound store and names a corrupted entry', async () => {
