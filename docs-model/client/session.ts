@@ -208,10 +208,21 @@ export class Session extends Emitter<SessionEvents> {
       WebSocketPolyfill: options.WebSocketPolyfill as typeof WebSocket | undefined,
       // Come back quickly after a network outage; the server copes with the reconnects.
       maxDelay: 2000,
+      // Attaching a provider to a socket that has not started connecting starts another
+      // connection attempt, which replaces the first socket a moment later (dropping presence).
+      // So the documents opened right away attach first and the socket connects once, after them.
+      autoConnect: false,
       onStatus: () => this.changed(),
     })
+    queueMicrotask(() => void this.socket.connect())
     this.facts = { frozen: () => null, related: (name) => this.handles.get(name)?.doc }
+    // A socket can look open long after the network is gone; the browser knows sooner.
+    globalThis.addEventListener?.('offline', this.goOffline)
+    globalThis.addEventListener?.('online', this.goOnline)
   }
+
+  private readonly goOffline = () => this.socket.disconnect()
+  private readonly goOnline = () => void this.socket.connect()
 
   /** Opens (or returns the already open) document by its full name. */
   open(name: string): Handle {
@@ -243,6 +254,8 @@ export class Session extends Emitter<SessionEvents> {
   }
 
   destroy(): void {
+    globalThis.removeEventListener?.('offline', this.goOffline)
+    globalThis.removeEventListener?.('online', this.goOnline)
     for (const handle of this.handles.values()) handle.close()
     this.handles.clear()
     this.socket.destroy()

@@ -6,7 +6,7 @@ import type { Role } from '../../docs-model/types.ts'
 import { boardPanel } from './board.ts'
 import { busPanel } from './bus.ts'
 import { chatPanel } from './chat.ts'
-import { h, toast } from './dom.ts'
+import { h, svg, toast } from './dom.ts'
 import { editorPanel } from './editor.ts'
 import { examPanel, monitorPanel } from './exam.ts'
 import { emergencyBanner, inboxPanel, staffPanel } from './notices.ts'
@@ -76,6 +76,8 @@ const STATE_LABEL: Record<ConnectionState, string> = { online: 'Online', syncing
 
 function start({ school, sub, role, token }: Login): void {
   const session = new Session({ url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`, token })
+  // For poking around in the developer console.
+  Object.assign(window, { homeroom: session })
   const indicator = h('span', { class: 'indicator offline', 'data-testid': 'connection', 'data-state': 'offline' }, 'Offline')
   session.on('state', (state) => {
     indicator.className = `indicator ${state}`
@@ -89,7 +91,7 @@ function start({ school, sub, role, token }: Login): void {
     { class: 'top' },
     h('h1', {}, 'Homeroom'),
     h('span', { class: 'who' }, `${me?.name ?? sub} · ${role} · ${school}`),
-    h('span', { class: 'bell', title: 'Unread notifications' }, '🔔', badge),
+    h('span', { class: 'bell', title: 'Unread notifications' }, bellIcon(), badge),
     indicator,
     h('button', { class: 'small ghost', onclick: () => (localStorage.removeItem(STORAGE), (location.search = '')) }, 'Switch user'),
   )
@@ -109,6 +111,10 @@ function start({ school, sub, role, token }: Login): void {
   if (staff) panels.push(staffPanel(session, school))
 
   app.replaceChildren(header, emergencyBanner(session, inbox), h('main', { class: 'grid' }, ...panels))
+}
+
+function bellIcon(): SVGElement {
+  return svg('svg', { viewBox: '0 0 24 24', fill: 'none', stroke: 'currentColor', 'stroke-width': 2, 'aria-hidden': 'true' }, svg('path', { d: 'M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9' }), svg('path', { d: 'M10.3 21a1.94 1.94 0 0 0 3.4 0' }))
 }
 
 /** Tells the user when the server refused to open a document or did not accept a change. */
