@@ -75,6 +75,19 @@ export async function stateAt(store: Store, name: string, at?: number): Promise<
   return at === undefined ? (await replay(store, name)).doc : (await replayAt(store, name, at)).doc
 }
 
+// Matches the default snapshot interval: one page usually covers the entries after a snapshot.
+const PAGE = 500
+
+/** Visits a document's stored entries after `afterSeq` in order, page by page, until `visit` returns false. */
+async function walk(store: Store, name: string, afterSeq: number, visit: (entry: JournalEntry) => boolean | void): Promise<void> {
+  for (let seq = afterSeq; ; ) {
+    const page = await store.entriesPage(name, seq, PAGE)
+    for (const entry of page) if (visit(entry) === false) return
+    if (page.length < PAGE) return
+    seq = page[page.length - 1].seq
+  }
+}
+
 /**
  * The newest snapshot at or before `at` plus the entries after it, read page by page and stopped
  * at the first entry past `at`: the cost is bounded by the snapshot interval, not by how much of
@@ -139,18 +152,6 @@ export interface HistoryItem {
   origin: JournalOrigin
   bytes: number
   paths: string[]
-}
-
-const PAGE = 2000
-
-/** Walks stored entries in order from `afterSeq`, with the document state before each entry applied. */
-async function walk(store: Store, name: string, afterSeq: number, visit: (entry: JournalEntry) => boolean | void): Promise<void> {
-  for (let seq = afterSeq; ; ) {
-    const page = await store.entriesPage(name, seq, PAGE)
-    for (const entry of page) if (visit(entry) === false) return
-    if (page.length < PAGE) return
-    seq = page[page.length - 1].seq
-  }
 }
 
 /** A document to replay entries on: the snapshot before `from` (or the oldest kept one), else empty. */
