@@ -6,6 +6,8 @@ import { attempt, h, panel, svg, timeOf } from './dom.ts'
 const W = 400
 const H = 240
 const PAD = 30
+/** Room on the right for the last stop's name. */
+const LABEL_ROOM = 70
 
 export function busPanel(bus: BusClient): HTMLElement {
   let timer: ReturnType<typeof setInterval> | undefined
@@ -17,7 +19,7 @@ export function busPanel(bus: BusClient): HTMLElement {
     const lats = points.map((p) => p.lat)
     const lngs = points.map((p) => p.lng)
     const [minLat, maxLat, minLng, maxLng] = [Math.min(...lats), Math.max(...lats), Math.min(...lngs), Math.max(...lngs)]
-    const x = (lng: number) => PAD + ((lng - minLng) / (maxLng - minLng || 1)) * (W - 2 * PAD)
+    const x = (lng: number) => PAD + ((lng - minLng) / (maxLng - minLng || 1)) * (W - 2 * PAD - LABEL_ROOM)
     const y = (lat: number) => H - PAD - ((lat - minLat) / (maxLat - minLat || 1)) * (H - 2 * PAD)
     const map = svg(
       'svg',

@@ -21,7 +21,7 @@ export function chatPanel(chat: ChatClient): HTMLElement {
           h(
             'li',
             { class: m.author === me ? 'mine' : '' },
-            h('span', { class: 'author', style: `color: ${colorFor(m.author)}` }, m.author),
+            h('span', { class: 'author', style: `color: ${colorFor(m.author)}` }, m.author === me ? 'you' : m.author),
             h('span', { class: 'text' }, m.text),
             h('time', {}, timeOf(m.at)),
             m.id === myLast?.id && readers.length > 0 ? h('span', { class: 'receipt', 'data-testid': 'receipt' }, `Read by ${readers.join(', ')}`) : null,
