@@ -4,6 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
+import { Redis as IORedis } from 'ioredis'
 import { PgStore } from '../server/store/postgres.ts'
 import { replay } from '../server/store/replay.ts'
 import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
@@ -77,6 +78,23 @@ if (cluster) {
       assert.equal(stored.getMap('comments').toJSON(), writer.doc.getMap('comments').toJSON())
     } finally {
       await store.close()
+    }
+  })
+
+  test('once every client left, no instance keeps a document or a subscription', async () => {
+    const clients = await Promise.all([0, 1, 2].map((i) => open(i, 's1/doc/leaving', `l${i}`)))
+    await within(Promise.all(clients.map((c) => c.synced)), 10_000, 'sync')
+    clients[0].doc.getMap('comments').set('l0:1', { text: 'bye', at: Date.now() })
+    await converged(clients, 10_000, 'converging')
+    closeClients()
+    const loaded = async (http: string) => Number(/^homeroom_documents_loaded (\d+)/m.exec(await (await fetch(`${http}/metrics`)).text())?.[1])
+    await eventually(async () => (await Promise.all(cluster.instances.map((i) => loaded(i.http)))).every((n) => n === 0), 15_000, 'documents unloaded everywhere')
+    const redis = new IORedis(cluster.redisUrl)
+    try {
+      const [, subscribers] = (await redis.pubsub('NUMSUB', 'homeroom:s1/doc/leaving')) as [string, number]
+      assert.is(Number(subscribers), 0, 'no instance still subscribed')
+    } finally {
+      redis.disconnect()
     }
   })
 

@@ -5,6 +5,8 @@ import * as assert from 'uvu/assert'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import * as Y from 'yjs'
+import { openStore } from '../server/app.ts'
+import { loadConfig } from '../server/config.ts'
 import { PgStore } from '../server/store/postgres.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
 import { replay } from '../server/store/replay.ts'
@@ -60,6 +62,17 @@ if (database) {
       assert.is((await sql(database.url, 'SELECT * FROM homeroom_migrations')).length, 2)
     } finally {
       await Promise.all(stores.map((s) => s.close()))
+    }
+  })
+
+  test('DATABASE_URL selects PostgreSQL with a pool of PG_POOL_SIZE connections', async () => {
+    const store = openStore(loadConfig({ DATABASE_URL: database.url, PG_POOL_SIZE: '7' }))
+    try {
+      assert.instance(store, PgStore)
+      assert.is((store as PgStore).pool.options.max, 7)
+      assert.is(store.kind, 'postgres')
+    } finally {
+      await store.close()
     }
   })
 

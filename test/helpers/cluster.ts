@@ -45,20 +45,12 @@ export async function startTestCluster(label: string, count: number, options: { 
   }
 }
 
-/** Waits until every client holds the same state as the first (state vectors alone miss deletions). */
+/** Waits until every client holds the same state as the first: same structs, same deletions. */
 export async function converged(clients: Client[], timeoutMs: number, what: string): Promise<void> {
-  const state = (c: Client) => Buffer.from(Y.encodeStateVector(c.doc)).toString('base64') + canonical(c.doc.toJSON())
-  await eventually(() => clients.every((c) => state(c) === state(clients[0])), timeoutMs, what)
-}
-
-/** JSON with object keys sorted: a map's key order depends on the order its updates arrived in. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
-  }
-  return JSON.stringify(value)
+  await eventually(() => {
+    const first = Y.snapshot(clients[0].doc)
+    return clients.every((c) => Y.equalSnapshots(first, Y.snapshot(c.doc)))
+  }, timeoutMs, what)
 }
 
 export interface JournalCheck {
