@@ -70,7 +70,7 @@ export function isTransient(error: unknown): boolean {
   const e = error as { code?: string; message?: string } | undefined
   if (!e) return false
   if (e.code && (TRANSIENT_CODES.has(e.code) || e.code.startsWith('08'))) return true
-  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? '')
+  return /Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i.test(e.message ?? '')
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -110,14 +110,24 @@ export interface PgStoreOptions {
 export class PgStore implements Store {
   readonly kind = 'postgres'
   readonly pool: pg.Pool
+  private readonly url: string
   private readonly log?: Logger
   private readonly attempts: number
   private schema?: Promise<void>
 
   constructor(url: string, options: PgStoreOptions = {}) {
+    this.url = url
     this.log = options.log
     this.attempts = options.attempts ?? 4
-    this.pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000, types })
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      // Bounded waits: an unreachable server must turn into a refusal, not a hung client.
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
+      query_timeout: 15_000,
+      keepAlive: true,
+      types,
+    })
     // An idle connection that breaks (server restart) emits here; without a listener the process would end.
     this.pool.on('error', (error) => this.log?.warn({ err: error }, 'idle PostgreSQL connection lost; the pool reconnects on demand'))
   }
@@ -131,9 +141,12 @@ export class PgStore implements Store {
     return this.schema
   }
 
+  /** On a connection of its own, without the pool's query timeout: a migration may rewrite a large table. */
   private async migrate(): Promise<void> {
-    const client = await this.pool.connect()
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: this.pool.options.connectionTimeoutMillis, types })
+    client.on('error', (error) => this.log?.warn({ err: error }, 'PostgreSQL connection lost while migrating'))
     try {
+      await client.connect()
       await client.query('BEGIN')
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
       await client.query('CREATE TABLE IF NOT EXISTS homeroom_migrations (version INTEGER PRIMARY KEY, at BIGINT NOT NULL)')
@@ -148,7 +161,7 @@ export class PgStore implements Store {
       await client.query('ROLLBACK').catch(() => {})
       throw error
     } finally {
-      client.release()
+      await client.end().catch(() => {})
     }
   }
 
