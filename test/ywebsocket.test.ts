@@ -58,14 +58,27 @@ test('a stock y-websocket client and a Hocuspocus provider converge on one docum
   await eventually(() => bodyText(y.doc).includes('from hocuspocus') && bodyText(hp.doc).includes('from y-websocket'), 5000, 'both edits on both sides')
   assert.is(bodyText(y.doc), bodyText(hp.doc))
   await eventually(() => bodyText(server.app.hocuspocus.documents.get(name)!).includes('from y-websocket'), 5000, 'server copy')
+  // Journaled like any client's update, attributed to the token's user.
+  const journal = await server.app.store.entriesAfter(name, 0)
+  assert.ok(journal.some((entry) => entry.user === 'u1' && entry.origin === 'client'), 'the y-websocket update is in the journal as u1')
 
   // Presence crosses too.
   y.provider.awareness.setLocalStateField('cursor', { anchor: 3 })
+  y.provider.awareness.setLocalStateField('user', { id: 'someone-else', name: 'Forged' })
   await eventually(
     () => [...hp.provider.awareness!.getStates().values()].some((s) => (s as { cursor?: { anchor: number } }).cursor?.anchor === 3),
     5000,
     'y-websocket presence at the Hocuspocus provider',
   )
+  if (server.app.hocuspocus.configuration.extensions.some((e) => e.extensionName === 'presence')) {
+    // The server stamps the identity from the token over whatever the client claimed.
+    await eventually(
+      () => [...hp.provider.awareness!.getStates().values()].some((s) => (s as { user?: { id: string } }).user?.id === 'u1'),
+      5000,
+      'stamped identity',
+    )
+    assert.not.ok([...hp.provider.awareness!.getStates().values()].some((s) => (s as { user?: { id: string } }).user?.id === 'someone-else'))
+  }
   hp.provider.setAwarenessField('cursor', { anchor: 7 })
   await eventually(
     () => [...y.provider.awareness.getStates().values()].some((s) => (s as { cursor?: { anchor: number } }).cursor?.anchor === 7),
