@@ -90,7 +90,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
  * removals to live documents so connected clients see them. With several instances on one store
  * the day's run is claimed once. Returns the function that stops the timer.
  */
-export function startRetentionTimer(app: Homeroom): () => void {
+export function startRetentionTimer(app: Homeroom, firstRunMs = 60_000): () => void {
   const run = async () => {
     try {
       const day = new Date().toISOString().slice(0, 10)
@@ -106,7 +106,7 @@ export function startRetentionTimer(app: Homeroom): () => void {
       app.log.error({ err: error }, 'retention run failed; it will be tried again tomorrow (or run `homeroom retention run`)')
     }
   }
-  const first = setTimeout(run, 60_000).unref()
+  const first = setTimeout(run, firstRunMs).unref()
   const daily = setInterval(run, DAY_MS).unref()
   return () => {
     clearTimeout(first)

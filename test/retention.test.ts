@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type * as Y from 'yjs'
-import { DAY_MS, runRetention } from '../server/retention.ts'
+import { DAY_MS, runRetention, startRetentionTimer } from '../server/retention.ts'
 import { historyBounds, stateAt, TimeTravelError } from '../server/timetravel.ts'
 import { serverWrite } from '../server/writes.ts'
 import { startServer, tempDir, type TestServer } from './helpers/server.ts'
@@ -97,6 +97,23 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
     const atWindow = await stateAt(server!.app.store, CHAT, windowStart)
     assert.equal(texts(atWindow), ['yesterday', 'before the window'], 'the snapshot at the window start holds the state then')
     chat.destroy()
+  })
+
+  test('the server\'s daily run removes old messages for live clients, once per day per store', async () => {
+    const chat = await open('s1/chat/daily', await mintToken(teacher('t1')))
+    chat.doc.getArray('messages').push([
+      { id: 'old', author: 't1', text: 'last year', at: Date.now() - 400 * DAY_MS },
+      { id: 'new', author: 't1', text: 'today', at: Date.now() },
+    ])
+    await chat.acknowledged()
+    const stop = startRetentionTimer(server!.app, 0)
+    try {
+      await eventually(() => texts(chat.doc).join() === 'today', 5000, 'the daily run to remove last year\'s message')
+      assert.not.ok(await server!.app.store.claim(`retention:${new Date().toISOString().slice(0, 10)}`), 'the day is claimed')
+    } finally {
+      stop()
+      chat.destroy()
+    }
   })
 
   test('`homeroom retention run` applies the rules to a stopped server\'s store', async () => {
