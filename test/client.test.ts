@@ -7,7 +7,8 @@ import * as Y from 'yjs'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { eventually, within } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
-import { Session, NotAllowed, PollClient, ChatClient, type Recovery } from '../docs-model/client/index.ts'
+import { Session, NotAllowed, PollClient, ChatClient, ExamClient, type Recovery } from '../docs-model/client/index.ts'
+import { serverWrite } from '../server/writes.ts'
 
 let server: TestServer
 const sessions: Session[] = []
@@ -70,6 +71,30 @@ test('a refused change drops the local copy, reloads it and reports what was not
   assert.equal(recovery.notAccepted, ['comments/t1:c1'])
   assert.is(doc.doc.getMap('comments').size, 0)
   assert.ok(doc.doc.getXmlFragment('body').toString().includes('kept'), 'accepted content survives the reload')
+})
+
+test('answers given offline to an exam that closed meanwhile come back as frozen, and the app learns which', async () => {
+  await serverWrite(server.app.hocuspocus, 's1/exam/closing', (doc) => {
+    doc.getMap('meta').set('title', 'Quiz')
+    doc.getMap('meta').set('status', 'open')
+    doc.getArray('questions').push([{ prompt: 'Q1', choices: ['a', 'b'] }, { prompt: 'Q2', choices: ['a', 'b'] }])
+  })
+  const s = await session(student('u1'))
+  const exam = new ExamClient(s, 's1', 'closing')
+  await within(Promise.all([exam.exam.ready, exam.sheet.ready]), 5000, 'exam open')
+  exam.answer(0, 1)
+  await eventually(() => !exam.sheet.pending, 5000, 'first answer accepted')
+
+  s.socket.disconnect()
+  await eventually(() => s.state() === 'offline', 5000, 'offline')
+  exam.answer(1, 0)
+  await serverWrite(server.app.hocuspocus, 's1/exam/closing', (doc) => doc.getMap('meta').set('status', 'closed'))
+  const recovered = new Promise<Recovery>((resolve) => exam.sheet.on('recovered', resolve))
+  void s.socket.connect()
+  const recovery = await within(recovered, 10_000, 'recovery')
+  assert.match(recovery.reason, /^frozen:/)
+  assert.ok(recovery.notAccepted.includes('answers/1'), `not accepted: ${recovery.notAccepted.join(', ')}`)
+  assert.equal(exam.answers(), { '0': 1 }, 'the accepted answer stays, the late one is gone')
 })
 
 test('an opening refusal is reported and the document offers no writes', async () => {
