@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Socket } from 'node:net'
 import { Server, type Extension, type Hocuspocus } from '@hocuspocus/server'
 import type * as Y from 'yjs'
-import type { Config } from './config.ts'
+import { ConfigError, type Config } from './config.ts'
 import { Identities } from './identity.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
@@ -68,7 +68,11 @@ export interface HomeroomOptions {
 
 export function openStore(config: Config, log?: Logger): Store {
   if (config.databaseUrl) return new PgStore(config.databaseUrl, { poolSize: config.pgPoolSize, log })
-  return new SqliteStore(join(config.dataDir, 'homeroom.db'))
+  try {
+    return new SqliteStore(join(config.dataDir, 'homeroom.db'))
+  } catch (error) {
+    throw new ConfigError('DATA_DIR', `cannot open ${join(config.dataDir, 'homeroom.db')}: ${(error as Error).message}`)
+  }
 }
 
 export function createHomeroom(config: Config, options: HomeroomOptions = {}): Homeroom {

@@ -1,4 +1,5 @@
 // Configuration: read from the environment once at start-up, validated, typed.
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { z } from 'zod'
 
 export class ConfigError extends Error {
@@ -84,6 +85,25 @@ export interface Config {
   emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
 }
 
+/** A bad value as it may be printed: secrets never, URLs without their credentials. */
+function shown(variable: string, value: string | undefined): string {
+  if (value === undefined) return 'nothing'
+  if (/SECRET|TOKEN|KEY/.test(variable)) return `${value.length} characters`
+  if (variable.endsWith('_URL')) return JSON.stringify(value.replace(/\/\/[^@/]*@/, '//…@').slice(0, 60))
+  return JSON.stringify(value.slice(0, 60))
+}
+
+/** JWT keys must parse, and be RSA or EC (for RS256 / ES256). */
+function checkKey(variable: string, keyType: () => string | undefined): void {
+  let type: string | undefined
+  try {
+    type = keyType()
+  } catch {
+    throw new ConfigError(variable, 'is not a valid PEM key')
+  }
+  if (type !== 'rsa' && type !== 'ec') throw new ConfigError(variable, `key type ${type} is not supported; use RSA (RS256) or EC P-256 (ES256)`)
+}
+
 /** Parses the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env, defaults: Partial<Record<keyof Env, string>> = {}): Config {
   const input: Record<string, string> = {}
@@ -95,11 +115,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const variable = String(issue.path[0])
-    throw new ConfigError(variable, `${issue.message} (got ${JSON.stringify(input[variable] ?? null).slice(0, 60)})`)
+    throw new ConfigError(variable, `${issue.message} (got ${shown(variable, input[variable])})`)
   }
   const e = parsed.data
   if (e.JWT_SECRET && e.JWT_PUBLIC_KEY) throw new ConfigError('JWT_PUBLIC_KEY', 'set either JWT_SECRET or JWT_PUBLIC_KEY, not both')
   if (e.JWT_PRIVATE_KEY && !e.JWT_PUBLIC_KEY) throw new ConfigError('JWT_PRIVATE_KEY', 'needs JWT_PUBLIC_KEY beside it')
+  if (e.JWT_PUBLIC_KEY) checkKey('JWT_PUBLIC_KEY', () => createPublicKey(e.JWT_PUBLIC_KEY!).asymmetricKeyType)
+  if (e.JWT_PRIVATE_KEY) checkKey('JWT_PRIVATE_KEY', () => createPrivateKey(e.JWT_PRIVATE_KEY!).asymmetricKeyType)
   return {
     port: e.PORT,
     host: e.HOST,

@@ -7,7 +7,11 @@ export interface HomeroomContext {
   surface: Surface
 }
 
-/** A refusal Hocuspocus turns into a close (or an auth failure) with this reason. */
+/**
+ * A refusal Hocuspocus turns into a close (or an auth failure) with this reason. It carries no
+ * stack: Hocuspocus prints every exception that closes a connection, and a refusal is an answer
+ * to a client, not a fault, so a hostile client must not be able to fill the log with traces.
+ */
 export class Refusal extends Error {
   readonly reason: string
   readonly code: number
@@ -16,6 +20,7 @@ export class Refusal extends Error {
     super()
     this.reason = reason
     this.code = code
+    this.stack = `Refusal: ${reason}`
   }
 }
 

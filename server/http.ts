@@ -75,7 +75,13 @@ export class Router {
   /** Handles the request if a route matches; returns false otherwise. */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const url = new URL(req.url ?? '/', 'http://localhost')
-    const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    let segments: string[]
+    try {
+      segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    } catch {
+      sendError(res, new HttpError(400, 'bad-request', 'the path has a malformed percent-escape'))
+      return true
+    }
     let methodMismatch = false
     for (const route of this.routes) {
       const params = match(route.parts, segments)
@@ -88,7 +94,7 @@ export class Router {
       return true
     }
     if (methodMismatch) {
-      sendError(res, new HttpError(405, 'method-not-allowed', `${req.method} is not supported on ${url.pathname}`))
+      sendError(res, new HttpError(404, 'not-found', `${req.method} is not supported on ${url.pathname}`))
       return true
     }
     return false

@@ -57,8 +57,7 @@ interface Keys {
 function keysFor(config: Config): Keys {
   if (config.jwt.publicKey) {
     const verifyKey = createPublicKey(config.jwt.publicKey)
-    const alg = verifyKey.asymmetricKeyType === 'rsa' ? 'RS256' : verifyKey.asymmetricKeyType === 'ec' ? 'ES256' : null
-    if (!alg) throw new Error(`JWT_PUBLIC_KEY: unsupported key type ${verifyKey.asymmetricKeyType}; use RSA or EC P-256`)
+    const alg = verifyKey.asymmetricKeyType === 'rsa' ? 'RS256' : 'ES256' // loadConfig admits only these two
     return { alg, verifyKey, signKey: config.jwt.privateKey ? createPrivateKey(config.jwt.privateKey) : undefined }
   }
   const secret = new TextEncoder().encode(signingSecret(config))

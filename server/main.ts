@@ -21,7 +21,8 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}): Pr
   try {
     app = createHomeroom(config)
   } catch (error) {
-    process.stderr.write(`homeroom: cannot start: ${(error as Error).message}\n`)
+    const prefix = error instanceof ConfigError ? 'bad configuration' : 'cannot start'
+    process.stderr.write(`homeroom: ${prefix}: ${(error as Error).message}\n`)
     process.exit(2)
   }
   const { port } = await app.start()

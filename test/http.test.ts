@@ -59,4 +59,10 @@ test('unknown routes answer 404 in the error shape', async () => {
   assert.is((await res.json()).error.code, 'not-found')
 })
 
+test('a malformed percent-escape in the path answers 400 instead of hanging', async () => {
+  const res = await get('/api/v1/docs/%E0%A4%A')
+  assert.is(res.status, 400)
+  assert.is((await res.json()).error.code, 'bad-request')
+})
+
 test.run()

@@ -25,6 +25,20 @@ test('a bad configuration value exits 2 with one line naming the variable', () =
   }
 })
 
+test('bad values are named without printing secrets; unusable keys and data directories exit 2 too', () => {
+  const secret = serve({ ...testEnv(tempDir()), JWT_SECRET: 'hunter2secret' })
+  assert.is(secret.status, 2)
+  assert.not.ok(secret.stderr.includes('hunter2'), secret.stderr)
+  const url = serve({ ...testEnv(tempDir()), DATABASE_URL: 'mysql://user:S3cretPw@db/x' })
+  assert.not.ok(url.stderr.includes('S3cretPw'), url.stderr)
+  const key = serve({ ...testEnv(tempDir()), JWT_SECRET: '', JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----garbage' })
+  assert.is(key.status, 2)
+  assert.match(key.stderr, /^homeroom: bad configuration: JWT_PUBLIC_KEY: is not a valid PEM key\n$/)
+  const dir = serve({ ...testEnv(join(process.argv[1], 'not-a-directory')) })
+  assert.is(dir.status, 2)
+  assert.match(dir.stderr, /^homeroom: bad configuration: DATA_DIR: cannot open /)
+})
+
 test('SIGTERM stops accepting, snapshots documents and exits 0', async () => {
   const dataDir = tempDir()
   const server = await startServerProcess(dataDir)
