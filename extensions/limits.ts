@@ -5,11 +5,7 @@ import { parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
-
-interface Bucket {
-  tokens: number
-  refilledAt: number
-}
+import { TokenBuckets } from '../server/rate.ts'
 
 export class Limits implements Extension {
   readonly extensionName = 'limits'
@@ -18,11 +14,12 @@ export class Limits implements Extension {
   private readonly metrics: Metrics
   /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */
   private readonly open = new Map<string, Map<string, Set<string>>>()
-  private readonly buckets = new Map<string, Bucket>()
+  private readonly buckets: TokenBuckets
 
   constructor(config: { limits: Config['limits']; metrics: Metrics }) {
     this.limits = config.limits
     this.metrics = config.metrics
+    this.buckets = new TokenBuckets(config.limits.messagesPerSec)
   }
 
   /** Called while authenticating: may this user open one more document on this socket? */
@@ -58,7 +55,7 @@ export class Limits implements Extension {
     this.metrics.connections.dec()
     if (docs.size > 0) return
     sockets.delete(socketId)
-    this.buckets.delete(socketId)
+    this.buckets.forget(socketId)
     if (sockets.size === 0) this.open.delete(user)
   }
 
@@ -66,7 +63,7 @@ export class Limits implements Extension {
     if (update.byteLength > this.limits.maxMessageBytes) {
       throw this.refuse(new Refusal(`too-large: message of ${update.byteLength} bytes exceeds ${this.limits.maxMessageBytes}`, 4413))
     }
-    if (!this.take(socketId)) {
+    if (!this.buckets.take(socketId)) {
       throw this.refuse(new Refusal(`rate-limited: more than ${this.limits.messagesPerSec} messages per second`, 4429))
     }
     let kind: string
@@ -84,18 +81,6 @@ export class Limits implements Extension {
     let n = 0
     for (const sockets of this.open.values()) n += sockets.size
     return n
-  }
-
-  private take(socketId: string): boolean {
-    const now = Date.now()
-    const rate = this.limits.messagesPerSec
-    const bucket = this.buckets.get(socketId) ?? { tokens: rate * 2, refilledAt: now }
-    bucket.tokens = Math.min(rate * 2, bucket.tokens + ((now - bucket.refilledAt) / 1000) * rate)
-    bucket.refilledAt = now
-    this.buckets.set(socketId, bucket)
-    if (bucket.tokens < 1) return false
-    bucket.tokens -= 1
-    return true
   }
 
   private refuse(refusal: Refusal): Refusal {

@@ -82,7 +82,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const identities = new Identities(config)
   const limits = new Limits({ limits: config.limits, metrics })
   const persistence = new Persistence({ store, metrics, log, snapshotEvery: config.snapshotEvery })
-  const router = new Router(identities)
+  const router = new Router(identities, config.limits.httpRequestsPerSec)
   const sockets = new Set<Socket>()
 
   const app = {} as Homeroom

@@ -45,6 +45,7 @@ const schema = z.object({
   MAX_AWARENESS_BYTES: int(64, 1024 * 1024).default(8192),
   MAX_AWARENESS_PER_SEC: int(1, 1000).default(20),
   MAX_FILE_BYTES: int(1, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
+  MAX_HTTP_REQUESTS_PER_SEC: int(1, 100000).default(50),
   SNAPSHOT_EVERY: int(1, 1_000_000).default(500),
   CHAT_RETENTION_DAYS: int(1, 36500).default(365),
   BUS_TRAIL_RETENTION_DAYS: int(1, 36500).default(30),
@@ -78,6 +79,7 @@ export interface Config {
     /** Awareness updates per second and connection; more are dropped. */
     awarenessPerSec: number
     fileBytes: number
+    httpRequestsPerSec: number
   }
   snapshotEvery: number
   retention: { chatDays: number; busTrailDays: number }
@@ -142,6 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       awarenessBytes: e.MAX_AWARENESS_BYTES,
       awarenessPerSec: e.MAX_AWARENESS_PER_SEC,
       fileBytes: e.MAX_FILE_BYTES,
+      httpRequestsPerSec: e.MAX_HTTP_REQUESTS_PER_SEC,
     },
     snapshotEvery: e.SNAPSHOT_EVERY,
     retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS },

@@ -1,8 +1,10 @@
 // A small JSON router on the Hocuspocus HTTP server. Every error leaves as
 // `{ "error": { "code", "message" } }` with a fitting status.
+import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Identity } from '../docs-model/types.ts'
 import type { Identities } from './identity.ts'
+import { TokenBuckets } from './rate.ts'
 
 export class HttpError extends Error {
   readonly status: number
@@ -61,9 +63,11 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export class Router {
   private readonly routes: Route[] = []
   private readonly identities: Identities
+  private readonly rates: TokenBuckets
 
-  constructor(identities: Identities) {
+  constructor(identities: Identities, requestsPerSec: number) {
     this.identities = identities
+    this.rates = new TokenBuckets(requestsPerSec)
   }
 
   /** `pattern` like `/api/v1/schools/:school/roster`; a trailing `*name` captures the rest. */
@@ -89,6 +93,10 @@ export class Router {
       if (route.method !== req.method) {
         methodMismatch = true
         continue
+      }
+      if (!this.rates.take(caller(req))) {
+        sendError(res, new HttpError(429, 'rate-limited', 'too many requests; slow down and retry'))
+        return true
       }
       await this.run(route.handler, { req, res, url, params })
       return true
@@ -134,6 +142,10 @@ export class Router {
     }
   }
 }
+
+/** Callers are told apart by their credentials, else by their address. */
+const caller = (req: IncomingMessage): string =>
+  req.headers.authorization ? createHash('sha256').update(req.headers.authorization).digest('base64') : (req.socket.remoteAddress ?? '?')
 
 function match(parts: string[], segments: string[]): Record<string, string> | undefined {
   const params: Record<string, string> = {}

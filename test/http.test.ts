@@ -59,6 +59,22 @@ test('unknown routes answer 404 in the error shape', async () => {
   assert.is((await res.json()).error.code, 'not-found')
 })
 
+test('a caller over the HTTP request rate gets 429 in the error shape; others are still served', async () => {
+  const limited = await startServer({ MAX_HTTP_REQUESTS_PER_SEC: '2' })
+  try {
+    const token = await mintToken(admin())
+    const statuses = []
+    for (let i = 0; i < 8; i++) {
+      statuses.push((await fetch(`${limited.http}/api/v1/stats`, { headers: { Authorization: `Bearer ${token}` } })).status)
+    }
+    assert.ok(statuses.includes(429), statuses.join(','))
+    const other = await fetch(`${limited.http}/api/v1/stats`, { headers: { Authorization: `Bearer ${await mintToken(admin('a2'))}` } })
+    assert.is(other.status, 200)
+  } finally {
+    await limited.stop()
+  }
+})
+
 test('a malformed percent-escape in the path answers 400 instead of hanging', async () => {
   const res = await get('/api/v1/docs/%E0%A4%A')
   assert.is(res.status, 400)
