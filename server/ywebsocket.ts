@@ -53,7 +53,6 @@ export class YWebsocketEndpoint implements Extension {
   readonly extensionName = 'y-websocket'
   private readonly wss: WebSocketServer
   private readonly log: Logger
-  private hocuspocus!: Hocuspocus
 
   constructor(options: { log: Logger; maxPayload: number }) {
     this.log = options.log
@@ -63,15 +62,14 @@ export class YWebsocketEndpoint implements Extension {
   async onUpgrade({ request, socket, head, instance }: onUpgradePayload): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost')
     if (!url.pathname.startsWith(YWEBSOCKET_PREFIX)) return
-    this.hocuspocus = instance
     const name = safeDecode(url.pathname.slice(YWEBSOCKET_PREFIX.length))
     const token = url.searchParams.get('token') ?? ''
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.attach(ws, name, token, request.headers))
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.attach(instance, ws, name, token, request.headers))
     // Stops Hocuspocus from handling this upgrade itself.
     throw null
   }
 
-  private attach(ws: WebSocket, name: string, token: string, headers: IncomingHttpHeaders): void {
+  private attach(hocuspocus: Hocuspocus, ws: WebSocket, name: string, token: string, headers: IncomingHttpHeaders): void {
     let closed = false
     const end = (reason: string) => {
       if (closed) return
@@ -96,7 +94,7 @@ export class YWebsocketEndpoint implements Extension {
 
     // The token stays out of the request Hocuspocus keeps, so no hook or log line can see it.
     const request = new Request(`http://localhost${YWEBSOCKET_PREFIX}${encodeURI(name)}`, { headers: toHeaders(headers) })
-    const client = this.hocuspocus.handleConnection(adapter, request)
+    const client = hocuspocus.handleConnection(adapter, request)
     const address = (payload: Uint8Array) => {
       const encoder = encoding.createEncoder()
       encoding.writeVarString(encoder, name)

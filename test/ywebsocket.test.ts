@@ -1,6 +1,7 @@
 // The stock y-websocket endpoint: same live documents as Hocuspocus providers, same rules,
 // and refusals that reach the stock client as 44xx close codes so it stops retrying.
 import { Writable } from 'node:stream'
+import WebSocket from 'ws'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import pino from 'pino'
@@ -170,6 +171,35 @@ test('a write on a read-only connection closes the stock client with forbidden-w
   const poll = await server.app.hocuspocus.openDirectConnection('s1/poll/p1', {})
   assert.is(poll.document!.getMap('tallies').get('0'), undefined, 'the refused tally reached the server')
   await poll.disconnect()
+})
+
+/** Opens a raw socket on the endpoint, sends `frame` once open, resolves with the close code and reason. */
+async function rawClose(token: string, frame: string | Uint8Array): Promise<{ code: number; reason: string }> {
+  const ws = new WebSocket(`${server.url}/y/s1/doc/raw?token=${token}`)
+  return within(
+    new Promise((resolve) => {
+      ws.on('open', () => ws.send(frame))
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }))
+    }),
+    5000,
+    'raw socket closed',
+  )
+}
+
+test('hostile frames close the socket with bad-message (4400)', async () => {
+  const token = await mintToken(teacher())
+  const text = await rawClose(token, 'hello')
+  assert.is(text.code, 4400)
+  assert.match(text.reason, /^bad-message/)
+  // A Hocuspocus-only message type (CLOSE) is not part of the y-websocket protocol.
+  assert.is((await rawClose(token, new Uint8Array([7]))).code, 4400)
+  // A sync message of an unknown kind.
+  const garbage = await rawClose(token, new Uint8Array([0, 9, 255, 255]))
+  assert.is(garbage.code, 4400)
+  assert.match(garbage.reason, /^bad-message/)
+  // The server still serves.
+  const y = connectY(server.url, 's1/doc/raw', token)
+  await within(y.synced, 5000, 'sync after hostile frames')
 })
 
 test('oversized messages (4413) and message floods (4429) close the stock client', async () => {
