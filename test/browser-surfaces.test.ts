@@ -90,6 +90,35 @@ if (!chromiumAvailable()) {
     }
   })
 
+  test('strokes drawn on one page appear on the other; a locked board refuses the student locally', async () => {
+    const teacher = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
+    const student = await openPlayground(browser, server.http, { user: 'u2', role: 'student' })
+    try {
+      const draw = async (page: typeof student.page, dy: number) => {
+        const box = (await page.locator('[data-testid="board"]').boundingBox())!
+        await page.mouse.move(box.x + 40, box.y + 40 + dy)
+        await page.mouse.down()
+        for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + 40 + i * 20, box.y + 40 + dy + (i % 2) * 15)
+        await page.mouse.up()
+      }
+      await draw(student.page, 0)
+      await teacher.page.locator('[data-testid="board-status"]', { hasText: '1 stroke' }).waitFor()
+      await draw(teacher.page, 60)
+      await student.page.locator('[data-testid="board-status"]', { hasText: '2 strokes' }).waitFor()
+
+      await teacher.page.locator('[data-testid="lock-board"]').click()
+      await student.page.locator('[data-testid="board-status"]', { hasText: 'locked' }).waitFor()
+      await draw(student.page, 120)
+      await student.page.locator('.toast', { hasText: 'not allowed' }).waitFor()
+      assert.match(await teacher.page.locator('[data-testid="board-status"]').innerText(), /^2 strokes/)
+      await teacher.page.locator('[data-testid="lock-board"]').click()
+      await screenshot(teacher.page, 'teacher-board')
+    } finally {
+      await teacher.context.close()
+      await student.context.close()
+    }
+  })
+
   test('an admin’s drill reaches the student banner, which the student acknowledges', async () => {
     if (!hasExtension('emergency-observer')) {
       console.log('SKIPPED drill banner: no emergency observer installed (issue 5)')

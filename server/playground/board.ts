@@ -25,7 +25,8 @@ export function boardPanel(board: BoardClient): HTMLElement {
     ctx.clearRect(0, 0, WIDTH, HEIGHT)
     for (const [, el] of board.elements()) if (el.points) drawLine(el.points, el.color)
     if (stroke) drawLine(stroke, color)
-    status.textContent = board.locked() ? 'Locked by the teacher' : `${board.elements().length} strokes`
+    const count = board.elements().length
+    status.textContent = `${count} stroke${count === 1 ? '' : 's'}${board.locked() ? ' · locked by the teacher' : ''}`
   }
   const point = (event: PointerEvent): [number, number] => {
     const rect = canvas.getBoundingClientRect()
@@ -47,9 +48,9 @@ export function boardPanel(board: BoardClient): HTMLElement {
     render()
   })
 
-  const status = h('span', { class: 'muted' })
+  const status = h('span', { class: 'muted', 'data-testid': 'board-status' })
   const lock = me.role === 'teacher'
-    ? h('button', { class: 'small', onclick: () => attempt(() => board.handle.write('meta', (doc) => doc.getMap('meta').set('locked', !board.locked()))) }, 'Lock / unlock')
+    ? h('button', { class: 'small', 'data-testid': 'lock-board', onclick: () => attempt(() => board.handle.write('meta', (doc) => doc.getMap('meta').set('locked', !board.locked()))) }, 'Lock / unlock')
     : null
   board.handle.on('change', render)
   void board.handle.ready.then(render)

@@ -3,9 +3,15 @@ import type { ExamClient, MonitorClient } from '../../docs-model/client/index.ts
 import { attempt, h, panel, timeOf } from './dom.ts'
 
 export function examPanel(exam: ExamClient): HTMLElement {
-  // Proctoring: leaving the tab is reported as an event the server turns into an alert.
+  // Proctoring: leaving the tab is reported as an event the server turns into an alert. Closing
+  // the page hides it too; `pagehide` follows at once then, so the report waits one turn.
+  let leaving = false
+  addEventListener('pagehide', () => (leaving = true))
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'hidden' && exam.status() === 'open' && !exam.submitted()) attempt(() => exam.event('tab_switch'))
+    if (document.visibilityState !== 'hidden') return
+    setTimeout(() => {
+      if (!leaving && exam.status() === 'open' && !exam.submitted()) attempt(() => exam.event('tab_switch'))
+    })
   })
   const render = () => {
     const questions = exam.questions()
