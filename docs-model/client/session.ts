@@ -111,6 +111,7 @@ export class Handle extends Emitter<HandleEvents> {
   }
 
   private connect(doc: Y.Doc): void {
+    if (this.doc !== doc) doc.on('update', () => this.emit('change', undefined))
     this.doc = doc
     this.synced = false
     let loaded!: () => void
@@ -141,7 +142,6 @@ export class Handle extends Emitter<HandleEvents> {
       onUnsyncedChanges: () => this.session.changed(),
     })
     this.provider.attach()
-    doc.on('update', () => this.emit('change', undefined))
   }
 
   /** Opens the document again on the same copy: local changes are sent again. */
