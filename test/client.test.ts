@@ -7,7 +7,7 @@ import * as Y from 'yjs'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { eventually, within } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
-import { Session, NotAllowed, PollClient, ChatClient, ExamClient, type Recovery } from '../docs-model/client/index.ts'
+import { Session, NotAllowed, PollClient, ChatClient, ExamClient, DocClient, ClassClient, type Recovery } from '../docs-model/client/index.ts'
 import { serverWrite } from '../server/writes.ts'
 
 let server: TestServer
@@ -55,6 +55,27 @@ test('chat: send, read receipts, typing', async () => {
   await eventually(() => a.readBy(sent.id).includes('u2'), 5000, 'read receipt at a')
   b.typing(true)
   await eventually(() => a.typers().length === 1, 5000, 'typing indicator at a')
+})
+
+test('doc comments and classroom activity through the typed helpers', async () => {
+  const t = new DocClient(await session(teacher()), 's1/doc/commented')
+  const s = new DocClient(await session(student('u1')), 's1/doc/commented')
+  await within(Promise.all([t.handle.ready, s.handle.ready]), 5000, 'both open')
+  const mine = s.comment('Is this right?')
+  await eventually(() => t.comments().some(([key]) => key === mine), 5000, 'comment at the teacher')
+  const theirs = t.comment('See page 4')
+  await eventually(() => s.comments().some(([key]) => key === theirs), 5000, 'comment at the student')
+  assert.throws(() => s.resolve(theirs), (e: unknown) => e instanceof NotAllowed)
+  t.resolve(mine)
+  await eventually(() => s.comments().find(([key]) => key === mine)?.[1].resolved === true, 5000, 'resolved at the student')
+
+  const pupil = new ClassClient(await session(student('u1', { classes: ['7a'] })), 's1', '7a')
+  await within(pupil.handle.ready, 5000, 'class open')
+  pupil.report('active', { handRaised: true })
+  await eventually(() => !pupil.handle.pending, 5000, 'activity accepted')
+  assert.not.ok(pupil.handle.canWrite('actions/lock'))
+  const stored = (await server.app.peek('s1/class/7a')).getMap('activity').get('u1') as { handRaised?: boolean }
+  assert.is(stored.handRaised, true)
 })
 
 test('a refused change drops the local copy, reloads it and reports what was not accepted', async () => {

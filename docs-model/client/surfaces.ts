@@ -331,3 +331,85 @@ export class BoardClient {
     return key
   }
 }
+
+export interface DocComment {
+  text: string
+  anchor?: unknown
+  at: number | string
+  resolved?: boolean
+}
+
+/** `s/doc/<id>`: bind `fragment` to an editor; comments are keyed `<author>:<id>`. */
+export class DocClient {
+  readonly handle: Handle
+
+  constructor(session: Session, name: string) {
+    this.handle = session.open(name)
+  }
+
+  get fragment(): Y.XmlFragment {
+    return this.handle.doc.getXmlFragment('body')
+  }
+
+  comments(): Array<[string, DocComment]> {
+    return entries<DocComment>(mapOf(this.handle.doc, 'comments'))
+  }
+
+  comment(text: string, anchor?: unknown): string {
+    const key = `${this.handle.session.user.sub}:${newId()}`
+    this.handle.write(`comments/${key}`, (doc) => doc.getMap('comments').set(key, { text, at: Date.now(), ...(anchor === undefined ? {} : { anchor }) }))
+    return key
+  }
+
+  resolve(key: string): void {
+    const current = mapOf(this.handle.doc, 'comments').get(key) as DocComment | undefined
+    if (!current) return
+    this.handle.write(`comments/${key}`, (doc) => doc.getMap('comments').set(key, { ...current, resolved: true }))
+  }
+}
+
+export type ActivityState = 'active' | 'idle' | 'away'
+
+/** `s/class/<id>`: students report their activity; teachers read the stats and send actions. */
+export class ClassClient {
+  readonly handle: Handle
+
+  constructor(session: Session, school: string, id: string) {
+    this.handle = session.open(`${school}/class/${id}`)
+  }
+
+  activity(): Array<[string, { state: ActivityState; page?: string; handRaised?: boolean; at: number | string }]> {
+    return entries(mapOf(this.handle.doc, 'activity'))
+  }
+
+  stats(): { active?: number; idle?: number; away?: number; participation?: number } {
+    return mapOf(this.handle.doc, 'stats').toJSON()
+  }
+
+  report(state: ActivityState, options: { page?: string; handRaised?: boolean } = {}): void {
+    const me = this.handle.session.user.sub
+    this.handle.write(`activity/${me}`, (doc) => doc.getMap('activity').set(me, { state, at: Date.now(), ...options }))
+  }
+
+  /** Teachers: ask every screen to focus on a page, or lock them. */
+  act(action: 'focus' | 'lock', value: string | boolean | null): void {
+    this.handle.write(`actions/${action}`, (doc) => doc.getMap('actions').set(action, value))
+  }
+}
+
+/** `s/group/<id>`: a study group's conversation plus joining and leaving. */
+export class GroupClient extends ChatClient {
+  members(): string[] {
+    return [...mapOf(this.handle.doc, 'members').keys()]
+  }
+
+  join(): void {
+    const me = this.handle.session.user.sub
+    this.handle.write(`members/${me}`, (doc) => doc.getMap('members').set(me, { at: Date.now() }))
+  }
+
+  leave(): void {
+    const me = this.handle.session.user.sub
+    this.handle.write(`members/${me}`, (doc) => doc.getMap('members').delete(me), 'delete')
+  }
+}
