@@ -10,6 +10,7 @@ import { docJson, putRoster } from './helpers/safety.ts'
 import { dueStatus, grade } from '../extensions/observers/exam.ts'
 import { answer, submit } from '../docs-model/surfaces/exam.ts'
 import * as Y from 'yjs'
+import type { HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 
 const STUDENTS = 40
 const KEY = [1, 3, 0, 2, 2, 1]
@@ -31,7 +32,13 @@ test.before(async () => {
     ...ids.map((id, i) => ({ id, name: `Student ${i}`, role: 'student' })),
   ])
 })
-test.after.each(closeClients)
+/** Students share one socket for their two documents; clients leave shared sockets open. */
+const sockets: HocuspocusProviderWebsocket[] = []
+function closeAll(): void {
+  closeClients()
+  for (const socket of sockets.splice(0)) socket.destroy()
+}
+test.after.each(closeAll)
 test.after(async () => {
   await server.stop()
 })
@@ -59,6 +66,7 @@ interface Sitter {
 async function sit(i: number): Promise<Sitter> {
   const token = await mintToken(student(ids[i]))
   const socket = openSocket(server.url)
+  sockets.push(socket)
   const exam = connect(server.url, 's1/exam/e1', token, { socket })
   const own = connect(server.url, `s1/exam/e1/student/${ids[i]}`, token, { socket })
   await within(Promise.all([exam.synced, own.synced]), 10_000, `sync of ${ids[i]}`)
@@ -106,8 +114,7 @@ test('40 students from open to close with a restart in the middle', async () => 
   assert.is((proctor.doc.getMap('students').get('u05') as any).state, 'in_progress')
 
   // Restart in the middle of the exam.
-  closeClients()
-  for (const s of sitters) s.exam.socket.destroy()
+  closeAll()
   await server.stop()
   server = await startServer({}, { dataDir })
   assert.ok(Date.now() < startsAt + DURATION_S * 1000 - 3000, 'the restart happened well before the end')
