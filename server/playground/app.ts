@@ -41,12 +41,22 @@ function storedLogin(): Login | undefined {
 
 async function login(school: string, sub: string, role: Role): Promise<Login> {
   const stored = storedLogin()
-  if (stored && stored.school === school && stored.sub === sub && stored.role === role) return stored
+  if (stored && stored.school === school && stored.sub === sub && stored.role === role && !expiresSoon(stored.token)) return stored
   const response = await fetch('/playground/token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ school, sub, role }) })
   if (!response.ok) throw new Error((await response.json()).error?.message ?? 'could not get a token')
   const fresh = { school, sub, role, token: (await response.json()).token as string }
   localStorage.setItem(STORAGE, JSON.stringify(fresh))
   return fresh
+}
+
+/** Dev tokens last 8 hours; a stored one close to its end is replaced (when online). */
+function expiresSoon(token: string): boolean {
+  try {
+    const { exp } = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))
+    return typeof exp === 'number' && exp * 1000 < Date.now() + 5 * 60_000 && navigator.onLine
+  } catch {
+    return true
+  }
 }
 
 function showLogin(error?: string): void {
