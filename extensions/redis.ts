@@ -59,6 +59,8 @@ export interface RedisSyncConfig {
 const LOAD_SYNC_TIMEOUT_MS = 5000
 /** Longest wait for Redis to take a client's update before it is applied without it. */
 const PUBLISH_TIMEOUT_MS = 1000
+/** Wait after a failed publish before announcing the document instead. */
+const ANNOUNCE_DELAY_MS = 100
 /** At most one gap request per document in this window. */
 const GAP_REQUEST_INTERVAL_MS = 500
 
@@ -83,14 +85,14 @@ export class RedisSync implements Extension {
   private readonly unsubscribeLater = new Set<string>()
   /** Documents that asked their peers for a gap recently. */
   private readonly gapRequests = new Set<string>()
-  private readonly gauges
+  private readonly meters
 
   constructor(config: RedisSyncConfig) {
     this.config = config
     this.prefix = config.prefix ?? 'homeroom'
     this.identifier = `${config.instanceId}-${randomUUID().slice(0, 8)}`
     const registers = [config.metrics.registry]
-    this.gauges = {
+    this.meters = {
       up: new client.Gauge({ name: 'homeroom_redis_up', help: '1 while both Redis connections are ready', registers }),
       outages: new client.Counter({ name: 'homeroom_redis_outages_total', help: 'Times Redis became unreachable', registers }),
       resynced: new client.Counter({ name: 'homeroom_redis_resynced_documents_total', help: 'Documents re-announced after Redis returned', registers }),
@@ -109,7 +111,7 @@ export class RedisSync implements Extension {
     this.sub = new IORedis(config.url, options)
     this.countPublishedBytes()
     this.sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => {
-      this.gauges.received.inc(data.byteLength)
+      this.meters.received.inc(data.byteLength)
       // Runs before the wrapped extension applies the message: look for a gap once it has.
       setImmediate(() => this.checkForGap(data))
     })
@@ -118,11 +120,6 @@ export class RedisSync implements Extension {
       connection.on('close', () => this.connectionLost())
       connection.on('error', (error: Error) => this.connectionError(error))
     }
-  }
-
-  /** Whether updates currently travel between instances. */
-  get isUp(): boolean {
-    return this.up
   }
 
   async onConfigure({ instance }: onConfigurePayload): Promise<void> {
@@ -143,13 +140,36 @@ export class RedisSync implements Extension {
     if (!this.up || connection.readOnly) return
     const frame = parseFrame(update)
     if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload)) return
-    await this.guard('publish', documentName, withTimeout(this.publishUpdate(documentName, frame.payload), PUBLISH_TIMEOUT_MS))
+    await this.publishOrAnnounce(documentName, withTimeout(this.publishUpdate(documentName, frame.payload), PUBLISH_TIMEOUT_MS))
   }
 
   /** Publishes the server's own writes; client updates were published before they were applied. */
   async onChange({ documentName, update, transactionOrigin: origin }: onChangePayload): Promise<void> {
     if (!this.up || (isTransactionOrigin(origin) && (origin.source === 'connection' || origin.source === 'redis'))) return
-    await this.guard('publish', documentName, this.publishUpdate(documentName, update))
+    await this.publishOrAnnounce(documentName, this.publishUpdate(documentName, update))
+  }
+
+  /**
+   * A lost publish while Redis is up would leave peers behind until the next gap: announce the
+   * document's state vector a moment later instead, so peers ask for what they lack.
+   */
+  private async publishOrAnnounce(documentName: string, publishing: Promise<unknown>): Promise<void> {
+    try {
+      await publishing
+    } catch (error) {
+      this.config.metrics.observerErrors.inc({ where: 'redis-publish' })
+      this.config.log.warn({ err: error, doc: documentName }, 'publishing an update to Redis failed; announcing the document instead')
+      setTimeout(() => this.announce(documentName), ANNOUNCE_DELAY_MS).unref()
+    }
+  }
+
+  /** Publishes a loaded document's state vector; peers answer with what we lack and ask for what they lack. */
+  private announce(documentName: string): void {
+    const document = this.instance?.documents.get(documentName)
+    if (!this.up || !document) return
+    this.publish(documentName, new OutgoingMessage(documentName).createSyncMessage().writeFirstSyncStepFor(document)).catch((error) =>
+      this.config.log.warn({ err: error, doc: documentName }, 'announcing a document to Redis failed; it resyncs when Redis reconnects'),
+    )
   }
 
   async onAwarenessUpdate(payload: onAwarenessUpdatePayload): Promise<void> {
@@ -199,7 +219,7 @@ export class RedisSync implements Extension {
     }
     this.up = true
     this.reported = false
-    this.gauges.up.set(1)
+    this.meters.up.set(1)
     const outageMs = Date.now() - this.downSince
     if (this.everUp) this.config.log.warn({ outageMs }, 'Redis is back; resynchronising loaded documents')
     else this.config.log.info({ identifier: this.identifier }, 'joined the other instances through Redis')
@@ -211,7 +231,7 @@ export class RedisSync implements Extension {
     if (!this.up) return
     this.up = false
     this.downSince = Date.now()
-    this.gauges.up.set(0)
+    this.meters.up.set(0)
     this.reportOutage()
   }
 
@@ -224,7 +244,7 @@ export class RedisSync implements Extension {
   private reportOutage(error?: Error): void {
     if (this.reported) return
     this.reported = true
-    this.gauges.outages.inc()
+    this.meters.outages.inc()
     this.config.log.error({ err: error }, 'Redis unreachable: serving local clients only until it returns')
   }
 
@@ -242,10 +262,8 @@ export class RedisSync implements Extension {
     if (!this.up || !document || (document.store.pendingStructs === null && document.store.pendingDs === null) || this.gapRequests.has(name)) return
     this.gapRequests.add(name)
     setTimeout(() => this.gapRequests.delete(name), GAP_REQUEST_INTERVAL_MS).unref()
-    this.gauges.gaps.inc()
-    this.publish(name, new OutgoingMessage(name).createSyncMessage().writeFirstSyncStepFor(document)).catch((error) =>
-      this.config.log.warn({ err: error, doc: name }, 'asking peers for a gap failed'),
-    )
+    this.meters.gaps.inc()
+    this.announce(name)
   }
 
   /** Re-subscribes every loaded document and announces its state and presence to the peers. */
@@ -265,7 +283,7 @@ export class RedisSync implements Extension {
       await Promise.all(messages.map((message) => this.publish(document.name, message)))
     }
     if (documents.length === 0) return
-    this.gauges.resynced.inc(documents.length)
+    this.meters.resynced.inc(documents.length)
     this.config.log.info({ documents: documents.length }, 'documents resynchronised through Redis')
   }
 
@@ -287,7 +305,7 @@ export class RedisSync implements Extension {
   private countPublishedBytes(): void {
     const publish = this.pub.publish.bind(this.pub) as (channel: string | Buffer, message: string | Buffer) => Promise<number>
     this.pub.publish = ((channel: string | Buffer, message: string | Buffer) => {
-      this.gauges.published.inc(typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength)
+      this.meters.published.inc(typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength)
       return publish(channel, message)
     }) as IORedis['publish']
   }
