@@ -1,7 +1,8 @@
 // Retention: bus trail points older than BUS_TRAIL_RETENTION_DAYS are deleted; chat, dm and group
 // messages older than CHAT_RETENTION_DAYS are removed as a new change, and the journal history of
 // those documents before the window is replaced by a snapshot at the window start, so the removed
-// messages' original entries are gone too. Other documents (exam records, boards) keep history.
+// messages' original entries are gone too (up to one run later when the document had no recent
+// snapshot: see truncateHistory). Other documents (exam records, boards) keep history.
 import type * as Y from 'yjs'
 import type { Homeroom } from './app.ts'
 import { replay } from './store/replay.ts'
@@ -78,7 +79,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
       await options.apply(name, (live) => removeOldMessages(live, chatCutoff))
       report.messagesRemoved += old
     }
-    report.entriesDropped += (await truncateHistory(store, name, chatCutoff))?.dropped ?? 0
+    report.entriesDropped += (await truncateHistory(store, name, chatCutoff, { concurrent: true }))?.dropped ?? 0
     report.documentsChecked++
     options.onProgress?.(report.documentsChecked, documents.length)
   }

@@ -72,7 +72,14 @@ async function checkedBounds(store: Store, name: string, ...times: Array<number 
 /** The document as it was at `at` (now when omitted). */
 export async function stateAt(store: Store, name: string, at?: number): Promise<Y.Doc> {
   await checkedBounds(store, name, at)
-  return at === undefined ? (await replay(store, name)).doc : (await replayAt(store, name, at)).doc
+  if (at === undefined) return (await replay(store, name)).doc
+  const { doc } = await replayAt(store, name, at)
+  // History may have been dropped while replaying; then the replay may have missed entries.
+  await checkedBounds(store, name, at).catch((error) => {
+    doc.destroy()
+    throw error
+  })
+  return doc
 }
 
 // Matches the default snapshot interval: one page usually covers the entries after a snapshot.
@@ -367,9 +374,19 @@ export async function restoreInStore(store: Store, name: string, at: number, use
 /**
  * Drops history up to `until`: writes a snapshot at the last entry at or before `until` and deletes
  * every older entry and snapshot. Entries are followed in sequence order, so an entry is only ever
- * deleted once the snapshot holds it. Returns undefined when nothing is stored up to `until`.
+ * deleted once a snapshot holds it. Returns undefined when nothing is stored up to `until`.
+ *
+ * With `concurrent`, a server may be replaying the document meanwhile: a replay that picked the
+ * newest snapshot still needs every entry after it. So only history before the newest snapshot
+ * that existed before this call is deleted; the rest goes on the next call (retention runs daily).
  */
-export async function truncateHistory(store: Store, name: string, until = Number.POSITIVE_INFINITY): Promise<{ seq: number; dropped: number } | undefined> {
+export async function truncateHistory(
+  store: Store,
+  name: string,
+  until = Number.POSITIVE_INFINITY,
+  options: { concurrent?: boolean } = {},
+): Promise<{ seq: number; dropped: number } | undefined> {
+  const newest = options.concurrent ? ((await store.latestSnapshot(name))?.seq ?? 0) : Number.POSITIVE_INFINITY
   const snapshot = Number.isFinite(until) ? await store.latestSnapshot(name, until) : await store.latestSnapshot(name)
   const doc = new Y.Doc()
   if (snapshot) Y.applyUpdate(doc, snapshot.state)
@@ -383,10 +400,11 @@ export async function truncateHistory(store: Store, name: string, until = Number
   })
   try {
     if (seq === 0) return undefined
-    const bounds = await historyBounds(store, name)
-    if (bounds.base?.seq === seq) return { seq, dropped: 0 }
     if (snapshot?.seq !== seq) await store.writeSnapshot({ doc: name, seq, at, state: Y.encodeStateAsUpdate(doc) })
-    return { seq, dropped: await store.pruneBefore(name, seq) }
+    const prunePoint = Math.min(seq, newest)
+    const base = (await historyBounds(store, name)).base?.seq ?? 0
+    if (prunePoint === 0 || base >= prunePoint) return { seq, dropped: 0 }
+    return { seq, dropped: await store.pruneBefore(name, prunePoint) }
   } finally {
     doc.destroy()
   }

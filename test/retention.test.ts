@@ -77,14 +77,18 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
     await eventually(() => Date.now() > windowStart, 1000, 'the clock to move')
     chat.doc.getArray('messages').push([{ id: 'e', author: 't1', text: 'inside the window', at: Date.now() }])
     await chat.acknowledged()
-    const report = await runRetention({
-      store: server!.app.store,
-      chatDays: 30,
-      busTrailDays: 30,
-      now: windowStart + 30 * DAY_MS,
-      apply: (name, change) => serverWrite(server!.app.hocuspocus, name, change),
-    })
-    assert.ok(report.entriesDropped >= 3, `dropped ${report.entriesDropped}`)
+    const run = () =>
+      runRetention({
+        store: server!.app.store,
+        chatDays: 30,
+        busTrailDays: 30,
+        now: windowStart + 30 * DAY_MS,
+        apply: (name, change) => serverWrite(server!.app.hocuspocus, name, change),
+      })
+    // The first run snapshots the window start; history before it goes once no replay can be
+    // using an older snapshot, at the latest on the next run.
+    const dropped = (await run()).entriesDropped + (await run()).entriesDropped
+    assert.ok(dropped >= 3, `dropped ${dropped}`)
     await eventually(() => texts(chat.doc).join() === 'inside the window', 5000, 'the live client to converge')
     const bounds = await historyBounds(server!.app.store, CHAT)
     assert.ok(bounds.start > 0 && bounds.start <= windowStart)

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
 import { resolve } from '../docs-model/registry.ts'
 import { compact, replay } from '../server/store/replay.ts'
-import { history, parseTime, restoreInto, stateAt, truncateHistory, TimeTravelError } from '../server/timetravel.ts'
+import { history, historyBounds, parseTime, restoreInto, stateAt, truncateHistory, TimeTravelError } from '../server/timetravel.ts'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
@@ -193,6 +193,23 @@ test('the document view answers errors in the contract shape', async () => {
   assert.is(early.body.error.code, 'before-retention')
   const kept = await view(`/api/v1/docs/${CHAT}?at=${new Date(steps[CHAT][25].at).toISOString()}`, token)
   assert.is(JSON.stringify(kept.body), steps[CHAT][25].json)
+})
+
+test('history dropped while a server may replay keeps what a replay from the newest snapshot needs', async () => {
+  const store = server.app.store
+  const newest = (await store.latestSnapshot(CHAT))!
+  const current = json(CHAT, (await replay(store, CHAT)).doc)
+  const first = await truncateHistory(store, CHAT, Number.POSITIVE_INFINITY, { concurrent: true })
+  assert.ok(first && first.seq > newest.seq, 'a snapshot of the newest state was written')
+  // A replay that picked `newest` before that snapshot existed still finds every entry after it.
+  const stale = new Y.Doc()
+  Y.applyUpdate(stale, newest.state)
+  for (const entry of await store.entriesAfter(CHAT, newest.seq)) Y.applyUpdate(stale, entry.update)
+  assert.is(json(CHAT, stale), current)
+  assert.is((await historyBounds(store, CHAT)).base?.seq, newest.seq, 'history is kept back to the snapshot readers may hold')
+  await truncateHistory(store, CHAT, Number.POSITIVE_INFINITY, { concurrent: true })
+  assert.is((await historyBounds(store, CHAT)).base?.seq, first.seq, 'the next run drops the rest')
+  assert.is(json(CHAT, (await replay(store, CHAT)).doc), current)
 })
 
 test('POST /api/v1/docs/<name>/restore restores XML content for live clients', async () => {

@@ -199,10 +199,12 @@ export function docsCommand(program: Command): void {
     .description('write a snapshot of each document (or one) and drop the history before it')
     .argument('[name]', 'only this document')
     .option('--json', 'machine-readable output')
+    .option('--force', 'compact even though a server seems to be running (a replay it runs meanwhile could miss entries)')
     .action(
-      action('docs compact', async (name: string | undefined, o: { json?: boolean }) => {
+      action('docs compact', async (name: string | undefined, o: { json?: boolean; force?: boolean }) => {
         if (name) documentName(name)
-        const results = await withStore('write', async (store) => {
+        const results = await withStore('write', async (store, config) => {
+          await refuseWhileServing(config, 'compacting', o.force)
           const names = name ? [name] : (await store.listDocuments()).map((d) => d.name)
           const bar = progress('compacting', names.length)
           const out: Array<{ name: string; seq: number | null; dropped: number }> = []
