@@ -4,7 +4,9 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
-import { startServer, type TestServer } from './helpers/server.ts'
+import { join } from 'node:path'
+import { rmSync } from 'node:fs'
+import { startServer, tempDir, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, within } from './helpers/clients.ts'
 import { admin, mintToken } from './helpers/tokens.ts'
 import { api } from './helpers/api.ts'
@@ -13,6 +15,8 @@ import { reportPosition, type BusFix } from '../docs-model/surfaces/bus.ts'
 import { advance, OFF_ROUTE_M, type Trip } from '../extensions/observers/bus.ts'
 import { distanceToPolylineM } from '../extensions/observers/geo.ts'
 import type { Claims } from '../server/identity.ts'
+import { SqliteStore } from '../server/store/sqlite.ts'
+import type { TrailPoint } from '../server/store/types.ts'
 
 const driver = (bus: string): Claims => ({ sub: `drv-${bus}`, role: 'driver', schools: ['s1'], buses: [bus] })
 const LNG = 13.4
@@ -150,6 +154,40 @@ test('malformed fixes are ignored and counted, and the server keeps serving', as
   await eventually(async () => (await ignored()) === before + 2, 3000, 'two ignored fixes')
   assert.equal(await server.app.store.trail('s1/b3', 0), [])
   assert.is((await api(server, 'GET', '/health')).status, 200)
+})
+
+test('a stale deadline survives a restart, and a failing trail store leaves the server serving', async () => {
+  class FlakyTrailStore extends SqliteStore {
+    failures = 1
+    override async appendTrail(bus: string, point: TrailPoint): Promise<void> {
+      if (this.failures-- > 0) throw new Error('disk full (injected)')
+      return super.appendTrail(bus, point)
+    }
+  }
+  const dataDir = tempDir()
+  const env = { BUS_STALE_AFTER_S: '5' }
+  let second = await startServer(env, { dataDir, store: new FlakyTrailStore(join(dataDir, 'homeroom.db')) })
+  const car = connect(second.url, 's1/bus/b5', await mintToken(driver('b5')))
+  await within(car.synced, 5000, 'driver sync')
+  const t0 = Date.now()
+  reportPosition(car.doc, { lat: 52.5, lng: LNG, speed: 10, heading: 0, at: t0 - 1000 })
+  reportPosition(car.doc, { lat: 52.5001, lng: LNG, speed: 10, heading: 0, at: t0 })
+  await car.acknowledged()
+  await eventually(async () => (await second.app.store.trail('s1/b5', 0)).length === 1, 3000, 'the second fix stored')
+  const errors = (await second.app.metrics.observerErrors.get()).values.find((v) => v.labels.where === 'bus.fix')?.value
+  assert.is(errors, 1)
+  car.destroy()
+  await second.stop()
+
+  second = await startServer(env, { dataDir })
+  try {
+    await eventually(async () => (await docJson(second, 's1/bus/b5')).alerts[`stale:${t0}`] !== undefined, 8000, 'stale alert after restart')
+    const late = Date.now() - (t0 + 5000)
+    assert.ok(late >= 0 && late < 1500, `stale ${late} ms after the deadline`)
+  } finally {
+    await second.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
 })
 
 async function ignored(): Promise<number> {

@@ -9,7 +9,8 @@ import { closeClients, connect, eventually, openSocket, within } from './helpers
 import { admin, mintToken, student } from './helpers/tokens.ts'
 import { api, assertError } from './helpers/api.ts'
 import { docJson, putRoster, webhookReceiver, type WebhookReceiver } from './helpers/safety.ts'
-import { signature } from '../server/webhook.ts'
+import { signature, Webhook } from '../server/webhook.ts'
+import { Metrics } from '../server/metrics.ts'
 import type { RosterMember } from '../server/store/types.ts'
 
 const SECRET = 'webhook-secret-for-tests'
@@ -173,6 +174,21 @@ test('an admin writing the broadcast starts one; everyone acknowledging stops es
   await eventually(async () => (await docJson(server, 's1/emergency/drill1')).status.acked === 2, 3000, 'all acknowledged')
   await new Promise((r) => setTimeout(r, ESCALATE_S * 1000 + 500))
   assert.is((await docJson(server, 's1/emergency/drill1')).status.escalations, 1)
+})
+
+test('the webhook retries with backoff, gives up after its attempts, and never throws', async () => {
+  const flaky = await webhookReceiver({ failFirst: 2 })
+  const webhook = new Webhook({ url: flaky.url, secret: SECRET, log: server.app.log, metrics: new Metrics(), backoffMs: 20 })
+  const started = Date.now()
+  assert.is(await webhook.send('test.event', 'd1', { n: 1 }), true)
+  assert.ok(Date.now() - started >= 60, 'waited 20 + 40 ms between attempts')
+  assert.is(flaky.attempts, 3)
+  assert.is(flaky.deliveries[0].headers['x-homeroom-delivery'], 'd1')
+  assert.equal(flaky.deliveries[0].body, { event: 'test.event', delivery: 'd1', n: 1 })
+  await flaky.close()
+  // Nobody listens there any more: every attempt fails, and send resolves false.
+  const gone = new Webhook({ url: flaky.url, log: server.app.log, metrics: new Metrics(), backoffMs: 5, attempts: 3, timeoutMs: 500 })
+  assert.is(await gone.send('test.event', 'd2', {}), false)
 })
 
 test.run()
