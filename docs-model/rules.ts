@@ -1,6 +1,7 @@
 // Matching changed paths against a surface's write rules. The server's guard and the
 // clients' helpers both decide with these functions, so they never disagree.
 import * as Y from 'yjs'
+import { resolve } from './registry.ts'
 import { NO_FACTS, type DocRef, type Facts, type Identity, type Op, type Surface, type WriteContext, type WriteRule } from './types.ts'
 
 export type Path = readonly string[]
@@ -86,6 +87,15 @@ export function writeContext(user: Identity, ref: DocRef, doc: Y.Doc = new Y.Doc
  */
 export function canWrite(surface: Surface, path: string | Path, ctx: WriteContext, op: Op = 'insert'): boolean {
   return grantingRules(surface, splitPath(path), op, ctx).some((rule) => !rule.frozen?.(ctx))
+}
+
+/**
+ * For clients: may `user` write at `path` of the document `name`, given their synced copy `doc`?
+ * The same rules the server's guard applies; a path refused here is refused there.
+ */
+export function userCanWrite(name: string, path: string | Path, user: Identity, doc?: Y.Doc, op: Op = 'insert'): boolean {
+  const { ref, surface } = resolve(name)
+  return canWrite(surface, path, writeContext(user, ref, doc), op)
 }
 
 /** Whether any rule could ever let this user write; if not, the connection is read-only. */
