@@ -15,7 +15,7 @@ import { startServer, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, within, type Client } from './helpers/clients.ts'
 import { mintToken } from './helpers/tokens.ts'
 
-const UPDATES_PER_SURFACE = Number(process.env.FUZZ_UPDATES ?? 160)
+const UPDATES_PER_SURFACE = Number(process.env.FUZZ_UPDATES ?? 100)
 
 const claims = (sub: string, role: Claims['role'], extra: Partial<Claims> = {}): Claims => ({ sub, role, schools: ['s1'], ...extra })
 
