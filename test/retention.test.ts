@@ -143,7 +143,7 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
     assert.equal(history.at(-1).user, 'retention')
     const text = await runCli(dataDir, ['retention', 'run'], env)
     assert.is(text.code, 0, text.stderr)
-    assert.match(text.stdout, /removed 0 messages older than/)
+    assert.match(text.stdout, /conversation documents: removed 0 messages older than/)
   })
 
   return test

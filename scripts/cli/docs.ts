@@ -250,7 +250,8 @@ export function docsCommand(program: Command): void {
         if (o.json) printJson({ checked, problems })
         else {
           for (const p of problems) print(`${p.doc}: ${p.message}${p.at ? ` (at ${p.at}${p.user ? `, by ${p.user}` : ''})` : ''}`)
-          print(problems.length === 0 ? `ok: ${checked} document${checked === 1 ? '' : 's'} decode` : `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${checked} documents`)
+          const documents = `${checked} document${checked === 1 ? '' : 's'}`
+          print(problems.length === 0 ? `ok: checked ${documents}, everything decodes` : `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${documents}`)
         }
         if (problems.length > 0) {
           if (!o.json) process.stderr.write("homeroom docs verify: fix or remove the entries named above (export what still decodes with 'homeroom docs export')\n")

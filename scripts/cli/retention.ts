@@ -34,7 +34,7 @@ export function retentionCommand(program: Command): void {
         })
         if (o.json) return printJson(report)
         print(
-          `removed ${report.messagesRemoved} messages older than ${report.chatCutoff} from ${report.documentsChecked} conversations, ` +
+          `checked ${report.documentsChecked} conversation documents: removed ${report.messagesRemoved} messages older than ${report.chatCutoff}, ` +
             `dropped ${report.entriesDropped} journal entries before the window, ` +
             `deleted ${report.trailPointsDeleted} bus trail points older than ${report.trailCutoff}`,
         )
