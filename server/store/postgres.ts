@@ -66,7 +66,7 @@ const types = {
 /** Error codes worth another attempt: the connection broke or the server is (re)starting. */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300', '40001', '40P01'])
 
-export function isTransient(error: unknown): boolean {
+function isTransient(error: unknown): boolean {
   const e = error as { code?: string; message?: string } | undefined
   if (!e) return false
   if (e.code && (TRANSIENT_CODES.has(e.code) || e.code.startsWith('08'))) return true
