@@ -169,6 +169,14 @@ test('a sync step 2 resending what the server has passes; a replaced map value m
   const sneaky = craft([{ id: [21, 0], rightOrigin: old, content: { any: [1] } }], [{ client: old[0], clock: old[1], len: 1 }])
   assert.is(unguarded(ballot, sneaky).getMap('ballot').has('choice'), false, 'the attack works without the guard')
   assert.is(verdict('s1/poll/p1/ballot/u1', ballot, u1, sneaky), 'forbidden-write: ballot/choice')
+  // A new value deleted by the same update (hidden in overlapping ranges) replaces nothing.
+  const vanishing = craft([{ id: [21, 0], origin: old, content: { any: [1, 1] } }], [
+    { client: 21, clock: 0, len: 2 },
+    { client: 21, clock: 0, len: 1 },
+    { client: old[0], clock: old[1], len: 1 },
+  ])
+  assert.is(unguarded(ballot, vanishing).getMap('ballot').has('choice'), false, 'the attack works without the guard')
+  assert.is(verdict('s1/poll/p1/ballot/u1', ballot, u1, vanishing), 'forbidden-write: ballot/choice')
 })
 
 let server: TestServer

@@ -4,7 +4,7 @@
 import * as Y from 'yjs'
 import { RuleBook, type Path } from '../../docs-model/rules.ts'
 import type { Op, RootDecl, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
-import { ANY, DELETED, GC, SUBDOC, TYPE, decodeUpdate, MalformedUpdate, type DecodedUpdate, type NewStruct } from './decode.ts'
+import { ANY, DELETED, GC, SUBDOC, TYPE, decodeUpdate, MalformedUpdate, type DecodedUpdate, type DeleteRange, type NewStruct } from './decode.ts'
 
 /**
  * Where an item lives: its parent (a root named in the update, a type the server has, or a
@@ -52,6 +52,7 @@ class Check {
   /** Map keys this update gives a new current value: deleting the old value there is part of that insert. */
   private readonly replaced = new Map<Y.AbstractType<any> | string, Set<string>>()
   private readonly chain: NewStruct[] = []
+  private deletesByClient: Map<number, DeleteRange[]> | undefined
   private readonly locations = new Map<Location['parent'], Map<string | null, Location>>()
 
   constructor(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext) {
@@ -308,8 +309,40 @@ class Check {
   }
 
   private deletedByUpdate(struct: NewStruct): boolean {
+    if (!this.deletesByClient) {
+      this.deletesByClient = new Map()
+      for (const range of this.decoded.deletes) {
+        const list = this.deletesByClient.get(range.client) ?? []
+        list.push(range)
+        this.deletesByClient.set(range.client, list)
+      }
+      // Sorted and merged, so the one range that can hold a clock is found by binary search.
+      for (const [client, list] of this.deletesByClient) {
+        list.sort((a, b) => a.clock - b.clock)
+        const merged: DeleteRange[] = []
+        for (const range of list) {
+          const previous = merged[merged.length - 1]
+          if (previous && range.clock <= previous.clock + previous.len) previous.len = Math.max(previous.len, range.clock + range.len - previous.clock)
+          else merged.push({ ...range })
+        }
+        this.deletesByClient.set(client, merged)
+      }
+    }
+    const ranges = this.deletesByClient.get(struct.client)
+    if (!ranges) return false
+    // The last range starting at or before the struct's last clock is the only one that can hold it.
     const last = struct.clock + struct.length - 1
-    return this.decoded.deletes.some((d) => d.client === struct.client && d.clock <= last && last < d.clock + d.len)
+    let lo = 0
+    let hi = ranges.length - 1
+    let found = -1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      if (ranges[mid].clock <= last) {
+        found = mid
+        lo = mid + 1
+      } else hi = mid - 1
+    }
+    return found >= 0 && last < ranges[found].clock + ranges[found].len
   }
 }
 
