@@ -1,10 +1,9 @@
 // Wiring: one Homeroom instance is a Hocuspocus server with Homeroom's extensions, a store,
 // an HTTP router and the metrics, started and stopped as one.
-import { join } from 'node:path'
 import type { Socket } from 'node:net'
 import { Server, type Extension, type Hocuspocus } from '@hocuspocus/server'
 import type * as Y from 'yjs'
-import { ConfigError, type Config } from './config.ts'
+import type { Config } from './config.ts'
 import { Identities } from './identity.ts'
 import { createLogger, type Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
@@ -16,8 +15,7 @@ import { notificationRoutes } from './routes/notifications.ts'
 import { dashboardRoutes } from './routes/dashboards.ts'
 import { fileRoutes } from './routes/files.ts'
 import { startRetentionTimer } from './retention.ts'
-import { SqliteStore } from './store/sqlite.ts'
-import { PgStore } from './store/postgres.ts'
+import { openStore } from './store/open.ts'
 import type { Store } from './store/types.ts'
 import { Auth } from '../extensions/auth.ts'
 import { Limits } from '../extensions/limits.ts'
@@ -64,15 +62,6 @@ export interface HomeroomOptions {
   store?: Store
   /** Extra extensions (observers, test fault injectors), run after the built-in ones. */
   extensions?: Extension[]
-}
-
-export function openStore(config: Config, log?: Logger): Store {
-  if (config.databaseUrl) return new PgStore(config.databaseUrl, { poolSize: config.pgPoolSize, log })
-  try {
-    return new SqliteStore(join(config.dataDir, 'homeroom.db'))
-  } catch (error) {
-    throw new ConfigError('DATA_DIR', `cannot open ${join(config.dataDir, 'homeroom.db')}: ${(error as Error).message}`)
-  }
 }
 
 export function createHomeroom(config: Config, options: HomeroomOptions = {}): Homeroom {

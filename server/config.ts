@@ -157,3 +157,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
   }
 }
+
+/** Parses configuration or exits with code 2 and one line naming the variable. */
+export function configOrExit(defaults: Parameters<typeof loadConfig>[1] = {}): Config {
+  try {
+    return loadConfig(process.env, defaults)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`homeroom: bad configuration: ${error.message}\n`)
+      process.exit(2)
+    }
+    throw error
+  }
+}

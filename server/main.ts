@@ -1,19 +1,6 @@
 // Starting a server process: configuration, start-up log, graceful shutdown on SIGTERM/SIGINT.
-import { ConfigError, loadConfig, type Config } from './config.ts'
+import { ConfigError, configOrExit, type loadConfig } from './config.ts'
 import { createHomeroom } from './app.ts'
-
-/** Parses configuration or exits with code 2 and one line naming the variable. */
-export function configOrExit(defaults: Parameters<typeof loadConfig>[1] = {}): Config {
-  try {
-    return loadConfig(process.env, defaults)
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`homeroom: bad configuration: ${error.message}\n`)
-      process.exit(2)
-    }
-    throw error
-  }
-}
 
 export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}): Promise<void> {
   const config = configOrExit(defaults)

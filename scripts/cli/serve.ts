@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { serve } from '../../server/main.ts'
 
 export function serveCommand(program: Command): void {
   program
@@ -7,6 +6,8 @@ export function serveCommand(program: Command): void {
     .description('start the server (configuration from the environment; see README)')
     .option('--dev', 'developer defaults: the playground page on')
     .action(async (options: { dev?: boolean }) => {
+      // Loaded here so that the admin commands do not pay for loading the whole server.
+      const { serve } = await import('../../server/main.ts')
       await serve(options.dev ? { PLAYGROUND: '1' } : {})
     })
 }

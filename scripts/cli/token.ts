@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { configOrExit } from '../../server/main.ts'
+import { configOrExit } from '../../server/config.ts'
 import { Identities } from '../../server/identity.ts'
 import { ROLES } from '../../docs-model/types.ts'
 
