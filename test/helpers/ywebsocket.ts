@@ -54,6 +54,8 @@ export function connectY(server: string, name: string, token: string, doc = new 
     destroy() {
       open.delete(client)
       provider.destroy()
+      // y-websocket leaves its awareness (and the awareness' timer) alive; the document takes it along.
+      doc.destroy()
     },
   }
   open.add(client)
