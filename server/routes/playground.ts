@@ -8,7 +8,7 @@ import type { Homeroom } from '../app.ts'
 import { HttpError, sendJson, type Router } from '../http.ts'
 import { serverWrite } from '../writes.ts'
 import { ROLES } from '../../docs-model/types.ts'
-import { buildClient, type ClientBundle } from '../../scripts/build-client.ts'
+import type { ClientBundle } from '../../scripts/build-client.ts'
 
 const dir = new URL('../playground/', import.meta.url)
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -44,7 +44,8 @@ export function playgroundRoutes(router: Router, app: Homeroom): void {
   }
 
   router.on('GET', '/playground/:file', async ({ res, params }) => {
-    bundle ??= buildClient().catch((error) => {
+    // Loaded on demand: esbuild is a development dependency, absent from production images.
+    bundle ??= import('../../scripts/build-client.ts').then(({ buildClient }) => buildClient()).catch((error) => {
       bundle = undefined
       throw error
     })
