@@ -12,7 +12,7 @@ import { normalise, type Claims } from '../server/identity.ts'
 import { serverWrite } from '../server/writes.ts'
 import { nextSyncStatus, sendRawUpdate } from './helpers/guard.ts'
 import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
 import { mintToken } from './helpers/tokens.ts'
 
 const UPDATES_PER_SURFACE = Number(process.env.FUZZ_UPDATES ?? 100)
@@ -48,7 +48,7 @@ const targets: Target[] = [
   { doc: 's1/inbox/u1', hostile: claims('u1', 'student'), setup: (d) => d.getMap('items').set('n1', { type: 'x', title: 'Hi', body: '', priority: 'low', at: 1 }), good: put('read', 'n1', (n) => n) },
   { doc: 's1/emergency/f1', hostile: claims('u1', 'student'), setup: (d) => { d.getMap('broadcast').set('title', 'Drill'); d.getMap('broadcast').set('targetRoles', ['student']); d.getMap('status').set('acked', 0) }, good: put('acks', 'u1', (n) => ({ at: n })), derived: ['status'] },
   { doc: 's1/bus/b1', hostile: claims('d1', 'driver', { buses: ['b1'] }), setup: (d) => { d.getMap('route').set('speedLimitKmh', 50); d.getMap('alerts').set('x', { type: 'stale', at: 1, detail: '' }) }, good: put('position', 'now', (n) => ({ lat: 1, lng: 2, speed: 10, heading: n % 360, at: Date.now() })), derived: ['alerts'] },
-  { doc: 's1/class/7a', hostile: claims('u1', 'student', { classes: ['7a'] }), setup: (d) => { d.getMap('actions').set('lock', false); d.getMap('activity').set('u2', { state: 'idle', at: 1 }) }, good: put('activity', 'u1', (n) => ({ state: 'active', at: n })), derived: ['stats'] },
+  { doc: 's1/class/7a', hostile: claims('u1', 'student', { classes: ['7a'] }), setup: (d) => { d.getMap('actions').set('lock', false); d.getMap('activity').set('u2', { state: 'away', at: 1 }) }, good: put('activity', 'u1', (n) => ({ state: 'active', at: n })), derived: ['stats'] },
   { doc: 's1/dashboard/f1', hostile: claims('a1', 'admin'), setup: (d) => d.getMap('data').set('attendance', 0.9), good: put('data', 'grades', (n) => n) },
   { doc: 's1/leaderboard/f1', hostile: claims('u1', 'student'), setup: (d) => d.getMap('entries').set('u2', { name: 'U2', score: 5, rank: 1 }), derived: ['sources'] },
   { doc: 's1/system/status', hostile: claims('a1', 'admin'), setup: () => {}, derived: ['now'] },
@@ -165,7 +165,16 @@ test.before(async () => {
 })
 test.after(async () => {
   closeClients()
+  // Let the refused clients' disconnects settle before stopping, so no document is mid-load at shutdown.
+  const hocuspocus = server.app.hocuspocus
+  await eventually(() => hocuspocus.getConnectionsCount() === 0 && hocuspocus.loadingDocuments.size === 0, 10_000, 'connections to close')
   await server.stop()
+  // Seen under this barrage: a class document that stays loaded (never destroyed) after rapid
+  // student disconnects, whose awareness timer keeps the process alive. Fail clearly, not by hanging.
+  setTimeout(() => {
+    console.error('a server document stayed loaded after stop (a leaked Hocuspocus document; see the guard-fuzz notes in docs/guard.md)')
+    process.exit(1)
+  }, 5000).unref()
 })
 
 for (const target of targets) {
