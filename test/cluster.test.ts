@@ -10,11 +10,15 @@ import { replay } from '../server/store/replay.ts'
 import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
 import { checkJournal, converged, startTestCluster } from './helpers/cluster.ts'
 import { mintToken, student } from './helpers/tokens.ts'
+import { closeYClients, connectY } from './helpers/ywebsocket.ts'
 
 const cluster = await startTestCluster('cluster', 3)
 
 if (cluster) {
-  test.after.each(closeClients)
+  test.after.each(() => {
+    closeClients()
+    closeYClients()
+  })
   test.after(() => cluster.stop())
 
   const open = async (instance: number, name: string, sub: string): Promise<Client> => connect(cluster.instances[instance].url, name, await mintToken(student(sub)))
@@ -79,6 +83,22 @@ if (cluster) {
     } finally {
       await store.close()
     }
+  })
+
+  test('a stock y-websocket client on one instance and a provider on another converge, journaled once', async () => {
+    const name = 's1/doc/mixed'
+    const y = connectY(cluster.instances[0].url, name, await mintToken(student('y1')))
+    const hp = await open(1, name, 'h1')
+    await within(Promise.all([y.synced, hp.synced]), 10_000, 'both synced')
+    y.doc.getXmlFragment('body').insert(0, [new Y.XmlText('from y-websocket ')])
+    hp.doc.getXmlFragment('body').insert(0, [new Y.XmlText('from hocuspocus ')])
+    const text = (doc: Y.Doc) => doc.getXmlFragment('body').toString()
+    await eventually(() => text(y.doc).includes('from hocuspocus') && text(hp.doc).includes('from y-websocket'), 10_000, 'both edits on both instances')
+    await hp.acknowledged()
+    await eventually(() => text(y.doc) === text(hp.doc), 5000, 'same text')
+    const journal = await checkJournal(cluster.db.url, name, hp.doc)
+    assert.equal(journal.duplicates, [])
+    assert.equal(journal.missing, [])
   })
 
   test('once every client left, no instance keeps a document or a subscription', async () => {
