@@ -13,6 +13,7 @@ import { serverWrite } from '../server/writes.ts'
 import { craft, itemAt, journalLength, sendRawUpdate, serverJson } from './helpers/guard.ts'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, within } from './helpers/clients.ts'
+import { closeYClients, connectY } from './helpers/ywebsocket.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 
 const identity = (sub: string, role: Identity['role']): Identity => ({ sub, name: sub, role, schools: ['s1'], classes: [], children: [], buses: [] })
@@ -183,7 +184,10 @@ let server: TestServer
 test.before(async () => {
   server = await startServer()
 })
-test.after.each(closeClients)
+test.after.each(() => {
+  closeClients()
+  closeYClients()
+})
 test.after(async () => {
   await server.stop()
 })
@@ -209,6 +213,16 @@ test('over a real connection: a hidden tally overwrite and a delete of a classma
   assert.is(await within(other.closed, 5000, 'refusal'), 'forbidden-write: messages (not yours to delete)')
   assert.is(author.doc.getArray('messages').length, 1)
   assert.is((await serverJson(server, 's1/chat/c9') as { messages: unknown[] }).messages.length, 1)
+})
+
+test('a stock y-websocket client is guarded the same way', async () => {
+  const client = connectY(server.url, 's1/poll/p9', await mintToken(teacher()))
+  await within(client.synced, 5000, 'sync')
+  client.doc.getMap('tallies').set('0', 1000)
+  const { code, reason } = await within(client.closed, 5000, 'refusal')
+  assert.is(reason, 'forbidden-write: tallies/0')
+  assert.is(code, 4403)
+  assert.equal((await serverJson(server, 's1/poll/p9') as { tallies: unknown }).tallies, { 0: 3 })
 })
 
 test('a token named like the server is still a client: its writes to server paths are refused', async () => {
