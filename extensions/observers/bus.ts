@@ -8,13 +8,11 @@
 import type { afterLoadDocumentPayload, Extension } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
-import { serverWrite } from '../../server/writes.ts'
-import { deliver } from '../../server/inbox.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
 import { busFix, busStop, type BusStop } from '../../docs-model/surfaces/bus.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { distanceM, distanceToPolylineM } from './geo.ts'
-import { contain, Deadlines, documentsUnder, fromPeer, ignoredCounter, refOf, sameJson, Serial, toMillis } from './runtime.ts'
+import { contain, Deadlines, derive, documentsUnder, fromPeer, ignoredCounter, notify, refOf, sameJson, Serial, toMillis } from './runtime.ts'
 
 /** A fix farther than this from the route's polyline is off route. */
 export const OFF_ROUTE_M = 300
@@ -221,7 +219,7 @@ export class BusObserver implements Extension {
     this.trips.set(ref.name, trip)
     const { writes, arrived } = advance(trip, route, fix)
     if (writes.length > 0) {
-      await serverWrite(this.app.hocuspocus, ref.name, (d) => {
+      await derive(this.app, ref.name, (d) => {
         const alerts = mapOf(d, 'alerts')
         for (const [id, alert] of writes) if (!sameJson(alerts.get(id), alert)) alerts.set(id, alert)
       })
@@ -236,7 +234,7 @@ export class BusObserver implements Extension {
     if (!(await this.app.store.claim(`bus:${ref.name}:${alertId}`))) return
     const parents = (await this.app.store.roster(ref.school)).filter((m) => m.role === 'parent' && (m.children ?? []).some((c) => riders.has(c))).map((m) => m.id)
     const bus = ref.params.bus
-    await deliver(this.app.hocuspocus, ref.school, parents, `bus:${bus}:${alertId}`, {
+    await notify(this.app, ref.school, parents, `bus:${bus}:${alertId}`, {
       type: 'bus-arrival',
       title: `Bus ${bus} arrived at ${stop.name}`.slice(0, 200),
       body: `Bus ${bus} reached ${stop.name} at ${new Date(at).toISOString()}.`,
@@ -256,7 +254,7 @@ export class BusObserver implements Extension {
           const route = routeOf(doc)
           if (atLastStop(this.trips.get(ref.name) ?? recoverTrip(doc, route), route)) return
           const id = `stale:${fix.at}`
-          await serverWrite(this.app.hocuspocus, ref.name, (d) => {
+          await derive(this.app, ref.name, (d) => {
             const alerts = mapOf(d, 'alerts')
             if (!alerts.has(id)) alerts.set(id, { type: 'stale', at: Date.now(), detail: { lastFixAt: fix.at, afterS } } satisfies BusAlert)
           })

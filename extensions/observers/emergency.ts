@@ -7,14 +7,12 @@
 import type { Extension, onChangePayload } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
-import { serverWrite } from '../../server/writes.ts'
-import { deliver } from '../../server/inbox.ts'
 import type { RosterMember } from '../../server/store/types.ts'
 import type { Webhook } from '../../server/webhook.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
 import { ROLES, type DocRef } from '../../docs-model/types.ts'
-import { chunks, Coalescer, contain, Deadlines, documentsUnder, ignoredCounter, refOf, Serial } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, refOf, Serial } from './runtime.ts'
 
 export type Level = (typeof LEVELS)[number]
 
@@ -103,7 +101,7 @@ export class EmergencyObserver implements Extension {
         const starting = !status.has('startedAt')
         if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
           const now = Date.now()
-          await serverWrite(this.app.hocuspocus, name, (d) => {
+          await derive(this.app, name, (d) => {
             const s = mapOf(d, 'status')
             if (!s.has('startedAt')) {
               s.set('startedAt', now)
@@ -113,7 +111,8 @@ export class EmergencyObserver implements Extension {
             if (s.get('acked') !== acked) s.set('acked', acked)
           })
         }
-        if (starting) await this.announce(ref, broadcast, targets)
+        // Outside the serial chain: acknowledgements are counted while the fan-out is still running.
+        if (starting) void contain(this.app, 'emergency.announce', () => this.announce(ref, broadcast, targets))
         this.arm(name, await this.app.peek(name), targets.length - acked)
       }),
     )
@@ -124,7 +123,7 @@ export class EmergencyObserver implements Extension {
     if (!(await this.app.store.claim(`emergency:${ref.name}:announce`))) return
     const id = ref.params.id
     const item = { type: 'emergency', title: broadcast.title, body: broadcast.message, priority: 'urgent', at: Date.now(), data: { emergency: ref.name, level: broadcast.level } } as const
-    for (const users of chunks(targets.map((m) => m.id), FAN_OUT_BATCH)) await deliver(this.app.hocuspocus, ref.school, users, `emergency:${id}`, item)
+    for (const users of chunks(targets.map((m) => m.id), FAN_OUT_BATCH)) await notify(this.app, ref.school, users, `emergency:${id}`, item)
     this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced')
   }
 
@@ -161,7 +160,7 @@ export class EmergencyObserver implements Extension {
         const level = raiseLevel(broadcast.level)
         const at = Date.now()
         let wrote = false
-        await serverWrite(this.app.hocuspocus, name, (d) => {
+        await derive(this.app, name, (d) => {
           const s = mapOf(d, 'status')
           if ((num(s.get('escalations')) ?? 0) !== done) return
           s.set('escalations', step)
@@ -175,7 +174,7 @@ export class EmergencyObserver implements Extension {
         const shown = missing.slice(0, NAMES_SHOWN).map((m) => `${m.name} (${m.id})`)
         const more = missing.length > NAMES_SHOWN ? ` and ${missing.length - NAMES_SHOWN} more` : ''
         const staff = roster.filter((m) => m.role === 'admin' || m.role === 'director').map((m) => m.id)
-        await deliver(this.app.hocuspocus, ref.school, staff, `emergency:${ref.params.id}:escalation:${step}`, {
+        await notify(this.app, ref.school, staff, `emergency:${ref.params.id}:escalation:${step}`, {
           type: 'emergency-escalation',
           title: `Escalation ${step}: ${missing.length} have not acknowledged "${broadcast.title}"`.slice(0, 200),
           body: `Not acknowledged: ${shown.join(', ')}${more}`.slice(0, 4000),

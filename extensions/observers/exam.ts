@@ -6,12 +6,11 @@ import type { connectedPayload, Extension, onChangePayload, onDisconnectPayload 
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import { contextOf } from '../../server/context.ts'
-import { serverWrite } from '../../server/writes.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
 import { examName, type ExamStatus } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
-import { chunks, Coalescer, contain, Deadlines, documentsUnder, fromServer, refOf, sameJson, Serial, toMillis } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, fromServer, refOf, sameJson, Serial, serving, toMillis } from './runtime.ts'
 
 const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
 /** Monitor writes are coalesced over this window: well within the one second the monitor promises. */
@@ -157,7 +156,7 @@ export class ExamObserver implements Extension {
         let status = statusIn(doc)
         const due = dueStatus(schedule, Date.now())
         if (due && later(due, status)) {
-          await serverWrite(this.app.hocuspocus, name, (d) => {
+          await derive(this.app, name, (d) => {
             if (later(due, statusIn(d))) mapOf(d, 'meta').set('status', due)
           })
           status = due
@@ -187,7 +186,7 @@ export class ExamObserver implements Extension {
     for (const batch of chunks(students, GRADING_BATCH)) {
       await Promise.all(
         batch.map((student) =>
-          serverWrite(hocuspocus, student.name, (d) => {
+          derive(this.app, student.name, (d) => {
             const status = mapOf(d, 'status')
             const score = grade(mapOf(d, 'answers'), key)
             if (status.get('state') !== 'submitted') status.set('state', 'submitted')
@@ -201,8 +200,8 @@ export class ExamObserver implements Extension {
     const names = new Map((await store.roster(school)).map((m) => [m.id, m.name]))
     const board: Scores = {}
     for (const [user, score] of scores) board[user] = { name: names.get(user) ?? user, score }
-    await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
-    await serverWrite(hocuspocus, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
+    if (serving(this.app)) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
+    await derive(this.app, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')
   }
 
@@ -221,7 +220,7 @@ export class ExamObserver implements Extension {
         const batch = this.pending.get(monitor)
         this.pending.delete(monitor)
         if (!batch) return
-        await serverWrite(this.app.hocuspocus, monitor, (d) => {
+        await derive(this.app, monitor, (d) => {
           const students = mapOf(d, 'students')
           for (const [user, entry] of batch) {
             const before = record(students.get(user))

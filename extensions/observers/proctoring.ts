@@ -5,13 +5,11 @@
 // exam's teachers and proctors, once (claimed in the store).
 import type { Extension, afterUnloadDocumentPayload, onChangePayload } from '@hocuspocus/server'
 import type { Homeroom } from '../../server/app.ts'
-import { serverWrite } from '../../server/writes.ts'
-import { deliver } from '../../server/inbox.ts'
 import { arrayOf, mapOf, record } from '../../docs-model/common.ts'
 import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName, type ExamEventType as EventType } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { examMonitorName } from './exam.ts'
-import { Coalescer, contain, ignoredCounter, refOf, sameJson, toMillis } from './runtime.ts'
+import { Coalescer, contain, derive, ignoredCounter, notify, refOf, sameJson, toMillis } from './runtime.ts'
 
 export type Severity = (typeof ALERT_SEVERITIES)[number]
 
@@ -136,7 +134,7 @@ export class ProctoringObserver implements Extension {
         const batch = this.pending.get(monitor)
         this.pending.delete(monitor)
         if (!batch) return
-        await serverWrite(this.app.hocuspocus, monitor, (doc) => {
+        await derive(this.app, monitor, (doc) => {
           const map = mapOf(doc, 'alerts')
           for (const [id, alert] of batch) if (!sameJson(map.get(id), alert)) map.set(id, alert)
         })
@@ -159,7 +157,7 @@ export class ProctoringObserver implements Extension {
     const staff = (await this.app.store.roster(school))
       .filter((m) => (m.role === 'teacher' || m.role === 'proctor') && (typeof examClass !== 'string' || (m.classes ?? []).includes(examClass)))
       .map((m) => m.id)
-    await deliver(this.app.hocuspocus, school, staff, `exam:${exam}:alert:${id}:${alert.severity}`, {
+    await notify(this.app, school, staff, `exam:${exam}:alert:${id}:${alert.severity}`, {
       type: 'proctoring',
       title: `${alert.severity === 'critical' ? 'Critical' : 'High'} proctoring alert: ${alert.user}`,
       body: `${alert.user}: ${alert.type.replace('_', ' ')} (${alert.count}×) in exam "${title}"`,

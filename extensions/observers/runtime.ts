@@ -6,6 +6,11 @@ import { resolve, type DocRef } from '../../docs-model/index.ts'
 import type { Metrics } from '../../server/metrics.ts'
 import type { Logger } from '../../server/log.ts'
 import type { Store } from '../../server/store/types.ts'
+import type { Homeroom } from '../../server/app.ts'
+import { serverWrite } from '../../server/writes.ts'
+import { deliver } from '../../server/inbox.ts'
+import type { InboxItem } from '../../docs-model/surfaces/inbox.ts'
+import type * as Y from 'yjs'
 
 /** setTimeout overflows past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
 const MAX_DELAY_MS = 24 * 3600 * 1000
@@ -142,6 +147,23 @@ export const fromPeer = (origin: unknown): boolean => isTransactionOrigin(origin
 
 /** Changes the server itself made (observers, routes, tools), as opposed to a user's client. */
 export const fromServer = (origin: unknown): boolean => isTransactionOrigin(origin) && origin.source === 'local'
+
+/**
+ * Whether the server still serves. Hocuspocus' shutdown first stops listening, then waits for
+ * every document to unload: an observer writing after that would load a document again while
+ * the store closes, and it would never unload.
+ */
+export const serving = (app: Homeroom): boolean => app.server.httpServer.listening
+
+/** A derived write as the server (see `serverWrite`), skipped once the server is shutting down. */
+export async function derive(app: Homeroom, name: string, change: (doc: Y.Doc) => void): Promise<void> {
+  if (serving(app)) await serverWrite(app.hocuspocus, name, change)
+}
+
+/** Inbox items (see `deliver`), skipped once the server is shutting down. */
+export async function notify(app: Homeroom, school: string, users: string[], id: string, item: InboxItem): Promise<void> {
+  if (serving(app)) await deliver(app.hocuspocus, school, users, id, item)
+}
 
 /** `items` in consecutive slices of at most `size`. */
 export function chunks<T>(items: readonly T[], size: number): T[][] {
