@@ -36,10 +36,12 @@ import type {
   onChangePayload,
   onConfigurePayload,
 } from '@hocuspocus/server'
-import { isTransactionOrigin, OutgoingMessage } from '@hocuspocus/server'
+import { isTransactionOrigin, MessageType, OutgoingMessage } from '@hocuspocus/server'
 import { Redis as HocuspocusRedis, type RedisInstance } from '@hocuspocus/extension-redis'
 import { Redis as IORedis } from 'ioredis'
 import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import { applyAwarenessUpdate } from 'y-protocols/awareness'
 import client from 'prom-client'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import type { Logger } from '../server/log.ts'
@@ -110,8 +112,11 @@ export class RedisSync implements Extension {
     this.countPublishedBytes()
     this.sub.on('messageBuffer', (_channel: Buffer, data: Buffer) => {
       this.meters.received.inc(data.byteLength)
+      const message = this.fromPeer(data)
+      if (!message) return
+      if (message.type === MessageType.Awareness) this.applyDepartures(message.name, message.decoder)
       // Runs before the wrapped extension applies the message: look for a gap once it has.
-      setImmediate(() => this.checkForGap(data))
+      setImmediate(() => this.checkForGap(message.name))
     })
     for (const connection of [this.pub, this.sub]) {
       connection.on('ready', () => this.connectionReady())
@@ -176,7 +181,15 @@ export class RedisSync implements Extension {
   }
 
   async onAwarenessUpdate(payload: onAwarenessUpdatePayload): Promise<void> {
-    if (this.up) await this.guard('awareness', payload.documentName, this.inner?.onAwarenessUpdate(payload))
+    // Presence that came from a peer is not sent back (the wrapped extension would echo it).
+    if (!this.up || (isTransactionOrigin(payload.transactionOrigin) && payload.transactionOrigin.source === 'redis')) return
+    const { documentName, added, updated, removed, awareness } = payload
+    // The wrapped extension drops what is pending once the last local client has left, so peers
+    // would show a departed client until its presence times out (30 s): departures go out here.
+    if (removed.length > 0) {
+      await this.guard('awareness', documentName, this.publish(documentName, new OutgoingMessage(documentName).createAwarenessUpdateMessage(awareness, removed)))
+    }
+    if (added.length + updated.length > 0) await this.guard('awareness', documentName, this.inner?.onAwarenessUpdate({ ...payload, removed: [] }))
   }
 
   async beforeBroadcastStateless(payload: beforeBroadcastStatelessPayload): Promise<void> {
@@ -251,16 +264,50 @@ export class RedisSync implements Extension {
     this.config.log.error({ err: error }, 'Redis unreachable: serving local clients only until it returns')
   }
 
-  /** Asks the peers for what a document lacks when a message from Redis left it with pending structs. */
-  private checkForGap(data: Buffer): void {
-    let name: string
+  /** A peer's message: document name, type, and a decoder at its payload; undefined for our own or a malformed one. */
+  private fromPeer(data: Buffer): { name: string; type: number; decoder: decoding.Decoder } | undefined {
     try {
       const decoder = decoding.createDecoder(data)
-      decoding.readUint8Array(decoder, data[0] + 1)
-      name = decoding.readVarString(decoder)
+      const sender = Buffer.from(decoding.readUint8Array(decoder, decoding.readUint8(decoder))).toString()
+      if (sender === this.identifier) return undefined
+      return { name: decoding.readVarString(decoder), type: decoding.readVarUint(decoder), decoder }
     } catch {
-      return
+      return undefined
     }
+  }
+
+  /**
+   * Hocuspocus rebuilds incoming awareness from the states left after applying it, so a peer's
+   * departures (null states) are lost on the way in and its clients would linger for 30 s.
+   * Departures are applied here instead.
+   */
+  private applyDepartures(name: string, decoder: decoding.Decoder): void {
+    const document = this.instance?.documents.get(name)
+    if (!document) return
+    try {
+      const update = decoding.createDecoder(decoding.readVarUint8Array(decoder))
+      const departures: Array<[number, number]> = []
+      for (let n = decoding.readVarUint(update); n > 0; n--) {
+        const client = decoding.readVarUint(update)
+        const clock = decoding.readVarUint(update)
+        if (decoding.readVarString(update) === 'null') departures.push([client, clock])
+      }
+      if (departures.length === 0) return
+      const encoder = encoding.createEncoder()
+      encoding.writeVarUint(encoder, departures.length)
+      for (const [client, clock] of departures) {
+        encoding.writeVarUint(encoder, client)
+        encoding.writeVarUint(encoder, clock)
+        encoding.writeVarString(encoder, 'null')
+      }
+      applyAwarenessUpdate(document.awareness, encoding.toUint8Array(encoder), { source: 'redis' })
+    } catch (error) {
+      this.config.log.warn({ err: error, doc: name }, 'malformed awareness message from Redis')
+    }
+  }
+
+  /** Asks the peers for what a document lacks when a message from Redis left it with pending structs. */
+  private checkForGap(name: string): void {
     const document = this.instance?.documents.get(name)
     if (!this.up || !document || (document.store.pendingStructs === null && document.store.pendingDs === null) || this.gapRequests.has(name)) return
     this.gapRequests.add(name)

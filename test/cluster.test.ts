@@ -66,6 +66,8 @@ if (cluster) {
       10_000,
       'presence of p1 on the third instance',
     )
+    a.destroy()
+    await eventually(() => ![...c.provider.awareness!.getStates().values()].some((s) => s.user?.id === 'p1'), 5000, 'presence of p1 gone once it left')
   })
 
   test('a document opened on another instance after a change starts from the latest state, also from storage alone', async () => {
