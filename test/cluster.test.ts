@@ -103,6 +103,28 @@ if (cluster) {
     assert.equal(journal.missing, [])
   })
 
+  test('no sticky sessions: a client edits offline and reconnects to another instance; its edits reach everyone, journaled once', async () => {
+    const name = 's1/doc/roaming'
+    const token = await mintToken(student('roamer'))
+    const first = connect(cluster.instances[0].url, name, token)
+    const watcher = await open(2, name, 'watcher')
+    await within(Promise.all([first.synced, watcher.synced]), 10_000, 'sync')
+    const comments = first.doc.getMap('comments')
+    comments.set('roamer:online', { text: 'while connected to the first instance', at: Date.now() })
+    await first.acknowledged()
+    first.provider.destroy()
+    first.socket.destroy()
+    comments.set('roamer:offline', { text: 'written offline', at: Date.now() })
+    const second = connect(cluster.instances[1].url, name, token, { doc: first.doc })
+    await within(second.synced, 10_000, 'sync with the second instance')
+    await second.acknowledged()
+    await converged([second, watcher], 10_000, 'the watcher on the third instance has both edits')
+    assert.ok(watcher.doc.getMap('comments').has('roamer:offline'))
+    const journal = await checkJournal(cluster.db.url, name, watcher.doc)
+    assert.equal(journal.duplicates, [])
+    assert.equal(journal.missing, [])
+  })
+
   test('once every client left, no instance keeps a document or a subscription', async () => {
     const clients = await Promise.all([0, 1, 2].map((i) => open(i, 's1/doc/leaving', `l${i}`)))
     await within(Promise.all(clients.map((c) => c.synced)), 10_000, 'sync')
