@@ -241,8 +241,9 @@ class Check {
     return this.resolve(created) === null ? null : this.locate(created, struct.parentSub)
   }
 
-  /** One Location object per place, so its path and decision are computed once per update. */
+  /** One Location object per list, text or XML parent, so its path and decision are computed once per update. */
   private locate(parent: Location['parent'], sub: string | null): Location {
+    if (sub !== null) return { parent, sub } // map keys rarely repeat within one update
     let places = this.locations.get(parent)
     if (!places) this.locations.set(parent, (places = new Map()))
     let location = places.get(sub)

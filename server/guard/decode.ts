@@ -100,12 +100,12 @@ export function decodeUpdate(update: Uint8Array, state: (client: number) => numb
           struct.rightClock = decoding.readVarUint(decoder)
         }
         if ((info & 192) === 0) {
-          if (decoding.readVarUint(decoder) === 1) struct.parentRoot = decoding.readVarString(decoder)
+          if (decoding.readVarUint(decoder) === 1) struct.parentRoot = readString(decoder)
           else {
             struct.parentClient = decoding.readVarUint(decoder)
             struct.parentClock = decoding.readVarUint(decoder)
           }
-          if ((info & 32) === 32) struct.parentSub = decoding.readVarString(decoder)
+          if ((info & 32) === 32) struct.parentSub = readString(decoder)
         }
         readContent(decoder, struct, known - clock)
         if (struct.length === 0) throw new MalformedUpdate('malformed update: empty struct')
