@@ -172,4 +172,31 @@ test('40 students from open to close with a restart in the middle', async () => 
   console.log(`exam: opened ${openedLate} ms and closed ${closedLate} ms after their times; monitor lag ${lag} ms`)
 })
 
+test('a teacher closing early grades at once; correcting the key after close regrades', async () => {
+  const t = await mintToken(teacher('t1'))
+  const examDoc = connect(server.url, 's1/exam/e3', t)
+  const keyDoc = connect(server.url, 's1/exam/e3/key', t)
+  await within(Promise.all([examDoc.synced, keyDoc.synced]), 5000, 'teacher sync')
+  keyDoc.doc.transact(() => [0, 1].forEach((q) => keyDoc.doc.getMap('key').set(String(q), 2)))
+  examDoc.doc.transact(() => {
+    examDoc.doc.getMap('meta').set('startsAt', Date.now() - 1000)
+    examDoc.doc.getMap('meta').set('durationSec', 3600)
+  })
+  await Promise.all([examDoc.acknowledged(), keyDoc.acknowledged()])
+  await eventually(() => statusOf(examDoc) === 'open', 2000, 'open')
+  const u = connect(server.url, 's1/exam/e3/student/u01', await mintToken(student('u01')))
+  await within(u.synced, 5000, 'student sync')
+  answer(u.doc, 0, 2)
+  answer(u.doc, 1, 1)
+  await u.acknowledged()
+
+  examDoc.doc.getMap('meta').set('status', 'closed')
+  await eventually(() => u.doc.getMap('status').get('score') === 1, 3000, 'graded at the early close')
+  assert.is(u.doc.getMap('status').get('state'), 'submitted')
+  keyDoc.doc.getMap('key').set('1', 1)
+  await eventually(() => u.doc.getMap('status').get('score') === 2, 3000, 'regraded')
+  assert.is((await docJson(server, 's1/leaderboard/exam-e3')).entries.u01.score, 2)
+  assert.is(statusOf(examDoc), 'closed', 'never reopened')
+})
+
 test.run()
