@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert'
 import type { Browser, Page } from 'playwright-core'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { chromiumAvailable, launch, openPlayground, screenshot } from './helpers/browser.ts'
+import { serverWrite } from '../server/writes.ts'
 
 let server: TestServer
 let browser: Browser
@@ -90,6 +91,31 @@ if (!chromiumAvailable()) {
     } finally {
       await offline.context.close()
       await online.context.close()
+    }
+  })
+
+  test('answers given offline to an exam that closed meanwhile are dropped, reported, and gone after a reload', async () => {
+    const student = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
+    try {
+      const page = student.page
+      await page.locator('[data-testid="answer-0-0"]').check()
+      await page.waitForSelector('[data-testid="connection"][data-state="online"]')
+      await student.context.setOffline(true)
+      await page.waitForSelector('[data-testid="connection"][data-state="offline"]')
+      await page.locator('[data-testid="answer-1-1"]').check()
+      await serverWrite(server.app.hocuspocus, 's1/exam/demo', (doc) => doc.getMap('meta').set('status', 'closed'))
+      await student.context.setOffline(false)
+      await page.locator('.toast', { hasText: 'Not accepted (frozen' }).waitFor({ timeout: 15_000 })
+      await page.waitForFunction(() => !(document.querySelector('[data-testid="answer-1-1"]') as HTMLInputElement).checked)
+      assert.ok(await page.locator('[data-testid="answer-0-0"]').isChecked(), 'the answer the server accepted stays')
+      await page.waitForSelector('[data-testid="connection"][data-state="online"]', { timeout: 10_000 })
+      await screenshot(page, 'exam-frozen-recovery')
+      await page.reload()
+      await page.waitForSelector('[data-testid="connection"][data-state="online"]')
+      await page.locator('[data-testid="answer-0-0"]:checked').waitFor()
+      assert.not.ok(await page.locator('[data-testid="answer-1-1"]').isChecked(), 'the refused answer came back from IndexedDB')
+    } finally {
+      await student.context.close()
     }
   })
 

@@ -71,6 +71,7 @@ export class Handle extends Emitter<HandleEvents> {
   ready!: Promise<void>
   private local?: IndexeddbPersistence
   private recovering = false
+  private closed = false
 
   constructor(session: Session, name: string) {
     super()
@@ -104,6 +105,7 @@ export class Handle extends Emitter<HandleEvents> {
   }
 
   close(): void {
+    this.closed = true
     this.provider.destroy()
     void this.local?.destroy()
     this.doc.destroy()
@@ -127,6 +129,10 @@ export class Handle extends Emitter<HandleEvents> {
       name: this.name,
       document: doc,
       token: this.session.token,
+      // Each copy gets its own address (`name\0session`). After the server closed a copy's
+      // connection, frames of that copy still in flight would otherwise be taken by the server as
+      // the start of the next copy's connection, and refuse or close it again.
+      sessionAwareness: true,
       onSynced: () => {
         this.synced = true
         loaded()
@@ -141,7 +147,12 @@ export class Handle extends Emitter<HandleEvents> {
       },
       onUnsyncedChanges: () => this.session.changed(),
     })
-    this.provider.attach()
+    // The provider would send the IndexedDB copy, replayed into the document, as a fresh change
+    // (which a read-only connection never gets acknowledged). So it attaches once the copy is
+    // loaded; the sync handshake then sends the server only what it lacks.
+    const provider = this.provider
+    if (!this.local) provider.attach()
+    else void this.local.whenSynced.then(() => this.provider === provider && !this.closed && provider.attach())
   }
 
   /** Opens the document again on the same copy: local changes are sent again. */
