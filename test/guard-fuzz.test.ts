@@ -187,6 +187,9 @@ for (const target of targets) {
     Y.applyUpdate(initialCopy, Y.encodeStateAsUpdate(initial))
     const expected = protectedView(target, surface, initialCopy, user, initialCopy)
     const known = new Y.Doc()
+    // Someone keeps watching, so the document stays loaded between the hostile client's reconnects.
+    const watcher = connect(server.url, target.doc, await mintToken(claims('watch', 'admin')))
+    await within(watcher.synced, 5000, 'watcher sync')
     let client: Client | undefined
     let accepted = 0
     let refused = 0
@@ -214,6 +217,7 @@ for (const target of targets) {
       }
     } finally {
       client?.destroy()
+      watcher.destroy()
     }
     const now = await server.app.peek(target.doc)
     assert.equal(protectedView(target, surface, now, user, initialCopy), expected, 'protected paths unchanged')
