@@ -224,6 +224,22 @@ test('oversized messages (4413) and message floods (4429) close the stock client
   }
 })
 
+test('the per-user connection limit applies to y-websocket sockets (4429)', async () => {
+  const strict = await startServer({ MAX_CONNECTIONS_PER_USER: '2' })
+  try {
+    const token = await mintToken(student('u1'))
+    const first = connectY(strict.url, 's1/doc/a', token)
+    const second = connectY(strict.url, 's1/doc/b', token)
+    await within(Promise.all([first.synced, second.synced]), 5000, 'two sockets')
+    const third = await refusal(connectY(strict.url, 's1/doc/c', token), 'a third socket')
+    assert.is(third.code, 4429)
+    assert.match(third.reason, /^limit:/)
+  } finally {
+    closeYClients()
+    await strict.stop()
+  }
+})
+
 test('a server restart is transient: the stock client reconnects', async () => {
   const restartable = await startServer()
   const name = 's1/doc/restart'
