@@ -103,7 +103,7 @@ function start({ school, sub, role, token }: Login): void {
     h('span', { class: 'who' }, `${me?.name ?? sub} · ${role} · ${school}`),
     h('span', { class: 'bell', title: 'Unread notifications' }, bellIcon(), badge),
     indicator,
-    h('button', { class: 'small ghost', onclick: () => (localStorage.removeItem(STORAGE), (location.search = '')) }, 'Switch user'),
+    h('button', { class: 'small ghost', onclick: switchUser }, 'Switch user'),
   )
 
   const inbox = new InboxClient(session, school)
@@ -121,6 +121,11 @@ function start({ school, sub, role, token }: Login): void {
   if (staff) panels.push(staffPanel(session, school))
 
   app.replaceChildren(header, emergencyBanner(session, inbox), h('main', { class: 'grid' }, ...panels))
+}
+
+function switchUser(): void {
+  localStorage.removeItem(STORAGE)
+  location.search = ''
 }
 
 function bellIcon(): SVGElement {
