@@ -24,6 +24,22 @@ if (!chromiumAvailable()) {
     await server?.stop()
   })
 
+  test('the login form picks a user and opens the playground as them', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
+    try {
+      const page = await context.newPage()
+      await page.goto(`${server.http}/`)
+      await page.locator('[data-testid="user"]').selectOption('pr1')
+      await screenshot(page, 'phone-login')
+      await page.getByRole('button', { name: 'Enter' }).click()
+      await page.waitForSelector('[data-testid="connection"][data-state="online"]', { timeout: 15_000 })
+      assert.match(await page.locator('.who').innerText(), /Mr\. Okafor · proctor · s1/)
+      await page.locator('[data-testid="panel-monitor"]').waitFor()
+    } finally {
+      await context.close()
+    }
+  })
+
   test('a student votes and the teacher page’s chart changes', async () => {
     const teacher = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
     const student = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
