@@ -34,8 +34,8 @@ export interface Recovery {
 /** Thrown by `write` when the rules do not let this user write there; nothing is sent. */
 export class NotAllowed extends Error {
   readonly path: string
-  constructor(path: string, why = 'not allowed') {
-    super(`${why}: ${path}`)
+  constructor(path: string) {
+    super(`not allowed: ${path}`)
     this.path = path
   }
 }
