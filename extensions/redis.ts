@@ -55,6 +55,8 @@ export interface RedisSyncConfig {
   log: Logger
   /** Namespace of the channels, so unrelated deployments can share one Redis. */
   prefix?: string
+  /** The kind of store beside Redis: instances must share one (PostgreSQL). */
+  store?: 'sqlite' | 'postgres'
 }
 
 /** Longest wait for the wrapped extension to subscribe and hear from peers while loading a document. */
@@ -91,6 +93,9 @@ export class RedisSync implements Extension {
     this.config = config
     this.prefix = config.prefix ?? 'homeroom'
     this.identifier = `${config.instanceId}-${randomUUID().slice(0, 8)}`
+    if (config.store === 'sqlite') {
+      config.log.warn('REDIS_URL without DATABASE_URL: every instance journals to its own SQLite file, so a document an instance loads later misses what the others stored; set DATABASE_URL when several instances run')
+    }
     const registers = [config.metrics.registry]
     this.meters = {
       up: new client.Gauge({ name: 'homeroom_redis_up', help: '1 while both Redis connections are ready', registers }),

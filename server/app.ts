@@ -105,7 +105,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   }
 
   // Several instances: updates and presence travel through Redis (see docs/scaling.md).
-  const redis = config.redisUrl ? new RedisSync({ url: config.redisUrl, instanceId: config.instanceId, metrics, log }) : undefined
+  const redis = config.redisUrl ? new RedisSync({ url: config.redisUrl, instanceId: config.instanceId, metrics, log, store: store.kind }) : undefined
   const server = new Server({
     name: config.instanceId,
     port: config.port,
