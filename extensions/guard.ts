@@ -9,6 +9,7 @@ import { writeContext } from '../docs-model/rules.ts'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import { checkUpdate } from '../server/guard/check.ts'
+import { ClientIdOwners } from '../server/guard/client-ids.ts'
 import type { RelatedDocs } from '../server/facts.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
@@ -25,6 +26,7 @@ export class Guard implements Extension {
   readonly priority = 500
   private readonly config: GuardConfig
   private readonly seconds: client.Histogram
+  private readonly clientIds = new ClientIdOwners()
 
   constructor(config: GuardConfig) {
     this.config = config
@@ -46,7 +48,9 @@ export class Guard implements Extension {
       const related = ctx.surface.related?.(ctx.ref) ?? []
       if (related.length > 0) await this.config.related.load(related)
       const started = performance.now()
-      reason = checkUpdate(frame.payload, ctx.surface, writeContext(ctx.user, ctx.ref, document, this.config.related.facts))
+      const clientIds = this.clientIds.forUpdate(document, ctx.user.sub)
+      reason = checkUpdate(frame.payload, ctx.surface, writeContext(ctx.user, ctx.ref, document, this.config.related.facts), clientIds)
+      if (!reason) clientIds.commit()
       this.seconds.observe((performance.now() - started) / 1000)
     } catch (error) {
       this.config.metrics.observerErrors.inc({ where: 'guard' })

@@ -215,6 +215,21 @@ test('over a real connection: a hidden tally overwrite and a delete of a classma
   assert.is((await serverJson(server, 's1/chat/c9') as { messages: unknown[] }).messages.length, 1)
 })
 
+test("structs under another user's client id are refused, so that user's next changes are not taken as known", async () => {
+  const victim = connect(server.url, 's1/doc/ids', await mintToken(student('u1')))
+  await within(victim.synced, 5000, 'sync')
+  victim.doc.getMap('comments').set('u1:c1', { text: 'first', at: 1 })
+  await victim.acknowledged()
+  const attacker = connect(server.url, 's1/doc/ids', await mintToken(student('u2')))
+  await within(attacker.synced, 5000, 'sync')
+  const next = Y.getState(victim.doc.store, victim.doc.clientID)
+  sendRawUpdate(attacker, craft([{ id: [victim.doc.clientID, next], parent: 'comments', parentSub: 'u2:c1', content: { any: [{ text: 'squat', at: 1 }] } }]))
+  assert.is(await within(attacker.closed, 5000, 'refusal'), `forbidden-write: client id ${victim.doc.clientID} belongs to another user`)
+  victim.doc.getMap('comments').set('u1:c2', { text: 'second', at: 2 })
+  await victim.acknowledged()
+  assert.equal(Object.keys((await serverJson(server, 's1/doc/ids') as { comments: object }).comments).sort(), ['u1:c1', 'u1:c2'])
+})
+
 test('a stock y-websocket client is guarded the same way', async () => {
   const client = connectY(server.url, 's1/poll/p9', await mintToken(teacher()))
   await within(client.synced, 5000, 'sync')

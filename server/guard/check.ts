@@ -21,8 +21,16 @@ class Unresolvable extends Error {}
 /** Paths of the server's types; a type never moves, so they stay valid. */
 const typePaths = new WeakMap<Y.AbstractType<any>, Path>()
 
+/**
+ * Who writes under a Yjs client id. `claim` is asked once per client id the update adds structs
+ * for; it returns why that id is not this writer's, or null.
+ */
+export interface ClientIds {
+  claim(client: number): string | null
+}
+
 /** Returns why the update must be refused, or null when every change is allowed. */
-export function checkUpdate(update: Uint8Array, surface: Surface, ctx: WriteContext): string | null {
+export function checkUpdate(update: Uint8Array, surface: Surface, ctx: WriteContext, clientIds?: ClientIds): string | null {
   const store = ctx.doc.store
   let decoded: DecodedUpdate
   try {
@@ -32,7 +40,7 @@ export function checkUpdate(update: Uint8Array, surface: Surface, ctx: WriteCont
     throw error
   }
   try {
-    return new Check(decoded, surface, ctx).run()
+    return new Check(decoded, surface, ctx, clientIds).run()
   } catch (error) {
     if (error instanceof Unresolvable) return `forbidden-write: ${error.message}`
     throw error
@@ -55,7 +63,10 @@ class Check {
   private deletesByClient: Map<number, DeleteRange[]> | undefined
   private readonly locations = new Map<Location['parent'], Map<string | null, Location>>()
 
-  constructor(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext) {
+  private readonly clientIds: ClientIds | undefined
+
+  constructor(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext, clientIds: ClientIds | undefined) {
+    this.clientIds = clientIds
     this.decoded = decoded
     this.surface = surface
     this.ctx = ctx
@@ -65,6 +76,9 @@ class Check {
 
   run(): string | null {
     for (const [client, structs] of this.decoded.clients) {
+      if (structs.length === 0) continue
+      const claimed = this.clientIds?.claim(client)
+      if (claimed) return claimed
       let expected = Y.getState(this.store, client)
       for (const struct of structs) {
         if (struct.clock + struct.known !== expected) throw new Unresolvable(`update depends on changes the server does not have (${client}:${expected})`)
