@@ -59,10 +59,9 @@ class Check {
   private readonly rootPaths = new Map<string, Path>()
   /** Map keys this update gives a new current value: deleting the old value there is part of that insert. */
   private readonly replaced = new Map<Y.AbstractType<any> | string, Set<string>>()
+  private readonly locations = new Map<Location['parent'], Location>()
   private readonly chain: NewStruct[] = []
   private deletesByClient: Map<number, DeleteRange[]> | undefined
-  private readonly locations = new Map<Location['parent'], Map<string | null, Location>>()
-
   private readonly clientIds: ClientIds | undefined
 
   constructor(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext, clientIds: ClientIds | undefined) {
@@ -258,10 +257,8 @@ class Check {
   /** One Location object per list, text or XML parent, so its path and decision are computed once per update. */
   private locate(parent: Location['parent'], sub: string | null): Location {
     if (sub !== null) return { parent, sub } // map keys rarely repeat within one update
-    let places = this.locations.get(parent)
-    if (!places) this.locations.set(parent, (places = new Map()))
-    let location = places.get(sub)
-    if (!location) places.set(sub, (location = { parent, sub }))
+    let location = this.locations.get(parent)
+    if (!location) this.locations.set(parent, (location = { parent, sub }))
     return location
   }
 

@@ -1,6 +1,6 @@
-// A lean reader of Yjs v1 updates for the write guard. It reads exactly the bytes Yjs'
-// own reader reads (same lib0 functions, same order), but materialises only what the server
-// does not have yet, and decodes content only where a rule may need the value.
+// A lean reader of Yjs v1 updates for the write guard. It reads exactly the bytes Yjs' own
+// reader reads, in the same order and to the same values (ASCII strings take a shortcut), but
+// keeps only what the server does not have yet, and values only where a rule may need them.
 import * as decoding from 'lib0/decoding'
 
 /** Content kinds, numbered as Yjs numbers them (`info & 31`). */
