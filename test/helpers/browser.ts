@@ -1,11 +1,14 @@
 // Headless Chromium for end-to-end tests: Debian's chromium driven by playwright-core (no browser downloads).
 import { existsSync, mkdirSync } from 'node:fs'
+import { unavailable } from './services.ts'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const ARTIFACTS = 'test-artifacts'
 
-export const chromiumAvailable = (): boolean => existsSync(CHROMIUM)
+/** True when Chromium is installed; otherwise fails under CI, or prints a loud SKIPPED line. */
+export const chromiumAvailable = (): boolean =>
+  existsSync(CHROMIUM) || unavailable('Chromium', `no browser at ${CHROMIUM} (apt-get install -y chromium)`)
 
 export async function launch(): Promise<Browser> {
   return chromium.launch({
