@@ -12,7 +12,8 @@ import type { Webhook } from '../../server/webhook.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
 import { ROLES, type DocRef } from '../../docs-model/types.ts'
-import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, refOf, Serial } from './runtime.ts'
+import { chunks, contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, refOf, Serial } from './runtime.ts'
+import { Coalescer, reportError } from './support.ts'
 
 export type Level = (typeof LEVELS)[number]
 
@@ -55,7 +56,7 @@ export class EmergencyObserver implements Extension {
   private readonly webhook: Webhook
   private readonly deadlines = new Deadlines()
   private readonly serial = new Serial()
-  private readonly counts = new Coalescer(COUNT_DELAY_MS)
+  private readonly counts = new Coalescer(COUNT_DELAY_MS, (error) => reportError(this.app, 'emergency.review', error))
 
   constructor(app: Homeroom, webhook: Webhook) {
     this.app = app
@@ -72,13 +73,13 @@ export class EmergencyObserver implements Extension {
 
   async onChange({ documentName }: onChangePayload): Promise<void> {
     await contain(this.app, 'emergency.change', () => {
-      if (refOf(documentName)?.surface === 'emergency') this.counts.schedule(documentName, () => this.review(documentName))
+      if (refOf(documentName)?.surface === 'emergency') this.counts.request(documentName, () => this.review(documentName))
     })
   }
 
   async onDestroy(): Promise<void> {
     this.deadlines.stop()
-    this.counts.stop()
+    this.counts.close()
     this.webhook.stop()
   }
 

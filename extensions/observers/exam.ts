@@ -10,7 +10,8 @@ import { mapOf, record } from '../../docs-model/common.ts'
 import { examName, type ExamStatus } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
-import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, fromServer, refOf, sameJson, Serial, serving, toMillis } from './runtime.ts'
+import { chunks, contain, Deadlines, derive, documentsUnder, fromServer, refOf, sameJson, Serial, serving, toMillis } from './runtime.ts'
+import { Coalescer, reportError } from './support.ts'
 
 const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
 /** Monitor writes are coalesced over this window: well within the one second the monitor promises. */
@@ -84,7 +85,7 @@ export class ExamObserver implements Extension {
   private readonly app: Homeroom
   private readonly deadlines = new Deadlines()
   private readonly serial = new Serial()
-  private readonly monitorWrites = new Coalescer(MONITOR_DELAY_MS)
+  private readonly monitorWrites = new Coalescer(MONITOR_DELAY_MS, (error) => reportError(this.app, 'exam.monitor', error))
   /** Monitor entries waiting to be written, per monitor document. */
   private readonly pending = new Map<string, Map<string, MonitorEntry>>()
   /** Sockets of each student connected to their own exam document. */
@@ -136,7 +137,7 @@ export class ExamObserver implements Extension {
 
   async onDestroy(): Promise<void> {
     this.deadlines.stop()
-    this.monitorWrites.stop()
+    this.monitorWrites.close()
   }
 
   /** The ref of a student's exam document when the connection is that student's own. */
@@ -215,7 +216,7 @@ export class ExamObserver implements Extension {
     const lastSeen = active ? Date.now() : (entries.get(ref.params.user)?.lastSeen ?? 0)
     entries.set(ref.params.user, monitorEntry(doc, lastSeen, this.sockets.has(ref.name)))
     this.pending.set(monitor, entries)
-    this.monitorWrites.schedule(monitor, () =>
+    this.monitorWrites.request(monitor, () =>
       contain(this.app, 'exam.monitor', async () => {
         const batch = this.pending.get(monitor)
         this.pending.delete(monitor)

@@ -9,7 +9,8 @@ import { arrayOf, mapOf, record } from '../../docs-model/common.ts'
 import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName, type ExamEventType as EventType } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { examMonitorName } from './exam.ts'
-import { Coalescer, contain, derive, ignoredCounter, notify, refOf, sameJson, toMillis } from './runtime.ts'
+import { contain, derive, ignoredCounter, notify, refOf, sameJson, toMillis } from './runtime.ts'
+import { Coalescer, reportError } from './support.ts'
 
 export type Severity = (typeof ALERT_SEVERITIES)[number]
 
@@ -90,7 +91,7 @@ const notifies = (severity: Severity): boolean => severity === 'high' || severit
 export class ProctoringObserver implements Extension {
   readonly extensionName = 'proctoring-observer'
   private readonly app: Homeroom
-  private readonly writes = new Coalescer(WRITE_DELAY_MS)
+  private readonly writes = new Coalescer(WRITE_DELAY_MS, (error) => reportError(this.app, 'proctoring.write', error))
   /** Per student document: events already turned into alerts, and how many of them were malformed. */
   private readonly seen = new Map<string, { events: number; ignored: number }>()
   /** Alerts waiting to be written, per monitor document. */
@@ -121,7 +122,7 @@ export class ProctoringObserver implements Extension {
   }
 
   async onDestroy(): Promise<void> {
-    this.writes.stop()
+    this.writes.close()
   }
 
   private queue(student: DocRef, alerts: Map<string, Alert>): void {
@@ -129,7 +130,7 @@ export class ProctoringObserver implements Extension {
     const waiting = this.pending.get(monitor) ?? new Map<string, Alert>()
     for (const [id, alert] of alerts) waiting.set(id, alert)
     this.pending.set(monitor, waiting)
-    this.writes.schedule(monitor, () =>
+    this.writes.request(monitor, () =>
       contain(this.app, 'proctoring.write', async () => {
         const batch = this.pending.get(monitor)
         this.pending.delete(monitor)

@@ -1,5 +1,6 @@
 // What the exam, proctoring, emergency and bus observers share: deadlines re-armed from
-// documents, work serialised and coalesced per document, and errors contained and counted.
+// documents, work serialised per document, and errors contained and counted. Coalescing
+// bursts of changes is `Coalescer` in ./support.ts, shared with the classroom observers.
 import client from 'prom-client'
 import { isTransactionOrigin } from '@hocuspocus/server'
 import { resolve, type DocRef } from '../../docs-model/index.ts'
@@ -56,38 +57,6 @@ export class Serial {
       if (this.tails.get(key) === tail) this.tails.delete(key)
     })
     return next
-  }
-}
-
-/**
- * Runs a task per key at most once per `delayMs`: calls that arrive before the run starts merge
- * into it (tasks read the current state when they run, so the latest call stands for all).
- */
-export class Coalescer {
-  private readonly waiting = new Map<string, () => Promise<void>>()
-  private readonly serial = new Serial()
-  private readonly delayMs: number
-  private stopped = false
-
-  constructor(delayMs: number) {
-    this.delayMs = delayMs
-  }
-
-  schedule(key: string, task: () => Promise<void>): void {
-    if (this.stopped) return
-    const already = this.waiting.has(key)
-    this.waiting.set(key, task)
-    if (already) return
-    setTimeout(() => {
-      const latest = this.waiting.get(key)
-      this.waiting.delete(key)
-      if (latest && !this.stopped) void this.serial.run(key, latest)
-    }, this.delayMs).unref()
-  }
-
-  stop(): void {
-    this.stopped = true
-    this.waiting.clear()
   }
 }
 
