@@ -3,7 +3,7 @@
 // introduced, a state has a size cap, and each connection has a rate cap (updates over it
 // are dropped; the client's next update, at the latest its 15 s heartbeat, carries the state again).
 import client from 'prom-client'
-import type { beforeHandleAwarenessPayload, Connection, Extension } from '@hocuspocus/server'
+import type { beforeHandleAwarenessPayload, Connection, Document, Extension } from '@hocuspocus/server'
 import { contextOf, Refusal } from '../server/context.ts'
 import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
@@ -22,6 +22,8 @@ export class Presence implements Extension {
   readonly extensionName = 'presence'
   private readonly config: PresenceConfig
   private readonly windows = new WeakMap<Connection, Window>()
+  /** Per document, the connection that introduced each awareness client (O(1) per state, also with hundreds of viewers). */
+  private readonly owners = new WeakMap<Document, Map<number, Connection>>()
   private readonly dropped: client.Counter
 
   constructor(config: PresenceConfig) {
@@ -47,12 +49,16 @@ export class Presence implements Extension {
       return
     }
     const user = { id: ctx.user.sub, name: ctx.user.name, role: ctx.user.role }
+    let owners = this.owners.get(document)
+    if (!owners) this.owners.set(document, (owners = new Map()))
     for (const [clientId, state] of states) {
-      if (ownedByAnother(document.getConnections(), document.getClients.bind(document), connection, clientId)) {
+      const owner = owners.get(clientId)
+      if (owner && owner !== connection && document.hasConnection(owner)) {
         this.dropped.inc({ reason: 'foreign-client' })
         states.delete(clientId)
         continue
       }
+      owners.set(clientId, connection)
       state.user = user
       const bytes = JSON.stringify(state).length
       if (bytes > this.config.limits.awarenessBytes) {
@@ -73,9 +79,4 @@ export class Presence implements Extension {
     window.count++
     return window.count <= this.config.limits.awarenessPerSec
   }
-}
-
-function ownedByAnother(connections: Connection[], clientsOf: (c: Connection) => Set<number>, self: Connection, clientId: number): boolean {
-  for (const other of connections) if (other !== self && clientsOf(other).has(clientId)) return true
-  return false
 }
