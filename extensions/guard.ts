@@ -40,7 +40,7 @@ export class Guard implements Extension {
 
   async beforeHandleMessage({ update, context, document, connection, documentName }: beforeHandleMessagePayload): Promise<void> {
     const frame = parseFrame(update)
-    if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload) || connection.readOnly) return
+    if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload)) return
     const ctx = contextOf(context)
     if (!ctx) throw this.refuse(documentName, 'forbidden-write: connection has no identity')
     let reason: string | null
