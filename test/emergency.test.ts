@@ -153,7 +153,7 @@ test('an admin writing the broadcast starts one; everyone acknowledging stops es
   await within(adminClient.synced, 5000, 'admin sync')
   adminClient.doc.transact(() => {
     const b = adminClient.doc.getMap('broadcast')
-    b.set('title', 'Drill')
+    b.set('title', `Drill ${'x'.repeat(244)}`)
     b.set('message', 'Proctors to the hall')
     b.set('level', 'info')
     b.set('targetRoles', ['proctor'])
@@ -162,6 +162,7 @@ test('an admin writing the broadcast starts one; everyone acknowledging stops es
   })
   await adminClient.acknowledged()
   await eventually(async () => (await docJson(server, 's1/inbox/pr2')).items['emergency:drill1'] !== undefined, 3000, 'inbox item for pr2')
+  assert.is((await docJson(server, 's1/inbox/pr2')).items['emergency:drill1'].title.length, 200, 'a long title is cut to fit an inbox item')
   const pr1 = connect(server.url, 's1/emergency/drill1', await roleToken('pr1', 'proctor'))
   await within(pr1.synced, 5000, 'pr1 sync')
   pr1.doc.getMap('acks').set('pr1', { at: Date.now() })

@@ -31,7 +31,7 @@ export function broadcastOf(doc: Y.Doc): Broadcast | undefined {
   const message = map.get('message')
   const level = map.get('level')
   const roles = map.get('targetRoles')
-  if (typeof title !== 'string' || typeof message !== 'string' || !LEVELS.includes(level as Level)) return undefined
+  if (typeof title !== 'string' || title === '' || typeof message !== 'string' || !LEVELS.includes(level as Level)) return undefined
   if (!Array.isArray(roles) || roles.length === 0 || !roles.every((r) => ROLES.includes(r))) return undefined
   return { title, message, level: level as Level, targetRoles: roles }
 }
@@ -123,7 +123,8 @@ export class EmergencyObserver implements Extension {
   private async announce(ref: DocRef, broadcast: Broadcast, targets: RosterMember[]): Promise<void> {
     if (!(await this.app.store.claim(`emergency:${ref.name}:announce`))) return
     const id = ref.params.id
-    const item = { type: 'emergency', title: broadcast.title, body: broadcast.message, priority: 'urgent', at: Date.now(), data: { emergency: ref.name, level: broadcast.level } } as const
+    // A client-written title may be longer than an inbox title may be.
+    const item = { type: 'emergency', title: broadcast.title.slice(0, 200), body: broadcast.message.slice(0, 4000), priority: 'urgent', at: Date.now(), data: { emergency: ref.name, level: broadcast.level } } as const
     for (const users of chunks(targets.map((m) => m.id), FAN_OUT_BATCH)) await notify(this.app, ref.school, users, `emergency:${id}`, item)
     this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced')
   }
