@@ -80,7 +80,7 @@ export function alertsFor(user: string, events: readonly unknown[]): { alerts: M
   }
   const alerts = new Map<string, Alert>()
   for (const [type, list] of byType) {
-    alerts.set(`${user}:${type}`, { user, type, severity: severityOf(type, list), at: Math.max(...list.map((e) => e.at)), count: list.length })
+    alerts.set(`${user}:${type}`, { user, type, severity: severityOf(type, list), at: list.reduce((latest, e) => Math.max(latest, e.at), 0), count: list.length })
   }
   return { alerts, ignored }
 }
