@@ -136,7 +136,7 @@ test('40 students from open to close with a restart in the middle', async () => 
   sitters.forEach((s, i) => answerAll(s, i, answers(i).slice(3)))
   // Student 1 hands in early.
   const submittedAt = Date.now()
-  submit(sitters[1].own.doc, submittedAt)
+  submit(sitters[1].own.doc)
   await Promise.all(sitters.map((s) => s.own.acknowledged()))
 
   // The server closes the exam on time, across the restart.
@@ -150,7 +150,8 @@ test('40 students from open to close with a restart in the middle', async () => 
     const status = (await docJson(server, `s1/exam/e1/student/${id}`)).status
     assert.is(status.state, 'submitted', id)
     assert.is(status.score, expectedScore(i), `score of ${id}`)
-    if (i === 1) assert.is(status.submittedAt, submittedAt)
+    // The server stamps its own time on an early submission; students cannot backdate it.
+    if (i === 1) assert.ok(status.submittedAt >= submittedAt && status.submittedAt < startsAt + DURATION_S * 1000, String(status.submittedAt))
     await eventually(() => (sitters[i].own.doc.getMap('status').get('score') as number) === expectedScore(i), 2000, `live score of ${id}`)
   }
   await eventually(() => ids.every((id, i) => (monitor.doc.getMap('students').get(id) as any)?.score === expectedScore(i)), 2000, 'scores in the monitor')

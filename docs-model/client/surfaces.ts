@@ -171,11 +171,7 @@ export class ExamClient {
   }
 
   submit(): void {
-    this.sheet.write('status/state', (doc) => {
-      const status = doc.getMap('status')
-      status.set('state', 'submitted')
-      status.set('submittedAt', Date.now())
-    })
+    this.sheet.write('status/state', (doc) => doc.getMap('status').set('state', 'submitted'))
   }
 }
 

@@ -89,7 +89,6 @@ export const examStudent: Surface = {
       value: (v) => (v === 'submitted' ? null : 'a student may only set state to "submitted"'),
       frozen: studentFrozen,
     },
-    { path: 'status/submittedAt', by: student, ops: ['insert'], frozen: studentFrozen },
     { path: 'status', by: server },
   ],
   decode: (d) => decodeLayout(studentLayout, d),
@@ -120,12 +119,9 @@ export function reportEvent(doc: Y.Doc, type: ExamEventType, at: number = Date.n
   doc.getArray('events').push([detail === undefined ? { type, at } : { type, at, detail }])
 }
 
-/** A student hands in early; the server grades at close. */
-export function submit(doc: Y.Doc, at: number = Date.now()): void {
-  doc.transact(() => {
-    doc.getMap('status').set('state', 'submitted')
-    doc.getMap('status').set('submittedAt', at)
-  })
+/** A student hands in early; the server stamps `submittedAt` and grades at close. */
+export function submit(doc: Y.Doc): void {
+  doc.getMap('status').set('state', 'submitted')
 }
 
 /** `s/exam/<id>/monitor`: the server's live view of every student, and proctoring alerts. */

@@ -107,7 +107,10 @@ export class ExamObserver implements Extension {
     await contain(this.app, 'exam.change', () => {
       const ref = refOf(documentName)
       if (ref?.surface === 'exam') void this.review(documentName)
-      else if (ref?.surface === 'exam/student') this.observeStudent(ref, document, !fromServer(transactionOrigin))
+      else if (ref?.surface === 'exam/student') {
+        this.observeStudent(ref, document, !fromServer(transactionOrigin))
+        this.stampSubmission(ref, document)
+      }
       else if (ref?.surface === 'exam/key') void this.review(examName(ref.school, ref.params.exam), { regrade: true })
     })
   }
@@ -204,6 +207,18 @@ export class ExamObserver implements Extension {
     if (serving(this.app)) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
     await derive(this.app, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')
+  }
+
+  /** The time of a student's own submission is the server's: a client could backdate it. */
+  private stampSubmission(ref: DocRef, doc: Y.Doc): void {
+    const status = mapOf(doc, 'status')
+    if (status.get('state') !== 'submitted' || status.has('submittedAt')) return
+    void contain(this.app, 'exam.submitted', () =>
+      derive(this.app, ref.name, (d) => {
+        const current = mapOf(d, 'status')
+        if (!current.has('submittedAt')) current.set('submittedAt', Date.now())
+      }),
+    )
   }
 
   /**
