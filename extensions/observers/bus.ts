@@ -5,7 +5,7 @@
 // Speeding and off-route are episodes: one alert when it starts, completed with `endedAt` when it
 // ends. Alert ids come from the fix times, so every instance derives the same ones, and the open
 // episodes are recovered from the alerts after a restart.
-import type { afterLoadDocumentPayload, Extension } from '@hocuspocus/server'
+import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, Extension } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
@@ -193,6 +193,12 @@ export class BusObserver implements Extension {
       const peer = fromPeer(event.transaction.origin)
       void this.serial.run(documentName, () => contain(this.app, 'bus.fix', () => this.onFix(ref, value, peer)))
     })
+  }
+
+  /** The trip is recovered from the alerts when the bus reports again; the stale timer stays armed. */
+  async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
+    this.trips.delete(documentName)
+    this.last.delete(documentName)
   }
 
   async onDestroy(): Promise<void> {
