@@ -87,6 +87,8 @@ export interface WriteRule {
   value?: (value: unknown, ctx: WriteContext, path: readonly string[]) => string | null
   /** For deletes: who owns the deleted value; the delete is allowed when that is the writer. */
   owner?: (value: unknown) => string | undefined
+  /** Inserts into a list only at its end (an append-only log such as proctoring events). */
+  append?: boolean
   /** A reason when writes under this rule are frozen right now (poll closed, board locked). */
   frozen?: (ctx: WriteContext) => string | null
 }

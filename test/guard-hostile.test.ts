@@ -138,6 +138,25 @@ test('type confusion: list items in a map, map entries in a list, types and text
   for (const [name, doc, user, update, reason] of cases) assert.is(verdict(name, doc, user, update), reason, reason)
 })
 
+test('proctoring events are append only: inserting before an earlier event is refused, appending passes', () => {
+  const doc = serverDoc(20, (d) => d.getArray('events').push([{ type: 'tab_switch', at: 1 }]))
+  const edit = (change: (d: Y.Doc) => void) => {
+    const client = new Y.Doc()
+    Y.applyUpdate(client, Y.encodeStateAsUpdate(doc))
+    const before = Y.encodeStateVector(client)
+    change(client)
+    return Y.encodeStateAsUpdate(client, before)
+  }
+  const rewrite = edit((d) => d.getArray('events').insert(0, [{ type: 'copy_paste', at: 0 }]))
+  assert.is(unguarded(doc, rewrite).getArray('events').get(0).type, 'copy_paste', 'the attack works without the guard')
+  assert.is(verdict('s1/exam/e1/student/u1', doc, u1, rewrite), 'forbidden-write: events (append only)')
+  const appended = edit((d) => d.getArray('events').push([{ type: 'copy_paste', at: 2 }, { type: 'fullscreen_exit', at: 3 }]))
+  assert.is(verdict('s1/exam/e1/student/u1', doc, u1, appended), null)
+  const start = new Y.Doc()
+  start.getArray('events').push([{ type: 'tab_switch', at: 1 }])
+  assert.is(verdict('s1/exam/e1/student/u1', new Y.Doc(), u1, Y.encodeStateAsUpdate(start)), null, 'the first event of an empty log')
+})
+
 test('oversized and malformed values are refused by the layout schemas', () => {
   const chat = chatDoc()
   const long = craft([{ id: [99, 0], origin: [11, 0], content: { any: [{ id: 'z', author: 'u1', text: 'x'.repeat(5000), at: 1 }] } }])

@@ -81,7 +81,7 @@ export const examStudent: Surface = {
   writes: [
     { path: 'answers', by: student, ops: ['insert'], frozen: studentFrozen },
     { path: 'progress', by: student, ops: ['insert'], frozen: studentFrozen },
-    { path: 'events', by: student, ops: ['insert'], frozen: studentFrozen },
+    { path: 'events', by: student, ops: ['insert'], append: true, frozen: studentFrozen },
     {
       path: 'status/state',
       by: student,

@@ -63,6 +63,8 @@ class Check {
   private readonly chain: NewStruct[] = []
   private deletesByClient: Map<number, DeleteRange[]> | undefined
   private readonly clientIds: ClientIds | undefined
+  /** Structs of this update already known to sit at the end of an append-only list. */
+  private readonly appended = new Map<NewStruct, boolean>()
 
   constructor(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext, clientIds: ClientIds | undefined) {
     this.clientIds = clientIds
@@ -109,6 +111,9 @@ class Check {
     }
     const reason = this.decide('insert', path, values)
     if (reason) return reason
+    if (isRoot(location.parent) && location.sub === null && this.appendOnly(path) && !this.appendsAtEnd(struct, path[0])) {
+      return `forbidden-write: ${show(path)} (append only)`
+    }
     if (values && decl.value) {
       for (const value of values) {
         const parsed = decl.value.safeParse(value)
@@ -185,6 +190,24 @@ class Check {
       if (!decision.some((rule) => rule.owner!(value) === this.ctx.user.sub)) return `forbidden-write: ${show(path)} (not yours to delete)`
     }
     return null
+  }
+
+  /** True when every rule that lets this writer insert at `path` only appends. */
+  private appendOnly(path: Path): boolean {
+    const decision = this.decisions.get(path)
+    return Array.isArray(decision) && decision.every((rule) => rule.append === true)
+  }
+
+  /** Whether the struct goes after the list's current last element (or starts an empty list). */
+  private appendsAtEnd(struct: NewStruct, root: string): boolean {
+    if (struct.rightClient >= 0) return false
+    if (struct.originClient < 0) return (this.ctx.doc.share.get(root) as Y.AbstractType<any> | undefined)?._start == null
+    const left = this.find(struct.originClient, struct.originClock)
+    if (left instanceof Y.Item) return left.right === null && struct.originClock === left.id.clock + left.length - 1
+    if (left instanceof Y.GC || struct.originClock !== left.clock + left.length - 1) return false
+    let appended = this.appended.get(left)
+    if (appended === undefined) this.appended.set(left, (appended = this.appendsAtEnd(left, root)))
+    return appended
   }
 
   private rulesAt(op: Op, path: Path): Decision {
