@@ -19,6 +19,7 @@ import { openStore } from './store/open.ts'
 import type { Store } from './store/types.ts'
 import { Auth } from '../extensions/auth.ts'
 import { Limits } from '../extensions/limits.ts'
+import { StaleUnloadGuard } from '../extensions/stale-unload.ts'
 import { Persistence } from '../extensions/persistence.ts'
 import { RedisSync } from '../extensions/redis.ts'
 import { Guard } from '../extensions/guard.ts'
@@ -112,7 +113,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     address: config.host,
     quiet: true,
     stopOnSignals: false,
-    extensions: [limits, auth, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...safetyObservers, ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...safetyObservers, ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 

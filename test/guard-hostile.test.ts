@@ -148,7 +148,7 @@ test('proctoring events are append only: inserting before an earlier event is re
     return Y.encodeStateAsUpdate(client, before)
   }
   const rewrite = edit((d) => d.getArray('events').insert(0, [{ type: 'copy_paste', at: 0 }]))
-  assert.is(unguarded(doc, rewrite).getArray('events').get(0).type, 'copy_paste', 'the attack works without the guard')
+  assert.is((unguarded(doc, rewrite).getArray('events').get(0) as { type: string }).type, 'copy_paste', 'the attack works without the guard')
   assert.is(verdict('s1/exam/e1/student/u1', doc, u1, rewrite), 'forbidden-write: events (append only)')
   const appended = edit((d) => d.getArray('events').push([{ type: 'copy_paste', at: 2 }, { type: 'fullscreen_exit', at: 3 }]))
   assert.is(verdict('s1/exam/e1/student/u1', doc, u1, appended), null)

@@ -2,7 +2,7 @@
 // entries of students who left turned `away` by the server (when their last connection to the
 // class document closes, and for everyone not connected shortly after the document loads, which
 // covers a restart in between).
-import type { afterLoadDocumentPayload, beforeUnloadDocumentPayload, Extension, onChangePayload, onDisconnectPayload } from '@hocuspocus/server'
+import type { afterLoadDocumentPayload, Extension, onChangePayload, onDisconnectPayload } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import { contextOf } from '../../server/context.ts'
@@ -55,21 +55,6 @@ export class ClassroomObserver implements Extension {
     this.sweeps.add(timer)
   }
 
-  /**
-   * Workaround for Hocuspocus 4.7: `unloadDocument(document)` removes whatever document is
-   * registered under `document.name`. Our server writes (serverWrite's direct connection, above
-   * all from markAway on the last disconnect) leave late unload attempts for a document that
-   * already unloaded: DirectConnection.disconnect unloads it itself and its store's setTimeout
-   * tries again. If a student reopened the document meanwhile, that late attempt unregisters the
-   * new, live document without destroying it: an orphan whose awareness timer never stops.
-   * Hocuspocus abandons an unload whose beforeUnloadDocument hook throws, so refuse every unload
-   * of a document that is not the registered one (for any document: all server writes do this).
-   * Runs before the other unload hooks with side effects (RedisSync has a lower priority).
-   */
-  async beforeUnloadDocument({ instance, documentName, document }: beforeUnloadDocumentPayload): Promise<void> {
-    if (instance.documents.get(documentName) !== document) throw new StaleUnload()
-  }
-
   async onDisconnect({ context, documentName }: onDisconnectPayload): Promise<void> {
     try {
       const user = contextOf(context)?.user
@@ -113,13 +98,6 @@ export class ClassroomObserver implements Extension {
 }
 
 /** Thrown to cancel an unload; no message, so Hocuspocus does not log it as a failure. */
-class StaleUnload extends Error {
-  constructor() {
-    super('')
-    this.name = 'StaleUnload'
-  }
-}
-
 /** Users with an activity entry that is not away yet and that `gone` selects. */
 function leaving(doc: Y.Doc, gone: (user: string) => boolean): string[] {
   const users: string[] = []
