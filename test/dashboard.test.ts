@@ -3,7 +3,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, eventually } from './helpers/clients.ts'
+import { closeClients, eventually, within } from './helpers/clients.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
 import { mapEquals, open } from './helpers/classroom.ts'
 import { api, assertError } from './helpers/api.ts'
@@ -41,9 +41,11 @@ test('a PATCH is merged key by key into data and reaches live readers at once', 
 })
 
 test('teachers read dashboards but cannot write them', async () => {
-  const watcher = await open(server, 's1/dashboard/grades', teacher())
-  assert.is(watcher.provider.authorizedScope, 'readonly')
-  watcher.doc.getMap('data').set('mean', 6)
+  const writer = await open(server, 's1/dashboard/grades', teacher())
+  assert.is(writer.provider.authorizedScope, 'readonly')
+  writer.doc.getMap('data').set('mean', 6)
+  assert.is(await within(writer.closed, 5000, 'the refusal'), 'forbidden-write: data/mean')
+  const watcher = await open(server, 's1/dashboard/grades', teacher('t2'))
   await patch(SERVICE_TOKEN, { median: 7 }, 's1/grades')
   await eventually(() => watcher.doc.getMap('data').get('median') === 7, 5000, 'the service write')
   const stored = await api(server, 'GET', '/api/v1/docs/s1/dashboard/grades', { token: SERVICE_TOKEN })
