@@ -11,6 +11,7 @@ import type { RosterMember } from '../../server/store/types.ts'
 import type { Webhook } from '../../server/webhook.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
+import { inboxName } from '../../docs-model/surfaces/inbox.ts'
 import { ROLES, type DocRef } from '../../docs-model/types.ts'
 import { chunks, contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, refOf, Serial } from './runtime.ts'
 import { Coalescer, reportError } from './support.ts'
@@ -44,7 +45,7 @@ const targetsOf = (roster: RosterMember[], broadcast: Broadcast): RosterMember[]
 const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined)
 
 /** Acknowledgements are counted in bursts (200 users acknowledging at once make a few writes). */
-const COUNT_DELAY_MS = 100
+const COUNT_DELAY_MS = 50
 /** Inboxes written at once while fanning out (each write loads and stores one document). */
 const FAN_OUT_BATCH = 100
 /** At most this many names are spelled out in an escalation's inbox item; `data` holds them all. */
@@ -100,6 +101,8 @@ export class EmergencyObserver implements Extension {
         const acked = targets.filter((m) => acks.has(m.id)).length
         const status = mapOf(doc, 'status')
         const starting = !status.has('startedAt')
+        // Outside the serial chain, and first: inbox items matter most; counting can follow.
+        if (starting) void contain(this.app, 'emergency.announce', () => this.announce(ref, broadcast, targets))
         if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
           const now = Date.now()
           await derive(this.app, name, (d) => {
@@ -112,8 +115,6 @@ export class EmergencyObserver implements Extension {
             if (s.get('acked') !== acked) s.set('acked', acked)
           })
         }
-        // Outside the serial chain: acknowledgements are counted while the fan-out is still running.
-        if (starting) void contain(this.app, 'emergency.announce', () => this.announce(ref, broadcast, targets))
         this.arm(name, await this.app.peek(name), targets.length - acked)
       }),
     )
@@ -125,7 +126,11 @@ export class EmergencyObserver implements Extension {
     const id = ref.params.id
     // A client-written title may be longer than an inbox title may be.
     const item = { type: 'emergency', title: broadcast.title.slice(0, 200), body: broadcast.message.slice(0, 4000), priority: 'urgent', at: Date.now(), data: { emergency: ref.name, level: broadcast.level } } as const
-    for (const users of chunks(targets.map((m) => m.id), FAN_OUT_BATCH)) await notify(this.app, ref.school, users, `emergency:${id}`, item)
+    // Users with their inbox open get it first, in a batch of their own: they see it at once.
+    const ids = targets.map((m) => m.id)
+    const open = ids.filter((user) => this.app.hocuspocus.documents.has(inboxName(ref.school, user)))
+    const closed = ids.filter((user) => !open.includes(user))
+    for (const batch of [...chunks(open, FAN_OUT_BATCH), ...chunks(closed, FAN_OUT_BATCH)]) await notify(this.app, ref.school, batch, `emergency:${id}`, item)
     this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced')
   }
 
