@@ -12,6 +12,7 @@ import type { DocRef } from '../../docs-model/types.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
 import { chunks, contain, Deadlines, derive, documentsUnder, fromServer, refOf, sameJson, Serial, serving, toMillis } from './runtime.ts'
 import { Coalescer, reportError } from './support.ts'
+import { replay } from '../../server/store/replay.ts'
 
 const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
 /** Monitor writes are coalesced over this window: well within the one second the monitor promises. */
@@ -189,16 +190,20 @@ export class ExamObserver implements Extension {
     const scores = new Map<string, number>()
     for (const batch of chunks(students, GRADING_BATCH)) {
       await Promise.all(
-        batch.map((student) =>
-          derive(this.app, student.name, (d) => {
+        batch.map(async (student) => {
+          // Graded from storage, which holds every acknowledged answer: this instance's live copy
+          // may lag behind answers given on another instance, and every instance grades alike.
+          const stored = (await replay(store, student.name)).doc
+          const score = grade(mapOf(stored, 'answers'), key)
+          stored.destroy()
+          await derive(this.app, student.name, (d) => {
             const status = mapOf(d, 'status')
-            const score = grade(mapOf(d, 'answers'), key)
             if (status.get('state') !== 'submitted') status.set('state', 'submitted')
             if (!status.has('submittedAt')) status.set('submittedAt', now)
             if (status.get('score') !== score) status.set('score', score)
             scores.set(student.params.user, score)
-          }),
-        ),
+          })
+        }),
       )
     }
     const names = new Map((await store.roster(school)).map((m) => [m.id, m.name]))
