@@ -10,6 +10,7 @@ import { loadConfig } from '../server/config.ts'
 import { PgStore } from '../server/store/postgres.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
 import { replay } from '../server/store/replay.ts'
+import { eventually } from './helpers/clients.ts'
 import { freePort, freshDatabase, sql, type TestDatabase } from './helpers/services.ts'
 import { tempDir } from './helpers/server.ts'
 import { rejects, storeBehaviour } from './helpers/store-behaviour.ts'
@@ -125,11 +126,19 @@ if (database) {
     try {
       await store.ready()
       const doc = new Y.Doc()
-      const appends = Promise.all(Array.from({ length: 300 }, (_, i) => store.append('s1/doc/a', { at: i, user: 'u1', origin: 'client', update: update(`k${i}`, i, doc) })))
-      const killed = await sql(database.url, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
-      assert.ok(killed.length >= 1, 'the pool had connections to break')
-      assert.is(new Set(await appends).size, 300)
-      assert.is((await store.entriesAfter('s1/doc/a', 0)).length, 300)
+      const COUNT = 2000
+      let done = 0
+      const appends = Promise.all(
+        Array.from({ length: COUNT }, (_, i) =>
+          store.append('s1/doc/a', { at: i, user: 'u1', origin: 'client', update: update(`k${i}`, i, doc) }).finally(() => done++),
+        ),
+      )
+      const others = 'FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()'
+      await eventually(async () => (await sql(database.url, `SELECT pid ${others}`)).length >= 1, 5000, 'the pool to connect')
+      const killed = await sql(database.url, `SELECT pg_terminate_backend(pid) ${others}`)
+      assert.ok(killed.length >= 1 && done < COUNT, `connections broken while appends were in flight (${done} of ${COUNT} done)`)
+      assert.is(new Set(await appends).size, COUNT)
+      assert.is((await store.entriesAfter('s1/doc/a', 0)).length, COUNT)
     } finally {
       await store.close()
     }
