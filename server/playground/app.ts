@@ -4,6 +4,7 @@
 import { BoardClient, BusClient, ChatClient, ExamClient, InboxClient, MonitorClient, PollClient, Session, type ConnectionState, type Handle } from '../../docs-model/client/index.ts'
 import type { Role } from '../../docs-model/types.ts'
 import { boardPanel } from './board.ts'
+import { DEMO_USERS } from './cast.ts'
 import { busPanel } from './bus.ts'
 import { chatPanel } from './chat.ts'
 import { h, svg, toast } from './dom.ts'
@@ -19,15 +20,6 @@ interface Login {
   token: string
 }
 
-const USERS: Array<{ id: string; name: string; role: Role }> = [
-  { id: 't1', name: 'Ms. Rivera', role: 'teacher' },
-  { id: 'u1', name: 'Ada', role: 'student' },
-  { id: 'u2', name: 'Ben', role: 'student' },
-  { id: 'pr1', name: 'Mr. Okafor', role: 'proctor' },
-  { id: 'a1', name: 'Principal Lee', role: 'admin' },
-  { id: 'd1', name: 'Sam', role: 'driver' },
-  { id: 'p1', name: 'Ada’s dad', role: 'parent' },
-]
 const STORAGE = 'homeroom.playground.login'
 const app = document.getElementById('app')!
 
@@ -61,7 +53,7 @@ function expiresSoon(token: string): boolean {
 
 function showLogin(error?: string): void {
   const school = h('input', { value: 's1', 'aria-label': 'School', 'data-testid': 'school' })
-  const user = h('select', { 'aria-label': 'User', 'data-testid': 'user' }, ...USERS.map((u) => h('option', { value: u.id }, `${u.name} (${u.role})`)))
+  const user = h('select', { 'aria-label': 'User', 'data-testid': 'user' }, ...DEMO_USERS.map((u) => h('option', { value: u.id }, `${u.name} (${u.role})`)))
   const form = h(
     'form',
     { class: 'login' },
@@ -74,7 +66,7 @@ function showLogin(error?: string): void {
   )
   form.addEventListener('submit', (event) => {
     event.preventDefault()
-    const chosen = USERS.find((u) => u.id === user.value)!
+    const chosen = DEMO_USERS.find((u) => u.id === user.value)!
     const url = new URL(location.href)
     url.search = new URLSearchParams({ school: school.value, user: chosen.id, role: chosen.role }).toString()
     location.href = url.toString()
@@ -95,7 +87,7 @@ function start({ school, sub, role, token }: Login): void {
     indicator.textContent = STATE_LABEL[state]
   })
   const badge = h('span', { class: 'badge-count', 'data-testid': 'unread', hidden: true }, '0')
-  const me = USERS.find((u) => u.id === sub)
+  const me = DEMO_USERS.find((u) => u.id === sub)
   const header = h(
     'header',
     { class: 'top' },

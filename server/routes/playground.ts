@@ -7,6 +7,7 @@ import type * as Y from 'yjs'
 import type { Homeroom } from '../app.ts'
 import { HttpError, sendJson, type Router } from '../http.ts'
 import { serverWrite } from '../writes.ts'
+import { DEMO_USERS } from '../playground/cast.ts'
 import { ROLES } from '../../docs-model/types.ts'
 import type { ClientBundle } from '../../scripts/build-client.ts'
 
@@ -20,16 +21,6 @@ const STATIC: Record<string, { file: string; type: string }> = {
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 const tokenBody = z.object({ school: id, sub: id, role: z.enum(ROLES).exclude(['service']), name: z.string().max(100).optional() })
 
-/** The playground's cast; any other user id works too and gets the same defaults for its role. */
-export const DEMO_USERS = [
-  { id: 't1', name: 'Ms. Rivera', role: 'teacher' },
-  { id: 'u1', name: 'Ada', role: 'student' },
-  { id: 'u2', name: 'Ben', role: 'student' },
-  { id: 'pr1', name: 'Mr. Okafor', role: 'proctor' },
-  { id: 'a1', name: 'Principal Lee', role: 'admin' },
-  { id: 'd1', name: 'Sam', role: 'driver' },
-  { id: 'p1', name: 'Ada’s dad', role: 'parent' },
-] as const
 
 export function playgroundRoutes(router: Router, app: Homeroom): void {
   if (!app.config.playground) return

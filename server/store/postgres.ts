@@ -10,6 +10,7 @@
 //   so that a retry after a lost answer is harmless (claims remember their owner, files and trail
 //   points ignore a second copy).
 import { createHash, randomUUID } from 'node:crypto'
+import { bytes, toEntry, type EntryRow } from './rows.ts'
 import pg from 'pg'
 import type { Logger } from '../log.ts'
 import { nameParts } from './sqlite.ts'
@@ -74,7 +75,6 @@ function isTransient(error: unknown): boolean {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const bytes = (value: Buffer): Uint8Array => new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
 const digestOf = (update: Uint8Array): Buffer => createHash('sha256').update(update).digest().subarray(0, 16)
 
 interface SnapshotRow {
@@ -86,16 +86,7 @@ interface SnapshotRow {
 
 const toSnapshot = (row: SnapshotRow): Snapshot => ({ doc: row.doc, seq: row.seq, at: row.at, state: bytes(row.state) })
 
-interface EntryRow {
-  seq: number
-  doc: string
-  at: number
-  user: string | null
-  origin: JournalEntry['origin']
-  update_bytes: Buffer
-}
 
-const toEntry = (r: EntryRow): JournalEntry => ({ seq: r.seq, doc: r.doc, at: r.at, user: r.user, origin: r.origin, update: bytes(r.update_bytes) })
 
 export interface PgStoreOptions {
   /** Connections in the pool (PG_POOL_SIZE). */

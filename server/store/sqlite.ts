@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { toEntry, type EntryRow } from './rows.ts'
 import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, RosterMember, Snapshot, SnapshotInfo, Store, StoredFile, TrailPoint } from './types.ts'
 
 /** Versioned schema changes; `user_version` records how many have run. */
@@ -26,24 +27,6 @@ const MIGRATIONS = [
    CREATE INDEX trail_bus ON trail (bus, at);
    CREATE INDEX trail_at ON trail (at);`,
 ]
-
-interface EntryRow {
-  seq: number
-  doc: string
-  at: number
-  user: string | null
-  origin: JournalEntry['origin']
-  update_bytes: Buffer
-}
-
-const toEntry = (row: EntryRow): JournalEntry => ({
-  seq: row.seq,
-  doc: row.doc,
-  at: row.at,
-  user: row.user,
-  origin: row.origin,
-  update: new Uint8Array(row.update_bytes.buffer, row.update_bytes.byteOffset, row.update_bytes.byteLength),
-})
 
 /** `school/surface/…` → the surface word used for listings. */
 export function nameParts(name: string): { school: string; surface: string } {
