@@ -12,6 +12,13 @@ export class ConfigError extends Error {
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true')
+/** Seconds, or a number with a unit: `90`, `90s`, `15m`, `8h`, `1d`. */
+const duration = z
+  .string()
+  .regex(/^\d+[smhd]?$/, 'must be seconds or a number with s, m, h or d')
+  .transform((v) => Number.parseInt(v, 10) * ({ s: 1, m: 60, h: 3600, d: 86400 }[v.at(-1)!] ?? 1))
+  .or(z.number().int())
+  .pipe(z.number().int().min(60, 'must be at least a minute').max(366 * 86400, 'must be at most a year'))
 const url = (schemes: string[]) =>
   z.string().refine((v) => {
     try {
@@ -46,6 +53,13 @@ const schema = z.object({
   MAX_AWARENESS_PER_SEC: int(1, 1000).default(20),
   MAX_FILE_BYTES: int(1, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   MAX_HTTP_REQUESTS_PER_SEC: int(1, 100000).default(50),
+  MAX_TOKEN_TTL: duration.default(24 * 3600),
+  MAX_OPENS_PER_SEC: int(1, 100000).default(50),
+  MAX_VALUE_DEPTH: int(2, 64).default(16),
+  MAX_VALUE_BYTES: int(256, 64 * 1024 * 1024).default(256 * 1024),
+  MAX_UPDATE_STRUCTS: int(100, 10_000_000).default(20_000),
+  MAX_STRUCTS_PER_SEC: int(100, 10_000_000).default(100_000),
+  MAX_DOC_BYTES: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   SNAPSHOT_EVERY: int(1, 1_000_000).default(500),
   CHAT_RETENTION_DAYS: int(1, 36500).default(365),
   BUS_TRAIL_RETENTION_DAYS: int(1, 36500).default(30),
@@ -65,7 +79,15 @@ export interface Config {
   databaseUrl?: string
   pgPoolSize: number
   redisUrl?: string
-  jwt: { secret?: string; publicKey?: string; privateKey?: string; issuer?: string; audience?: string }
+  jwt: {
+    secret?: string
+    publicKey?: string
+    privateKey?: string
+    issuer?: string
+    audience?: string
+    /** Longest lifetime (`exp - iat`) a token may have, in seconds. */
+    maxTtlS: number
+  }
   serviceToken?: string
   logLevel: Env['LOG_LEVEL']
   playground: boolean
@@ -80,6 +102,18 @@ export interface Config {
     awarenessPerSec: number
     fileBytes: number
     httpRequestsPerSec: number
+    /** Document opening attempts per second, per user and per socket (bursts of twice that). */
+    opensPerSec: number
+    /** Deepest nesting of arrays and objects inside one value. */
+    valueDepth: number
+    /** Largest encoded value (map entry, array element) in bytes. */
+    valueBytes: number
+    /** New structs one update may carry. */
+    updateStructs: number
+    /** New structs per second per connection (bursts of twice that). */
+    structsPerSec: number
+    /** Largest size a document may grow to, in bytes of its encoded state. */
+    docBytes: number
   }
   snapshotEvery: number
   retention: { chatDays: number; busTrailDays: number }
@@ -90,7 +124,7 @@ export interface Config {
 /** A bad value as it may be printed: secrets never, URLs without their credentials. */
 function shown(variable: string, value: string | undefined): string {
   if (value === undefined) return 'nothing'
-  if (/SECRET|TOKEN|KEY/.test(variable)) return `${value.length} characters`
+  if (/SECRET|TOKEN$|KEY$/.test(variable)) return `${value.length} characters`
   if (variable.endsWith('_URL')) return JSON.stringify(value.replace(/\/\/[^@/]*@/, '//…@').slice(0, 60))
   return JSON.stringify(value.slice(0, 60))
 }
@@ -106,7 +140,17 @@ function checkKey(variable: string, keyType: () => string | undefined): void {
   if (type !== 'rsa' && type !== 'ec') throw new ConfigError(variable, `key type ${type} is not supported; use RSA (RS256) or EC P-256 (ES256)`)
 }
 
-/** Parses the environment; throws ConfigError naming the first bad variable. */
+/** Several bad variables at once; each is one line of the message. */
+export class ConfigErrors extends ConfigError {
+  readonly problems: ConfigError[]
+  constructor(problems: ConfigError[]) {
+    super(problems[0].variable, problems[0].message.slice(problems[0].variable.length + 2))
+    this.problems = problems
+    this.message = problems.map((p) => p.message).join('\n')
+  }
+}
+
+/** Parses the environment; throws ConfigError naming the bad variable (ConfigErrors when several are bad). */
 export function loadConfig(env: Record<string, string | undefined> = process.env, defaults: Partial<Record<keyof Env, string>> = {}): Config {
   const input: Record<string, string> = {}
   for (const key of Object.keys(schema.shape)) {
@@ -115,9 +159,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const parsed = schema.safeParse(input)
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]
-    const variable = String(issue.path[0])
-    throw new ConfigError(variable, `${issue.message} (got ${shown(variable, input[variable])})`)
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0])
+      return new ConfigError(variable, `${issue.message} (got ${shown(variable, input[variable])})`)
+    })
+    throw problems.length === 1 ? problems[0] : new ConfigErrors(problems)
   }
   const e = parsed.data
   if (e.JWT_SECRET && e.JWT_PUBLIC_KEY) throw new ConfigError('JWT_PUBLIC_KEY', 'set either JWT_SECRET or JWT_PUBLIC_KEY, not both')
@@ -131,7 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     pgPoolSize: e.PG_POOL_SIZE,
     redisUrl: e.REDIS_URL,
-    jwt: { secret: e.JWT_SECRET, publicKey: e.JWT_PUBLIC_KEY, privateKey: e.JWT_PRIVATE_KEY, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
+    jwt: { secret: e.JWT_SECRET, publicKey: e.JWT_PUBLIC_KEY, privateKey: e.JWT_PRIVATE_KEY, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, maxTtlS: e.MAX_TOKEN_TTL },
     serviceToken: e.SERVICE_TOKEN,
     logLevel: e.LOG_LEVEL,
     playground: e.PLAYGROUND,
@@ -145,6 +191,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       awarenessPerSec: e.MAX_AWARENESS_PER_SEC,
       fileBytes: e.MAX_FILE_BYTES,
       httpRequestsPerSec: e.MAX_HTTP_REQUESTS_PER_SEC,
+      opensPerSec: e.MAX_OPENS_PER_SEC,
+      valueDepth: e.MAX_VALUE_DEPTH,
+      valueBytes: e.MAX_VALUE_BYTES,
+      updateStructs: e.MAX_UPDATE_STRUCTS,
+      structsPerSec: e.MAX_STRUCTS_PER_SEC,
+      docBytes: e.MAX_DOC_BYTES,
     },
     snapshotEvery: e.SNAPSHOT_EVERY,
     retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS },
@@ -164,7 +216,8 @@ export function configOrExit(defaults: Parameters<typeof loadConfig>[1] = {}): C
     return loadConfig(process.env, defaults)
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`homeroom: bad configuration: ${error.message}\n`)
+      const problems = error instanceof ConfigErrors ? error.problems : [error]
+      for (const problem of problems) process.stderr.write(`homeroom: bad configuration: ${problem.message}\n`)
       process.exit(2)
     }
     throw error
