@@ -7,16 +7,16 @@ export class TokenBuckets {
     this.rate = ratePerSec
   }
 
-  /** Takes one token for `key`; false when the caller is over its rate. */
-  take(key: string, now = Date.now()): boolean {
+  /** Takes `cost` tokens (default one) for `key`; false when the caller is over its rate. */
+  take(key: string, now = Date.now(), cost = 1): boolean {
     if (this.buckets.size > 10_000) this.sweep(now)
     const capacity = this.rate * 2
     const bucket = this.buckets.get(key) ?? { tokens: capacity, refilledAt: now }
     bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.refilledAt) / 1000) * this.rate)
     bucket.refilledAt = now
     this.buckets.set(key, bucket)
-    if (bucket.tokens < 1) return false
-    bucket.tokens -= 1
+    if (bucket.tokens < cost) return false
+    bucket.tokens -= cost
     return true
   }
 

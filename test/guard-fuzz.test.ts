@@ -159,7 +159,7 @@ console.error = (...args: unknown[]) => {
 
 let server: TestServer
 test.before(async () => {
-  server = await startServer({ MAX_MESSAGES_PER_SEC: '100000' })
+  server = await startServer({ MAX_MESSAGES_PER_SEC: '100000', MAX_OPENS_PER_SEC: '100000' })
   for (const [name, setup] of Object.entries(related)) await serverWrite(server.app.hocuspocus, name, setup)
   for (const t of targets) await serverWrite(server.app.hocuspocus, t.doc, t.setup)
 })

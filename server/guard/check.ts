@@ -4,7 +4,10 @@
 import * as Y from 'yjs'
 import { RuleBook, type Path } from '../../docs-model/rules.ts'
 import type { Op, RootDecl, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
-import { ANY, DELETED, GC, SUBDOC, TYPE, decodeUpdate, MalformedUpdate, type DecodedUpdate, type DeleteRange, type NewStruct } from './decode.ts'
+import {
+  ANY, DELETED, GC, SUBDOC, TYPE, DEFAULT_DECODE_LIMITS, decodeUpdate, MalformedUpdate, OversizedUpdate,
+  type DecodedUpdate, type DecodeLimits, type DeleteRange, type NewStruct,
+} from './decode.ts'
 
 /**
  * Where an item lives: its parent (a root named in the update, a type the server has, or a
@@ -21,30 +24,67 @@ class Unresolvable extends Error {}
 /** Paths of the server's types; a type never moves, so they stay valid. */
 const typePaths = new WeakMap<Y.AbstractType<any>, Path>()
 
-/**
- * Who writes under a Yjs client id. `claim` is asked once per client id the update adds structs
- * for; it returns why that id is not this writer's, or null.
- */
-export interface ClientIds {
-  claim(client: number): string | null
+/** The owner of the server's own client ids; not a valid token `sub`, so no user can be it. */
+export const SERVER_OWNER = ':server'
+
+/** Who owns each Yjs client id of the document: the user who first wrote under it, or SERVER_OWNER. */
+export interface Owners {
+  /** The recorded owner, or undefined when nobody has written under the id yet. */
+  of(client: number): string | undefined
+  /** The user whose connection uses the id for presence, if one does. */
+  presence?(client: number): string | undefined
+}
+
+export interface CheckOptions {
+  /** Without owners, client ids are not checked (rule tests and benchmarks). */
+  owners?: Owners
+  limits?: DecodeLimits
+}
+
+export interface Verdict {
+  /** Why the update must be refused, or null when every change is allowed. */
+  reason: string | null
+  /** Client ids nobody owns yet that the update writes under: the sender's once it is accepted. */
+  claims: number[]
+  /** New structs the update carries, and their encoded bytes. */
+  structs: number
+  bytes: number
+}
+
+/** Decodes an update against the server's copy; a refusal reason when it cannot be read or is over a limit. */
+export function readUpdate(update: Uint8Array, doc: Y.Doc, limits: DecodeLimits = DEFAULT_DECODE_LIMITS): DecodedUpdate | string {
+  try {
+    return decodeUpdate(update, (client) => Y.getState(doc.store, client), limits)
+  } catch (error) {
+    if (error instanceof MalformedUpdate) return `bad-message: ${error.message}`
+    if (error instanceof OversizedUpdate) return error.message
+    throw error
+  }
+}
+
+/** The guard's whole decision on a decoded update. */
+export function judge(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext, owners?: Owners): Verdict {
+  const check = new Check(decoded, surface, ctx, owners)
+  let reason: string | null
+  try {
+    reason = check.run()
+  } catch (error) {
+    if (!(error instanceof Unresolvable)) throw error
+    reason = `forbidden-write: ${error.message}`
+  }
+  return { reason, claims: reason ? [] : check.claims, structs: decoded.structs, bytes: decoded.bytes }
+}
+
+/** Decodes and judges `update`. */
+export function inspectUpdate(update: Uint8Array, surface: Surface, ctx: WriteContext, options: CheckOptions = {}): Verdict {
+  const decoded = readUpdate(update, ctx.doc, options.limits)
+  if (typeof decoded === 'string') return { reason: decoded, claims: [], structs: 0, bytes: 0 }
+  return judge(decoded, surface, ctx, options.owners)
 }
 
 /** Returns why the update must be refused, or null when every change is allowed. */
-export function checkUpdate(update: Uint8Array, surface: Surface, ctx: WriteContext, clientIds?: ClientIds): string | null {
-  const store = ctx.doc.store
-  let decoded: DecodedUpdate
-  try {
-    decoded = decodeUpdate(update, (client) => Y.getState(store, client))
-  } catch (error) {
-    if (error instanceof MalformedUpdate) return `bad-message: ${error.message}`
-    throw error
-  }
-  try {
-    return new Check(decoded, surface, ctx, clientIds).run()
-  } catch (error) {
-    if (error instanceof Unresolvable) return `forbidden-write: ${error.message}`
-    throw error
-  }
+export function checkUpdate(update: Uint8Array, surface: Surface, ctx: WriteContext, options: CheckOptions = {}): string | null {
+  return inspectUpdate(update, surface, ctx, options).reason
 }
 
 type Decision = WriteRule[] | string
@@ -62,12 +102,13 @@ class Check {
   private readonly locations = new Map<Location['parent'], Location>()
   private readonly chain: NewStruct[] = []
   private deletesByClient: Map<number, DeleteRange[]> | undefined
-  private readonly clientIds: ClientIds | undefined
+  private readonly owners: Owners | undefined
   /** Structs of this update already known to sit at the end of an append-only list. */
   private readonly appended = new Map<NewStruct, boolean>()
+  readonly claims: number[] = []
 
-  constructor(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext, clientIds: ClientIds | undefined) {
-    this.clientIds = clientIds
+  constructor(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext, owners: Owners | undefined) {
+    this.owners = owners
     this.decoded = decoded
     this.surface = surface
     this.ctx = ctx
@@ -76,14 +117,11 @@ class Check {
   }
 
   run(): string | null {
-    for (const [client, structs] of this.decoded.clients) {
-      if (structs.length === 0) continue
-      const claimed = this.clientIds?.claim(client)
-      if (claimed) return claimed
-      let expected = Y.getState(this.store, client)
+    const foreign = this.checkOwners()
+    if (foreign) return foreign
+    this.checkIntegration()
+    for (const structs of this.decoded.clients.values()) {
       for (const struct of structs) {
-        if (struct.clock + struct.known !== expected) throw new Unresolvable(`update depends on changes the server does not have (${client}:${expected})`)
-        expected = struct.clock + struct.length
         const reason = this.checkInsert(struct)
         if (reason) return reason
       }
@@ -95,10 +133,93 @@ class Check {
     return null
   }
 
+  /**
+   * Only a client id's owner may add anything under it. An id nobody owns is claimed by the
+   * sender, unless the server already holds structs under it (written before ownership was
+   * recorded, or on another instance a moment ago): those are nobody's to continue.
+   */
+  private checkOwners(): string | null {
+    if (!this.owners) return null
+    for (const client of this.decoded.written) {
+      const owner = client === this.ctx.doc.clientID ? SERVER_OWNER : this.owners.of(client)
+      if (owner === this.ctx.user.sub) continue
+      if (owner === SERVER_OWNER) return `forbidden-write: client id ${client} is the server's`
+      if (owner !== undefined) return `forbidden-write: client id ${client} belongs to another user`
+      const present = this.owners.presence?.(client)
+      if (present !== undefined && present !== this.ctx.user.sub) return `forbidden-write: client id ${client} belongs to another user`
+      if (Y.getState(this.store, client) > 0) return `forbidden-write: client id ${client} has changes by someone else`
+      this.claims.push(client)
+    }
+    return null
+  }
+
+  /**
+   * Replays Yjs' integration order (integrateStructs in yjs/src/utils/encoding.js) on the new
+   * structs without touching the document, and refuses what Yjs would not integrate at once: a
+   * struct that would wait in the pending queue is applied later, when the guard no longer
+   * looks; one naming a later struct of its own client would make Yjs throw halfway.
+   */
+  private checkIntegration(): void {
+    const clients = [...this.decoded.clients.keys()].filter((c) => this.decoded.clients.get(c)!.length > 0).sort((a, b) => a - b)
+    const next = new Map<number, number>()
+    const state = new Map<number, number>()
+    const stateOf = (client: number) => state.get(client) ?? Y.getState(this.store, client)
+    const take = (client: number): NewStruct | undefined => {
+      const structs = this.decoded.clients.get(client)
+      const i = next.get(client) ?? 0
+      if (!structs || i >= structs.length) return undefined
+      next.set(client, i + 1)
+      return structs[i]
+    }
+    const missingOf = (s: NewStruct): number | null => {
+      if (s.originClient >= 0 && s.originClient !== s.client && s.originClock >= stateOf(s.originClient)) return s.originClient
+      if (s.rightClient >= 0 && s.rightClient !== s.client && s.rightClock >= stateOf(s.rightClient)) return s.rightClient
+      if (s.parentClient >= 0 && s.parentClient !== s.client && s.parentClock >= stateOf(s.parentClient)) return s.parentClient
+      return null
+    }
+    const stack: NewStruct[] = []
+    let head: NewStruct | undefined
+    const nextHead = (): NewStruct | undefined => {
+      if (stack.length > 0) return stack.pop()
+      while (clients.length > 0) {
+        const struct = take(clients[clients.length - 1])
+        if (struct) return struct
+        clients.pop()
+      }
+      return undefined
+    }
+    head = nextHead()
+    while (head) {
+      const local = stateOf(head.client)
+      if (local < head.clock) throw new Unresolvable(`update depends on changes the server does not have (${head.client}:${local})`)
+      const missing = missingOf(head)
+      if (missing !== null) {
+        stack.push(head)
+        head = take(missing)
+        if (!head) throw new Unresolvable(`update depends on changes the server does not have (${missing}:${stateOf(missing)})`)
+        continue
+      }
+      if (local < head.clock + head.length) {
+        if (
+          (head.originClient === head.client && head.originClock >= local) ||
+          (head.rightClient === head.client && head.rightClock >= local) ||
+          (head.parentClient === head.client && head.parentClock >= local)
+        ) {
+          throw new Unresolvable(`struct ${head.client}:${head.clock} names a later change of its own client`)
+        }
+        state.set(head.client, head.clock + head.length)
+      }
+      head = nextHead()
+    }
+  }
+
   private checkInsert(struct: NewStruct): string | null {
     if (struct.content === GC) return null
     const location = this.resolve(struct)
     if (location === null) return null
+    if (struct.known > 0 && !this.continuesInPlace(struct, location)) {
+      return `forbidden-write: struct ${struct.client}:${struct.clock} continues an item that lives elsewhere`
+    }
     const path = this.pathOf(location)
     const decl: RootDecl | undefined = this.surface.layout[path[0]]
     if (!decl) return `forbidden-write: ${show(path)} (no such root in ${this.surface.pattern})`
@@ -192,6 +313,21 @@ class Check {
     return null
   }
 
+  /**
+   * A struct the server has the start of: Yjs integrates only the rest (Item.integrate with
+   * offset > 0), with the server's last item of that client as its left neighbour, whatever
+   * origin the struct names; stored and reloaded, it lives in that neighbour's parent. So the
+   * neighbour must live exactly where the struct says it goes (as it does for an honest resend
+   * of a struct that grew).
+   */
+  private continuesInPlace(struct: NewStruct, location: Location): boolean {
+    const left = this.find(struct.client, struct.clock + struct.known - 1)
+    if (!(left instanceof Y.Item) || left.parentSub !== location.sub) return false
+    const parent = location.parent
+    if (typeof parent === 'string') return this.ctx.doc.share.get(parent) === left.parent
+    return parent === left.parent
+  }
+
   /** True when every rule that lets this writer insert at `path` only appends. */
   private appendOnly(path: Path): boolean {
     const decision = this.decisions.get(path)
@@ -201,10 +337,12 @@ class Check {
   /** Whether the struct goes after the list's current last element (or starts an empty list). */
   private appendsAtEnd(struct: NewStruct, root: string): boolean {
     if (struct.rightClient >= 0) return false
-    if (struct.originClient < 0) return (this.ctx.doc.share.get(root) as Y.AbstractType<any> | undefined)?._start == null
-    const left = this.find(struct.originClient, struct.originClock)
-    if (left instanceof Y.Item) return left.right === null && struct.originClock === left.id.clock + left.length - 1
-    if (left instanceof Y.GC || struct.originClock !== left.clock + left.length - 1) return false
+    // A struct the server has the start of continues after its own last known clock.
+    const [originClient, originClock] = struct.known > 0 ? [struct.client, struct.clock + struct.known - 1] : [struct.originClient, struct.originClock]
+    if (originClient < 0) return (this.ctx.doc.share.get(root) as Y.AbstractType<any> | undefined)?._start == null
+    const left = this.find(originClient, originClock)
+    if (left instanceof Y.Item) return left.right === null && originClock === left.id.clock + left.length - 1
+    if (left instanceof Y.GC || originClock !== left.clock + left.length - 1) return false
     let appended = this.appended.get(left)
     if (appended === undefined) this.appended.set(left, (appended = this.appendsAtEnd(left, root)))
     return appended
