@@ -167,6 +167,36 @@ test('oversized and malformed values are refused by the layout schemas', () => {
   assert.is(verdict('s1/board/b1', new Y.Doc(), u1, points), 'forbidden-write: elements/u1:e (invalid value at points: Too big: expected array to have <=20000 items)')
 })
 
+test('a struct the server has the start of is checked where Yjs puts the rest of it (offset > 0)', () => {
+  const grade = (text: string) => ({ text, at: 1 })
+  const doc = serverDoc(7, (d) => d.getMap('comments').set('t1:c1', grade('Grade: A')))
+  const state = Y.getState(doc.store, 7)
+  // Declared parent `body` (students may write there), but the new half lands after 7's last item.
+  const update = craft([{ id: [7, state - 1], parent: 'body', content: { any: [grade('Grade: A'), grade('Grade: F')] } }])
+  const stored = new Y.Doc()
+  Y.applyUpdate(stored, Y.encodeStateAsUpdate(unguarded(doc, update)))
+  assert.equal(stored.getMap('comments').get('t1:c1'), grade('Grade: F'), 'the attack works without the guard, in storage')
+  assert.is(verdict('s1/doc/d1', doc, u1, update), `forbidden-write: struct 7:${state - 1} continues an item that lives elsewhere`)
+})
+
+test('an honest resend of a struct that grew (the server has its first half) is accepted', () => {
+  const writer = new Y.Doc()
+  writer.clientID = 50
+  const text = new Y.XmlText()
+  writer.getXmlFragment('body').insert(0, [text])
+  const server = new Y.Doc()
+  Y.applyUpdate(server, Y.encodeStateAsUpdate(writer))
+  const before = Y.encodeStateVector(server)
+  text.insert(0, 'a')
+  Y.applyUpdate(server, Y.encodeStateAsUpdate(writer, before))
+  text.insert(1, 'b') // Yjs merges "a" and "b" into one struct
+  // A sync step 2 computed against the older state: it starts inside what the server has.
+  const grown = Y.encodeStateAsUpdate(writer, before)
+  assert.is(verdict('s1/doc/d1', server, u1, grown), null)
+  Y.applyUpdate(server, grown)
+  assert.is(server.getXmlFragment('body').toString(), 'ab')
+})
+
 test('fail closed: unknown origins, unknown deletes, gaps, cycles and garbage bytes', () => {
   const doc = pollDoc()
   assert.is(verdict('s1/poll/p1', doc, t1, craft([{ id: [99, 0], origin: [42, 7], content: { any: [1] } }])), 'forbidden-write: update depends on changes the server does not have (42:0)')

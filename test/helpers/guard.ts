@@ -65,7 +65,11 @@ const TYPE_REFS = { array: 0, map: 1, text: 2 } as const
 export function craft(structs: Crafted[], deletes: Array<{ client: number; clock: number; len: number }> = []): Uint8Array {
   const encoder = encoding.createEncoder()
   const byClient = new Map<number, Crafted[]>()
-  for (const s of structs) byClient.set(s.id[0], [...(byClient.get(s.id[0]) ?? []), s])
+  for (const s of structs) {
+    const list = byClient.get(s.id[0])
+    if (list) list.push(s)
+    else byClient.set(s.id[0], [s])
+  }
   encoding.writeVarUint(encoder, byClient.size)
   for (const [client, list] of byClient) {
     encoding.writeVarUint(encoder, list.length)
@@ -124,4 +128,14 @@ function writeStruct(encoder: encoding.Encoder, s: Crafted): void {
 export function itemAt(doc: Y.Doc, root: string, key: string): Id {
   const item = doc.getMap(root)._map.get(key)!
   return [item.id.client, item.id.clock]
+}
+
+/** An update of one GC struct covering `length` clocks of `client` from `clock`: "these clocks are collected". */
+export function encodeGc(client: number, clock: number, length: number): Uint8Array {
+  const encoder = encoding.createEncoder()
+  for (const n of [1, 1, client, clock]) encoding.writeVarUint(encoder, n)
+  encoding.writeUint8(encoder, 0)
+  encoding.writeVarUint(encoder, length)
+  encoding.writeVarUint(encoder, 0) // no deletes
+  return encoding.toUint8Array(encoder)
 }

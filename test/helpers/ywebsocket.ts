@@ -1,4 +1,5 @@
 // Stock y-websocket clients for tests, on the server's /y/ endpoint.
+import * as encoding from 'lib0/encoding'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
@@ -60,4 +61,13 @@ export function connectY(server: string, name: string, token: string, doc = new 
   }
   open.add(client)
   return client
+}
+
+/** Sends `update` as a y-websocket sync update frame on the client's socket, bypassing its Y.Doc. */
+export function sendRawYUpdate(client: YClient, update: Uint8Array): void {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, 0) // Sync
+  encoding.writeVarUint(encoder, 2) // update
+  encoding.writeVarUint8Array(encoder, update)
+  client.provider.ws!.send(encoding.toUint8Array(encoder))
 }

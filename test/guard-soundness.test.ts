@@ -1,0 +1,210 @@
+// Regression tests for the write guard's soundness review, through real servers: what a hostile
+// student did with hand-encoded Yjs updates, and that honest editing still goes through whole.
+// Each attack is refused, changes nothing in memory or storage, and the document stays openable.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as Y from 'yjs'
+import { serverWrite } from '../server/writes.ts'
+import { craft, encodeGc, itemAt, journalLength, sendRawUpdate, serverJson } from './helpers/guard.ts'
+import { startServer, tempDir, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { closeYClients, connectY, sendRawYUpdate } from './helpers/ywebsocket.ts'
+import { startTestCluster } from './helpers/cluster.ts'
+import { mintToken, student, teacher } from './helpers/tokens.ts'
+
+const DOC = 's1/doc/graded'
+const GRADE_A = { text: 'Grade: A', at: 1 }
+const GRADE_F = { text: 'Grade: F', at: 2 }
+
+let dataDir: string
+let server: TestServer
+
+const start = async () => (server = await startServer({}, { dataDir }))
+const restart = async () => {
+  closeClients()
+  closeYClients()
+  await server.stop()
+  await start()
+}
+
+test.before(async () => {
+  dataDir = tempDir()
+  await start()
+})
+test.after.each(() => {
+  closeClients()
+  closeYClients()
+})
+test.after(() => server.stop())
+
+/** A connected, synced client. */
+async function open(name: string, token: string, doc?: Y.Doc): Promise<Client> {
+  const client = connect(server.url, name, token, { doc })
+  await within(client.synced, 5000, `sync of ${name}`)
+  return client
+}
+
+/** The teacher grades under its own client id; returns that id and the teacher's document. */
+async function teacherGrades(name: string): Promise<{ client: number; doc: Y.Doc }> {
+  const t1 = await open(name, await mintToken(teacher()))
+  t1.doc.getMap('comments').set('t1:c1', GRADE_A)
+  await t1.acknowledged()
+  t1.destroy()
+  return { client: t1.doc.clientID, doc: t1.doc }
+}
+
+/**
+ * One struct under `client`, starting at the last clock the server has of it, length 2, whose
+ * declared parent is `body` (students may write there). Yjs integrates the unknown second half
+ * next to `client`'s last item: the teacher's grade.
+ */
+const offsetStruct = (client: number, state: number) => craft([{ id: [client, state - 1], parent: 'body', content: { any: [GRADE_A, GRADE_F] } }])
+
+test('offset struct under a teacher client id from history (after a restart): refused, the grade stays', async () => {
+  const { client } = await teacherGrades(DOC)
+  await restart()
+  const u1 = await open(DOC, await mintToken(student()))
+  const state = Y.getState(u1.doc.store, client)
+  const before = await journalLength(server, DOC)
+  sendRawUpdate(u1, offsetStruct(client, state))
+  assert.is(await within(u1.closed, 5000, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
+  assert.equal(((await serverJson(server, DOC)) as { comments: Record<string, unknown> }).comments['t1:c1'], GRADE_A)
+  assert.is(await journalLength(server, DOC), before, 'nothing journaled')
+  await restart()
+  assert.equal(((await serverJson(server, DOC)) as { comments: Record<string, unknown> }).comments['t1:c1'], GRADE_A, 'and not after a restart')
+})
+
+test('offset struct under the server document’s own client id: refused', async () => {
+  const name = 's1/doc/server-id'
+  await serverWrite(server.app.hocuspocus, name, (d) => d.getMap('meta').set('title', 'Set by the server'))
+  const u1 = await open(name, await mintToken(student()))
+  const [serverClient] = itemAt(u1.doc, 'meta', 'title')
+  const state = Y.getState(u1.doc.store, serverClient)
+  sendRawUpdate(u1, craft([{ id: [serverClient, state - 1], parent: 'body', content: { any: ['x', 'y'] } }]))
+  assert.is(await within(u1.closed, 5000, 'refusal'), `forbidden-write: client id ${serverClient} is the server's`)
+  assert.is(((await serverJson(server, name)) as { meta: Record<string, unknown> }).meta.title, 'Set by the server')
+})
+
+test('offset struct through /y/: refused with 4403, the grade stays', async () => {
+  const name = 's1/doc/graded-y'
+  const { client } = await teacherGrades(name)
+  const y = connectY(server.url, name, await mintToken(student()))
+  await within(y.synced, 5000, 'y-websocket sync')
+  sendRawYUpdate(y, offsetStruct(client, Y.getState(y.doc.store, client)))
+  const closed = await within(y.closed, 5000, 'close')
+  assert.is(closed.code, 4403)
+  assert.is(closed.reason, `forbidden-write: client id ${client} belongs to another user`)
+  assert.equal(((await serverJson(server, name)) as { comments: Record<string, unknown> }).comments['t1:c1'], GRADE_A)
+})
+
+test('clock squatting: a GC under the teacher’s id after a restart is refused; the teacher’s offline edit arrives', async () => {
+  const name = 's1/doc/squat'
+  const { client, doc } = await teacherGrades(name)
+  await restart()
+  const u1 = await open(name, await mintToken(student()))
+  sendRawUpdate(u1, encodeGc(client, Y.getState(u1.doc.store, client), 1000))
+  assert.is(await within(u1.closed, 5000, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
+  // The teacher was offline meanwhile and edited; the same document reconnects.
+  doc.getMap('comments').set('t1:c2', { text: 'Well argued', at: 3 })
+  const t1 = await open(name, await mintToken(teacher()), doc)
+  await t1.acknowledged()
+  const reader = await open(name, await mintToken(student('u2')))
+  await eventually(() => reader.doc.getMap('comments').has('t1:c2'), 5000, 'the offline edit to reach another reader')
+  assert.equal(reader.doc.getMap('comments').get('t1:c2'), { text: 'Well argued', at: 3 })
+})
+
+test('a value nested 5,000 deep is refused before the journal; the room still opens after a restart', async () => {
+  const name = 's1/chat/deep'
+  const u1 = await open(name, await mintToken(student()))
+  let deep: unknown = 'bottom'
+  for (let i = 0; i < 5000; i++) deep = [deep]
+  const copy = new Y.Doc()
+  Y.applyUpdate(copy, Y.encodeStateAsUpdate(u1.doc))
+  const before = Y.encodeStateVector(copy)
+  copy.getArray('messages').push([{ id: 'm1', author: 'u1', text: 'hi', at: Date.now(), extra: deep }])
+  const update = Y.encodeStateAsUpdate(copy, before)
+  assert.throws(() => Y.applyUpdate(new Y.Doc(), update), 'the update really cannot be read back')
+  const journaled = await journalLength(server, name)
+  sendRawUpdate(u1, update)
+  assert.is(await within(u1.closed, 5000, 'refusal'), 'too-large: a value nests deeper than 16 levels')
+  assert.is(await journalLength(server, name), journaled, 'nothing journaled')
+  await restart()
+  const again = await open(name, await mintToken(student()))
+  again.doc.getArray('messages').push([{ id: 'm2', author: 'u1', text: 'still here', at: Date.now() }])
+  await again.acknowledged()
+})
+
+test('one update of 150,000 structs is refused by the struct cap', async () => {
+  const name = 's1/doc/huge'
+  const u1 = await open(name, await mintToken(student()))
+  const me = 424242
+  const structs = Array.from({ length: 150_000 }, (_, i) =>
+    i === 0 ? { id: [me, 0] as const, parent: 'body', content: { type: 'text' as const } } : { id: [me, i] as const, ...(i === 1 ? { parent: [me, 0] as const } : { origin: [me, i - 1] as const }), content: { string: 'a' } },
+  )
+  sendRawUpdate(u1, craft(structs))
+  assert.is(await within(u1.closed, 10_000, 'refusal'), 'too-large: update carries more than 20000 new structs')
+  assert.is(((await serverJson(server, name)) as { body: string }).body, '')
+})
+
+test('honest concurrent editing: two users typing at once, each deleting the other’s text, are accepted whole', async () => {
+  const name = 's1/doc/together'
+  const t1 = await open(name, await mintToken(teacher()))
+  const u1 = await open(name, await mintToken(student()))
+  const refusals: string[] = []
+  void t1.closed.then((reason) => refusals.push(`t1: ${reason}`))
+  void u1.closed.then((reason) => refusals.push(`u1: ${reason}`))
+  const textOf = (c: Client) => {
+    const body = c.doc.getXmlFragment('body')
+    if (body.length === 0) body.insert(0, [new Y.XmlText()])
+    return body.get(0) as Y.XmlText
+  }
+  textOf(t1).insert(0, 'teacher ')
+  await t1.acknowledged()
+  await eventually(() => u1.doc.getXmlFragment('body').length > 0, 5000, 'the shared paragraph')
+  for (let round = 0; round < 20; round++) {
+    const a = textOf(t1)
+    const b = textOf(u1)
+    a.insert(Math.floor(a.length / 2), `T${round} `)
+    b.insert(b.length, `S${round} `)
+    if (round % 3 === 2) {
+      a.delete(a.length - 3, 3) // the student's latest words, as the teacher sees them
+      b.delete(0, 2) // the teacher's first characters
+    }
+  }
+  await Promise.all([t1.acknowledged(), u1.acknowledged()])
+  await eventually(() => textOf(t1).toString() === textOf(u1).toString(), 5000, 'convergence')
+  assert.equal(refusals, [])
+  const stored = ((await serverJson(server, name)) as { body: string }).body
+  assert.ok(stored.includes(textOf(t1).toString()), 'the server holds what both see')
+})
+
+test('two instances: an offset struct under the client id of a teacher live on the other instance is refused', async () => {
+  const cluster = await startTestCluster('soundness', 2)
+  if (!cluster) return
+  try {
+    const [a, b] = cluster.instances
+    const name = 's1/doc/cluster-grade'
+    const t1 = connect(a.url, name, await mintToken(teacher()))
+    await within(t1.synced, 10_000, 'teacher sync')
+    t1.doc.getMap('comments').set('t1:c1', GRADE_A)
+    await t1.acknowledged()
+    const u1 = connect(b.url, name, await mintToken(student()))
+    await within(u1.synced, 10_000, 'student sync')
+    await eventually(() => u1.doc.getMap('comments').has('t1:c1'), 10_000, 'the grade to reach the other instance')
+    const client = t1.doc.clientID
+    sendRawUpdate(u1, offsetStruct(client, Y.getState(u1.doc.store, client)))
+    assert.is(await within(u1.closed, 10_000, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
+    // The teacher keeps working on the first instance; a fresh reader on the second sees A and the new comment.
+    t1.doc.getMap('comments').set('t1:c2', { text: 'See me', at: 4 })
+    await t1.acknowledged()
+    const reader = connect(b.url, name, await mintToken(student('u2')))
+    await within(reader.synced, 10_000, 'reader sync')
+    await eventually(() => reader.doc.getMap('comments').has('t1:c2'), 10_000, 'the new comment')
+    assert.equal(reader.doc.getMap('comments').get('t1:c1'), GRADE_A)
+  } finally {
+    closeClients()
+    await cluster.stop()
+  }
+})
+
+test.run()
