@@ -13,7 +13,7 @@ import type {
 import { isTransactionOrigin } from '@hocuspocus/server'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
-import { compact, replay } from '../server/store/replay.ts'
+import { compact, replay, type SkippedEntry } from '../server/store/replay.ts'
 import type { NewEntry, Store } from '../server/store/types.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
@@ -26,6 +26,9 @@ export interface PersistenceConfig {
   snapshotEvery: number
 }
 
+/** The owner recorded for the Yjs client ids the server writes under. */
+export const SERVER_OWNER = 'server'
+
 /** Client updates are retried this many times before the client is refused. */
 const CLIENT_ATTEMPTS = 3
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -37,6 +40,8 @@ export class Persistence implements Extension {
   /** Server-origin appends still in flight, per document; unloading waits for them. */
   private readonly pending = new Map<string, Promise<void>>()
   private snapshotThreshold: number
+  /** Yjs client ids already claimed for the server, per document, so each is claimed once. */
+  private readonly serverClients = new Map<string, Set<number>>()
 
   constructor(config: PersistenceConfig) {
     this.config = config
@@ -45,7 +50,7 @@ export class Persistence implements Extension {
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
     try {
-      await replay(this.config.store, documentName, { target: document })
+      await replay(this.config.store, documentName, { target: document, onSkipped: (skipped) => this.reportSkipped(documentName, skipped) })
     } catch (error) {
       this.config.metrics.storeFailures.inc({ op: 'load' })
       this.config.log.error({ err: error, doc: documentName }, 'loading failed; refusing the connection')
@@ -64,19 +69,60 @@ export class Persistence implements Extension {
     await this.append(documentName, { at: Date.now(), user, origin: 'client', update: frame.payload })
   }
 
-  /** Journals writes of the server's observers and tools; client updates were journaled already. */
+  /** Logs and counts an entry the loader set aside; one it could not flag is an error (it is retried on the next load). */
+  private reportSkipped(documentName: string, { entry, reason, flagged, flagError }: SkippedEntry): void {
+    const fields = { doc: documentName, seq: entry.seq, at: entry.at, user: entry.user, origin: entry.origin, bytes: entry.update.byteLength, reason }
+    if (flagged) {
+      this.config.metrics.journalQuarantined.inc()
+      this.config.log.error(fields, "journal entry cannot be read: quarantined and skipped (see 'homeroom docs verify' and 'docs repair')")
+    } else {
+      this.config.metrics.storeFailures.inc({ op: 'quarantine' })
+      this.config.log.error({ ...fields, err: flagError }, 'journal entry cannot be read and could not be quarantined: skipped for this load only')
+    }
+  }
+
+  /**
+   * Journals writes of the server's observers and tools; client updates were journaled already.
+   * The Yjs client ids such a write creates structs under are claimed for the server first, so no
+   * user can claim them later (the guard lets only an id's owner write under it).
+   */
   private journalServerWrite(documentName: string, update: Uint8Array, origin: unknown): void {
     if (isTransactionOrigin(origin) && (origin.source === 'connection' || origin.source === 'redis')) return
     const user = isTransactionOrigin(origin) && origin.source === 'local' ? (origin.context?.user?.sub ?? 'server') : 'server'
     const entry: NewEntry = { at: Date.now(), user, origin: 'server', update }
     const previous = this.pending.get(documentName) ?? Promise.resolve()
     const next = previous.then(async () => {
+      await this.claimForServer(documentName, update)
       await this.appendWithRetry(documentName, entry, Number.POSITIVE_INFINITY)
     })
     this.pending.set(documentName, next)
     void next.finally(() => {
       if (this.pending.get(documentName) === next) this.pending.delete(documentName)
     })
+  }
+
+  /** Claims, once per loaded document, the client ids under which `update` adds structs. */
+  private async claimForServer(documentName: string, update: Uint8Array): Promise<void> {
+    let claimed = this.serverClients.get(documentName)
+    if (!claimed) this.serverClients.set(documentName, (claimed = new Set()))
+    const { from, to } = Y.parseUpdateMeta(update)
+    const fresh = [...to].filter(([client, end]) => end > (from.get(client) ?? 0) && !claimed.has(client)).map(([client]) => client)
+    if (fresh.length === 0) return
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const owners = await this.config.store.claimClients(documentName, fresh, SERVER_OWNER)
+        for (const client of fresh) {
+          const owner = owners.get(client)
+          if (owner !== SERVER_OWNER) this.config.log.warn({ doc: documentName, client, owner }, "the server wrote under a Yjs client id that a user owns")
+          claimed.add(client)
+        }
+        return
+      } catch (error) {
+        this.config.metrics.storeFailures.inc({ op: 'claim' })
+        this.config.log.error({ err: error, doc: documentName, attempt }, 'claiming client ids for the server failed')
+        await sleep(Math.min(5000, 10 * 4 ** attempt))
+      }
+    }
   }
 
   /** Appends a client's update; after a few failed attempts the client is refused instead. */
@@ -111,6 +157,11 @@ export class Persistence implements Extension {
     await this.pending.get(documentName)
   }
 
+  async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
+    // Claims are idempotent: forgetting them only costs one more claim after a reload.
+    this.serverClients.delete(documentName)
+  }
+
   /** From now on every store writes a snapshot if anything is unsnapshotted (used at shutdown). */
   snapshotEverything(): void {
     this.snapshotThreshold = 1
@@ -123,7 +174,7 @@ export class Persistence implements Extension {
 
   private async snapshot(documentName: string, minTail: number): Promise<void> {
     try {
-      const bytes = await compact(this.config.store, documentName, minTail)
+      const bytes = await compact(this.config.store, documentName, minTail, { onSkipped: (skipped) => this.reportSkipped(documentName, skipped) })
       if (bytes !== undefined) this.config.metrics.snapshotBytes.observe(bytes)
     } catch (error) {
       this.config.metrics.storeFailures.inc({ op: 'snapshot' })

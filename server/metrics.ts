@@ -36,6 +36,11 @@ export class Metrics {
     labelNames: ['op'],
     registers: [this.registry],
   })
+  readonly journalQuarantined = new client.Counter({
+    name: 'homeroom_journal_quarantined_total',
+    help: 'Journal entries set aside because they cannot be read (see homeroom docs verify / repair)',
+    registers: [this.registry],
+  })
   readonly observerErrors = new client.Counter({
     name: 'homeroom_observer_errors_total',
     help: 'Errors caught in observers and hooks',

@@ -24,11 +24,14 @@ async function resetSchema(db: TestDatabase): Promise<void> {
 
 storeBehaviour('SQLite', async () => {
   const dir = tempDir()
-  const store = new SqliteStore(join(dir, 'homeroom.db'))
+  const file = join(dir, 'homeroom.db')
+  const store = new SqliteStore(file)
+  const siblings: SqliteStore[] = []
   return {
     store,
+    sibling: () => siblings[siblings.push(new SqliteStore(file)) - 1],
     async close() {
-      await store.close()
+      await Promise.all([store, ...siblings].map((s) => s.close()))
       rmSync(dir, { recursive: true, force: true })
     },
   }
@@ -38,7 +41,14 @@ if (database) {
   storeBehaviour('PostgreSQL', async () => {
     await resetSchema(database)
     const store = new PgStore(database.url, { poolSize: 4 })
-    return { store, close: () => store.close() }
+    const siblings: PgStore[] = []
+    return {
+      store,
+      sibling: () => siblings[siblings.push(new PgStore(database.url, { poolSize: 4 })) - 1],
+      close: async () => {
+        await Promise.all([store, ...siblings].map((s) => s.close()))
+      },
+    }
   }).run()
 
   const update = (key: string, value: unknown, doc = new Y.Doc()): Uint8Array => {
@@ -56,11 +66,11 @@ if (database) {
     try {
       await Promise.all(stores.map((s) => s.ready()))
       const versions = await sql<{ version: number }>(database.url, 'SELECT version FROM homeroom_migrations ORDER BY version')
-      assert.equal(versions.map((v) => v.version), [1, 2])
+      assert.equal(versions.map((v) => v.version), [1, 2, 3])
       const again = new PgStore(database.url)
       await again.ready()
       await again.close()
-      assert.is((await sql(database.url, 'SELECT * FROM homeroom_migrations')).length, 2)
+      assert.is((await sql(database.url, 'SELECT * FROM homeroom_migrations')).length, 3)
     } finally {
       await Promise.all(stores.map((s) => s.close()))
     }

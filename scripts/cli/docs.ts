@@ -1,9 +1,10 @@
 // `homeroom docs …`: look inside the stored documents, travel in time, export and import,
-// restore a past state, compact history and verify that everything decodes.
+// restore a past state, compact history, verify that everything decodes and repair what does not.
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import * as Y from 'yjs'
-import { replay } from '../../server/store/replay.ts'
+import { replay, ReplayRetry } from '../../server/store/replay.ts'
+import type { QuarantinedEntry, Store } from '../../server/store/types.ts'
 import {
   diff,
   history,
@@ -26,7 +27,7 @@ const json = (value: unknown): string => (value === undefined ? '(absent)' : JSO
 export function docsCommand(program: Command): void {
   const docs = program
     .command('docs')
-    .description('inspect, time-travel, export, import, restore, compact and verify stored documents')
+    .description('inspect, time-travel, export, import, restore, compact, verify and repair stored documents')
 
   docs
     .command('list')
@@ -254,11 +255,64 @@ export function docsCommand(program: Command): void {
           print(problems.length === 0 ? `ok: checked ${documents}, everything decodes` : `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${documents}`)
         }
         if (problems.length > 0) {
-          if (!o.json) process.stderr.write("homeroom docs verify: fix or remove the entries named above (export what still decodes with 'homeroom docs export')\n")
+          if (!o.json) {
+            const quarantined = [...new Set(problems.filter((p) => p.quarantined).map((p) => p.doc))]
+            for (const doc of quarantined) process.stderr.write(`homeroom docs verify: drop the quarantined entries of ${doc} with 'homeroom docs repair ${doc}'\n`)
+            if (quarantined.length < new Set(problems.map((p) => p.doc)).size) {
+              process.stderr.write("homeroom docs verify: fix or remove the other entries named above (export what still decodes with 'homeroom docs export')\n")
+            }
+          }
           process.exit(1)
         }
       }),
     )
+
+  docs
+    .command('repair')
+    .description("drop a document's quarantined (unreadable) journal entries, as a new journaled change (origin 'restore')")
+    .argument('<name>', 'document name')
+    .option('--user <id>', 'who the journal names as the author', CLI_USER)
+    .option('--force', 'write even though a server seems to be running (harmless here: no loaded copy holds a quarantined entry)')
+    .option('--json', 'machine-readable output')
+    .action(
+      action('docs repair', async (name: string, o: { user: string; force?: boolean; json?: boolean }) => {
+        documentName(name)
+        const result = await withStore('write', async (store, config) => {
+          await refuseWhileServing(config, 'repairing', o.force)
+          return repair(store, name, o.user)
+        })
+        if (o.json) return printJson({ doc: name, ...result, dropped: result.dropped.map((q) => ({ ...q, at: iso(q.at), quarantinedAt: iso(q.quarantinedAt) })) })
+        if (result.dropped.length === 0) return print(`${name} has no quarantined entries: nothing to repair`)
+        for (const q of result.dropped) print(`dropped entry seq ${q.seq} (at ${iso(q.at)}${q.user ? `, by ${q.user}` : ''}): ${q.reason}`)
+        print(`repaired ${name}: ${result.dropped.length} entr${result.dropped.length === 1 ? 'y' : 'ies'} dropped, recorded as entry ${result.seq}`)
+      }),
+    )
+}
+
+/**
+ * Flags what cannot be read (a replay quarantines it, also entries no load has met yet), then
+ * drops the quarantined entries and journals the repair. The content stays as it was: replays
+ * already left those entries out.
+ */
+async function repair(store: Store, name: string, user: string): Promise<{ dropped: QuarantinedEntry[]; seq?: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      ;(await replay(store, name)).doc.destroy()
+      break
+    } catch (error) {
+      // The culprit was quarantined while failing; the next replay reads past it.
+      if (!(error instanceof ReplayRetry) || attempt >= 3) throw error
+    }
+  }
+  const quarantined = await store.listQuarantined(name)
+  if (quarantined.length === 0) {
+    if (!(await historyBounds(store, name)).exists) throw new CliError(`no stored history for ${name}: check the name with 'homeroom docs list'`)
+    return { dropped: [] }
+  }
+  // An empty Yjs update: the entry is the journal's note that the repair happened.
+  const note = Y.encodeStateAsUpdate(new Y.Doc())
+  const { dropped, seq } = await store.dropQuarantined(name, { at: Date.now(), user, origin: 'restore', update: note })
+  return { dropped: quarantined.filter((q) => dropped.includes(q.seq)), seq }
 }
 
 const CHUNK = 1024 * 1024

@@ -1,6 +1,8 @@
 // Checking that a stored document decodes: every snapshot and every journal entry is decoded and
 // applied in order, the result must leave nothing waiting for missing updates, and the surface's
 // declaration must be able to decode it. Each problem names the entry (or snapshot) at fault.
+// Entries the loader quarantined (it could not read them) are left out of that replay and listed
+// as problems of their own until `homeroom docs repair` drops them.
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import type { Store } from '../../server/store/types.ts'
@@ -14,6 +16,8 @@ export interface Problem {
   at?: string
   user?: string | null
   message: string
+  /** Set for an entry the loader quarantined: why it could not be read. */
+  quarantined?: { reason: string; at: string }
 }
 
 const PAGE = 2000
@@ -32,6 +36,16 @@ export async function verifyDocument(store: Store, name: string): Promise<Proble
     surface = resolve(name).surface
   } catch (error) {
     problems.push({ doc: name, message: `stored under a name no surface accepts: ${reason(error)}` })
+  }
+  for (const q of await store.listQuarantined(name)) {
+    problems.push({
+      doc: name,
+      seq: q.seq,
+      at: iso(q.at),
+      user: q.user,
+      message: `entry seq ${q.seq} is quarantined (${q.reason})`,
+      quarantined: { reason: q.reason, at: iso(q.quarantinedAt) },
+    })
   }
   for (const info of await store.listSnapshots(name)) {
     const snapshot = await store.readSnapshot(name, info.seq)

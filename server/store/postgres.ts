@@ -14,7 +14,19 @@ import { bytes, toEntry, type EntryRow } from './rows.ts'
 import pg from 'pg'
 import type { Logger } from '../log.ts'
 import { nameParts } from './sqlite.ts'
-import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, RosterMember, Snapshot, SnapshotInfo, Store, StoredFile, TrailPoint } from './types.ts'
+import type {
+  DocumentFilter,
+  DocumentInfo,
+  JournalEntry,
+  NewEntry,
+  QuarantinedEntry,
+  RosterMember,
+  Snapshot,
+  SnapshotInfo,
+  Store,
+  StoredFile,
+  TrailPoint,
+} from './types.ts'
 
 /** Versioned schema changes, applied in order once each; `homeroom_migrations` records them. */
 const MIGRATIONS = [
@@ -52,7 +64,13 @@ const MIGRATIONS = [
      speed DOUBLE PRECISION NOT NULL, heading DOUBLE PRECISION NOT NULL);
    CREATE UNIQUE INDEX trail_bus ON trail (bus, at);
    CREATE INDEX trail_at ON trail (at);`,
+  // Quarantined entries keep their row; reads leave out rows with a reason.
+  `ALTER TABLE journal ADD COLUMN quarantine_reason TEXT, ADD COLUMN quarantined_at BIGINT;
+   CREATE INDEX journal_quarantined ON journal (doc, seq) WHERE quarantine_reason IS NOT NULL;
+   CREATE TABLE client_owners (doc TEXT NOT NULL, client BIGINT NOT NULL, owner TEXT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (doc, client));`,
 ]
+
+const READABLE = 'quarantine_reason IS NULL'
 
 /** Any number; serializes concurrent migrations of instances starting together. */
 const MIGRATION_LOCK = 7_400_417
@@ -71,7 +89,7 @@ function isTransient(error: unknown): boolean {
   const e = error as { code?: string; message?: string } | undefined
   if (!e) return false
   if (e.code && (TRANSIENT_CODES.has(e.code) || e.code.startsWith('08'))) return true
-  return /Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i.test(e.message ?? '')
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(e.message ?? '')
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -219,14 +237,14 @@ export class PgStore implements Store {
   async entriesAfter(doc: string, seq: number, until?: number): Promise<JournalEntry[]> {
     const { rows } = await this.query<EntryRow>(
       'entries',
-      'SELECT seq, doc, at, "user", origin, update_bytes FROM journal WHERE doc = $1 AND seq > $2 AND ($3::bigint IS NULL OR at <= $3) ORDER BY seq',
+      `SELECT seq, doc, at, "user", origin, update_bytes FROM journal WHERE doc = $1 AND seq > $2 AND ($3::bigint IS NULL OR at <= $3) AND ${READABLE} ORDER BY seq`,
       [doc, seq, until ?? null],
     )
     return rows.map(toEntry)
   }
 
   async countAfter(doc: string, seq: number): Promise<number> {
-    const { rows } = await this.query<{ n: number }>('count', 'SELECT count(*) AS n FROM journal WHERE doc = $1 AND seq > $2', [doc, seq])
+    const { rows } = await this.query<{ n: number }>('count', `SELECT count(*) AS n FROM journal WHERE doc = $1 AND seq > $2 AND ${READABLE}`, [doc, seq])
     return rows[0].n
   }
 
@@ -251,7 +269,7 @@ export class PgStore implements Store {
   async entriesPage(doc: string, afterSeq: number, limit: number): Promise<JournalEntry[]> {
     const { rows } = await this.query<EntryRow>(
       'entries',
-      'SELECT seq, doc, at, "user", origin, update_bytes FROM journal WHERE doc = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      `SELECT seq, doc, at, "user", origin, update_bytes FROM journal WHERE doc = $1 AND seq > $2 AND ${READABLE} ORDER BY seq LIMIT $3`,
       [doc, afterSeq, limit],
     )
     return rows.map(toEntry)
@@ -274,7 +292,7 @@ export class PgStore implements Store {
       const found = await client.query('SELECT 1 FROM snapshots WHERE doc = $1 AND seq = $2', [doc, seq])
       if (found.rowCount === 0) throw new Error(`no snapshot of ${doc} at seq ${seq}: write one before pruning`)
       const { rows } = await client.query<{ n: number; bytes: number }>(
-        `WITH gone AS (DELETE FROM journal WHERE doc = $1 AND seq <= $2 RETURNING octet_length(update_bytes) AS size)
+        `WITH gone AS (DELETE FROM journal WHERE doc = $1 AND seq <= $2 AND ${READABLE} RETURNING octet_length(update_bytes) AS size)
          SELECT count(*) AS n, COALESCE(sum(size), 0)::bigint AS bytes FROM gone`,
         [doc, seq],
       )
@@ -283,6 +301,81 @@ export class PgStore implements Store {
       await client.query('UPDATE documents SET updates = GREATEST(0, updates - $2), bytes = GREATEST(0, bytes - $3) WHERE name = $1', [doc, n, size])
       return n
     })
+  }
+
+  async quarantine(doc: string, seq: number, reason: string): Promise<boolean> {
+    const { rowCount } = await this.query(
+      'quarantine',
+      `UPDATE journal SET quarantine_reason = $3, quarantined_at = $4 WHERE doc = $1 AND seq = $2 AND ${READABLE}`,
+      [doc, seq, reason, Date.now()],
+    )
+    return rowCount === 1
+  }
+
+  async listQuarantined(doc?: string): Promise<QuarantinedEntry[]> {
+    const { rows } = await this.query<QuarantinedEntry>(
+      'quarantined',
+      `SELECT doc, seq, at, "user", origin, octet_length(update_bytes) AS bytes, quarantine_reason AS reason, quarantined_at AS "quarantinedAt"
+       FROM journal WHERE quarantine_reason IS NOT NULL AND ($1::text IS NULL OR doc = $1) ORDER BY seq`,
+      [doc ?? null],
+    )
+    return rows
+  }
+
+  async dropQuarantined(doc: string, record: NewEntry): Promise<{ dropped: number[]; seq?: number }> {
+    const { school, surface } = nameParts(doc)
+    return this.transaction('drop quarantined', async (client) => {
+      // The document's row lock keeps appends of this document out meanwhile, as in pruning.
+      await client.query('SELECT 1 FROM documents WHERE name = $1 FOR UPDATE', [doc])
+      const { rows } = await client.query<{ seq: number; size: number }>(
+        'DELETE FROM journal WHERE doc = $1 AND quarantine_reason IS NOT NULL RETURNING seq, octet_length(update_bytes) AS size',
+        [doc],
+      )
+      if (rows.length === 0) return { dropped: [] }
+      const dropped = rows.map((r) => r.seq).sort((a, b) => a - b)
+      const size = rows.reduce((sum, r) => sum + r.size, 0)
+      await client.query('UPDATE documents SET updates = GREATEST(0, updates - $2), bytes = GREATEST(0, bytes - $3) WHERE name = $1', [doc, rows.length, size])
+      // The digest names what was dropped, so two repairs (with the same empty note) are both journaled.
+      const digest = createHash('sha256').update(`repair:${dropped.join(',')}`).update(record.update).digest().subarray(0, 16)
+      const appended = await client.query<{ seq: number }>('SELECT homeroom_append($1, $2, $3, $4, $5, $6, $7, $8) AS seq', [
+        doc,
+        school,
+        surface,
+        record.at,
+        record.user,
+        record.origin,
+        record.update,
+        digest,
+      ])
+      return { dropped, seq: appended.rows[0].seq }
+    })
+  }
+
+  async clientOwners(doc: string, clients: readonly number[]): Promise<Map<number, string>> {
+    if (clients.length === 0) return new Map()
+    const { rows } = await this.query<{ client: number; owner: string }>(
+      'client owners',
+      'SELECT client, owner FROM client_owners WHERE doc = $1 AND client = ANY($2::bigint[])',
+      [doc, clients],
+    )
+    return new Map(rows.map((r) => [r.client, r.owner]))
+  }
+
+  /**
+   * Two statements on purpose: a concurrent claim of the same id makes the insert wait for it and
+   * then do nothing, and only a new statement (a new snapshot) sees the row that claim committed.
+   * A retry after a lost answer finds its own rows.
+   */
+  async claimClients(doc: string, clients: readonly number[], owner: string): Promise<Map<number, string>> {
+    if (clients.length === 0) return new Map()
+    // Sorted, so two claims of overlapping ids take their row locks in the same order (no deadlock).
+    const sorted = [...new Set(clients)].sort((a, b) => a - b)
+    await this.query(
+      'claim clients',
+      'INSERT INTO client_owners (doc, client, owner, at) SELECT $1, c, $3, $4 FROM unnest($2::bigint[]) AS c ON CONFLICT (doc, client) DO NOTHING',
+      [doc, sorted, owner, Date.now()],
+    )
+    return this.clientOwners(doc, sorted)
   }
 
   async putRoster(school: string, members: RosterMember[]): Promise<void> {

@@ -4,7 +4,19 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { toEntry, type EntryRow } from './rows.ts'
-import type { DocumentFilter, DocumentInfo, JournalEntry, NewEntry, RosterMember, Snapshot, SnapshotInfo, Store, StoredFile, TrailPoint } from './types.ts'
+import type {
+  DocumentFilter,
+  DocumentInfo,
+  JournalEntry,
+  NewEntry,
+  QuarantinedEntry,
+  RosterMember,
+  Snapshot,
+  SnapshotInfo,
+  Store,
+  StoredFile,
+  TrailPoint,
+} from './types.ts'
 
 /** Versioned schema changes; `user_version` records how many have run. */
 const MIGRATIONS = [
@@ -26,7 +38,16 @@ const MIGRATIONS = [
      speed REAL NOT NULL, heading REAL NOT NULL);
    CREATE INDEX trail_bus ON trail (bus, at);
    CREATE INDEX trail_at ON trail (at);`,
+  // Quarantined entries keep their row; reads leave out rows with a reason.
+  `ALTER TABLE journal ADD COLUMN quarantine_reason TEXT;
+   ALTER TABLE journal ADD COLUMN quarantined_at INTEGER;
+   CREATE INDEX journal_quarantined ON journal (doc, seq) WHERE quarantine_reason IS NOT NULL;
+   CREATE TABLE client_owners (doc TEXT NOT NULL, client INTEGER NOT NULL, owner TEXT NOT NULL, at INTEGER NOT NULL,
+     PRIMARY KEY (doc, client)) WITHOUT ROWID;`,
 ]
+
+const ENTRY_COLUMNS = 'seq, doc, at, user, origin, update_bytes'
+const READABLE = 'quarantine_reason IS NULL'
 
 /** `school/surface/…` → the surface word used for listings. */
 export function nameParts(name: string): { school: string; surface: string } {
@@ -47,6 +68,9 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL')
       this.db.pragma('synchronous = NORMAL')
       this.migrate()
+    } else if ((this.db.pragma('user_version', { simple: true }) as number) < MIGRATIONS.length) {
+      this.db.close()
+      throw new Error(`${file} has an older schema: start the server (or run a writing command) once to migrate it`)
     }
     const db = this.db
     this.statements = {
@@ -55,9 +79,9 @@ export class SqliteStore implements Store {
         ON CONFLICT (name) DO UPDATE SET updates = updates + 1, bytes = bytes + excluded.bytes, updated_at = excluded.updated_at`),
       latest: db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1'),
       latestAt: db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? AND at <= ? ORDER BY seq DESC LIMIT 1'),
-      after: db.prepare('SELECT * FROM journal WHERE doc = ? AND seq > ? ORDER BY seq'),
-      afterUntil: db.prepare('SELECT * FROM journal WHERE doc = ? AND seq > ? AND at <= ? ORDER BY seq'),
-      count: db.prepare('SELECT COUNT(*) AS n FROM journal WHERE doc = ? AND seq > ?'),
+      after: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND ${READABLE} ORDER BY seq`),
+      afterUntil: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND at <= ? AND ${READABLE} ORDER BY seq`),
+      count: db.prepare(`SELECT COUNT(*) AS n FROM journal WHERE doc = ? AND seq > ? AND ${READABLE}`),
       snapshot: db.prepare('INSERT OR REPLACE INTO snapshots (doc, seq, at, state) VALUES (?, ?, ?, ?)'),
     }
   }
@@ -117,7 +141,7 @@ export class SqliteStore implements Store {
   }
 
   async entriesPage(doc: string, afterSeq: number, limit: number): Promise<JournalEntry[]> {
-    const rows = this.db.prepare('SELECT * FROM journal WHERE doc = ? AND seq > ? ORDER BY seq LIMIT ?').all(doc, afterSeq, limit) as EntryRow[]
+    const rows = this.db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND ${READABLE} ORDER BY seq LIMIT ?`).all(doc, afterSeq, limit) as EntryRow[]
     return rows.map(toEntry)
   }
 
@@ -137,15 +161,62 @@ export class SqliteStore implements Store {
       if (!this.db.prepare('SELECT 1 FROM snapshots WHERE doc = ? AND seq = ?').get(doc, seq)) {
         throw new Error(`no snapshot of ${doc} at seq ${seq}: write one before pruning`)
       }
-      const gone = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(update_bytes)), 0) AS bytes FROM journal WHERE doc = ? AND seq <= ?').get(doc, seq) as {
-        n: number
-        bytes: number
-      }
-      this.db.prepare('DELETE FROM journal WHERE doc = ? AND seq <= ?').run(doc, seq)
+      const gone = this.db
+        .prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(length(update_bytes)), 0) AS bytes FROM journal WHERE doc = ? AND seq <= ? AND ${READABLE}`)
+        .get(doc, seq) as { n: number; bytes: number }
+      this.db.prepare(`DELETE FROM journal WHERE doc = ? AND seq <= ? AND ${READABLE}`).run(doc, seq)
       this.db.prepare('DELETE FROM snapshots WHERE doc = ? AND seq < ?').run(doc, seq)
       this.db.prepare('UPDATE documents SET updates = max(0, updates - ?), bytes = max(0, bytes - ?) WHERE name = ?').run(gone.n, gone.bytes, doc)
       return gone.n
     })()
+  }
+
+  async quarantine(doc: string, seq: number, reason: string): Promise<boolean> {
+    const flagged = this.db
+      .prepare(`UPDATE journal SET quarantine_reason = ?, quarantined_at = ? WHERE doc = ? AND seq = ? AND ${READABLE}`)
+      .run(reason, Date.now(), doc, seq)
+    return flagged.changes === 1
+  }
+
+  async listQuarantined(doc?: string): Promise<QuarantinedEntry[]> {
+    return this.db
+      .prepare(
+        `SELECT doc, seq, at, user, origin, length(update_bytes) AS bytes, quarantine_reason AS reason, quarantined_at AS quarantinedAt
+         FROM journal WHERE quarantine_reason IS NOT NULL AND (@doc IS NULL OR doc = @doc) ORDER BY seq`,
+      )
+      .all({ doc: doc ?? null }) as QuarantinedEntry[]
+  }
+
+  async dropQuarantined(doc: string, record: NewEntry): Promise<{ dropped: number[]; seq?: number }> {
+    return this.db.transaction(() => {
+      const gone = this.db
+        .prepare('SELECT seq, length(update_bytes) AS bytes FROM journal WHERE doc = ? AND quarantine_reason IS NOT NULL ORDER BY seq')
+        .all(doc) as Array<{ seq: number; bytes: number }>
+      if (gone.length === 0) return { dropped: [] }
+      this.db.prepare('DELETE FROM journal WHERE doc = ? AND quarantine_reason IS NOT NULL').run(doc)
+      const bytes = gone.reduce((sum, g) => sum + g.bytes, 0)
+      this.db.prepare('UPDATE documents SET updates = max(0, updates - ?), bytes = max(0, bytes - ?) WHERE name = ?').run(gone.length, bytes, doc)
+      return { dropped: gone.map((g) => g.seq), seq: this.appendSync(doc, record) }
+    })()
+  }
+
+  async clientOwners(doc: string, clients: readonly number[]): Promise<Map<number, string>> {
+    if (clients.length === 0) return new Map()
+    const rows = this.db
+      .prepare('SELECT client, owner FROM client_owners WHERE doc = ? AND client IN (SELECT value FROM json_each(?))')
+      .all(doc, JSON.stringify(clients)) as Array<{ client: number; owner: string }>
+    return new Map(rows.map((r) => [r.client, r.owner]))
+  }
+
+  async claimClients(doc: string, clients: readonly number[], owner: string): Promise<Map<number, string>> {
+    if (clients.length === 0) return new Map()
+    const insert = this.db.prepare('INSERT OR IGNORE INTO client_owners (doc, client, owner, at) VALUES (?, ?, ?, ?)')
+    const at = Date.now()
+    // One write transaction: another process on the same file claims before or after, never between.
+    this.db.transaction(() => {
+      for (const client of clients) insert.run(doc, client, owner, at)
+    })()
+    return this.clientOwners(doc, clients)
   }
 
   async putRoster(school: string, members: RosterMember[]): Promise<void> {

@@ -28,6 +28,20 @@ export interface Snapshot {
   state: Uint8Array
 }
 
+/** A journal entry the loader could not read, set aside: kept in the journal but left out of every replay. */
+export interface QuarantinedEntry {
+  doc: string
+  seq: number
+  /** When the entry was journaled, and by whom. */
+  at: number
+  user: string | null
+  origin: JournalOrigin
+  bytes: number
+  /** Why it could not be read, and when it was set aside. */
+  reason: string
+  quarantinedAt: number
+}
+
 /** A snapshot without its state, for listings. */
 export interface SnapshotInfo {
   doc: string
@@ -84,12 +98,12 @@ export interface Store {
   append(doc: string, entry: NewEntry): Promise<number>
   /** The newest snapshot, or the newest taken at or before `at`. */
   latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined>
-  /** Entries after `seq` in order, optionally only those at or before `until`. */
+  /** Entries after `seq` in order, optionally only those at or before `until`. Quarantined entries are left out (as in every read of entries). */
   entriesAfter(doc: string, seq: number, until?: number): Promise<JournalEntry[]>
   countAfter(doc: string, seq: number): Promise<number>
   writeSnapshot(snapshot: Snapshot): Promise<void>
   listDocuments(filter?: DocumentFilter): Promise<DocumentInfo[]>
-  /** Up to `limit` entries after `afterSeq`, oldest first, with no time bound: pages through a whole journal. */
+  /** Up to `limit` entries after `afterSeq`, oldest first, with no time bound: pages through a whole journal (quarantined entries left out). */
   entriesPage(doc: string, afterSeq: number, limit: number): Promise<JournalEntry[]>
   /** Every snapshot of a document, oldest first, without its state. */
   listSnapshots(doc: string): Promise<SnapshotInfo[]>
@@ -99,8 +113,31 @@ export interface Store {
    * Drops history before the snapshot at `seq` (which must exist): deletes the document's entries
    * with seq <= `seq` and its snapshots with seq < `seq`, in one transaction, and lowers the
    * document's `updates` and `bytes` counters by what was deleted. Returns the entries deleted.
+   * Quarantined entries are kept until `dropQuarantined`, so pruning never hides them.
    */
   pruneBefore(doc: string, seq: number): Promise<number>
+
+  /**
+   * Sets an unreadable entry aside: it stays in the journal, flagged with `reason`, and reads of
+   * entries leave it out from now on. True when this call flagged it (false: already flagged, or no such entry).
+   */
+  quarantine(doc: string, seq: number, reason: string): Promise<boolean>
+  /** Quarantined entries of one document, or of every document, in sequence order. */
+  listQuarantined(doc?: string): Promise<QuarantinedEntry[]>
+  /**
+   * Deletes the quarantined entries of `doc` and appends `record` (the journal's note of the repair),
+   * in one transaction. Returns the sequence numbers dropped and the record's; nothing is appended
+   * when nothing is quarantined.
+   */
+  dropQuarantined(doc: string, record: NewEntry): Promise<{ dropped: number[]; seq?: number }>
+
+  /** Owners of Yjs client ids in a document: the user who first wrote under each id, or 'server'. Ids without an owner are absent. */
+  clientOwners(doc: string, clients: readonly number[]): Promise<Map<number, string>>
+  /**
+   * Records `owner` for every id that has none yet; the first writer wins, also across instances
+   * sharing the store (INSERT … ON CONFLICT DO NOTHING, then read). Returns each id's owner afterwards.
+   */
+  claimClients(doc: string, clients: readonly number[], owner: string): Promise<Map<number, string>>
 
   /** Replaces a school's roster. */
   putRoster(school: string, members: RosterMember[]): Promise<void>

@@ -241,7 +241,7 @@ export function cliSuite(backend: CliBackend) {
     const absent = await runCli(dataDir, ['docs', 'show', 's1/chat/never'], env)
     assert.is(absent.code, 1)
     assert.match(absent.stderr, /no stored history for s1\/chat\/never: check the name with 'homeroom docs list'/)
-    for (const command of ['list', 'show', 'history', 'diff', 'export', 'import', 'restore', 'compact', 'verify']) {
+    for (const command of ['list', 'show', 'history', 'diff', 'export', 'import', 'restore', 'compact', 'verify', 'repair']) {
       const help = await runCli(dataDir, ['docs', command, '--help'], env)
       assert.is(help.code, 0, `docs ${command} --help`)
       assert.match(help.stdout, /Usage: homeroom docs/)

@@ -3,11 +3,43 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
-import { compact, replay } from '../../server/store/replay.ts'
+import * as encoding from 'lib0/encoding'
+import { compact, replay, type SkippedEntry } from '../../server/store/replay.ts'
 import type { Store } from '../../server/store/types.ts'
 
-/** Opens an empty store for one test; `close` releases it. */
-export type OpenStore = () => Promise<{ store: Store; close(): Promise<void> }>
+/**
+ * Opens an empty store for one test; `sibling` opens another store on the same storage, as a
+ * second instance would (the suite closes it); `close` releases both.
+ */
+export type OpenStore = () => Promise<{ store: Store; sibling(): Store; close(): Promise<void> }>
+
+/**
+ * A well-formed Yjs update setting `meta/<key>` to an array nested `depth` deep. Encoding it with
+ * Yjs would overflow the stack the same way reading it does, so it is written byte by byte.
+ */
+export function deeplyNestedUpdate(depth: number, client = 4_242_424, key = 'deep'): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 1) // one client
+  encoding.writeVarUint(e, 1) // with one struct
+  encoding.writeVarUint(e, client)
+  encoding.writeVarUint(e, 0) // starting at clock 0
+  encoding.writeUint8(e, 8 | 0b0010_0000) // an Item holding ContentAny, with a parent key
+  encoding.writeVarUint(e, 1) // its parent is a root type, named:
+  encoding.writeVarString(e, 'meta')
+  encoding.writeVarString(e, key)
+  encoding.writeVarUint(e, 1) // one value:
+  for (let i = 0; i < depth; i++) {
+    encoding.writeUint8(e, 117) // an array
+    encoding.writeVarUint(e, 1) // of one element
+  }
+  encoding.writeUint8(e, 119) // a string
+  encoding.writeVarString(e, 'bottom')
+  encoding.writeVarUint(e, 0) // empty delete set
+  return encoding.toUint8Array(e)
+}
+
+/** Bytes that are not a Yjs update. */
+export const garbageUpdate = (): Uint8Array => new TextEncoder().encode('not a yjs update at all')
 
 function updateSetting(doc: Y.Doc, key: string, value: unknown): Uint8Array {
   let update!: Uint8Array
@@ -31,9 +63,10 @@ export async function rejects(promise: Promise<unknown>, pattern: RegExp): Promi
 export function storeBehaviour(label: string, open: OpenStore) {
   const s = suite(`${label} store`)
   let store: Store
+  let sibling: () => Store
   let close: () => Promise<void>
   s.before.each(async () => {
-    ;({ store, close } = await open())
+    ;({ store, sibling, close } = await open())
   })
   s.after.each(async () => {
     await close()
@@ -154,6 +187,116 @@ export function storeBehaviour(label: string, open: OpenStore) {
     assert.is(await store.deleteTrailBefore(200), 2)
     assert.equal((await store.trail('s1/b1', 0)).map((p) => p.at), [200, 300])
     assert.equal(await store.trail('s1/b2', 0), [])
+  })
+
+  s('client ids: owners are recorded once, the first writer wins, and survive pruning', async () => {
+    assert.equal(await store.clientOwners('s1/doc/a', [1, 2]), new Map())
+    assert.equal(await store.claimClients('s1/doc/a', [], 'u1'), new Map())
+    const big = Number.MAX_SAFE_INTEGER
+    assert.equal(await store.claimClients('s1/doc/a', [1, big], 'u1'), new Map([[1, 'u1'], [big, 'u1']]))
+    assert.equal(await store.claimClients('s1/doc/a', [1, 2], 'u2'), new Map([[1, 'u1'], [2, 'u2']]), 'id 1 stays with u1, id 2 is new')
+    assert.equal(await store.claimClients('s1/doc/a', [2, 2], 'u2'), new Map([[2, 'u2']]), 'claiming again is harmless')
+    assert.equal(await store.clientOwners('s1/doc/a', [1, 2, 3, big]), new Map([[1, 'u1'], [2, 'u2'], [big, 'u1']]))
+    assert.equal(await store.clientOwners('s1/doc/b', [1, 2]), new Map(), 'owners are per document')
+    assert.equal(await store.claimClients('s1/doc/b', [1], 'server'), new Map([[1, 'server']]))
+    // Ownership outlives the history it was written in.
+    const source = new Y.Doc()
+    for (let i = 0; i < 3; i++) await store.append('s1/doc/a', { at: 1000 + i, user: 'u1', origin: 'client', update: updateSetting(source, `k${i}`, i) })
+    await compact(store, 's1/doc/a')
+    await store.pruneBefore('s1/doc/a', (await store.latestSnapshot('s1/doc/a'))!.seq)
+    assert.equal(await store.clientOwners('s1/doc/a', [1, 2, big]), new Map([[1, 'u1'], [2, 'u2'], [big, 'u1']]))
+  })
+
+  s('client ids claimed together by two instances for different users: one wins, every caller sees it', async () => {
+    const other = sibling()
+    const ids = [7, 8, 9, 2 ** 32 + 5]
+    const claims = Array.from({ length: 20 }, (_, i) => (i % 2 ? other : store).claimClients('s1/doc/race', i % 3 ? ids : [...ids].reverse(), `u${i}`))
+    const results = await Promise.all(claims)
+    const stored = await other.clientOwners('s1/doc/race', ids)
+    assert.is(stored.size, ids.length)
+    for (const result of results) assert.equal(result, stored, 'every caller is told the stored owner of every id')
+    assert.ok([...stored.values()].every((owner) => /^u\d+$/.test(owner)))
+  })
+
+  s('quarantined entries stay in the journal, flagged, and every read leaves them out', async () => {
+    const source = new Y.Doc()
+    const good = await store.append('s1/doc/a', { at: 1000, user: 'u1', origin: 'client', update: updateSetting(source, 'k0', 0) })
+    const bad = await store.append('s1/doc/a', { at: 1001, user: 'u9', origin: 'client', update: garbageUpdate() })
+    const later = await store.append('s1/doc/a', { at: 1002, user: 'u1', origin: 'client', update: updateSetting(source, 'k1', 1) })
+    assert.is(await store.quarantine('s1/doc/a', bad, 'does not decode'), true)
+    assert.is(await store.quarantine('s1/doc/a', bad, 'again'), false, 'already flagged')
+    assert.is(await store.quarantine('s1/doc/a', 999_999, 'no such entry'), false)
+    assert.equal((await store.entriesAfter('s1/doc/a', 0)).map((e) => e.seq), [good, later])
+    assert.equal((await store.entriesAfter('s1/doc/a', 0, 1001)).map((e) => e.seq), [good])
+    assert.equal((await store.entriesPage('s1/doc/a', 0, 10)).map((e) => e.seq), [good, later])
+    assert.is(await store.countAfter('s1/doc/a', 0), 2)
+    const [listed] = await store.listQuarantined('s1/doc/a')
+    assert.ok(listed.quarantinedAt > 0)
+    assert.equal({ ...listed, quarantinedAt: 0 }, { doc: 's1/doc/a', seq: bad, at: 1001, user: 'u9', origin: 'client', bytes: garbageUpdate().byteLength, reason: 'does not decode', quarantinedAt: 0 })
+    assert.equal((await store.listQuarantined()).map((q) => q.seq), [bad])
+    assert.equal(await store.listQuarantined('s1/doc/other'), [])
+    // Pruning history past it keeps it, so only a repair removes it.
+    await compact(store, 's1/doc/a')
+    assert.is(await store.pruneBefore('s1/doc/a', later), 2)
+    assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad])
+    assert.is((await store.listDocuments())[0].updates, 1)
+    const record = { at: 2000, user: 'cli', origin: 'restore' as const, update: Y.encodeStateAsUpdate(new Y.Doc()) }
+    const repaired = await store.dropQuarantined('s1/doc/a', record)
+    assert.equal(repaired.dropped, [bad])
+    assert.ok(repaired.seq! > later)
+    assert.equal(await store.listQuarantined(), [])
+    const [info] = await store.listDocuments()
+    assert.equal([info.updates, info.bytes, info.updatedAt], [1, record.update.byteLength, 2000])
+    assert.equal((await store.entriesAfter('s1/doc/a', 0)).map((e) => [e.seq, e.user, e.origin]), [[repaired.seq, 'cli', 'restore']])
+    assert.equal(await store.dropQuarantined('s1/doc/a', record), { dropped: [] }, 'nothing to drop: nothing journaled')
+    // A second repair with the same (empty) note is journaled as well.
+    const again = await store.append('s1/doc/a', { at: 3000, user: 'u9', origin: 'client', update: garbageUpdate() })
+    await store.quarantine('s1/doc/a', again, 'does not decode')
+    assert.ok((await store.dropQuarantined('s1/doc/a', { ...record, at: 3001 })).seq! > again)
+    assert.is((await store.entriesAfter('s1/doc/a', 0)).length, 2)
+  })
+
+  s('replay sets unreadable entries aside, quarantined, and opens the document with the rest', async () => {
+    const source = new Y.Doc()
+    await store.append('s1/doc/a', { at: 1000, user: 'u1', origin: 'client', update: updateSetting(source, 'title', 'Essay') })
+    await compact(store, 's1/doc/a')
+    const deep = await store.append('s1/doc/a', { at: 1001, user: 'u9', origin: 'client', update: deeplyNestedUpdate(5000) })
+    const garbage = await store.append('s1/doc/a', { at: 1002, user: 'u9', origin: 'client', update: garbageUpdate() })
+    await store.append('s1/doc/a', { at: 1003, user: 'u1', origin: 'client', update: updateSetting(source, 'author', 'Ann') })
+    const told: SkippedEntry[] = []
+    const first = await replay(store, 's1/doc/a', { onSkipped: (s) => told.push(s) })
+    assert.equal(first.doc.getMap('meta').toJSON(), { title: 'Essay', author: 'Ann' })
+    assert.equal(first.skipped.map((s) => [s.entry.seq, s.flagged]), [[deep, true], [garbage, true]])
+    assert.equal(told.map((s) => s.entry.seq), [deep, garbage])
+    assert.match(first.skipped[0].reason, /does not decode: RangeError: Maximum call stack size exceeded/)
+    assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [deep, garbage])
+    // Later replays never see them again: the fast path, nothing skipped.
+    const again = await replay(store, 's1/doc/a', { onSkipped: (s) => told.push(s) })
+    assert.equal(again.skipped, [])
+    assert.is(told.length, 2)
+    assert.equal(again.doc.getMap('meta').toJSON(), { title: 'Essay', author: 'Ann' })
+    // A shallow nesting is an ordinary value.
+    await store.append('s1/doc/a', { at: 1004, user: 'u1', origin: 'client', update: deeplyNestedUpdate(3, 77) })
+    assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').get('deep'), [[['bottom']]])
+    // A single unreadable entry (no snapshot to merge it with) is caught too.
+    await store.append('s1/doc/lone', { at: 1000, user: 'u9', origin: 'client', update: garbageUpdate() })
+    assert.equal((await replay(store, 's1/doc/lone')).skipped.map((s) => s.flagged), [true])
+  })
+
+  s('compaction quarantines what it cannot read, and never snapshots past an entry it could not flag', async () => {
+    const source = new Y.Doc()
+    await store.append('s1/doc/a', { at: 1000, user: 'u1', origin: 'client', update: updateSetting(source, 'title', 'Essay') })
+    const bad = await store.append('s1/doc/a', { at: 1001, user: 'u9', origin: 'client', update: garbageUpdate() })
+    // A store that cannot write the flag (as a read-only one): the replay still skips, compaction refuses.
+    const unflaggable = Object.create(store, { quarantine: { value: async () => Promise.reject(new Error('read-only')) } }) as Store
+    const skipped = await replay(unflaggable, 's1/doc/a')
+    assert.equal(skipped.skipped.map((s) => [s.entry.seq, s.flagged]), [[bad, false]])
+    assert.equal(skipped.doc.getMap('meta').toJSON(), { title: 'Essay' })
+    await rejects(compact(unflaggable, 's1/doc/a'), new RegExp(`entries ${bad} cannot be read and could not be quarantined; no snapshot written`))
+    assert.equal(await store.listSnapshots('s1/doc/a'), [])
+    assert.ok(await compact(store, 's1/doc/a'))
+    assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad])
+    assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').toJSON(), { title: 'Essay' })
   })
 
   return s
