@@ -1,10 +1,19 @@
+// Token verification: signatures, claims, keys, and lifetimes (every token must carry `exp`, and
+// live at most MAX_TOKEN_TTL), checked directly and over real connections and HTTP; and the
+// minting paths (`homeroom token`, the playground) keeping within that maximum.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { generateKeyPairSync } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { decodeJwt } from 'jose'
 import { loadConfig } from '../server/config.ts'
-import { Identities } from '../server/identity.ts'
-import { mintToken, TEST_SECRET, teacher, unsignedToken } from './helpers/tokens.ts'
-import { tempDir } from './helpers/server.ts'
+import { Identities, type Claims } from '../server/identity.ts'
+import { mintToken, mintTokenWithTimes, nowS, TEST_SECRET, teacher, unsignedToken } from './helpers/tokens.ts'
+import { startServer, tempDir, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, within } from './helpers/clients.ts'
+import { api } from './helpers/api.ts'
+import { runCli } from './helpers/cli.ts'
+import { closeYClients, connectY } from './helpers/ywebsocket.ts'
 
 const config = (env: Record<string, string> = {}) => loadConfig({ DATA_DIR: tempDir(), JWT_SECRET: TEST_SECRET, ...env })
 
@@ -65,6 +74,120 @@ test('without a configured key a secret is generated once and kept in DATA_DIR',
   const token = await first.mint(teacher())
   const second = new Identities(loadConfig({ DATA_DIR: dir }))
   assert.is((await second.verify(token)).sub, 't1')
+})
+
+const NO_EXP = 'unauthenticated: token has no exp'
+const tooLong = (maxS: number) => `unauthenticated: token lifetime exceeds MAX_TOKEN_TTL (${maxS} s)`
+const admin = (sub = 'a1'): Claims => ({ sub, role: 'admin', schools: ['s1'] })
+
+/** What a real provider client is told when opening a document with `token`: the refusal reason, or 'synced'. */
+async function openingWith(server: TestServer, token: string): Promise<string> {
+  const client = connect(server.url, 's1/doc/lifetimes', token)
+  return within(Promise.race([client.refused, client.synced.then(() => 'synced')]), 5000, 'refusal or sync')
+}
+
+/** What `GET /api/v1/stats` answers to `Authorization: Bearer <token>`: status and error message. */
+async function statsWith(server: TestServer, token: string): Promise<{ status: number; message?: string }> {
+  const response = await api(server, 'GET', '/api/v1/stats', { token })
+  return { status: response.status, message: response.json?.error?.message }
+}
+
+test('a token without exp is refused, directly, over the provider and over HTTP', async () => {
+  const noExp = await mintTokenWithTimes(admin(), { iat: nowS() })
+  assert.is(await refusal(new Identities(config()), noExp), NO_EXP)
+  const server = await startServer()
+  try {
+    assert.is(await openingWith(server, noExp), NO_EXP)
+    assert.equal(await statsWith(server, noExp), { status: 401, message: NO_EXP })
+    assert.equal(await within(connectY(server.url, 's1/doc/lifetimes', noExp).closed, 5000, 'y-websocket refusal'), { code: 4401, reason: NO_EXP })
+    // Nor does leaving out iat as well help.
+    assert.is(await openingWith(server, await mintTokenWithTimes(admin(), {})), NO_EXP)
+  } finally {
+    closeClients()
+    closeYClients()
+    await server.stop()
+  }
+})
+
+test('a token living longer than MAX_TOKEN_TTL (24h by default) is refused, counted from iat or else from now', async () => {
+  const identities = new Identities(config())
+  const now = nowS()
+  assert.is(await refusal(identities, await mintTokenWithTimes(teacher(), { iat: now, exp: now + 25 * 3600 })), tooLong(86400))
+  // Issued an hour ago for 24h and 30 minutes: 23.5h left, but its lifetime is still too long.
+  assert.is(await refusal(identities, await mintTokenWithTimes(teacher(), { iat: now - 3600, exp: now + 23.5 * 3600 })), tooLong(86400))
+  assert.is((await identities.verify(await mintTokenWithTimes(teacher(), { iat: now, exp: now + 24 * 3600 }))).sub, 't1')
+  // Without iat, what is left from now counts.
+  assert.is(await refusal(identities, await mintTokenWithTimes(teacher(), { exp: now + 25 * 3600 })), tooLong(86400))
+  assert.is((await identities.verify(await mintTokenWithTimes(teacher(), { exp: now + 23 * 3600 }))).sub, 't1')
+  // An iat in the future cannot stretch the time a token stays valid from now.
+  const farIat = now + 365 * 86400
+  assert.is(await refusal(identities, await mintTokenWithTimes(teacher(), { iat: farIat, exp: farIat + 3600 })), tooLong(86400))
+})
+
+test('with MAX_TOKEN_TTL=1h an 8h token is refused over the provider and HTTP, a 30m one accepted; the service token is unaffected', async () => {
+  const SERVICE_TOKEN = 'service-token-0123456789abcdef'
+  const server = await startServer({ MAX_TOKEN_TTL: '1h', SERVICE_TOKEN })
+  try {
+    const now = nowS()
+    const eightHours = await mintTokenWithTimes(admin(), { iat: now, exp: now + 8 * 3600 })
+    assert.is(await openingWith(server, eightHours), tooLong(3600))
+    assert.equal(await statsWith(server, eightHours), { status: 401, message: tooLong(3600) })
+    const halfHour = await mintToken(admin(), { ttl: '30m' })
+    assert.is(await openingWith(server, halfHour), 'synced')
+    assert.is((await statsWith(server, halfHour)).status, 200)
+    assert.is((await statsWith(server, SERVICE_TOKEN)).status, 200)
+  } finally {
+    closeClients()
+    await server.stop()
+  }
+})
+
+test('homeroom token refuses a --ttl above MAX_TOKEN_TTL, and by default mints within it', async () => {
+  const dataDir = tempDir()
+  const base = ['token', '--sub', 't1', '--role', 'teacher', '--schools', 's1']
+  const lifetimeOf = (token: string) => {
+    const { iat, exp } = decodeJwt(token)
+    return exp! - iat!
+  }
+  try {
+    const tooLongTtl = await runCli(dataDir, [...base, '--ttl', '30d'])
+    assert.is(tooLongTtl.code, 2)
+    assert.is(tooLongTtl.stdout, '')
+    assert.match(tooLongTtl.stderr, /^homeroom token: --ttl: token lifetime 30d \(2592000 s\) is longer than MAX_TOKEN_TTL allows \(1d \(86400 s\)\): the server would refuse it\n$/)
+
+    const defaults = await runCli(dataDir, base)
+    assert.is(defaults.code, 0, defaults.stderr)
+    assert.is(lifetimeOf(defaults.stdout.trim()), 8 * 3600)
+
+    const short = { MAX_TOKEN_TTL: '1h' }
+    const refused = await runCli(dataDir, [...base, '--ttl', '8h'], short)
+    assert.is(refused.code, 2)
+    assert.match(refused.stderr, /longer than MAX_TOKEN_TTL allows \(1h \(3600 s\)\)/)
+    const capped = await runCli(dataDir, base, short)
+    assert.is(capped.code, 0, capped.stderr)
+    assert.is(lifetimeOf(capped.stdout.trim()), 3600)
+    assert.is((await new Identities(config({ MAX_TOKEN_TTL: '1h' })).verify(capped.stdout.trim())).sub, 't1')
+
+    const malformed = await runCli(dataDir, [...base, '--ttl', 'forever'])
+    assert.is(malformed.code, 2)
+    assert.match(malformed.stderr, /--ttl: token lifetime forever: must be seconds or a number/)
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+})
+
+test('the playground mints dev tokens within MAX_TOKEN_TTL, and the server accepts them', async () => {
+  const server = await startServer({ PLAYGROUND: '1', MAX_TOKEN_TTL: '1h' })
+  try {
+    const minted = await api(server, 'POST', '/playground/token', { json: { school: 's1', sub: 't1', role: 'teacher' } })
+    assert.is(minted.status, 200)
+    const { iat, exp } = decodeJwt(minted.json.token)
+    assert.is(exp! - iat!, 3600)
+    assert.is(await openingWith(server, minted.json.token), 'synced')
+  } finally {
+    closeClients()
+    await server.stop()
+  }
 })
 
 test.run()

@@ -13,6 +13,21 @@ export async function mintToken(claims: Claims, options: { secret?: string; ttl?
     .sign(key)
 }
 
+/**
+ * A token signed with the test secret whose `iat` and `exp` are exactly these, each left out when
+ * not given: for tokens that never expire or live too long (seconds since the epoch).
+ */
+export async function mintTokenWithTimes(claims: Claims, times: { iat?: number; exp?: number }, options: { secret?: string } = {}): Promise<string> {
+  const key = new TextEncoder().encode(options.secret ?? TEST_SECRET)
+  let jwt = new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256' })
+  if (times.iat !== undefined) jwt = jwt.setIssuedAt(times.iat)
+  if (times.exp !== undefined) jwt = jwt.setExpirationTime(times.exp)
+  return jwt.sign(key)
+}
+
+/** Seconds since the epoch, as `iat` and `exp` count. */
+export const nowS = (): number => Math.floor(Date.now() / 1000)
+
 /** An unsigned token (`alg: none`) carrying the claims. */
 export function unsignedToken(claims: Claims): string {
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
