@@ -1,11 +1,13 @@
 // Delivering notifications: one item per recipient, written by the server into each
 // recipient's inbox document under a deterministic id, so a repeated delivery changes nothing.
+// Items sent through the HTTP API are keyed by their sender as well as their id
+// (`notificationKey`): senders choose ids freely, and one sender's id must never hide another's.
 import type { Hocuspocus } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import { inboxItem, inboxName, type InboxItem } from '../docs-model/surfaces/inbox.ts'
 import { mapOf } from '../docs-model/common.ts'
 import type { RosterMember, Store } from './store/types.ts'
-import { serverWrite } from './writes.ts'
+import { SERVER_USER, serverWrite } from './writes.ts'
 
 export interface Targets {
   users?: string[]
@@ -37,6 +39,26 @@ export async function deliver(hocuspocus: Hocuspocus, school: string, users: str
         if (!items.has(id)) items.set(id, checked)
       }),
     ),
+  )
+}
+
+/**
+ * The inbox item id of a notification that `sender` (a user id) posted with `id`. The prefix keeps
+ * these apart from the server's own items (`emergency:<id>`, `bus:…`, `exam:…`), whatever the sender is called.
+ */
+export const notificationKey = (sender: string, id: string): string => `notification:${sender}:${id}`
+
+/** The item under `id` in each user's inbox (undefined where there is none), in the order of `users`. */
+export async function inboxItems(hocuspocus: Hocuspocus, school: string, users: string[], id: string): Promise<unknown[]> {
+  return Promise.all(
+    users.map(async (user) => {
+      const connection = await hocuspocus.openDirectConnection(inboxName(school, user), { user: SERVER_USER })
+      try {
+        return mapOf(connection.document!, 'items').get(id)
+      } finally {
+        await connection.disconnect()
+      }
+    }),
   )
 }
 

@@ -1,13 +1,16 @@
 // Rosters and notifications over HTTP: targets resolved through the roster, one item per
 // recipient's inbox, delivered live or found on the next connect; read marks; who may send to
-// whom; and the contract's error shape for bad input.
+// whom; ids scoped to their sender (idempotent repeats, 409 for an id reused with another body,
+// also after a restart); and the contract's error shape for bad input.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, type TestServer } from './helpers/server.ts'
+import { startServer, tempDir, type TestServer } from './helpers/server.ts'
+import { rmSync } from 'node:fs'
 import { closeClients, eventually } from './helpers/clients.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
 import { open } from './helpers/classroom.ts'
-import { api, assertError } from './helpers/api.ts'
+import { api, assertError, type ApiResponse } from './helpers/api.ts'
+import { startTestCluster } from './helpers/cluster.ts'
 import { markItemRead, unreadCount } from '../docs-model/surfaces/inbox.ts'
 
 const SERVICE_TOKEN = 'service-token-0123456789abcdef'
@@ -48,6 +51,7 @@ test('an offline recipient finds the notification on the next connect; an online
   assert.is(sent.status, 202)
   assert.is(sent.json.recipients, 4, 'u1, u2 and t1 of 7a, and the parent p1')
   const id = sent.json.id
+  assert.match(id, /^notification:service:n-/, 'the inbox item id names the sender')
   await eventually(() => online.doc.getMap('items').has(id), 5000, 'live delivery')
 
   const later = await open(server, 's1/inbox/u1', student('u1'))
@@ -70,13 +74,140 @@ test('a recipient cannot write items into their own inbox', async () => {
   assert.match(await inbox.closed, /^forbidden-write: items/)
 })
 
-test('posting the same id twice delivers one item', async () => {
-  const body = { id: 'trip-2026', school: 's1', targets: { users: ['u3'] }, type: 'trip', title: 'Trip', body: 'Friday' }
-  assert.is((await notify(adminToken, body)).status, 202)
-  assert.is((await notify(adminToken, { ...body, title: 'Trip (changed)' })).status, 202)
+/** The item under `id` in a user's inbox, read by that user. */
+async function itemIn(user: string, id: string, on: TestServer = server): Promise<Record<string, unknown> | undefined> {
+  const inbox = await open(on, `s1/inbox/${user}`, student(user))
+  return inbox.doc.getMap('items').get(id) as Record<string, unknown> | undefined
+}
+
+test('the same id from a teacher and then an admin delivers both: ids belong to their sender', async () => {
+  const teacherToken = await mintToken(teacher('t1', { classes: ['7a'] }))
+  const drill = { id: 'fire-drill', school: 's1', type: 'drill', title: 'Fire drill at 10', body: 'Practice only', targets: { classes: ['7a'] } }
+  const fromTeacher = await notify(teacherToken, drill)
+  assert.is(fromTeacher.status, 202)
+  assert.equal(fromTeacher.json, { id: 'notification:t1:fire-drill', recipients: 3 })
+  const urgent = { ...drill, title: 'Evacuate now', body: 'This is not a drill', priority: 'urgent', targets: { classes: ['7a'] } }
+  const fromAdmin = await notify(adminToken, urgent)
+  assert.is(fromAdmin.status, 202)
+  assert.equal(fromAdmin.json, { id: 'notification:a1:fire-drill', recipients: 3 })
+  for (const user of ['u1', 'u2']) {
+    assert.is((await itemIn(user, 'notification:t1:fire-drill'))?.title, 'Fire drill at 10')
+    const notice = await itemIn(user, 'notification:a1:fire-drill')
+    assert.is(notice?.title, 'Evacuate now')
+    assert.is(notice?.priority, 'urgent')
+  }
+})
+
+test('the same id from the same sender with the same body is idempotent: the same answer, one item', async () => {
+  const body = { id: 'trip-2026', school: 's1', targets: { users: ['u3', 'u1'] }, type: 'trip', title: 'Trip', body: 'Friday', data: { bus: 1, at: '08:00' } }
+  const first = await notify(adminToken, body)
+  assert.is(first.status, 202)
+  assert.equal(first.json, { id: 'notification:a1:trip-2026', recipients: 2 })
+  const delivered = await itemIn('u3', 'notification:a1:trip-2026')
+  // Equal however the JSON is ordered; `normal` is the default priority.
+  const reordered = { data: { at: '08:00', bus: 1 }, priority: 'normal', body: 'Friday', title: 'Trip', type: 'trip', targets: { users: ['u1', 'u3'] }, school: 's1', id: 'trip-2026' }
+  for (const again of [body, reordered]) {
+    const repeat = await notify(adminToken, again)
+    assert.is(repeat.status, 202)
+    assert.equal(repeat.json, first.json)
+  }
   const inbox = await open(server, 's1/inbox/u3', student('u3'))
-  assert.is((inbox.doc.getMap('items').get('trip-2026') as { title: string }).title, 'Trip')
-  assert.is(inbox.doc.getMap('items').size, 1)
+  const items = inbox.doc.getMap('items')
+  assert.equal([...items.keys()].filter((k) => k.includes('trip-2026')), ['notification:a1:trip-2026'])
+  assert.equal(items.get('notification:a1:trip-2026'), delivered, 'not delivered again')
+})
+
+test('the same id from the same sender with another body is 409 conflict, and stays so', async () => {
+  const body = { id: 'concert', school: 's1', targets: { users: ['u2'] }, type: 'event', title: 'Concert', body: 'Thursday 18:00' }
+  assert.is((await notify(adminToken, body)).status, 202)
+  const others = [
+    { ...body, body: 'Moved to Friday' },
+    { ...body, priority: 'urgent' },
+    { ...body, targets: { users: ['u3'] } },
+    { ...body, targets: { users: ['u2', 'u3'] } }, // the same content to more people is another body too
+  ]
+  // Each twice: a repeat of a refused request is refused again.
+  for (const other of [...others, ...others]) assertError(await notify(adminToken, other), 409, 'conflict')
+  assert.is((await itemIn('u2', 'notification:a1:concert'))?.body, 'Thursday 18:00')
+  assert.is(await itemIn('u3', 'notification:a1:concert'), undefined)
+  // The original is still answered as the first time.
+  assert.equal((await notify(adminToken, body)).json, { id: 'notification:a1:concert', recipients: 1 })
+})
+
+test('of two requests racing for one id with different bodies, exactly one is delivered and the other is 409', async () => {
+  const base = { id: 'race', school: 's1', targets: { users: ['u1'] }, type: 'note', title: 'Race' }
+  const answers = await Promise.all([notify(adminToken, { ...base, body: 'A' }), notify(adminToken, { ...base, body: 'B' })])
+  assert.equal(answers.map((a) => a.status).sort(), [202, 409])
+  const winner = answers[0].status === 202 ? 'A' : 'B'
+  assertError(answers.find((a) => a.status === 409)!, 409, 'conflict')
+  assert.is((await itemIn('u1', 'notification:a1:race'))?.body, winner)
+})
+
+test('a repeat reaches members added to the roster since, with the first delivery time; nobody gets it twice', async () => {
+  const director = await mintToken(admin('a2', { schools: ['s2'] }))
+  const roster = (members: string[]) =>
+    api(server, 'PUT', '/api/v1/schools/s2/roster', { token: director, json: members.map((id) => ({ id, name: id, role: 'student', classes: ['9c'] })) })
+  assert.is((await roster(['x1'])).status, 200)
+  const body = { id: 'welcome', school: 's2', targets: { classes: ['9c'] }, type: 'note', title: 'Welcome', body: 'to 9c' }
+  assert.equal((await notify(director, body)).json, { id: 'notification:a2:welcome', recipients: 1 })
+  assert.is((await roster(['x1', 'x2'])).status, 200)
+  assert.equal((await notify(director, body)).json, { id: 'notification:a2:welcome', recipients: 2 })
+  const inboxOf = (user: string) => open(server, `s2/inbox/${user}`, student(user, { schools: ['s2'] }))
+  const [x1, x2] = [(await inboxOf('x1')).doc.getMap('items'), (await inboxOf('x2')).doc.getMap('items')]
+  assert.is(x1.size, 1)
+  assert.is(x2.size, 1)
+  assert.is((x2.get('notification:a2:welcome') as { at: number }).at, (x1.get('notification:a2:welcome') as { at: number }).at)
+})
+
+test('what an id was used for is remembered across a restart', async () => {
+  const dataDir = tempDir()
+  const body = { id: 'restart', school: 's1', targets: { users: ['u1'] }, type: 'note', title: 'Before', body: 'the restart' }
+  try {
+    let instance = await startServer({}, { dataDir })
+    const first = await api(instance, 'POST', '/api/v1/notifications', { token: adminToken, json: body })
+    assert.is(first.status, 202)
+    await instance.stop()
+    instance = await startServer({}, { dataDir })
+    try {
+      const repeat = await api(instance, 'POST', '/api/v1/notifications', { token: adminToken, json: body })
+      assert.is(repeat.status, 202)
+      assert.equal(repeat.json, first.json)
+      assertError(await api(instance, 'POST', '/api/v1/notifications', { token: adminToken, json: { ...body, title: 'After' } }), 409, 'conflict')
+      assert.is((await itemIn('u1', 'notification:a1:restart', instance))?.title, 'Before')
+    } finally {
+      closeClients()
+      await instance.stop()
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+})
+
+test('across instances sharing PostgreSQL and Redis, a repeat is answered alike, a reused id is 409, and a race has one winner', async () => {
+  const cluster = await startTestCluster('notifications', 2)
+  if (!cluster) return // the helper printed why (and fails under CI)
+  try {
+    const [a, b] = cluster.instances
+    const post = (on: { http: string }, json: unknown) => api({ http: on.http } as TestServer, 'POST', '/api/v1/notifications', { token: adminToken, json })
+    const body = { id: 'assembly', school: 's1', targets: { users: ['u1'] }, type: 'event', title: 'Assembly', body: 'Hall, 9:00' }
+    const first = await post(a, body)
+    assert.is(first.status, 202)
+    const repeat = await post(b, body)
+    assert.is(repeat.status, 202, JSON.stringify(repeat.json))
+    assert.equal(repeat.json, first.json)
+    assertError(await post(b, { ...body, body: 'Gym, 9:00' }), 409, 'conflict')
+
+    const race = { id: 'raced', school: 's1', targets: { users: ['u1'] }, type: 'note', title: 'Race' }
+    const answers: ApiResponse[] = await Promise.all([post(a, { ...race, body: 'A' }), post(b, { ...race, body: 'B' })])
+    assert.equal(answers.map((r) => r.status).sort(), [202, 409])
+    const inbox = await open({ url: b.url } as TestServer, 's1/inbox/u1', student('u1'))
+    const items = inbox.doc.getMap('items')
+    assert.is((items.get('notification:a1:assembly') as { body: string }).body, 'Hall, 9:00')
+    assert.is((items.get('notification:a1:raced') as { body: string }).body, answers[0].status === 202 ? 'A' : 'B')
+  } finally {
+    closeClients()
+    await cluster.stop()
+  }
 })
 
 test('teachers notify their own classes and the people in them only', async () => {

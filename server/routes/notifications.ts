@@ -1,16 +1,24 @@
 // POST /api/v1/notifications: one item in the inbox of every recipient the targets resolve to
 // (through the school's roster). Services and admins may target anyone of their schools;
 // teachers only their own classes and the users in them.
-import { randomUUID } from 'node:crypto'
+//
+// A request's `id` is its sender's: the item lands under `notification:<sender>:<id>`, so two
+// senders never collide. Reusing an id is decided with store claims, which hold across restarts
+// and instances: one for the id (the first request to take it delivers), one for the id with a
+// digest of the whole request (whether exactly this request came before), and one marking a
+// request refused. Claims only answer "first or not", so a repeat of a request is answered from
+// the inboxes themselves: 202 only when every recipient holds exactly this notification under
+// its id (an interrupted delivery is completed first), else 409 `conflict`.
+import { createHash, randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { Homeroom } from '../app.ts'
 import { HttpError, requireRole, sendJson, type Router } from '../http.ts'
-import { deliver, resolveTargets } from '../inbox.ts'
+import { deliver, inboxItems, notificationKey, resolveTargets } from '../inbox.ts'
 import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES, type Identity } from '../../docs-model/types.ts'
 import { userId } from '../../docs-model/common.ts'
-import { PRIORITIES } from '../../docs-model/surfaces/inbox.ts'
+import { PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox.ts'
 import type { RosterMember } from '../store/types.ts'
 import { parseBody } from './validate.ts'
 
@@ -42,6 +50,10 @@ const notificationBody = z
   })
   .strict()
 
+type NotificationRequest = z.output<typeof notificationBody>
+/** An item without its time: what two requests must agree on to be the same notification. */
+type ItemContent = Omit<InboxItem, 'at'>
+
 export function notificationRoutes(router: Router, app: Homeroom): void {
   router.on('POST', '/api/v1/notifications', async ({ res, user, json }) => {
     const caller = await user()
@@ -52,14 +64,91 @@ export function notificationRoutes(router: Router, app: Homeroom): void {
     if (caller.role === 'teacher') checkTeacherTargets(caller, input.targets, roster)
     const recipients = resolveTargets(roster, input.targets)
     const id = input.id ?? `n-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`
-    const { targets: _targets, school: _school, id: _id, ...item } = input
-    const at = Date.now()
-    // In batches: each recipient's inbox is loaded to be written, and a school may hold thousands.
-    for (let i = 0; i < recipients.length; i += DELIVERY_BATCH) {
-      await deliver(app.hocuspocus, input.school, recipients.slice(i, i + DELIVERY_BATCH), id, { ...item, at })
+    const key = notificationKey(caller.sub, id)
+    const { targets: _targets, school: _school, id: _id, ...content } = input
+    const idClaim = `notification:${input.school}:${caller.sub}:${id}`
+    const digest = requestDigest(input)
+    const refusedClaim = `${idClaim}:refused:${digest}`
+    const what = `notification id ${id} of ${caller.sub}`
+    if (await app.store.claim(`${idClaim}:body:${digest}`)) {
+      // Never requested before, so the id is either free or taken by a different request.
+      if (!(await app.store.claim(idClaim))) {
+        await app.store.claim(refusedClaim)
+        throw new HttpError(409, 'conflict', `${what} was already used for another notification; use a new id`)
+      }
+      await deliverInBatches(app, input.school, recipients, key, { ...content, at: Date.now() })
+    } else {
+      await answerRepeat(app, input.school, recipients, key, content, what, refusedClaim)
     }
-    sendJson(res, 202, { id, recipients: recipients.length })
+    sendJson(res, 202, { id: key, recipients: recipients.length })
   })
+}
+
+/**
+ * Exactly this request came before: either it took the id and delivered (then this is a retry),
+ * or it was refused. The inboxes tell: a recipient holding something else under the id means a
+ * conflict; recipients holding this notification confirm it, and any still without it (a delivery
+ * cut short, someone added to the roster since) receive it now, with the first delivery's time,
+ * unless this request was refused before (same content, other targets).
+ */
+async function answerRepeat(app: Homeroom, school: string, recipients: string[], key: string, content: ItemContent, what: string, refusedClaim: string): Promise<void> {
+  if (recipients.length === 0) return // nobody to receive it: nothing can be lost either
+  const held: unknown[] = []
+  // In batches, stopping at the first conflict: each inbox is loaded to be read.
+  for (let i = 0; i < recipients.length; i += DELIVERY_BATCH) {
+    const batch = await inboxItems(app.hocuspocus, school, recipients.slice(i, i + DELIVERY_BATCH), key)
+    if (batch.some((item) => item !== undefined && !sameContent(item, content))) {
+      throw new HttpError(409, 'conflict', `${what} was already used for another notification; use a new id`)
+    }
+    held.push(...batch)
+  }
+  const first = held.find((item) => item !== undefined) as InboxItem | undefined
+  if (!first) {
+    throw new HttpError(409, 'conflict', `${what}: an earlier request with this id is still being delivered, or carried another notification; retry shortly, or use a new id`)
+  }
+  const missing = recipients.filter((_, i) => held[i] === undefined)
+  if (missing.length === 0) return
+  // Claiming is the only way to ask whether a refusal marked this request; a claim won here marks
+  // it too, so a later completion of the same request is refused as unconfirmed, never a wrong 202.
+  if (!(await app.store.claim(refusedClaim))) {
+    throw new HttpError(409, 'conflict', `${what} cannot be confirmed: the same notification to other targets was refused, or its delivery was already completed once; use a new id`)
+  }
+  await deliverInBatches(app, school, missing, key, { ...content, at: first.at })
+}
+
+async function deliverInBatches(app: Homeroom, school: string, recipients: string[], key: string, item: InboxItem): Promise<void> {
+  // In batches: each recipient's inbox is loaded to be written, and a school may hold thousands.
+  for (let i = 0; i < recipients.length; i += DELIVERY_BATCH) {
+    await deliver(app.hocuspocus, school, recipients.slice(i, i + DELIVERY_BATCH), key, item)
+  }
+}
+
+/** A digest of everything a request asks for (not its id): equal requests, however their JSON is ordered, digest alike. */
+function requestDigest(input: NotificationRequest): string {
+  const { id: _id, targets, ...rest } = input
+  const list = (values?: string[]) => (values?.length ? [...new Set(values)].sort() : undefined)
+  const normalised = { ...rest, targets: { users: list(targets.users), roles: list(targets.roles), classes: list(targets.classes) } }
+  return createHash('sha256').update(canonicalJson(normalised)).digest('base64url')
+}
+
+/** Whether a stored item is this content (its time aside). */
+function sameContent(stored: unknown, content: ItemContent): boolean {
+  if (stored === null || typeof stored !== 'object') return false
+  const { at: _at, ...storedContent } = stored as Record<string, unknown>
+  return canonicalJson(storedContent) === canonicalJson(content)
+}
+
+/** JSON with object keys sorted and undefined members left out, so equal values serialise alike. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const members = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`)
+    return `{${members.join(',')}}`
+  }
+  return JSON.stringify(value ?? null)
 }
 
 /** Teachers reach their own classes: whole classes they teach, or users listed in one of them. */
