@@ -12,6 +12,7 @@ import type {
 } from '@hocuspocus/server'
 import { isTransactionOrigin } from '@hocuspocus/server'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
+import { SERVER_OWNER } from '../server/guard/check.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import { compact, replay, type SkippedEntry } from '../server/store/replay.ts'
 import type { NewEntry, Store } from '../server/store/types.ts'
@@ -26,8 +27,8 @@ export interface PersistenceConfig {
   snapshotEvery: number
 }
 
-/** The owner recorded for the Yjs client ids the server writes under. */
-export const SERVER_OWNER = 'server'
+/** The owner recorded for the Yjs client ids the server writes under (one the guard never lets a client be). */
+export { SERVER_OWNER }
 
 /** Client updates are retried this many times before the client is refused. */
 const CLIENT_ATTEMPTS = 3
