@@ -1,12 +1,19 @@
 // Cost of the write guard relative to applying the same update: for each case, the median
-// time of checkUpdate() on the server's copy and the median time of Y.applyUpdate() of the
-// same update onto a fresh copy of that server state, measured in the same run.
+// time of the guard's decision (with client-id ownership checked) on the server's copy and the
+// median time of Y.applyUpdate() of the same update onto a fresh copy of that server state,
+// measured in the same run. Then what ownership costs in the store, and the worst stall one
+// allowed update causes (the struct cap's worth of new structs).
 // Run: taskset -c 1 node_modules/.bin/node scripts/bench/guard.ts
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import { writeContext } from '../../docs-model/rules.ts'
 import type { Identity } from '../../docs-model/types.ts'
-import { checkUpdate } from '../../server/guard/check.ts'
+import { inspectUpdate, type CheckOptions } from '../../server/guard/check.ts'
+import { DEFAULT_DECODE_LIMITS } from '../../server/guard/decode.ts'
+import { SqliteStore } from '../../server/store/sqlite.ts'
 
 const student: Identity = { sub: 'u1', name: 'u1', role: 'student', schools: ['s1'], classes: [], children: [], buses: [] }
 
@@ -31,12 +38,15 @@ interface Case {
   update: Uint8Array
 }
 
-function measure({ name, doc, state, update }: Case, runs: number): void {
+/** Every client id is the student's, as the guard's per-document cache answers once warm. */
+const owned: CheckOptions = { owners: { of: () => student.sub } }
+
+function measure({ name, doc, state, update }: Case, runs: number, options: CheckOptions = owned): { guard: number; apply: number } {
   const { ref, surface } = resolve(doc)
   const server = new Y.Doc()
   Y.applyUpdate(server, state)
   const ctx = writeContext(student, ref, server)
-  const verdict = checkUpdate(update, surface, ctx)
+  const verdict = inspectUpdate(update, surface, ctx, options).reason
   if (verdict !== null) throw new Error(`${name}: the guard refused the benchmark update: ${verdict}`)
   // Each side runs in its own loop, warm (optimised by the JIT), as on a busy server; apply
   // gets a fresh copy of the server state each time, prepared outside the timed region.
@@ -57,10 +67,11 @@ function measure({ name, doc, state, update }: Case, runs: number): void {
   const applyOne = () => Y.applyUpdate(copies.pop()!, update)
   time(applyOne)
   const apply = median(time(applyOne))
-  const check = () => void checkUpdate(update, surface, ctx)
+  const check = () => void inspectUpdate(update, surface, ctx, options)
   time(check)
   const guard = median(time(check))
   console.log(`${name.padEnd(44)} ${String(update.length).padStart(9)} B   guard ${guard.toFixed(4).padStart(9)} ms   apply ${apply.toFixed(4).padStart(9)} ms   ratio ${(guard / apply).toFixed(3)}`)
+  return { guard, apply }
 }
 
 /** A client that has synced `state` and then makes `change`; returns the update it sends. */
@@ -130,4 +141,36 @@ const bigState = Y.encodeStateAsUpdate(big)
 const structs = [...big.store.clients.values()].reduce((n, list) => n + list.length, 0)
 console.log(`\nsync step 2 of a document with ${structs} structs:`)
 measure({ name: 'reconnect: server already has all of it', doc: 's1/doc/d1', state: bigState, update: bigState }, 11)
-measure({ name: 'first upload: every struct is new', doc: 's1/doc/d1', state: Y.encodeStateAsUpdate(new Y.Doc()), update: bigState }, 11)
+// Over the default struct cap: measured with the cap lifted, to compare with the figures before it.
+measure({ name: 'first upload: every struct is new (cap lifted)', doc: 's1/doc/d1', state: Y.encodeStateAsUpdate(new Y.Doc()), update: bigState }, 11, {
+  ...owned,
+  limits: { ...DEFAULT_DECODE_LIMITS, updateStructs: Number.POSITIVE_INFINITY },
+})
+
+// The worst stall an allowed update causes: the cap's worth of new structs, each its own item.
+const cap = DEFAULT_DECODE_LIMITS.updateStructs
+const worst = clientChange(small, (d) => {
+  const paragraph = paragraphOf(d)
+  for (let i = 0; i < cap; i++) paragraph.insert(Math.floor(next() * paragraph.length), i % 2 ? 'y' : 'z')
+})
+console.log(`\nthe largest allowed update (${cap} new structs, MAX_UPDATE_STRUCTS):`)
+const stall = measure({ name: `${cap} characters at random places`, doc: 's1/doc/d1', state: small, update: worst }, 11)
+console.log(`worst stall of one allowed update: guard + apply = ${(stall.guard + stall.apply).toFixed(1)} ms (median of 11)`)
+
+// Ownership in the store: a session's first update costs one lookup and one claim; later ones hit the cache.
+const dir = mkdtempSync(join(tmpdir(), 'homeroom-bench-'))
+const store = new SqliteStore(join(dir, 'bench.db'))
+const lookups: number[] = []
+const claims: number[] = []
+for (let i = 0; i < 2001; i++) {
+  const client = 1_000_000 + i
+  let started = performance.now()
+  await store.clientOwners('s1/doc/d1', [client])
+  lookups.push(performance.now() - started)
+  started = performance.now()
+  await store.claimClients('s1/doc/d1', [client], student.sub)
+  claims.push(performance.now() - started)
+}
+await store.close()
+rmSync(dir, { recursive: true, force: true })
+console.log(`\nownership (SQLite): lookup ${median(lookups).toFixed(4)} ms, claim ${median(claims).toFixed(4)} ms per new client id (median of 2001); cached afterwards`)
