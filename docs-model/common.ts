@@ -12,6 +12,52 @@ export const shortText = z.string().max(200)
 export const MAX_MESSAGE_TEXT = 4000
 export const userId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 
+// Values are held to their layout: object schemas refuse unknown keys (`z.strictObject`), and
+// every string, list and record has a maximum, so no field can carry a payload of its own.
+
+/** A field name of an open record (event details). */
+export const fieldName = z.string().min(1).max(64)
+/** What an open record may hold: one short primitive per field, never a nested value. */
+export const primitive = z.union([shortText, z.number().finite(), z.boolean(), z.null()])
+
+/**
+ * Whether no object in `value` has a prototype of its own. Decoding a `__proto__` key makes its
+ * value the object's prototype: strict objects see its keys (they walk inherited ones), but
+ * record and JSON schemas read own keys only, so they check this first.
+ */
+function plain(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return true
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== Array.prototype) return false
+  for (const inner of Object.values(value)) if (!plain(inner)) return false
+  return true
+}
+
+/** Open keys, bounded: at most `maxFields` fields, each a bounded primitive. */
+export const openRecord = (maxFields: number) =>
+  z
+    .unknown()
+    .refine(plain, 'must be a plain object')
+    .pipe(z.record(fieldName, primitive).refine((r) => Object.keys(r).length <= maxFields, `at most ${maxFields} fields`))
+
+const json = z.json()
+
+/**
+ * Largest open JSON value (a dashboard entry, an inbox item's `data`), serialised. Generous: an
+ * emergency escalation's `data` names every user who has not acknowledged.
+ */
+export const MAX_OPEN_JSON_CHARS = 256 * 1024
+
+/**
+ * Any JSON, at most `maxChars` characters serialised: for content the contract leaves open
+ * ("anything JSON"). Typed `unknown`, as the open content is to its readers.
+ */
+export const boundedJson = (maxChars: number) =>
+  z.unknown().superRefine((value, ctx) => {
+    if (!plain(value) || !json.safeParse(value).success) ctx.addIssue({ code: 'custom', message: 'must be plain JSON' })
+    else if (JSON.stringify(value).length > maxChars) ctx.addIssue({ code: 'custom', message: `at most ${maxChars} characters of JSON` })
+  })
+
 /** The server's copy of a root type, or undefined if a client declared it with another kind. */
 export function root(doc: Y.Doc, name: string, kind: RootDecl['kind']): Y.AbstractType<any> | undefined {
   try {

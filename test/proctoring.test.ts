@@ -8,7 +8,7 @@ import { closeClients, connect, eventually, within, type Client } from './helper
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { alertsFor } from '../extensions/observers/proctoring.ts'
-import { reportEvent, type ExamEventType } from '../docs-model/surfaces/exam.ts'
+import { reportEvent, type ExamEventDetail, type ExamEventType } from '../docs-model/surfaces/exam.ts'
 
 let server: TestServer
 const T = Date.parse('2026-11-02T09:00:00Z')
@@ -56,7 +56,7 @@ async function sitting(user: string): Promise<Client> {
   return client
 }
 
-const emit = (client: Client, type: ExamEventType, at: number, detail?: unknown): void => reportEvent(client.doc, type, at, detail)
+const emit = (client: Client, type: ExamEventType, at: number, detail?: ExamEventDetail): void => reportEvent(client.doc, type, at, detail)
 
 const items = async (user: string): Promise<Record<string, any>> => (await docJson(server, `s1/inbox/${user}`)).items
 

@@ -3,11 +3,15 @@
 import * as Y from 'yjs'
 import { arrayOf, mapOf } from '../common.ts'
 import { pollClosed, pollMeta, type PollMeta } from '../surfaces/poll.ts'
-import { examStatus, type ExamStatus } from '../surfaces/exam.ts'
+import { examStatus, type ExamEventDetail, type ExamStatus } from '../surfaces/exam.ts'
 import { unreadCount, type InboxItem } from '../surfaces/inbox.ts'
 import type { BusFix } from '../surfaces/bus.ts'
 import type { ChatMessage } from '../surfaces/chat.ts'
+import type { BoardElement } from '../surfaces/board.ts'
+import type { CommentAnchor, DocComment } from '../surfaces/doc.ts'
 import type { Handle, Session } from './session.ts'
+
+export type { BoardElement, CommentAnchor, DocComment }
 
 const newId = (): string => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
 const entries = <T>(map: Y.Map<unknown>): Array<[string, T]> => [...map.entries()] as Array<[string, T]>
@@ -166,7 +170,7 @@ export class ExamClient {
   }
 
   /** Reports a proctoring event (append only); the server turns it into an alert on the monitor. */
-  event(type: ExamEventType, detail?: unknown): void {
+  event(type: ExamEventType, detail?: ExamEventDetail): void {
     this.sheet.write('events', (doc) => doc.getArray('events').push([{ type, at: Date.now(), ...(detail === undefined ? {} : { detail }) }]))
   }
 
@@ -293,18 +297,6 @@ export class InboxClient {
   }
 }
 
-export interface BoardElement {
-  kind: string
-  points?: number[]
-  x?: number
-  y?: number
-  w?: number
-  h?: number
-  text?: string
-  color: string
-  z: number
-}
-
 /** `s/board/<id>`: a whiteboard; each user's elements are keyed `<user>:<id>`. */
 export class BoardClient {
   readonly handle: Handle
@@ -328,13 +320,6 @@ export class BoardClient {
   }
 }
 
-export interface DocComment {
-  text: string
-  anchor?: unknown
-  at: number | string
-  resolved?: boolean
-}
-
 /** `s/doc/<id>`: bind `fragment` to an editor; comments are keyed `<author>:<id>`. */
 export class DocClient {
   readonly handle: Handle
@@ -351,7 +336,7 @@ export class DocClient {
     return entries<DocComment>(mapOf(this.handle.doc, 'comments'))
   }
 
-  comment(text: string, anchor?: unknown): string {
+  comment(text: string, anchor?: CommentAnchor): string {
     const key = `${this.handle.session.user.sub}:${newId()}`
     this.handle.write(`comments/${key}`, (doc) => doc.getMap('comments').set(key, { text, at: Date.now(), ...(anchor === undefined ? {} : { anchor }) }))
     return key

@@ -4,21 +4,22 @@ import { roles } from '../who.ts'
 import type { Surface, WriteContext } from '../types.ts'
 
 const coordinate = z.number().finite()
+
+export const boardElement = z.strictObject({
+  kind: z.string().max(32),
+  points: z.array(coordinate).max(20000).optional(),
+  x: coordinate.optional(),
+  y: coordinate.optional(),
+  w: coordinate.optional(),
+  h: coordinate.optional(),
+  text: z.string().max(4000).optional(),
+  color: z.string().max(32),
+  z: coordinate,
+})
+export type BoardElement = z.infer<typeof boardElement>
+
 const layout = {
-  elements: {
-    kind: 'map',
-    value: z.object({
-      kind: z.string().max(32),
-      points: z.array(coordinate).max(20000).optional(),
-      x: coordinate.optional(),
-      y: coordinate.optional(),
-      w: coordinate.optional(),
-      h: coordinate.optional(),
-      text: z.string().max(4000).optional(),
-      color: z.string().max(32),
-      z: coordinate,
-    }),
-  },
+  elements: { kind: 'map', value: boardElement },
   meta: { kind: 'map', value: z.union([z.string().max(200), z.boolean()]) },
 } as const
 

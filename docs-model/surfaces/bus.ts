@@ -1,12 +1,12 @@
 import { z } from 'zod'
-import { decodeLayout, time } from '../common.ts'
+import { decodeLayout, time, userId } from '../common.ts'
 import { roles, server } from '../who.ts'
 import type { Surface } from '../types.ts'
 import type * as Y from 'yjs'
 
 export const BUS_ALERT_TYPES = ['speeding', 'off_route', 'arrived', 'stale'] as const
 
-export const busFix = z.object({
+export const busFix = z.strictObject({
   lat: z.number().min(-90).max(90),
   lng: z.number().min(-180).max(180),
   speed: z.number().finite().min(0).max(400),
@@ -16,14 +16,14 @@ export const busFix = z.object({
 })
 export type BusFix = z.infer<typeof busFix>
 
-export const busStop = z.object({
+export const busStop = z.strictObject({
   id: z.string().max(64),
   name: z.string().max(200),
   lat: z.number().min(-90).max(90),
   lng: z.number().min(-180).max(180),
   radiusM: z.number().positive().max(10000),
   /** Students who get on or off here: their parents (roster `children`) are told when the bus arrives. */
-  riders: z.array(z.string().max(64)).max(500).optional(),
+  riders: z.array(userId).max(500).optional(),
 })
 export type BusStop = z.infer<typeof busStop>
 

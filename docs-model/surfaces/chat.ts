@@ -4,12 +4,12 @@ import { readers, roles } from '../who.ts'
 import type { Identity, Surface, Who, WriteRule } from '../types.ts'
 import type * as Y from 'yjs'
 
-export const chatMessage = z.object({
+export const chatMessage = z.strictObject({
   id: z.string().min(1).max(64),
   author: userId,
   text: z.string().max(MAX_MESSAGE_TEXT),
   at: time,
-  file: z.object({ name: z.string().max(255), size: z.number().int().nonnegative(), url: z.string().max(500) }).optional(),
+  file: z.strictObject({ name: z.string().max(255), size: z.number().int().nonnegative(), url: z.string().max(500) }).optional(),
 })
 export type ChatMessage = z.infer<typeof chatMessage>
 

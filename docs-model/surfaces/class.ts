@@ -9,7 +9,7 @@ export const ACTIVITY_STATES = ['active', 'idle', 'away'] as const
 const layout = {
   activity: {
     kind: 'map',
-    value: z.object({ state: z.enum(ACTIVITY_STATES), page: z.string().max(500).optional(), handRaised: z.boolean().optional(), at: time }),
+    value: z.strictObject({ state: z.enum(ACTIVITY_STATES), page: z.string().max(500).optional(), handRaised: z.boolean().optional(), at: time }),
   },
   stats: { kind: 'map' },
   actions: { kind: 'map', value: z.union([z.string().max(500), z.boolean(), z.null()]) },

@@ -3,13 +3,19 @@ import { decodeLayout, isLearnerOrStaff, time } from '../common.ts'
 import { readers, roles } from '../who.ts'
 import type { Surface } from '../types.ts'
 
+/** A position in the ProseMirror document (`body`). */
+const position = z.number().int().nonnegative()
+/** Where a comment points: one position, or the range it was made on. */
+export const commentAnchor = z.union([position, z.strictObject({ from: position, to: position })])
+export type CommentAnchor = z.infer<typeof commentAnchor>
+
+export const docComment = z.strictObject({ text: z.string().max(4000), anchor: commentAnchor.optional(), at: time, resolved: z.boolean().optional() })
+export type DocComment = z.infer<typeof docComment>
+
 const layout = {
   body: { kind: 'xml' },
-  comments: {
-    kind: 'map',
-    value: z.object({ text: z.string().max(4000), anchor: z.unknown().optional(), at: time, resolved: z.boolean().optional() }),
-  },
-  meta: { kind: 'map', value: z.union([z.string().max(200), z.number(), z.boolean()]) },
+  comments: { kind: 'map', value: docComment },
+  meta: { kind: 'map', value: z.union([z.string().max(200), z.number().finite(), z.boolean()]) },
 } as const
 
 /** `s/doc/<id>`: a collaborative rich-text document (ProseMirror/Tiptap). */

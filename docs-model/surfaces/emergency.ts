@@ -11,7 +11,7 @@ const layout = {
     kind: 'map',
     value: z.union([z.string().max(4000), z.enum(LEVELS), z.array(z.enum(ROLES)).max(ROLES.length), time]),
   },
-  acks: { kind: 'map', value: z.object({ at: time }) },
+  acks: { kind: 'map', value: z.strictObject({ at: time }) },
   status: { kind: 'map' },
 } as const
 

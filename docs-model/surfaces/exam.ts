@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, mapOf, time } from '../common.ts'
+import { decodeLayout, isLearnerOrStaff, mapOf, openRecord, shortText, time, userId } from '../common.ts'
 import { named, roles, server } from '../who.ts'
 import type { Surface, WriteContext } from '../types.ts'
 import type * as Y from 'yjs'
@@ -15,7 +15,7 @@ const examLayout = {
   },
   questions: {
     kind: 'array',
-    value: z.object({ prompt: z.string().max(4000), choices: z.array(z.string().max(1000)).max(20) }).passthrough(),
+    value: z.strictObject({ prompt: z.string().max(4000), choices: z.array(z.string().max(1000)).max(20) }),
   },
 } as const
 
@@ -51,10 +51,16 @@ export const examKey: Surface = {
   decode: (d) => decodeLayout(keyLayout, d),
 }
 
+/** What a proctoring client adds to an event: a short note, or a few measured fields (`{durationSec: 12}`, `{faces: 2}`). */
+export const examEventDetail = z.union([shortText, openRecord(16)])
+export type ExamEventDetail = z.infer<typeof examEventDetail>
+
+export const examEvent = z.strictObject({ type: z.enum(EXAM_EVENT_TYPES), at: time, detail: examEventDetail.optional() })
+
 const studentLayout = {
   answers: { kind: 'map', value: z.number().int().nonnegative() },
   progress: { kind: 'map', value: z.union([z.number().int().nonnegative(), time]) },
-  events: { kind: 'array', value: z.object({ type: z.enum(EXAM_EVENT_TYPES), at: time, detail: z.unknown().optional() }) },
+  events: { kind: 'array', value: examEvent },
   status: { kind: 'map', value: z.union([z.enum(['in_progress', 'submitted']), z.number().finite(), time]) },
 } as const
 
@@ -98,9 +104,9 @@ const monitorLayout = {
   students: { kind: 'map' },
   alerts: {
     kind: 'map',
-    value: z.object({ user: z.string(), type: z.string(), severity: z.enum(ALERT_SEVERITIES), at: time, count: z.number().int() }).passthrough(),
+    value: z.strictObject({ user: userId, type: z.enum(EXAM_EVENT_TYPES), severity: z.enum(ALERT_SEVERITIES), at: time, count: z.number().int().positive() }),
   },
-  acks: { kind: 'map', value: z.object({ by: z.string().max(64), at: time }) },
+  acks: { kind: 'map', value: z.strictObject({ by: userId, at: time }) },
 } as const
 
 export type ExamEventType = (typeof EXAM_EVENT_TYPES)[number]
@@ -115,7 +121,7 @@ export function answer(doc: Y.Doc, question: number, choice: number, at: number 
 }
 
 /** A proctoring client appends one event to the student's own document. */
-export function reportEvent(doc: Y.Doc, type: ExamEventType, at: number = Date.now(), detail?: unknown): void {
+export function reportEvent(doc: Y.Doc, type: ExamEventType, at: number = Date.now(), detail?: ExamEventDetail): void {
   doc.getArray('events').push([detail === undefined ? { type, at } : { type, at, detail }])
 }
 

@@ -10,7 +10,7 @@ const groupLayout = {
     kind: 'map',
     value: z.union([z.string().max(500), z.number().int().min(1).max(10000), z.boolean(), z.array(userId).max(10000)]),
   },
-  members: { kind: 'map', value: z.object({ at: time }) },
+  members: { kind: 'map', value: z.strictObject({ at: time }) },
   ...conversationLayout,
 } as const
 

@@ -1,19 +1,19 @@
 import { z } from 'zod'
-import { decodeLayout, mapOf, time } from '../common.ts'
+import { boundedJson, decodeLayout, mapOf, MAX_OPEN_JSON_CHARS, time } from '../common.ts'
 import { named, server } from '../who.ts'
 import type { Surface } from '../types.ts'
 import type * as Y from 'yjs'
 
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const
 
-export const inboxItem = z.object({
+export const inboxItem = z.strictObject({
   type: z.string().min(1).max(64),
   title: z.string().min(1).max(200),
   body: z.string().max(4000),
   priority: z.enum(PRIORITIES),
   at: time,
   actionUrl: z.string().max(500).optional(),
-  data: z.unknown().optional(),
+  data: boundedJson(MAX_OPEN_JSON_CHARS).optional(),
 })
 export type InboxItem = z.infer<typeof inboxItem>
 

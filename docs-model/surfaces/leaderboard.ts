@@ -3,7 +3,7 @@ import { decodeLayout, isLearnerOrStaff } from '../common.ts'
 import { server } from '../who.ts'
 import type { Surface } from '../types.ts'
 
-const leaderboardEntry = z.object({ name: z.string().max(200), score: z.number().finite(), rank: z.number().int().positive() })
+const leaderboardEntry = z.strictObject({ name: z.string().max(200), score: z.number().finite(), rank: z.number().int().positive() })
 export type LeaderboardEntry = z.infer<typeof leaderboardEntry>
 
 const leaderboardLayout = {
