@@ -156,7 +156,7 @@ function quarantineSuite(backend: Backend) {
   return test
 }
 
-quarantineSuite({ label: 'SQLite', env: {}, cleanup: async () => {} }).run()
-
+// Created before any suite runs: awaiting between two run() calls would let uvu run them at once.
 const database = await freshDatabase('quarantine')
+quarantineSuite({ label: 'SQLite', env: {}, cleanup: async () => {} }).run()
 if (database) quarantineSuite({ label: 'PostgreSQL', env: { DATABASE_URL: database.url }, cleanup: () => database.drop() }).run()

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import * as Y from 'yjs'
-import { replay, ReplayRetry } from '../../server/store/replay.ts'
+import { replay } from '../../server/store/replay.ts'
 import type { QuarantinedEntry, Store } from '../../server/store/types.ts'
 import {
   diff,
@@ -256,9 +256,9 @@ export function docsCommand(program: Command): void {
         }
         if (problems.length > 0) {
           if (!o.json) {
-            const quarantined = [...new Set(problems.filter((p) => p.quarantined).map((p) => p.doc))]
-            for (const doc of quarantined) process.stderr.write(`homeroom docs verify: drop the quarantined entries of ${doc} with 'homeroom docs repair ${doc}'\n`)
-            if (quarantined.length < new Set(problems.map((p) => p.doc)).size) {
+            const repairable = [...new Set(problems.filter((p) => p.repairable).map((p) => p.doc))]
+            for (const doc of repairable) process.stderr.write(`homeroom docs verify: drop the unreadable entries of ${doc} with 'homeroom docs repair ${doc}'\n`)
+            if (problems.some((p) => !p.repairable)) {
               process.stderr.write("homeroom docs verify: fix or remove the other entries named above (export what still decodes with 'homeroom docs export')\n")
             }
           }
@@ -290,20 +290,13 @@ export function docsCommand(program: Command): void {
 }
 
 /**
- * Flags what cannot be read (a replay quarantines it, also entries no load has met yet), then
- * drops the quarantined entries and journals the repair. The content stays as it was: replays
- * already left those entries out.
+ * Quarantines what cannot be read (the whole journal is checked, as `verify` does, so this also
+ * catches entries no load has met, such as ones a snapshot already covers), then drops the
+ * quarantined entries and journals the repair. The current content does not change: loads left
+ * those entries out (or took them from a snapshot written before they became unreadable).
  */
 async function repair(store: Store, name: string, user: string): Promise<{ dropped: QuarantinedEntry[]; seq?: number }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      ;(await replay(store, name)).doc.destroy()
-      break
-    } catch (error) {
-      // The culprit was quarantined while failing; the next replay reads past it.
-      if (!(error instanceof ReplayRetry) || attempt >= 3) throw error
-    }
-  }
+  await verifyDocument(store, name, { quarantine: true })
   const quarantined = await store.listQuarantined(name)
   if (quarantined.length === 0) {
     if (!(await historyBounds(store, name)).exists) throw new CliError(`no stored history for ${name}: check the name with 'homeroom docs list'`)

@@ -2,9 +2,11 @@
 // applied in order, the result must leave nothing waiting for missing updates, and the surface's
 // declaration must be able to decode it. Each problem names the entry (or snapshot) at fault.
 // Entries the loader quarantined (it could not read them) are left out of that replay and listed
-// as problems of their own until `homeroom docs repair` drops them.
+// as problems of their own until `homeroom docs repair` drops them; repair runs this check with
+// `quarantine` set first, so it also catches entries no load has met (such as ones a snapshot covers).
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
+import { applyIfReadable } from '../../server/store/replay.ts'
 import type { Store } from '../../server/store/types.ts'
 import { historyBounds, iso } from '../../server/timetravel.ts'
 
@@ -18,6 +20,8 @@ export interface Problem {
   message: string
   /** Set for an entry the loader quarantined: why it could not be read. */
   quarantined?: { reason: string; at: string }
+  /** `homeroom docs repair` removes this problem (a quarantined entry, or one the loader would quarantine). */
+  repairable?: boolean
 }
 
 const PAGE = 2000
@@ -29,7 +33,8 @@ function applyChecked(doc: Y.Doc, update: Uint8Array): void {
   Y.applyUpdate(doc, update)
 }
 
-export async function verifyDocument(store: Store, name: string): Promise<Problem[]> {
+/** The problems of one stored document; with `quarantine`, entries that cannot be read are quarantined as they are found. */
+export async function verifyDocument(store: Store, name: string, options: { quarantine?: boolean } = {}): Promise<Problem[]> {
   const problems: Problem[] = []
   let surface
   try {
@@ -45,6 +50,7 @@ export async function verifyDocument(store: Store, name: string): Promise<Proble
       user: q.user,
       message: `entry seq ${q.seq} is quarantined (${q.reason})`,
       quarantined: { reason: q.reason, at: iso(q.quarantinedAt) },
+      repairable: true,
     })
   }
   for (const info of await store.listSnapshots(name)) {
@@ -73,10 +79,14 @@ export async function verifyDocument(store: Store, name: string): Promise<Proble
     const page = await store.entriesPage(name, seq, PAGE)
     for (const entry of page) {
       const waiting = doc.store.pendingStructs !== null
-      try {
-        applyChecked(doc, entry.update)
-      } catch (error) {
-        problems.push({ doc: name, seq: entry.seq, at: iso(entry.at), user: entry.user, message: `entry seq ${entry.seq} does not decode: ${reason(error)}` })
+      const why = applyIfReadable(doc, entry.update)
+      if (why !== undefined) {
+        const problem: Problem = { doc: name, seq: entry.seq, at: iso(entry.at), user: entry.user, message: `entry seq ${entry.seq} ${why}`, repairable: true }
+        if (options.quarantine && (await store.quarantine(name, entry.seq, why))) {
+          problem.message = `entry seq ${entry.seq} is quarantined (${why})`
+          problem.quarantined = { reason: why, at: iso(Date.now()) }
+        }
+        problems.push(problem)
         continue
       }
       if (!waiting && doc.store.pendingStructs !== null) {

@@ -40,7 +40,9 @@ export interface ReplayOptions {
 /** The origin of transactions that apply stored state. */
 export const STORAGE_ORIGIN = 'storage'
 
-const message = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+/** The error's message, led by its kind unless that is a plain Error (`RangeError: Maximum call stack size exceeded`). */
+const message = (error: unknown): string =>
+  error instanceof Error ? (error.name === 'Error' ? error.message : `${error.name}: ${error.message}`) : String(error)
 
 /**
  * Thrown when an entry failed while being applied (it decoded, yet integrating it threw) after
@@ -108,7 +110,7 @@ async function applyOneByOne(
   const applied: JournalEntry[] = []
   const skipped: SkippedEntry[] = []
   for (const entry of tail) {
-    const reason = applyChecked(doc, entry.update)
+    const reason = applyIfReadable(doc, entry.update)
     if (reason === undefined) applied.push(entry)
     else skipped.push(await setAside(store, entry, reason, onSkipped))
   }
@@ -116,7 +118,7 @@ async function applyOneByOne(
 }
 
 /** Applies `update` if it decodes; otherwise (or when applying throws) returns why not. */
-function applyChecked(doc: Y.Doc, update: Uint8Array): string | undefined {
+export function applyIfReadable(doc: Y.Doc, update: Uint8Array): string | undefined {
   try {
     // Reads every struct and value exactly like applyUpdate's reader, without touching `doc`.
     Y.decodeUpdate(update)
