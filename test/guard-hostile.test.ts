@@ -179,6 +179,12 @@ test('a struct the server has the start of is checked where Yjs puts the rest of
   assert.is(verdict('s1/doc/d1', doc, u1, update), `forbidden-write: struct 7:${state - 1} continues an item that lives elsewhere`)
 })
 
+test('map keys are bounded: a comment under a 1,000-character key is refused', () => {
+  const key = `u1:${'k'.repeat(1000)}`
+  const update = craft([{ id: [99, 0], parent: 'comments', parentSub: key, content: { any: [{ text: 'hi', at: 1 }] } }])
+  assert.is(verdict('s1/doc/d1', new Y.Doc(), u1, update), 'too-large: a map key of 1003 characters exceeds 512')
+})
+
 test('an honest resend of a struct that grew (the server has its first half) is accepted', () => {
   const writer = new Y.Doc()
   writer.clientID = 50

@@ -97,6 +97,9 @@ export interface DecodeLimits {
   updateStructs: number
 }
 
+/** Longest map key (the surfaces' keys are ids and `<user>:<id>` pairs, far shorter). */
+export const MAX_KEY_LENGTH = 512
+
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = { valueDepth: 16, valueBytes: 256 * 1024, updateStructs: 20_000 }
 
 /**
@@ -154,7 +157,10 @@ export function decodeUpdate(update: Uint8Array, state: (client: number) => numb
             struct.parentClient = decoding.readVarUint(decoder)
             struct.parentClock = decoding.readVarUint(decoder)
           }
-          if ((info & 32) === 32) struct.parentSub = readString(decoder)
+          if ((info & 32) === 32) {
+            struct.parentSub = readString(decoder)
+            if (struct.parentSub.length > MAX_KEY_LENGTH) throw new OversizedUpdate(`too-large: a map key of ${struct.parentSub.length} characters exceeds ${MAX_KEY_LENGTH}`)
+          }
         }
         readContent(decoder, struct, known - clock, reader, limits)
         if (struct.length === 0) throw new MalformedUpdate('malformed update: empty struct')
@@ -320,6 +326,8 @@ class ValueReader {
         const obj: Record<string, unknown> = {}
         for (let i = 0; i < len; i++) {
           const key = readString(decoder)
+          // Assigning to __proto__ changes the prototype or does nothing: what is stored would not be what decodes.
+          if (key === '__proto__') throw new MalformedUpdate('malformed update: a value has a __proto__ key')
           obj[key] = this.read(decoder, depth + 1)
         }
         return obj
