@@ -44,6 +44,12 @@ const schema = z.object({
   SERVICE_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PLAYGROUND: flag.default(false),
+  PLAYGROUND_PUBLIC: flag.default(false),
+  CORS_ORIGINS: z.string().default(''),
+  TRUST_PROXY: z.string().min(1).default('false'),
+  WS_PING_INTERVAL_MS: int(1000, 600_000).default(15_000),
+  WS_PING_TIMEOUT_MS: int(1000, 3_600_000).default(30_000),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{0,64}$/, 'letters, digits and _ . : - only, at most 64').default('homeroom:'),
   INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
   MAX_MESSAGE_BYTES: int(1024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
   MAX_MESSAGES_PER_SEC: int(1, 100000).default(200),
@@ -91,6 +97,17 @@ export interface Config {
   serviceToken?: string
   logLevel: Env['LOG_LEVEL']
   playground: boolean
+  /** Serve `POST /playground/token` to non-loopback callers too. */
+  playgroundPublic: boolean
+  http: {
+    /** Origins allowed by CORS (exact `scheme://host[:port]`, or `*`); empty: none. */
+    corsOrigins: string[]
+    /** Fastify's trustProxy: true, false, or the addresses/CIDRs of trusted proxies. */
+    trustProxy: boolean | string
+  }
+  websocket: { pingIntervalMs: number; pingTimeoutMs: number }
+  /** Prefix of every Redis key and channel, so environments sharing one Redis stay apart. */
+  redisKeyPrefix: string
   instanceId: string
   limits: {
     maxMessageBytes: number
@@ -181,6 +198,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     serviceToken: e.SERVICE_TOKEN,
     logLevel: e.LOG_LEVEL,
     playground: e.PLAYGROUND,
+    playgroundPublic: e.PLAYGROUND_PUBLIC,
+    http: {
+      corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+      trustProxy: e.TRUST_PROXY === 'true' || e.TRUST_PROXY === '1' ? true : e.TRUST_PROXY === 'false' || e.TRUST_PROXY === '0' ? false : e.TRUST_PROXY,
+    },
+    websocket: { pingIntervalMs: e.WS_PING_INTERVAL_MS, pingTimeoutMs: e.WS_PING_TIMEOUT_MS },
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     instanceId: e.INSTANCE_ID ?? `${process.pid}`,
     limits: {
       maxMessageBytes: e.MAX_MESSAGE_BYTES,
