@@ -60,6 +60,38 @@ async function teacherGrades(name: string): Promise<{ client: number; doc: Y.Doc
  */
 const offsetStruct = (client: number, state: number) => craft([{ id: [client, state - 1], parent: 'body', content: { any: [GRADE_A, GRADE_F] } }])
 
+/** What `doc` (a synced copy) would send after `change`. */
+function changeOf(doc: Y.Doc, change: (copy: Y.Doc) => void): Uint8Array {
+  const copy = new Y.Doc()
+  Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc))
+  const before = Y.encodeStateVector(copy)
+  change(copy)
+  return Y.encodeStateAsUpdate(copy, before)
+}
+
+const nested = (depth: number): unknown => {
+  let value: unknown = 'bottom'
+  for (let i = 0; i < depth; i++) value = [value]
+  return value
+}
+
+/** 150,000 one-character structs in a fresh text of the attacker's own. */
+function hugeUpdate(me: number): Uint8Array {
+  return craft(
+    Array.from({ length: 150_000 }, (_, i) =>
+      i === 0 ? { id: [me, 0] as const, parent: 'body', content: { type: 'text' as const } } : { id: [me, i] as const, ...(i === 1 ? { parent: [me, 0] as const } : { origin: [me, i - 1] as const }), content: { string: 'a' } },
+    ),
+  )
+}
+
+/** The review's attacks on a graded document, built from what the attacker has synced; `victim` is the teacher's client id. */
+const ATTACKS: Array<{ name: string; build: (doc: Y.Doc, victim: number) => Uint8Array; reason: (victim: number) => string }> = [
+  { name: 'offset struct', build: (d, victim) => offsetStruct(victim, Y.getState(d.store, victim)), reason: (victim) => `forbidden-write: client id ${victim} belongs to another user` },
+  { name: 'clock squatting', build: (d, victim) => encodeGc(victim, Y.getState(d.store, victim), 1000), reason: (victim) => `forbidden-write: client id ${victim} belongs to another user` },
+  { name: 'deep value', build: (d) => changeOf(d, (c) => c.getMap('comments').set('u1:c1', { text: 'hi', at: 1, extra: nested(5000) })), reason: () => 'too-large: a value nests deeper than 16 levels' },
+  { name: 'huge update', build: () => hugeUpdate(515151), reason: () => 'too-large: update carries more than 20000 new structs' },
+]
+
 test('offset struct under a teacher client id from history (after a restart): refused, the grade stays', async () => {
   const { client } = await teacherGrades(DOC)
   await restart()
@@ -137,13 +169,26 @@ test('a value nested 5,000 deep is refused before the journal; the room still op
 test('one update of 150,000 structs is refused by the struct cap', async () => {
   const name = 's1/doc/huge'
   const u1 = await open(name, await mintToken(student()))
-  const me = 424242
-  const structs = Array.from({ length: 150_000 }, (_, i) =>
-    i === 0 ? { id: [me, 0] as const, parent: 'body', content: { type: 'text' as const } } : { id: [me, i] as const, ...(i === 1 ? { parent: [me, 0] as const } : { origin: [me, i - 1] as const }), content: { string: 'a' } },
-  )
-  sendRawUpdate(u1, craft(structs))
+  sendRawUpdate(u1, hugeUpdate(424242))
   assert.is(await within(u1.closed, 10_000, 'refusal'), 'too-large: update carries more than 20000 new structs')
   assert.is(((await serverJson(server, name)) as { body: string }).body, '')
+})
+
+test('every attack through /y/: closed with its reason, nothing stored', async () => {
+  const name = 's1/doc/graded-y-all'
+  const { client: victim } = await teacherGrades(name)
+  for (const attack of ATTACKS) {
+    const y = connectY(server.url, name, await mintToken(student()))
+    await within(y.synced, 5000, `y-websocket sync before ${attack.name}`)
+    const journaled = await journalLength(server, name)
+    sendRawYUpdate(y, attack.build(y.doc, victim))
+    const closed = await within(y.closed, 10_000, `close after ${attack.name}`)
+    assert.is(closed.reason, attack.reason(victim), attack.name)
+    assert.is(closed.code, attack.reason(victim).startsWith('too-large') ? 4413 : 4403, attack.name)
+    assert.is(await journalLength(server, name), journaled, `${attack.name}: nothing journaled`)
+    y.destroy()
+  }
+  assert.equal(((await serverJson(server, name)) as { comments: Record<string, unknown> }).comments, { 't1:c1': GRADE_A })
 })
 
 test('honest concurrent editing: two users typing at once, each deleting the other’s text, are accepted whole', async () => {
@@ -178,7 +223,7 @@ test('honest concurrent editing: two users typing at once, each deleting the oth
   assert.ok(stored.includes(textOf(t1).toString()), 'the server holds what both see')
 })
 
-test('two instances: an offset struct under the client id of a teacher live on the other instance is refused', async () => {
+test('two instances: every attack under the client id of a teacher live on the other instance is refused', async () => {
   const cluster = await startTestCluster('soundness', 2)
   if (!cluster) return
   try {
@@ -192,8 +237,15 @@ test('two instances: an offset struct under the client id of a teacher live on t
     await within(u1.synced, 10_000, 'student sync')
     await eventually(() => u1.doc.getMap('comments').has('t1:c1'), 10_000, 'the grade to reach the other instance')
     const client = t1.doc.clientID
-    sendRawUpdate(u1, offsetStruct(client, Y.getState(u1.doc.store, client)))
-    assert.is(await within(u1.closed, 10_000, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
+    u1.destroy()
+    for (const attack of ATTACKS) {
+      const attacker = connect(b.url, name, await mintToken(student()))
+      await within(attacker.synced, 10_000, `sync before ${attack.name}`)
+      await eventually(() => Y.getState(attacker.doc.store, client) > 0, 10_000, 'the teacher’s changes')
+      sendRawUpdate(attacker, attack.build(attacker.doc, client))
+      assert.is(await within(attacker.closed, 10_000, `refusal of ${attack.name}`), attack.reason(client), attack.name)
+      attacker.destroy()
+    }
     // The teacher keeps working on the first instance; a fresh reader on the second sees A and the new comment.
     t1.doc.getMap('comments').set('t1:c2', { text: 'See me', at: 4 })
     await t1.acknowledged()
