@@ -64,6 +64,7 @@ export function readUpdate(update: Uint8Array, doc: Y.Doc, limits: DecodeLimits 
 
 /** The guard's whole decision on a decoded update. */
 export function judge(decoded: DecodedUpdate, surface: Surface, ctx: WriteContext, owners?: Owners): Verdict {
+  typeRoots(ctx.doc, surface)
   const check = new Check(decoded, surface, ctx, owners)
   let reason: string | null
   try {
@@ -126,6 +127,8 @@ class Check {
         if (reason) return reason
       }
     }
+    const keys = this.checkKeys()
+    if (keys) return keys
     for (const range of this.decoded.deletes) {
       const reason = this.checkDelete(range.client, range.clock, range.len)
       if (reason) return reason
@@ -245,8 +248,74 @@ class Check {
         }
       }
     }
-    if (location.sub !== null && this.decoded.deletes.length > 0 && struct.rightClient < 0 && !this.deletedByUpdate(struct)) {
-      this.markReplaced(location.parent, location.sub)
+    if (location.sub !== null) {
+      if (struct.rightClient >= 0) return `forbidden-write: ${show(path)} (a map entry with a right origin)`
+      this.atKey(location).push(struct)
+    } else if (struct.rightClient >= 0 && (struct.originClient >= 0 || struct.known > 0) && !this.rightOfOrigin(struct)) {
+      return `forbidden-write: ${show(path)} (right origin is not right of the origin)`
+    }
+    return null
+  }
+
+  /**
+   * A struct goes between its origin and its right origin; Yjs does not check that the second
+   * is right of the first, and where it is not, the place depends on the order structs are
+   * integrated in, which differs between the live document and one reloaded from storage. Checked
+   * for neighbours the server has, walking right from the origin (honest items between the two are
+   * concurrent inserts, few); neighbours created by the update follow from their own checks.
+   */
+  private rightOfOrigin(struct: NewStruct): boolean {
+    const [originClient, originClock] = originOf(struct)
+    const left = this.find(originClient, originClock)
+    const right = this.find(struct.rightClient, struct.rightClock)
+    if (!(left instanceof Y.Item) || !(right instanceof Y.Item)) return true
+    if (left === right) return struct.rightClock > originClock
+    let item = left.right
+    for (let steps = 0; item !== null && steps < MAX_WALK; steps++, item = item.right) {
+      if (item === right) return true
+    }
+    return false
+  }
+
+  /** New structs per map key (parent, then key), collected while checking inserts. */
+  private readonly keyed = new Map<Location['parent'], Map<string, { location: Location; structs: NewStruct[] }>>()
+
+  private atKey(location: Location): NewStruct[] {
+    const parent = typeof location.parent === 'string' ? (this.ctx.doc.share.get(location.parent) ?? location.parent) : location.parent
+    let keys = this.keyed.get(parent)
+    if (!keys) this.keyed.set(parent, (keys = new Map()))
+    let entry = keys.get(location.sub!)
+    if (!entry) keys.set(location.sub!, (entry = { location, structs: [] }))
+    return entry.structs
+  }
+
+  /**
+   * What the update leaves at each map key it writes. Yjs makes the last item of a key's history
+   * its value and deletes the previous one (Item.integrate), so a new struct either replaces the
+   * value (an insert) or, when it carries deleted content or the update deletes it, removes it
+   * (a delete, checked as one). The new structs at a key must form one chain (each continuing the
+   * previous one) ending in a live value for the key to certainly keep one: wherever Yjs places
+   * the chain among concurrent values, its end follows its start directly. Only a chain that
+   * starts at the server's current item certainly replaces it, which makes deleting that item
+   * part of the insert.
+   */
+  private checkKeys(): string | null {
+    for (const [parent, keys] of this.keyed) {
+      const type = parent instanceof Y.AbstractType ? parent : undefined
+      for (const [sub, { location, structs }] of keys) {
+        const current = type?._map.get(sub) ?? null
+        const chain = chainOf(structs)
+        if (chain && chain.last.content !== DELETED && !this.deletedByUpdate(chain.last)) {
+          const [client, clock] = originOf(chain.first)
+          const fromCurrent = current === null ? client < 0 : client === current.id.client && clock === current.id.clock + current.length - 1
+          if (fromCurrent && this.decoded.deletes.length > 0) this.markReplaced(parent, sub)
+          continue
+        }
+        if (!current || current.deleted) continue
+        const values = current.content instanceof Y.ContentAny ? current.content.arr.slice(-1) : current.content instanceof Y.ContentType ? [current.content.type] : null
+        const reason = this.decide('delete', this.pathOf(location), values)
+        if (reason) return reason
+      }
     }
     return null
   }
@@ -405,12 +474,11 @@ class Check {
   private parentType(struct: NewStruct): Location | null {
     const parent = this.find(struct.parentClient, struct.parentClock)
     if (isGc(parent)) return null
-    if (parent instanceof Y.Item) {
-      if (!(parent.content instanceof Y.ContentType)) throw new Unresolvable(`parent ${struct.parentClient}:${struct.parentClock} is not a type`)
-      return this.locate(parent.content.type, struct.parentSub)
-    }
+    // Yjs takes the parent item's `content.type`; anything but a type (deleted content once the
+    // parent was collected, which offline clients resend) leaves no parent: the struct becomes a GC.
+    if (parent instanceof Y.Item) return parent.content instanceof Y.ContentType ? this.locate(parent.content.type, struct.parentSub) : null
     const created = parent as NewStruct
-    if (created.content !== TYPE) throw new Unresolvable(`parent ${struct.parentClient}:${struct.parentClock} is not a type`)
+    if (created.content !== TYPE) return null
     // A type whose own item has no effect takes its children with it.
     return this.resolve(created) === null ? null : this.locate(created, struct.parentSub)
   }
@@ -522,6 +590,57 @@ class Check {
     }
     return found >= 0 && last < ranges[found].clock + ranges[found].len
   }
+}
+
+const TYPED_GETTERS: Record<RootDecl['kind'], (doc: Y.Doc, name: string) => unknown> = {
+  map: (doc, name) => doc.getMap(name),
+  array: (doc, name) => doc.getArray(name),
+  xml: (doc, name) => doc.getXmlFragment(name),
+  text: (doc, name) => doc.getText(name),
+}
+
+/**
+ * A document loaded from storage holds its roots untyped until something asks for them typed;
+ * Yjs then replaces the root object and re-parents its items. A rule reading a root mid-check
+ * would pull the parents out from under the guard, so every declared root is typed first.
+ */
+function typeRoots(doc: Y.Doc, surface: Surface): void {
+  for (const [name, decl] of Object.entries(surface.layout)) {
+    const root = doc.share.get(name)
+    if (root === undefined || root.constructor !== Y.AbstractType) continue
+    try {
+      TYPED_GETTERS[decl.kind](doc, name)
+    } catch {
+      // Stored as another kind: the kind check refuses writes there.
+    }
+  }
+}
+
+/** Items walked from an origin looking for the right origin before giving up (refusing). */
+const MAX_WALK = 10_000
+
+/** The left neighbour Yjs integrates a struct after: its origin, or for a struct the server has the start of, its own last known clock. */
+const originOf = (s: NewStruct): [number, number] => (s.known > 0 ? [s.client, s.clock + s.known - 1] : [s.originClient, s.originClock])
+
+/** The structs as one chain (each one's origin the previous one's last clock), or null when they do not form one. */
+function chainOf(structs: NewStruct[]): { first: NewStruct; last: NewStruct } | null {
+  const byOrigin = new Map<string, NewStruct>()
+  const ends = new Set<string>()
+  for (const s of structs) {
+    const key = originOf(s).join(':')
+    if (byOrigin.has(key)) return null
+    byOrigin.set(key, s)
+    ends.add(`${s.client}:${s.clock + s.length - 1}`)
+  }
+  const starts = structs.filter((s) => !ends.has(originOf(s).join(':')))
+  if (starts.length !== 1) return null
+  let last = starts[0]
+  for (let n = 1; n < structs.length; n++) {
+    const next = byOrigin.get(`${last.client}:${last.clock + last.length - 1}`)
+    if (!next) return null
+    last = next
+  }
+  return { first: starts[0], last }
 }
 
 const KIND_NAMES: Record<RootDecl['kind'], string> = { map: 'a map', array: 'an array', xml: 'an XML fragment', text: 'a text' }
