@@ -27,8 +27,8 @@ export interface GuardConfig {
   limits: Pick<Config['limits'], 'valueDepth' | 'valueBytes' | 'updateStructs' | 'structsPerSec' | 'docBytes'>
 }
 
-/** Close codes by the reason's first word; anything else the guard refuses is 4403. */
-const CODES: Record<string, number> = { 'bad-message': 4400, 'too-large': 4413, 'rate-limited': 4429 }
+/** Close codes by the reason's first word, as on /y/ (server/ywebsocket.ts); anything else the guard refuses is 4403. */
+const CODES: Record<string, number> = { 'bad-message': 4400, frozen: 4409, 'too-large': 4413, 'rate-limited': 4429 }
 
 export class Guard implements Extension {
   readonly extensionName = 'guard'
