@@ -13,6 +13,8 @@
 // - removals (null states) never reach the map: the scratch deletes them, so Hocuspocus drops
 //   every client's removals, its own included (its state goes when its connection closes).
 import client from 'prom-client'
+import * as Y from 'yjs'
+import type { OwnerStore } from '../server/guard/client-ids.ts'
 import type { beforeHandleAwarenessPayload, Connection, Document, Extension } from '@hocuspocus/server'
 import { contextOf, Refusal, type HomeroomContext } from '../server/context.ts'
 import type { Config } from '../server/config.ts'
@@ -21,6 +23,8 @@ import type { Metrics } from '../server/metrics.ts'
 export interface PresenceConfig {
   limits: Pick<Config['limits'], 'awarenessBytes' | 'awarenessPerSec'>
   metrics: Metrics
+  /** Where a connection's awareness id is recorded as its user's Yjs client id (see server/guard/client-ids.ts). */
+  owners?: OwnerStore
 }
 
 interface Window {
@@ -135,6 +139,12 @@ export class Presence implements Extension {
 
   /** Makes `clientId` the connection's one awareness client on this document. */
   private claim(document: Document, owners: Map<number, Connection>, connection: Connection, clientId: number): void {
+    // The provider's awareness id is its document's Yjs client id: recorded as this user's before
+    // they write, so nobody who saw it in presence can take it while they are offline.
+    const user = contextOf(connection.context)?.user.sub
+    if (user && this.config.owners && Y.getState(document.store, clientId) === 0) {
+      this.config.owners.claimClients(document.name, [clientId], user).catch(() => this.config.metrics.storeFailures.inc({ op: 'claim' }))
+    }
     this.ownId.set(connection, clientId)
     owners.set(clientId, connection)
     // Hocuspocus records a connection's clients only for ids its awareness has never seen, so a

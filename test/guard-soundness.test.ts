@@ -145,6 +145,22 @@ test('clock squatting: a GC under the teacher’s id after a restart is refused;
   assert.equal(reader.doc.getMap('comments').get('t1:c2'), { text: 'Well argued', at: 3 })
 })
 
+test('an id seen in presence is its user’s: nobody takes it while they are offline, and their offline edit arrives', async () => {
+  const name = 's1/doc/presence-id'
+  const doc = new Y.Doc()
+  const victim = await open(name, await mintToken(teacher()), doc)
+  victim.provider.setAwarenessField('cursor', { at: 1 })
+  await eventually(async () => (await server.app.store.clientOwners(name, [doc.clientID])).get(doc.clientID) === 't1', 5000, 'the presence id to be recorded')
+  victim.destroy()
+  const u1 = await open(name, await mintToken(student()))
+  sendRawUpdate(u1, craft([{ id: [doc.clientID, 0], parent: 'comments', parentSub: 'u1:c1', content: { any: [{ text: 'mine now', at: 1 }] } }]))
+  assert.is(await within(u1.closed, 5000, 'refusal'), `forbidden-write: client id ${doc.clientID} belongs to another user`)
+  doc.getMap('comments').set('t1:c1', GRADE_A)
+  const back = await open(name, await mintToken(teacher()), doc)
+  await back.acknowledged()
+  assert.equal(((await serverJson(server, name)) as { comments: Record<string, unknown> }).comments, { 't1:c1': GRADE_A })
+})
+
 test('a value nested 5,000 deep is refused before the journal; the room still opens after a restart', async () => {
   const name = 's1/chat/deep'
   const u1 = await open(name, await mintToken(student()))
