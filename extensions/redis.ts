@@ -23,6 +23,12 @@
 // - The extension's store lock is not used: snapshots are compacted from the shared journal and
 //   written idempotently, so two instances snapshotting together is harmless, while a lock that
 //   is lost or unreachable would silently skip the store chain.
+// - Names: REDIS_KEY_PREFIX (default `homeroom:`) without its trailing colon is the namespace N of
+//   the wrapped extension's framing: documents travel on `N:<document>`, replies on
+//   `N#reply:<identifier>`. These channels are all Homeroom uses in Redis (no keys: the lock is
+//   not used), so clusters with different prefixes share one Redis without seeing each other,
+//   and the default keeps the names of earlier versions. Document names never hold `:` or `#`,
+//   so two prefixes cannot reach the same channel (`a` and `a:` are one namespace).
 import { randomUUID } from 'node:crypto'
 import type {
   afterLoadDocumentPayload,
@@ -53,11 +59,19 @@ export interface RedisSyncConfig {
   instanceId: string
   metrics: Metrics
   log: Logger
-  /** Namespace of the channels, so unrelated deployments can share one Redis. */
+  /**
+   * REDIS_KEY_PREFIX: starts every channel, so unrelated deployments can share one Redis
+   * (default `homeroom:`; a trailing colon is optional).
+   */
   prefix?: string
   /** The kind of store beside Redis: instances must share one (PostgreSQL). */
   store?: 'sqlite' | 'postgres'
 }
+
+export const DEFAULT_PREFIX = 'homeroom:'
+
+/** The wrapped extension's `prefix` for a REDIS_KEY_PREFIX: it adds the colon itself. */
+export const redisNamespace = (prefix: string): string => (prefix.endsWith(':') ? prefix.slice(0, -1) : prefix)
 
 /** Longest wait for the wrapped extension to subscribe and hear from peers while loading a document. */
 const LOAD_SYNC_TIMEOUT_MS = 5000
@@ -91,7 +105,7 @@ export class RedisSync implements Extension {
 
   constructor(config: RedisSyncConfig) {
     this.config = config
-    this.prefix = config.prefix ?? 'homeroom'
+    this.prefix = redisNamespace(config.prefix ?? DEFAULT_PREFIX)
     this.identifier = `${config.instanceId}-${randomUUID().slice(0, 8)}`
     if (config.store === 'sqlite') {
       config.log.warn('REDIS_URL without DATABASE_URL: every instance journals to its own SQLite file, so a document an instance loads later misses what the others stored; set DATABASE_URL when several instances run')
@@ -329,7 +343,7 @@ export class RedisSync implements Extension {
       this.unsubscribeLater.clear()
     }
     // Our reply channel first: peers answer the SyncStep1s below there.
-    await this.sub.subscribe(`${this.prefix}#reply:${this.identifier}`, ...documents.map((d) => this.channel(d.name)))
+    await this.sub.subscribe(this.replyChannel(), ...documents.map((d) => this.channel(d.name)))
     for (const document of documents) {
       const messages = [new OutgoingMessage(document.name).createSyncMessage().writeFirstSyncStepFor(document), new OutgoingMessage(document.name).writeQueryAwareness()]
       if (document.getConnectionsCount() > 0 && document.awareness.getStates().size > 0) {
@@ -352,8 +366,14 @@ export class RedisSync implements Extension {
     return this.pub.publish(this.channel(documentName), Buffer.concat([Buffer.from([id.length]), id, Buffer.from(message.toUint8Array())]))
   }
 
+  /** A document's channel, named as the wrapped extension names it. */
   private channel(documentName: string): string {
     return `${this.prefix}:${documentName}`
+  }
+
+  /** This instance's reply channel, named as the wrapped extension names it. */
+  private replyChannel(): string {
+    return `${this.prefix}#reply:${this.identifier}`
   }
 
   /** Counts every byte this instance publishes, for the metrics and the cluster benchmark. */

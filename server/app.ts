@@ -5,7 +5,8 @@ import { Server, type Extension, type Hocuspocus } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import type { Config } from './config.ts'
 import { Identities } from './identity.ts'
-import { createLogger, type Logger } from './log.ts'
+import { createLogger, routeConsoleContext, type Logger } from './log.ts'
+import { Keepalive } from './keepalive.ts'
 import { Metrics } from './metrics.ts'
 import { Router, sendError, HttpError } from './http.ts'
 import { coreRoutes } from './routes/core.ts'
@@ -106,13 +107,19 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   }
 
   // Several instances: updates and presence travel through Redis (see docs/scaling.md).
-  const redis = config.redisUrl ? new RedisSync({ url: config.redisUrl, instanceId: config.instanceId, metrics, log, store: store.kind }) : undefined
+  const redis = config.redisUrl ? new RedisSync({ url: config.redisUrl, instanceId: config.instanceId, prefix: config.redisKeyPrefix, metrics, log, store: store.kind }) : undefined
   const server = new Server({
     name: config.instanceId,
     port: config.port,
     address: config.host,
     quiet: true,
     stopOnSignals: false,
+    // Idle timeout, plus WebSocket pings every interval whose pongs count as life (server/keepalive.ts).
+    timeout: config.websocket.pingTimeoutMs,
+    onConfigure: async ({ instance }) => {
+      new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log }).attach(instance)
+      routeConsoleContext(instance)
+    },
     extensions: [new StaleUnloadGuard(), limits, auth, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...safetyObservers, ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
