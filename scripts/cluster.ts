@@ -3,7 +3,11 @@
 // ports, joined through one Redis and sharing one PostgreSQL, for development, tests and the
 // cluster benchmark. Ctrl-C stops them all gracefully.
 //
-// DATABASE_URL and REDIS_URL default to the local services; every other variable is passed on.
+// DATABASE_URL and REDIS_URL default to the local services: PostgreSQL's `homeroom_cluster`
+// database (created if missing; never the `test` database the tests use) and Redis, where the
+// instances use the channels of REDIS_KEY_PREFIX (default `homeroom:`). Every other variable is
+// passed on. When this process writes to a terminal, the instances' JSON lines are shown
+// readable (pino-pretty); otherwise they are passed on as they are.
 // Without JWT_SECRET or JWT_PUBLIC_KEY the instances share the secret kept in DATA_DIR
 // (default ./data/cluster), so `DATA_DIR=data/cluster npx homeroom token …` mints tokens for all.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -11,8 +15,11 @@ import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import pg from 'pg'
+import { prettyFactory } from 'pino-pretty'
 import { loadConfig } from '../server/config.ts'
 import { signingSecret } from '../server/identity.ts'
+import { prettyOutput } from '../server/log.ts'
 
 export interface ClusterOptions {
   instances: number
@@ -40,7 +47,8 @@ export interface Cluster {
   stop(): Promise<void>
 }
 
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
+/** The cluster's own database: never the `test` database (tests create and drop theirs inside it). */
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/homeroom_cluster'
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
@@ -50,6 +58,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     ...process.env,
     ...options.env,
   }
+  if (env.DATABASE_URL === DEFAULT_DATABASE_URL) await ensureDatabase(DEFAULT_DATABASE_URL)
   const baseDir = resolve(env.DATA_DIR ?? join('data', 'cluster'))
   if (!env.JWT_SECRET && !env.JWT_PUBLIC_KEY) env.JWT_SECRET = signingSecret(loadConfig({ DATA_DIR: baseDir }))
   const instances: Instance[] = []
@@ -68,13 +77,51 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   return { instances, stop }
 }
 
+/** Creates the database of `url` unless it exists (connecting to the server's `postgres` database). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url)
+  const name = decodeURIComponent(target.pathname.slice(1))
+  if (!/^[A-Za-z0-9_]{1,63}$/.test(name)) throw new Error(`cannot create database ${JSON.stringify(name)}: use letters, digits and _`)
+  const admin = new URL(url)
+  admin.pathname = '/postgres'
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 3000 })
+  await client.connect().catch((error: Error) => {
+    throw new Error(`cannot reach PostgreSQL at ${admin.host} to create database ${name}: ${error.message} (or set DATABASE_URL)`)
+  })
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
+    if (!rowCount) await client.query(`CREATE DATABASE ${name}`)
+  } catch (error) {
+    // Two clusters starting at once: the other one created it.
+    if ((error as { code?: string }).code !== '42P04') throw error
+  } finally {
+    await client.end()
+  }
+}
+
+/** The default output: readable lines on a terminal, the instances' JSON lines otherwise. */
+function defaultOutput(): (line: string) => void {
+  if (!prettyOutput()) return (line) => process.stdout.write(`${line}\n`)
+  const format = prettyFactory({ colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l', singleLine: true })
+  return (line) => {
+    let entry: unknown
+    try {
+      entry = JSON.parse(line)
+    } catch {
+      process.stdout.write(`${line}\n`)
+      return
+    }
+    process.stdout.write(format(entry as object))
+  }
+}
+
 async function startInstance(index: number, options: ClusterOptions, env: Record<string, string | undefined>): Promise<Instance> {
   const id = `node-${index + 1}`
   const port = options.port === 0 ? 0 : options.port + index
   const command = [...(options.prefix?.(index) ?? []), process.execPath, fileURLToPath(new URL('./homeroom.ts', import.meta.url)), 'serve']
   const child = spawn(command[0], command.slice(1), { env: { ...env, PORT: String(port), INSTANCE_ID: id }, stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-  const output = options.output ?? ((line: string) => process.stdout.write(`${line}\n`))
+  const output = options.output ?? defaultOutput()
   const listening = await new Promise<number>((resolvePort, reject) => {
     const lines = createInterface({ input: child.stdout! })
     lines.on('line', (line) => {

@@ -25,7 +25,7 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
   const settings: pino.LoggerOptions = { level, base: { pid: process.pid, ...bindings }, redact: REDACT }
   const logger =
     (options.pretty ?? prettyOutput())
-      ? pino(settings, pretty({ sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }))
+      ? pino(settings, pretty({ sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l', singleLine: true }))
       : pino(settings)
   routeConsole(logger)
   return logger
