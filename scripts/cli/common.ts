@@ -1,16 +1,70 @@
 // What the admin commands share: opening the configured store, failing with the right exit code,
 // printing listings as text or JSON, and progress bars that only appear on a terminal.
 import { existsSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import cliProgress from 'cli-progress'
 import { NameError } from '../../docs-model/names.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import type { DocRef, Surface } from '../../docs-model/types.ts'
-import { configOrExit, type Config } from '../../server/config.ts'
+import { ConfigError, ConfigErrors, loadConfig, type Config } from '../../server/config.ts'
+import { liveServers, type LiveServer } from '../../server/store/heartbeat.ts'
 import { openStore } from '../../server/store/open.ts'
 import { SqliteStore } from '../../server/store/sqlite.ts'
 import type { Store } from '../../server/store/types.ts'
-import { TimeTravelError } from '../../server/timetravel.ts'
+import { parseTime, TimeTravelError } from '../../server/timetravel.ts'
+
+/**
+ * Where a command's input and output go: the real process, or (in tests) buffers, an environment
+ * of its own and an `exit` that throws `Exit` instead of ending the process.
+ */
+export interface Io {
+  env: Record<string, string | undefined>
+  cwd: string
+  stdout: { write(chunk: string | Uint8Array): unknown; isTTY?: boolean }
+  stderr: { write(chunk: string): unknown; isTTY?: boolean }
+  exit(code: number): never
+}
+
+/** Thrown by an in-process `Io`'s `exit`: carries the exit code out of the command. */
+export class Exit extends Error {
+  readonly code: number
+  constructor(code: number) {
+    super(`exit ${code}`)
+    this.code = code
+  }
+}
+
+export const processIo: Io = {
+  env: process.env,
+  get cwd() {
+    return process.cwd()
+  },
+  stdout: process.stdout,
+  stderr: process.stderr,
+  exit: (code) => process.exit(code),
+}
+
+/** The Io of the command running now (one at a time: tests run commands one after another). */
+export let io: Io = processIo
+
+export function useIo(next: Io): void {
+  io = next
+}
+
+/** The configuration from this command's environment, or exit 2 with one line per bad variable. */
+export function configOrExit(defaults: Parameters<typeof loadConfig>[1] = {}): Config {
+  try {
+    return loadConfig(io.env, defaults)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      const problems = error instanceof ConfigErrors ? error.problems : [error]
+      for (const problem of problems) io.stderr.write(`homeroom: bad configuration: ${problem.message}\n`)
+      io.exit(2)
+    }
+    throw error
+  }
+}
 
 /** A failure the user can act on; `exitCode` 1 for a failed operation, 2 for bad usage. */
 export class CliError extends Error {
@@ -27,9 +81,10 @@ export function action<A extends unknown[]>(command: string, run: (...args: A) =
     try {
       await run(...args)
     } catch (error) {
+      if (error instanceof Exit) throw error
       const { message, exitCode } = describe(error)
-      process.stderr.write(`homeroom ${command}: ${message}\n`)
-      process.exit(exitCode)
+      io.stderr.write(`homeroom ${command}: ${message}\n`)
+      io.exit(exitCode)
     }
   }
 }
@@ -44,6 +99,25 @@ function describe(error: unknown): { message: string; exitCode: number } {
 /** Parses a document name against the surface declarations (bad names are bad usage). */
 export function documentName(name: string): { ref: DocRef; surface: Surface } {
   return resolve(name)
+}
+
+/** A time given to `flag`; a bad one is bad usage naming the flag. */
+export function timeOption(flag: string, value: string): number
+export function timeOption(flag: string, value: string | undefined): number | undefined
+export function timeOption(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  try {
+    return parseTime(value)
+  } catch (error) {
+    throw new CliError(`${flag}: ${(error as Error).message}`, 2)
+  }
+}
+
+/** A whole number of at least 1 given to `flag`. */
+export function countOption(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d{1,9}$/.test(value.trim()) || Number(value) < 1) throw new CliError(`${flag}: '${value}' is not a whole number of at least 1`, 2)
+  return Number(value)
 }
 
 export type StoreMode = 'read' | 'write'
@@ -65,7 +139,8 @@ export async function withStore<T>(mode: StoreMode, run: (store: Store, config: 
     }
   } catch (error) {
     if (error instanceof CliError) throw error
-    throw new CliError(`cannot open the store: ${(error as Error).message}`)
+    // A ConfigError already says `DATA_DIR: cannot open …`.
+    throw new CliError(error instanceof ConfigError ? error.message : `cannot open the store: ${(error as Error).message}`)
   }
   try {
     return await run(store, config)
@@ -75,35 +150,34 @@ export async function withStore<T>(mode: StoreMode, run: (store: Store, config: 
 }
 
 /**
- * The address of a Homeroom answering on the configured port of this host, if any. Commands that
- * write straight into the store refuse while one runs: its live documents would not see the change.
+ * Commands that write straight into the store refuse while a server uses it: its live documents
+ * would not see the change. A running server keeps a heartbeat row in the store (see
+ * server/store/heartbeat.ts), so this finds servers on any port and, with PostgreSQL, any host.
  */
-export async function runningServer(config: Config): Promise<string | undefined> {
-  if (config.port === 0) return undefined
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`
-  try {
-    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) })
-    const body = (await response.json()) as { status?: string; store?: string }
-    return body.status === 'ok' && typeof body.store === 'string' ? url : undefined
-  } catch {
-    return undefined
-  }
+export async function refuseWhileServing(store: Store, what: string, force: boolean | undefined): Promise<void> {
+  if (force) return
+  const servers = await liveServers(store)
+  if (servers.length === 0) return
+  const described = servers.map(describeServer).join('; ')
+  const url = serverUrl(servers[0])
+  throw new CliError(
+    `a Homeroom server is running on this store (${described}); ${what} straight into the store would not reach its live documents. ` +
+      `Stop the server first, use --server ${url} --token <admin token> where offered, or pass --force`,
+  )
 }
 
-export async function refuseWhileServing(config: Config, what: string, force: boolean | undefined): Promise<void> {
-  if (force) return
-  const url = await runningServer(config)
-  if (url) {
-    throw new CliError(
-      `a Homeroom server is running at ${url}; ${what} straight into the store would not reach its live documents. ` +
-        `Stop the server first, use --server ${url} --token <admin token> where offered, or pass --force`,
-    )
-  }
+/** The address to reach a server at from here: `localhost` only means something on its own host. */
+function serverUrl(server: LiveServer): string {
+  return server.host !== hostname() ? server.address.replace('//localhost:', `//${server.host}:`) : server.address
+}
+
+function describeServer(server: LiveServer): string {
+  const ago = Math.max(0, Math.round((Date.now() - server.seenAt) / 1000))
+  return `instance ${server.instance} at ${serverUrl(server)}, pid ${server.pid} on ${server.host}, last seen ${ago} s ago`
 }
 
 export const print = (text: string): void => {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  io.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
 }
 
 export const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2))
@@ -130,7 +204,7 @@ export interface Progress {
 
 /** A progress bar on stderr when it is a terminal; silent in pipes and files. */
 export function progress(label: string, total: number): Progress {
-  if (!process.stderr.isTTY || total <= 1) return { update: () => {}, stop: () => {} }
+  if (!io.stderr.isTTY || total <= 1) return { update: () => {}, stop: () => {} }
   const bar = new cliProgress.SingleBar(
     { stream: process.stderr, format: `${label} [{bar}] {value}/{total}`, hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,

@@ -5,24 +5,50 @@ import type { Command } from 'commander'
 import * as Y from 'yjs'
 import { replay } from '../../server/store/replay.ts'
 import type { QuarantinedEntry, Store } from '../../server/store/types.ts'
+import { SURFACES } from '../../docs-model/registry.ts'
+import { diff, history, historyBounds, iso, restoreInStore, stateAt, truncateHistory } from '../../server/timetravel.ts'
 import {
-  diff,
-  history,
-  historyBounds,
-  iso,
-  parseTime,
-  restoreInStore,
-  stateAt,
-  truncateHistory,
-} from '../../server/timetravel.ts'
-import { action, CliError, documentName, kib, print, printJson, progress, refuseWhileServing, shorten, table, withStore } from './common.ts'
+  action,
+  CliError,
+  countOption,
+  documentName,
+  io,
+  kib,
+  print,
+  printJson,
+  progress,
+  refuseWhileServing,
+  shorten,
+  table,
+  timeOption,
+  withStore,
+} from './common.ts'
 import { verifyDocument, type Problem } from './verify.ts'
 
 const TIME_HELP = 'an ISO time (2026-05-01T08:00:00Z) or relative to now (-15m, -2h, -1d)'
 const CLI_USER = 'homeroom-cli'
 
-const time = (value: string | undefined): number | undefined => (value === undefined ? undefined : parseTime(value))
-const json = (value: unknown): string => (value === undefined ? '(absent)' : JSON.stringify(value))
+/** The words `--surface` filters on: the second part of a name (`s1/poll/p1/ballot/u1` is a `poll`). */
+const SURFACE_WORDS = [...new Set(SURFACES.map((s) => s.key.split('/')[0]))]
+
+function surfaceOption(value: string | undefined): string | undefined {
+  if (value === undefined || SURFACE_WORDS.includes(value)) return value
+  throw new CliError(`--surface: no surface is called '${value}'; the known ones are ${SURFACE_WORDS.join(', ')}`, 2)
+}
+
+/** Milliseconds since 1970 that fall between 2000 and 2100: shown as ISO times in text output. */
+const looksLikeTime = (value: number): boolean => Number.isInteger(value) && value >= 946_684_800_000 && value < 4_102_444_800_000
+const TIME_KEY = /^(at|.*At|.*_at|since|until|expires|deadline|startsAt|endsAt)$/
+
+/** A decoded value for text output: numbers under time-like keys (`at`, `createdAt`, …) as ISO times. */
+function readable(value: unknown, key?: string): unknown {
+  if (typeof value === 'number' && key !== undefined && TIME_KEY.test(key) && looksLikeTime(value)) return iso(value)
+  if (Array.isArray(value)) return value.map((v) => readable(v))
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, readable(v, k)]))
+  return value
+}
+
+const json = (value: unknown, key?: string): string => (value === undefined ? '(absent)' : JSON.stringify(readable(value, key)))
 
 export function docsCommand(program: Command): void {
   const docs = program
@@ -33,11 +59,12 @@ export function docsCommand(program: Command): void {
     .command('list')
     .description('stored documents: name, size, updates, last change')
     .option('--school <id>', 'only this school')
-    .option('--surface <kind>', 'only this surface (doc, chat, poll, …)')
+    .option('--surface <kind>', `only this surface: ${SURFACE_WORDS.join(', ')}`)
     .option('--json', 'machine-readable output')
     .action(
       action('docs list', async (o: { school?: string; surface?: string; json?: boolean }) => {
-        const list = await withStore('read', (store) => store.listDocuments({ school: o.school, surface: o.surface }))
+        const surface = surfaceOption(o.surface)
+        const list = await withStore('read', (store) => store.listDocuments({ school: o.school, surface }))
         if (o.json) return printJson(list.map((d) => ({ ...d, updatedAt: iso(d.updatedAt) })))
         if (list.length === 0) return print('no stored documents (check DATA_DIR / DATABASE_URL and the filters)')
         print(table(['NAME', 'SIZE', 'UPDATES', 'LAST CHANGE'], list.map((d) => [d.name, kib(d.bytes), String(d.updates), iso(d.updatedAt)])))
@@ -53,7 +80,7 @@ export function docsCommand(program: Command): void {
     .action(
       action('docs show', async (name: string, o: { at?: string }) => {
         const { surface } = documentName(name)
-        const at = time(o.at)
+        const at = timeOption('--at', o.at)
         const decoded = await withStore('read', async (store) => {
           const doc = await stateAt(store, name, at)
           try {
@@ -72,17 +99,21 @@ export function docsCommand(program: Command): void {
     .argument('<name>', 'document name')
     .option('--from <time>', `only changes at or after this time: ${TIME_HELP}`)
     .option('--to <time>', 'only changes at or before this time')
+    .option('--limit <n>', 'at most n changes: the newest n, or with --from the first n from that time')
     .option('--json', 'machine-readable output')
     .action(
-      action('docs history', async (name: string, o: { from?: string; to?: string; json?: boolean }) => {
+      action('docs history', async (name: string, o: { from?: string; to?: string; limit?: string; json?: boolean }) => {
         documentName(name)
-        const [from, to] = [time(o.from), time(o.to)]
-        const { items, start } = await withStore('read', async (store) => ({
-          items: await history(store, name, { from, to }),
+        const [from, to] = [timeOption('--from', o.from), timeOption('--to', o.to)]
+        const limit = countOption('--limit', o.limit)
+        const { all, start } = await withStore('read', async (store) => ({
+          all: await history(store, name, { from, to }),
           start: (await historyBounds(store, name)).start,
         }))
+        const items = limit === undefined || all.length <= limit ? all : from !== undefined ? all.slice(0, limit) : all.slice(-limit)
         if (o.json) return printJson(items.map((i) => ({ ...i, at: iso(i.at) })))
         if (start > 0) print(`history starts at ${iso(start)} (older history was compacted or removed by retention)`)
+        if (items.length < all.length) print(`showing ${items.length} of ${all.length} changes (--limit ${limit})`)
         print(
           table(
             ['SEQ', 'TIME', 'USER', 'ORIGIN', 'BYTES', 'PATHS'],
@@ -97,19 +128,21 @@ export function docsCommand(program: Command): void {
     .description('what changed between two times, by path, with who changed it')
     .argument('<name>', 'document name')
     .requiredOption('--from <time>', TIME_HELP)
-    .requiredOption('--to <time>', TIME_HELP)
+    .option('--to <time>', `${TIME_HELP}; default: now`)
     .option('--json', 'machine-readable output')
     .action(
-      action('docs diff', async (name: string, o: { from: string; to: string; json?: boolean }) => {
+      action('docs diff', async (name: string, o: { from: string; to?: string; json?: boolean }) => {
         documentName(name)
-        const [from, to] = [parseTime(o.from), parseTime(o.to)]
+        const from = timeOption('--from', o.from)
+        const to = timeOption('--to', o.to) ?? Date.now()
         const changes = await withStore('read', (store) => diff(store, name, from, to))
         if (o.json) return printJson(changes)
         if (changes.length === 0) return print(`no changes between ${iso(from)} and ${iso(to)}`)
         for (const c of changes) {
           print(`${c.path}  by ${c.by.map((u) => u ?? '-').join(', ')} (${c.entries} change${c.entries === 1 ? '' : 's'})`)
-          print(`  before: ${shorten(json(c.before), 200)}`)
-          print(`  after:  ${shorten(json(c.after), 200)}`)
+          const key = c.path.split('/').at(-1)
+          print(`  before: ${shorten(json(c.before, key), 200)}`)
+          print(`  after:  ${shorten(json(c.after, key), 200)}`)
         }
       }),
     )
@@ -123,8 +156,8 @@ export function docsCommand(program: Command): void {
     .action(
       action('docs export', async (name: string, o: { out?: string; at?: string }) => {
         documentName(name)
-        if (!o.out && process.stdout.isTTY) throw new CliError('refusing to write binary data to a terminal: pass --out <file> or redirect the output', 2)
-        const at = time(o.at)
+        if (!o.out && io.stdout.isTTY) throw new CliError('refusing to write binary data to a terminal: pass --out <file> or redirect the output', 2)
+        const at = timeOption('--at', o.at)
         const update = await withStore('read', async (store) => {
           const doc = await stateAt(store, name, at)
           try {
@@ -134,8 +167,8 @@ export function docsCommand(program: Command): void {
           }
         })
         if (o.out) writeInChunks(o.out, update)
-        else process.stdout.write(update)
-        if (o.out) process.stderr.write(`wrote ${kib(update.byteLength)} to ${o.out}\n`)
+        else io.stdout.write(update)
+        if (o.out) io.stderr.write(`wrote ${kib(update.byteLength)} to ${o.out}\n`)
       }),
     )
 
@@ -156,8 +189,8 @@ export function docsCommand(program: Command): void {
         } catch (error) {
           throw new CliError(`${file} is not a readable Yjs update: ${(error as Error).message}`)
         }
-        const result = await withStore('write', async (store, config) => {
-          await refuseWhileServing(config, 'importing', o.force)
+        const result = await withStore('write', async (store) => {
+          await refuseWhileServing(store, 'importing', o.force)
           const { doc } = await replay(store, name)
           const fresh = Y.diffUpdate(update, Y.encodeStateVector(doc))
           // New structs or new deletions change the snapshot; anything else is already stored.
@@ -184,11 +217,11 @@ export function docsCommand(program: Command): void {
     .action(
       action('docs restore', async (name: string, o: { at: string; server?: string; token?: string; user: string; force?: boolean }) => {
         documentName(name)
-        const at = parseTime(o.at)
+        const at = timeOption('--at', o.at)
         if (o.server) return restoreThroughServer(name, at, o.server, o.token)
         if (o.token) throw new CliError('--token only goes with --server <url>', 2)
-        const result = await withStore('write', async (store, config) => {
-          await refuseWhileServing(config, 'restoring', o.force)
+        const result = await withStore('write', async (store) => {
+          await refuseWhileServing(store, 'restoring', o.force)
           return restoreInStore(store, name, at, o.user)
         })
         print(result ? `restored ${name} to ${iso(at)} as entry ${result.seq} (${kib(result.bytes)})` : `${name} already equals its state at ${iso(at)}: nothing to do`)
@@ -204,8 +237,8 @@ export function docsCommand(program: Command): void {
     .action(
       action('docs compact', async (name: string | undefined, o: { json?: boolean; force?: boolean }) => {
         if (name) documentName(name)
-        const results = await withStore('write', async (store, config) => {
-          await refuseWhileServing(config, 'compacting', o.force)
+        const results = await withStore('write', async (store) => {
+          await refuseWhileServing(store, 'compacting', o.force)
           const names = name ? [name] : (await store.listDocuments()).map((d) => d.name)
           const bar = progress('compacting', names.length)
           const out: Array<{ name: string; seq: number | null; dropped: number }> = []
@@ -234,7 +267,11 @@ export function docsCommand(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       action('docs verify', async (name: string | undefined, o: { json?: boolean }) => {
+        if (name) documentName(name)
         const { checked, problems } = await withStore('read', async (store) => {
+          if (name && !(await historyBounds(store, name)).exists) {
+            throw new CliError(`no stored document ${name}: nothing to verify (check the name with 'homeroom docs list')`)
+          }
           const names = name ? [name] : (await store.listDocuments()).map((d) => d.name)
           const bar = progress('verifying', names.length)
           const found: Problem[] = []
@@ -257,12 +294,12 @@ export function docsCommand(program: Command): void {
         if (problems.length > 0) {
           if (!o.json) {
             const repairable = [...new Set(problems.filter((p) => p.repairable).map((p) => p.doc))]
-            for (const doc of repairable) process.stderr.write(`homeroom docs verify: drop the unreadable entries of ${doc} with 'homeroom docs repair ${doc}'\n`)
+            for (const doc of repairable) io.stderr.write(`homeroom docs verify: drop the unreadable entries of ${doc} with 'homeroom docs repair ${doc}'\n`)
             if (problems.some((p) => !p.repairable)) {
-              process.stderr.write("homeroom docs verify: fix or remove the other entries named above (export what still decodes with 'homeroom docs export')\n")
+              io.stderr.write("homeroom docs verify: fix or remove the other entries named above (export what still decodes with 'homeroom docs export')\n")
             }
           }
-          process.exit(1)
+          io.exit(1)
         }
       }),
     )
@@ -277,8 +314,8 @@ export function docsCommand(program: Command): void {
     .action(
       action('docs repair', async (name: string, o: { user: string; force?: boolean; json?: boolean }) => {
         documentName(name)
-        const result = await withStore('write', async (store, config) => {
-          await refuseWhileServing(config, 'repairing', o.force)
+        const result = await withStore('write', async (store) => {
+          await refuseWhileServing(store, 'repairing', o.force)
           return repair(store, name, o.user)
         })
         if (o.json) return printJson({ doc: name, ...result, dropped: result.dropped.map((q) => ({ ...q, at: iso(q.at), quarantinedAt: iso(q.quarantinedAt) })) })
@@ -347,6 +384,12 @@ async function restoreThroughServer(name: string, at: number, server: string, to
     throw new CliError(`cannot reach ${base.origin}: ${(error as Error).message}; is the server running?`)
   }
   const body = (await response.json().catch(() => ({}))) as { error?: { code: string; message: string } }
-  if (!response.ok) throw new CliError(`the server refused (${response.status} ${body.error?.code ?? ''}): ${body.error?.message ?? 'no reason given'}`)
+  if (!response.ok) {
+    const code = body.error?.code
+    // A refusal's message may start with its code (`unauthenticated: bad signature`): say it once.
+    const reason = (body.error?.message ?? 'no reason given').replace(code ? new RegExp(`^${code}: `) : /^$/, '')
+    const flag = response.status === 401 || response.status === 403 ? '--token: ' : ''
+    throw new CliError(`${flag}the server refused (${response.status}${code ? ` ${code}` : ''}): ${reason}`)
+  }
   print(`restored ${name} to ${iso(at)} through ${base.origin}; connected clients received the change`)
 }

@@ -21,6 +21,7 @@ import type {
   NewEntry,
   QuarantinedEntry,
   RosterMember,
+  ServerBeat,
   Snapshot,
   SnapshotInfo,
   Store,
@@ -71,6 +72,17 @@ const MIGRATIONS = [
 ]
 
 const READABLE = 'quarantine_reason IS NULL'
+
+/**
+ * Running servers' heartbeats: ephemeral, so kept out of the versioned migrations and created on
+ * first use. Times come from PostgreSQL's clock, so hosts whose clocks differ still agree on ages.
+ */
+const SERVERS_TABLE = `CREATE TABLE IF NOT EXISTS homeroom_servers (
+  id TEXT PRIMARY KEY, instance TEXT NOT NULL, address TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+  started_at BIGINT NOT NULL, interval_ms INTEGER NOT NULL, seen_at BIGINT NOT NULL)`
+const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
+/** Heartbeats older than this are deleted by the next beat of any server. */
+const FORGET_AFTER_MS = 24 * 3600 * 1000
 
 /** Any number; serializes concurrent migrations of instances starting together. */
 const MIGRATION_LOCK = 7_400_417
@@ -123,6 +135,7 @@ export class PgStore implements Store {
   private readonly log?: Logger
   private readonly attempts: number
   private schema?: Promise<void>
+  private serversTable?: Promise<void>
 
   constructor(url: string, options: PgStoreOptions = {}) {
     this.url = url
@@ -437,6 +450,45 @@ export class PgStore implements Store {
   async deleteTrailBefore(before: number): Promise<number> {
     const { rowCount } = await this.query('trail', 'DELETE FROM trail WHERE at < $1', [before])
     return rowCount ?? 0
+  }
+
+  /** Creates the heartbeat table once; two stores creating it at once is harmless. */
+  private heartbeatTable(): Promise<void> {
+    this.serversTable ??= this.query('servers table', SERVERS_TABLE).then(
+      () => undefined,
+      (error) => {
+        this.serversTable = undefined
+        // A concurrent CREATE TABLE IF NOT EXISTS can fail on the catalog's unique index: the table exists.
+        if ((error as { code?: string }).code === '23505' || (error as { code?: string }).code === '42P07') return
+        throw error
+      },
+    )
+    return this.serversTable
+  }
+
+  async beat(server: ServerBeat): Promise<void> {
+    await this.heartbeatTable()
+    await this.query(
+      'heartbeat',
+      `INSERT INTO homeroom_servers (id, instance, address, host, pid, started_at, interval_ms, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, ${NOW_MS})
+       ON CONFLICT (id) DO UPDATE SET address = excluded.address, interval_ms = excluded.interval_ms, seen_at = excluded.seen_at`,
+      [server.id, server.instance, server.address, server.host, server.pid, server.startedAt, server.intervalMs],
+    )
+    await this.query('heartbeat', `DELETE FROM homeroom_servers WHERE seen_at < ${NOW_MS} - $1`, [FORGET_AFTER_MS])
+  }
+
+  async servers(): Promise<Array<ServerBeat & { ageMs: number }>> {
+    await this.heartbeatTable()
+    const { rows } = await this.query<ServerBeat & { ageMs: number }>(
+      'servers',
+      `SELECT id, instance, address, host, pid, started_at AS "startedAt", interval_ms AS "intervalMs", ${NOW_MS} - seen_at AS "ageMs" FROM homeroom_servers`,
+    )
+    return rows
+  }
+
+  async forget(id: string): Promise<void> {
+    await this.heartbeatTable()
+    await this.query('heartbeat', 'DELETE FROM homeroom_servers WHERE id = $1', [id])
   }
 
   async close(): Promise<void> {

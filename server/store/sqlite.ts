@@ -11,6 +11,7 @@ import type {
   NewEntry,
   QuarantinedEntry,
   RosterMember,
+  ServerBeat,
   Snapshot,
   SnapshotInfo,
   Store,
@@ -46,6 +47,17 @@ const MIGRATIONS = [
      PRIMARY KEY (doc, client)) WITHOUT ROWID;`,
 ]
 
+/**
+ * Running servers' heartbeats: ephemeral, so kept out of the versioned migrations; created by any
+ * writable open (a server's), and absent from a file no server has opened since.
+ */
+const SERVERS_TABLE = `CREATE TABLE IF NOT EXISTS servers (
+  id TEXT PRIMARY KEY, instance TEXT NOT NULL, address TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+  started_at INTEGER NOT NULL, interval_ms INTEGER NOT NULL, seen_at INTEGER NOT NULL)`
+
+/** Heartbeats older than this are deleted by the next beat of any server. */
+const FORGET_AFTER_MS = 24 * 3600 * 1000
+
 const ENTRY_COLUMNS = 'seq, doc, at, user, origin, update_bytes'
 const READABLE = 'quarantine_reason IS NULL'
 
@@ -68,6 +80,7 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL')
       this.db.pragma('synchronous = NORMAL')
       this.migrate()
+      this.db.exec(SERVERS_TABLE)
     } else if ((this.db.pragma('user_version', { simple: true }) as number) < MIGRATIONS.length) {
       this.db.close()
       throw new Error(`${file} has an older schema: start the server (or run a writing command) once to migrate it`)
@@ -257,6 +270,38 @@ export class SqliteStore implements Store {
 
   async deleteTrailBefore(before: number): Promise<number> {
     return this.db.prepare('DELETE FROM trail WHERE at < ?').run(before).changes
+  }
+
+  async beat(server: ServerBeat): Promise<void> {
+    const now = Date.now()
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO servers (id, instance, address, host, pid, started_at, interval_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET address = excluded.address, interval_ms = excluded.interval_ms, seen_at = excluded.seen_at`,
+        )
+        .run(server.id, server.instance, server.address, server.host, server.pid, server.startedAt, server.intervalMs, now)
+      this.db.prepare('DELETE FROM servers WHERE seen_at < ?').run(now - FORGET_AFTER_MS)
+    })()
+  }
+
+  async servers(): Promise<Array<ServerBeat & { ageMs: number }>> {
+    let rows: Array<ServerBeat & { seenAt: number }>
+    try {
+      rows = this.db
+        .prepare('SELECT id, instance, address, host, pid, started_at AS startedAt, interval_ms AS intervalMs, seen_at AS seenAt FROM servers')
+        .all() as Array<ServerBeat & { seenAt: number }>
+    } catch (error) {
+      // A read-only open of a file no server has opened since heartbeats exist.
+      if (/no such table/.test((error as Error).message)) return []
+      throw error
+    }
+    const now = Date.now()
+    return rows.map(({ seenAt, ...row }) => ({ ...row, ageMs: now - seenAt }))
+  }
+
+  async forget(id: string): Promise<void> {
+    this.db.prepare('DELETE FROM servers WHERE id = ?').run(id)
   }
 
   async close(): Promise<void> {

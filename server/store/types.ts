@@ -92,6 +92,21 @@ export interface TrailPoint {
   at: number
 }
 
+/** A running server's heartbeat row (see heartbeat.ts). */
+export interface ServerBeat {
+  /** Random, one per server process. */
+  id: string
+  /** INSTANCE_ID. */
+  instance: string
+  /** Where it answers, e.g. http://localhost:8400. */
+  address: string
+  host: string
+  pid: number
+  startedAt: number
+  /** How often it refreshes the row. */
+  intervalMs: number
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
   /** Appends one entry and returns its sequence number. Resolves only once it is durable. */
@@ -157,6 +172,13 @@ export interface Store {
   trail(bus: string, since: number): Promise<TrailPoint[]>
   /** Deletes trail points older than `before`; returns how many. */
   deleteTrailBefore(before: number): Promise<number>
+
+  /** Stores or refreshes a running server's heartbeat (its time: now, by the store's clock). */
+  beat?(server: ServerBeat): Promise<void>
+  /** Every heartbeat row with its age in milliseconds (by the store's clock); stale ones too. */
+  servers?(): Promise<Array<ServerBeat & { ageMs: number }>>
+  /** Deletes a heartbeat row (the server stopped). */
+  forget?(id: string): Promise<void>
 
   close(): Promise<void>
 }
