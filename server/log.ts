@@ -7,8 +7,7 @@
 // process creates therefore takes over the console for calls made from dependencies (and Node's
 // process warnings): each becomes one line of that logger, at the console method's level, or
 // recognised and described (a refused message: info, with reason, document and user). Calls from
-// Homeroom's own files and tests still print as they are.
-import { fileURLToPath } from 'node:url'
+// anything else (Homeroom's own files, tests, scripts) still print as they are.
 import { formatWithOptions } from 'node:util'
 import type { Hocuspocus } from '@hocuspocus/server'
 import pino from 'pino'
@@ -38,8 +37,6 @@ export function scrub(text: string): string {
 
 // ---- the console, for dependencies --------------------------------------------------------------
 
-const PROJECT = fileURLToPath(new URL('..', import.meta.url))
-const DEPENDENCIES = `${PROJECT}node_modules/`
 type Level = 'error' | 'warn' | 'info' | 'debug'
 const METHODS: Array<[keyof Console & ('log' | 'info' | 'warn' | 'error' | 'debug' | 'trace'), Level]> = [
   ['error', 'error'],
@@ -69,7 +66,7 @@ function routeConsole(logger: Logger): void {
   process.on('warning', (warning: Error & { code?: string }) => sink!.warn({ warning: warning.name, code: warning.code }, scrub(warning.message)))
 }
 
-/** Whether the frame that called `fn` lies outside Homeroom's own files (a dependency, or Node itself). */
+/** Whether the frame that called `fn` is a dependency's (under node_modules) or Node's own. */
 function calledFromDependency(fn: (...args: unknown[]) => void): boolean {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 1
@@ -77,7 +74,7 @@ function calledFromDependency(fn: (...args: unknown[]) => void): boolean {
   Error.captureStackTrace(holder, fn)
   Error.stackTraceLimit = limit
   const frame = holder.stack?.split('\n')[1] ?? ''
-  return frame.includes(DEPENDENCIES) || !frame.includes(PROJECT)
+  return frame.includes('/node_modules/') || /[( ]node:/.test(frame)
 }
 
 const CLOSING = /^closing connection (\S+) \(while handling (.*)\) because of exception$/

@@ -1,11 +1,15 @@
 // The server process: bad configuration exits 2 naming the variable; SIGTERM shuts down
-// gracefully (exit 0, snapshots written); the start-up log says where it listens and how to mint.
+// gracefully (exit 0, snapshots written); the start-up log says where it listens and how to mint;
+// WebSocket pings (WS_PING_INTERVAL_MS) close a client that stops answering (WS_PING_TIMEOUT_MS)
+// and keep one that answers but sends nothing.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { rmSync } from 'node:fs'
-import { startServerProcess, tempDir, testEnv } from './helpers/server.ts'
+import * as encoding from 'lib0/encoding'
+import WebSocket from 'ws'
+import { startServer, startServerProcess, tempDir, testEnv } from './helpers/server.ts'
 import { closeClients, connect, within } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
@@ -76,6 +80,47 @@ test('npm start defaults: port 8400, SQLite and a generated secret in ./data, a 
     server.child.kill('SIGTERM')
     await server.exited
     rmSync(dataDir, { recursive: true, force: true })
+  }
+})
+
+/** A bare WebSocket that authenticates one document, then sends nothing at all. */
+async function quietClient(url: string, name: string, token: string, answersPings: boolean): Promise<WebSocket> {
+  const ws = new WebSocket(url, { autoPong: answersPings })
+  await within(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), 5000, 'open')
+  const authenticated = new Promise<void>((resolve) => {
+    ws.on('message', (data: Buffer) => {
+      // <name> Auth(2) Authenticated(2): the first document authenticated, so Hocuspocus' idle rule applies.
+      if (data.includes(Buffer.from(name)) && data[name.length + 1] === 2 && data[name.length + 2] === 2) resolve()
+    })
+  })
+  const auth = encoding.createEncoder()
+  encoding.writeVarString(auth, name)
+  encoding.writeVarUint(auth, 2) // Auth
+  encoding.writeVarUint(auth, 0) // Token
+  encoding.writeVarString(auth, token)
+  ws.send(encoding.toUint8Array(auth))
+  await within(authenticated, 5000, 'authenticated')
+  return ws
+}
+
+test('a client that stops answering pings is closed; one that answers them but sends nothing stays', async () => {
+  const server = await startServer({ WS_PING_INTERVAL_MS: '1000', WS_PING_TIMEOUT_MS: '2000' })
+  const open: WebSocket[] = []
+  try {
+    const token = await mintToken(teacher())
+    const silent = await quietClient(server.url, 's1/doc/pings', token, false)
+    const answering = await quietClient(server.url, 's1/doc/pings', token, true)
+    open.push(silent, answering)
+    await within(new Promise((r) => silent.once('ping', r)), 10_000, 'a ping from the server')
+    const closed = new Promise<number>((r) => silent.once('close', (code) => r(code)))
+    await within(closed, 20_000, 'the silent socket to be closed')
+    assert.is(answering.readyState, WebSocket.OPEN, 'the answering socket is open while the silent one is closed')
+    // Longer than Hocuspocus' idle check takes (at most twice the timeout): pongs count as life.
+    await new Promise((r) => setTimeout(r, 5000))
+    assert.is(answering.readyState, WebSocket.OPEN, 'pongs alone keep a quiet client connected')
+  } finally {
+    for (const ws of open) ws.terminate()
+    await server.stop()
   }
 })
 
