@@ -1,5 +1,8 @@
 // Opening rules: a valid token, a well-formed name of a known surface, a school of the user's,
 // and the surface's read rule. Users for whom no write rule can hold get read-only connections.
+// Attempts are counted by socket and by user before anything else is done for them, and read
+// rules that look inside a document get it through a Peek that never replays it per attempt
+// (server/read-facts.ts), so refused attempts stay cheap.
 import type { Extension, onAuthenticatePayload } from '@hocuspocus/server'
 import { mayWriteAnything, NameError, resolve, type Identity, type Peek } from '../docs-model/index.ts'
 import { AuthError, type Identities } from '../server/identity.ts'
@@ -13,7 +16,7 @@ export interface AuthConfig {
   limits: Limits
   metrics: Metrics
   log: Logger
-  /** Current state of a document, for read rules that depend on its content. */
+  /** Current state of a document, for read rules that depend on its content; must be cheap to call repeatedly. */
   peek: Peek
 }
 
@@ -28,9 +31,8 @@ export class Auth implements Extension {
     this.config = config
   }
 
-  /** The whole opening decision; throws a Refusal or AuthError whose reason the client receives. */
-  async authorize(token: string | null | undefined, documentName: string): Promise<{ context: HomeroomContext; readOnly: boolean }> {
-    const user = await this.config.identities.verify(token)
+  /** The whole opening decision for a verified user; throws a Refusal whose reason the client receives. */
+  async authorize(user: Identity, documentName: string): Promise<{ context: HomeroomContext; readOnly: boolean }> {
     let resolved
     try {
       resolved = resolve(documentName)
@@ -40,13 +42,20 @@ export class Auth implements Extension {
     }
     const { ref, surface } = resolved
     if (!belongsTo(user, ref.school)) throw new Refusal(`forbidden: ${user.sub} is not a member of school ${ref.school}`)
-    if (!(await this.mayRead(user, resolved))) throw new Refusal(`forbidden: role ${user.role} may not open ${surface.pattern}`)
+    const decision = this.coarseRead(user, resolved)
+    if (decision === false) throw new Refusal(`forbidden: role ${user.role} may not open ${surface.pattern}`)
+    if (decision === 'content' && !(await surface.readContent!(user, ref, this.config.peek))) throw new Refusal(`forbidden: ${user.sub} may not open ${ref.name}`)
     return { context: { user, ref, surface }, readOnly: !mayWriteAnything(surface, user, ref) }
   }
 
   async onAuthenticate(payload: onAuthenticatePayload): Promise<HomeroomContext> {
     try {
-      const { context, readOnly } = await this.authorize(payload.token, payload.documentName)
+      // The socket is counted before its token is verified, the user right after (verifying is
+      // cheap); both before the read rule may look at the document.
+      this.config.limits.countOpening({ socket: payload.socketId })
+      const user = await this.config.identities.verify(payload.token)
+      this.config.limits.countOpening({ user: user.sub })
+      const { context, readOnly } = await this.authorize(user, payload.documentName)
       this.config.limits.admit(context.user.sub, payload.socketId, payload.documentName)
       payload.connectionConfig.readOnly = readOnly
       return context
@@ -59,10 +68,10 @@ export class Auth implements Extension {
     }
   }
 
-  private async mayRead(user: Identity, { ref, surface }: ReturnType<typeof resolve>): Promise<boolean> {
+  /** From the token and the name alone: true, false, or `content` (the document must be looked at). */
+  private coarseRead(user: Identity, { ref, surface }: ReturnType<typeof resolve>): boolean | 'content' {
     if (user.role === 'admin' || user.role === 'director') return true
     const decision = surface.read(user, ref)
-    if (decision !== 'content') return decision
-    return surface.readContent ? surface.readContent(user, ref, this.config.peek) : false
+    return decision === 'content' && !surface.readContent ? false : decision
   }
 }

@@ -1,11 +1,18 @@
 // Per-connection and per-user limits: message size and rate, connections per user, documents
-// per connection. A client over a limit is refused with a clear reason; nobody else notices.
+// per connection, opening attempts per second. A client over a limit is refused with a clear
+// reason; nobody else notices.
 import type { beforeHandleMessagePayload, connectedPayload, Extension, onDisconnectPayload } from '@hocuspocus/server'
 import { parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
 import { TokenBuckets } from '../server/rate.ts'
+
+/**
+ * Opening refusals must start with a reason CONTRACT.md section 3 lists (unauthenticated,
+ * forbidden, bad-name, unknown-surface), so the opening rate's refusal is a `forbidden`.
+ */
+export const OPENING_RATE_REASON = 'forbidden: too many opening attempts, retry in a moment'
 
 export class Limits implements Extension {
   readonly extensionName = 'limits'
@@ -15,11 +22,26 @@ export class Limits implements Extension {
   /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */
   private readonly open = new Map<string, Map<string, Set<string>>>()
   private readonly buckets: TokenBuckets
+  /** Opening attempts, kept apart by socket and by user (a socket id never collides with a user id). */
+  private readonly opensBySocket: TokenBuckets
+  private readonly opensByUser: TokenBuckets
 
   constructor(config: { limits: Config['limits']; metrics: Metrics }) {
     this.limits = config.limits
     this.metrics = config.metrics
     this.buckets = new TokenBuckets(config.limits.messagesPerSec)
+    this.opensBySocket = new TokenBuckets(config.limits.opensPerSec)
+    this.opensByUser = new TokenBuckets(config.limits.opensPerSec)
+  }
+
+  /**
+   * Counts one opening attempt on a socket (before its token is verified) or by a user (after);
+   * throws the opening-rate refusal when over MAX_OPENS_PER_SEC. Refused attempts count too:
+   * they are what a flood is made of.
+   */
+  countOpening(by: { socket: string } | { user: string }): void {
+    const allowed = 'socket' in by ? this.opensBySocket.take(by.socket) : this.opensByUser.take(by.user)
+    if (!allowed) throw new Refusal(OPENING_RATE_REASON, 4429)
   }
 
   /** Called while authenticating: may this user open one more document on this socket? */
@@ -55,6 +77,7 @@ export class Limits implements Extension {
     this.metrics.connections.dec()
     if (docs.size > 0) return
     sockets.delete(socketId)
+    // The opening bucket stays (swept once idle): a socket that closes its last document may open more.
     this.buckets.forget(socketId)
     if (sockets.size === 0) this.open.delete(user)
   }

@@ -15,6 +15,7 @@ import * as encoding from 'lib0/encoding'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import { MessageType, type Extension, type Hocuspocus, type onUpgradePayload, type WebSocketLike } from '@hocuspocus/server'
 import type { Logger } from './log.ts'
+import { OPENING_RATE_REASON } from '../extensions/limits.ts'
 
 export const YWEBSOCKET_PREFIX = '/y/'
 
@@ -36,6 +37,8 @@ const CLOSE_CODES: Record<string, number> = {
 export const TRANSIENT_CLOSE = 4500
 
 export function closeCodeFor(reason: string): number {
+  // A `forbidden` by its first word (the contract's opening reasons), but a limit like the others.
+  if (reason.startsWith(OPENING_RATE_REASON)) return 4429
   const word = /^([a-z-]+)(:|$)/.exec(reason)?.[1]
   return (word && CLOSE_CODES[word]) || TRANSIENT_CLOSE
 }

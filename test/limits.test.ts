@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, openSocket, within } from './helpers/clients.ts'
-import { mintToken, teacher } from './helpers/tokens.ts'
+import { mintToken, student, teacher } from './helpers/tokens.ts'
 
 let server: TestServer
 test.before(async () => {
@@ -78,6 +78,38 @@ test('a malformed frame closes that client only', async () => {
   other.doc.getMap('meta').set('title', 'after garbage')
   await other.acknowledged()
   await eventually(() => server.app.hocuspocus.documents.has('s1/doc/garbage'))
+})
+
+test('opening attempts are limited per socket, also those whose token does not verify', async () => {
+  // One a second, bursts of two: each user below has a full burst of their own, the socket does not.
+  const strict = await startServer({ MAX_OPENS_PER_SEC: '1' })
+  const rate = /^forbidden: too many opening attempts, retry in a moment/
+  try {
+    const socket = openSocket(strict.url)
+    const users = await Promise.all(['u1', 'u2', 'u3', 'u4', 'u5'].map((sub) => mintToken(student(sub))))
+    const clients = users.map((token, i) => connect(strict.url, `s1/doc/socket-${i}`, token, { socket }))
+    const outcomes = await within(
+      Promise.all(clients.map((c) => Promise.race([c.synced.then(() => 'synced'), c.refused]))),
+      5000,
+      'five openings on one socket',
+    )
+    const refused = outcomes.filter((o) => o !== 'synced')
+    for (const reason of refused) assert.match(reason, rate)
+    assert.ok(refused.length >= 1, 'the socket went over its rate')
+    assert.ok(outcomes.includes('synced'), 'the first openings succeeded')
+    socket.destroy()
+
+    // Counted before the token is checked: bad tokens cannot be tried at the signature's speed.
+    const flood = openSocket(strict.url)
+    const attempts = Array.from({ length: 5 }, (_, i) => connect(strict.url, `s1/doc/flood-${i}`, 'not-a-token', { socket: flood }))
+    const reasons = await within(Promise.all(attempts.map((a) => a.refused)), 5000, 'five bad tokens')
+    assert.ok(reasons.some((r) => rate.test(r)), 'some bad tokens were refused by rate')
+    for (const reason of reasons) assert.match(reason, rate.test(reason) ? rate : /^unauthenticated/)
+    flood.destroy()
+  } finally {
+    closeClients()
+    await strict.stop()
+  }
 })
 
 test.run()
