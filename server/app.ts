@@ -38,6 +38,7 @@ import { emergencyRoutes } from './routes/emergencies.ts'
 import { busRoutes } from './routes/buses.ts'
 import { playgroundRoutes } from './routes/playground.ts'
 import { RelatedDocs } from './facts.ts'
+import { ReadFacts } from './read-facts.ts'
 import { YWebsocketEndpoint } from './ywebsocket.ts'
 
 export interface Homeroom {
@@ -78,7 +79,9 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
 
   const app = {} as Homeroom
   const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
-  const auth = new Auth({ identities, limits, metrics, log, peek })
+  // Read rules see live documents, or recent copies: a refused opening never replays a document by itself.
+  const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
+  const auth = new Auth({ identities, limits, metrics, log, peek: readFacts.peek })
   const related = new RelatedDocs((name) => app.hocuspocus.documents.get(name), peek)
   const guard = new Guard({ metrics, log, related })
   const presence = new Presence({ limits: config.limits, metrics })
@@ -120,7 +123,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log }).attach(instance)
       routeConsoleContext(instance)
     },
-    extensions: [new StaleUnloadGuard(), limits, auth, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...safetyObservers, ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...safetyObservers, ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
