@@ -1,5 +1,5 @@
-// The `homeroom docs` admin commands as one suite, run as child processes against a store that a
-// real server run filled through real clients; test/cli.test.ts runs it on SQLite and
+// The `homeroom docs` admin commands as one suite, run in-process (test/helpers/cli.ts) against a
+// store that a real server run filled through real clients; test/cli.test.ts runs it on SQLite and
 // test/cli-postgres.test.ts on PostgreSQL.
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -11,6 +11,7 @@ import { startServer, tempDir, type TestServer } from './server.ts'
 import { closeClients, connect, eventually, within, type Client } from './clients.ts'
 import { admin, mintToken, student, teacher } from './tokens.ts'
 import { runCli } from './cli.ts'
+import { liveServers, startHeartbeat } from '../../server/store/heartbeat.ts'
 
 export interface CliBackend {
   label: string
@@ -137,6 +138,44 @@ export function cliSuite(backend: CliBackend) {
     assert.not.ok(changes['reads/u2'], 'a change after --to is not listed')
   })
 
+  test('docs diff --from alone compares with now; text output shows times as ISO, --json keeps the numbers', async () => {
+    const untilNow = await runCli(dataDir, ['docs', 'diff', NAME, '--from', iso(states[0].at), '--json'], env)
+    assert.is(untilNow.code, 0, untilNow.stderr)
+    const explicit = await runCli(dataDir, ['docs', 'diff', NAME, '--from', iso(states[0].at), '--to', 'now', '--json'], env)
+    assert.equal(untilNow.json(), explicit.json())
+    const messages = (untilNow.json() as Array<{ path: string; after: Array<{ at: unknown }> }>).find((c) => c.path === 'messages')!
+    assert.ok(messages.after.every((m) => typeof m.at === 'number'), 'raw numbers in --json')
+    const text = await runCli(dataDir, ['docs', 'diff', NAME, '--from', iso(states[0].at)], env)
+    assert.is(text.code, 0, text.stderr)
+    assert.match(text.stdout, /"at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/)
+    assert.not.match(text.stdout, /"at":\d/)
+  })
+
+  test('docs list --surface knows the surfaces; an unknown one is an error listing them', async () => {
+    const chats = await runCli(dataDir, ['docs', 'list', '--surface', 'chat', '--json'], env)
+    assert.is(chats.code, 0, chats.stderr)
+    assert.ok(chats.json().every((d: { surface: string }) => d.surface === 'chat'))
+    const unknown = await runCli(dataDir, ['docs', 'list', '--surface', 'chats'], env)
+    assert.is(unknown.code, 2)
+    assert.match(unknown.stderr, /^homeroom docs list: --surface: no surface is called 'chats'; the known ones are doc, board, poll, exam, chat, .*system\n$/)
+  })
+
+  test('docs history --limit shows the newest n, or the first n from --from', async () => {
+    const full = (await runCli(dataDir, ['docs', 'history', NAME, '--json'], env)).json() as Array<{ seq: number; at: string }>
+    assert.ok(full.length >= 3)
+    const newest = await runCli(dataDir, ['docs', 'history', NAME, '--limit', '2', '--json'], env)
+    assert.equal(newest.json().map((i: { seq: number }) => i.seq), full.slice(-2).map((i) => i.seq))
+    const first = await runCli(dataDir, ['docs', 'history', NAME, '--limit', '1', '--from', full[0].at, '--json'], env)
+    assert.equal(first.json().map((i: { seq: number }) => i.seq), [full[0].seq])
+    const text = await runCli(dataDir, ['docs', 'history', NAME, '--limit', '2'], env)
+    assert.match(text.stdout, new RegExp(`showing 2 of ${full.length} changes \\(--limit 2\\)`))
+    for (const bad of ['0', 'two', '-3']) {
+      const refused = await runCli(dataDir, ['docs', 'history', NAME, '--limit', bad], env)
+      assert.is(refused.code, 2, bad)
+      assert.match(refused.stderr, /--limit: '.*' is not a whole number of at least 1/)
+    }
+  })
+
   test('export and import carry a document as a Yjs update', async () => {
     const file = join(dataDir, 'r1.bin')
     const exported = await runCli(dataDir, ['docs', 'export', NAME, '--out', file], env)
@@ -179,11 +218,40 @@ export function cliSuite(backend: CliBackend) {
     const refused = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[1].at), '--server', server!.http, '--token', await mintToken(teacher())], env)
     assert.is(refused.code, 1)
     assert.match(refused.stderr, /403 forbidden/)
-    const direct = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[0].at)], { ...env, PORT: String(server!.port), HOST: '127.0.0.1' })
-    assert.is(direct.code, 1)
-    assert.match(direct.stderr, /a Homeroom server is running at http:\/\/127\.0\.0\.1:\d+; .* use --server/)
+    // The running server is found through its heartbeat in the store, whatever PORT says.
+    const heartbeat = await startHeartbeat(server!.app.store, { instance: 'test-1', address: server!.http })
+    for (const command of [
+      ['docs', 'restore', NAME, '--at', iso(states[0].at)],
+      ['docs', 'import', NAME, join(dataDir, 'r1.bin')],
+      ['docs', 'repair', NAME],
+      ['docs', 'compact', NAME],
+    ]) {
+      const direct = await runCli(dataDir, command, { ...env, PORT: '1' })
+      assert.is(direct.code, 1, command.join(' '))
+      assert.match(direct.stderr, new RegExp(`a Homeroom server is running on this store \\(instance test-1 at ${server!.http}, pid ${process.pid} on .*, last seen \\d+ s ago\\); .* use --server ${server!.http}`))
+      assert.match(direct.stderr, /or pass --force/)
+    }
+    await heartbeat.stop()
+    assert.equal(await liveServers(server!.app.store), [], 'a stopped server deletes its heartbeat')
+    const badToken = await runCli(dataDir, ['docs', 'restore', NAME, '--at', iso(states[1].at), '--server', server!.http, '--token', await mintToken(teacher(), { secret: 'another-secret-that-is-long' })], env)
+    assert.is(badToken.code, 1)
+    assert.match(badToken.stderr, /^homeroom docs restore: --token: the server refused \(401 unauthenticated\): bad signature\n$/)
     closeClients()
     await server!.stop()
+    server = undefined
+  })
+
+  test('a heartbeat not refreshed for three intervals (a killed server) no longer counts', async () => {
+    server = await startServer(env, { dataDir })
+    const store = server.app.store
+    const killed = await startHeartbeat(store, { instance: 'killed', address: 'http://localhost:1' }, { intervalMs: 100 })
+    const alive = await startHeartbeat(store, { instance: 'alive', address: 'http://localhost:2' }, { intervalMs: 100 })
+    killed.halt()
+    await new Promise((resolve) => setTimeout(resolve, 450))
+    assert.equal((await liveServers(store)).map((s) => s.instance), ['alive'])
+    await alive.stop()
+    assert.equal(await liveServers(store), [])
+    await server.stop()
     server = undefined
   })
 
@@ -235,13 +303,25 @@ export function cliSuite(backend: CliBackend) {
     assert.is(clean.code, 0, clean.stdout + clean.stderr)
   })
 
+  test('docs verify of a document that is not stored fails (exit 1) naming it', async () => {
+    const result = await runCli(dataDir, ['docs', 'verify', 's1/chat/nobody'], env)
+    assert.is(result.code, 1)
+    assert.is(result.stdout, '')
+    assert.match(result.stderr, /^homeroom docs verify: no stored document s1\/chat\/nobody: nothing to verify \(check the name with 'homeroom docs list'\)\n$/)
+    const malformed = await runCli(dataDir, ['docs', 'verify', 's1/chat'], env)
+    assert.is(malformed.code, 2)
+  })
+
   test('bad usage exits 2 with a helpful message; failed operations exit 1', async () => {
-    const missing = await runCli(dataDir, ['docs', 'diff', NAME, '--from', '-1h'], env)
+    const missing = await runCli(dataDir, ['docs', 'diff', NAME, '--to', '-1h'], env)
     assert.is(missing.code, 2)
-    assert.match(missing.stderr, /--to/)
+    assert.match(missing.stderr, /--from/)
     const badTime = await runCli(dataDir, ['docs', 'show', NAME, '--at', 'yesterday'], env)
     assert.is(badTime.code, 2)
-    assert.match(badTime.stderr, /not a time: use an ISO time/)
+    assert.match(badTime.stderr, /^homeroom docs show: --at: 'yesterday' is not a time: use an ISO time/)
+    const badTo = await runCli(dataDir, ['docs', 'diff', NAME, '--from', '-1h', '--to', 'soon'], env)
+    assert.is(badTo.code, 2)
+    assert.match(badTo.stderr, /^homeroom docs diff: --to: 'soon' is not a time/)
     const badName = await runCli(dataDir, ['docs', 'show', 's1/chat'], env)
     assert.is(badName.code, 2)
     assert.match(badName.stderr, /bad-name/)
