@@ -8,7 +8,7 @@ import { Identities } from './identity.ts'
 import { createLogger, routeConsoleContext, type Logger } from './log.ts'
 import { Keepalive } from './keepalive.ts'
 import { Metrics } from './metrics.ts'
-import { Router, sendError, HttpError } from './http.ts'
+import { HttpApi, warnIfPlaygroundExposed } from './http.ts'
 import { coreRoutes } from './routes/core.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { rosterRoutes } from './routes/roster.ts'
@@ -49,7 +49,8 @@ export interface Homeroom {
   identities: Identities
   limits: Limits
   persistence: Persistence
-  router: Router
+  /** The HTTP API (Fastify), served on the Hocuspocus port. */
+  api: HttpApi
   server: Server
   hocuspocus: Hocuspocus
   /** The live copy of a document if loaded, else its stored state. */
@@ -74,7 +75,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const identities = new Identities(config)
   const limits = new Limits({ limits: config.limits, metrics })
   const persistence = new Persistence({ store, metrics, log, snapshotEvery: config.snapshotEvery })
-  const router = new Router(identities, config.limits.httpRequestsPerSec)
+  const api = new HttpApi({ config, identities, log })
   const sockets = new Set<Socket>()
 
   const app = {} as Homeroom
@@ -83,7 +84,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
   const auth = new Auth({ identities, limits, metrics, log, peek: readFacts.peek })
   const related = new RelatedDocs((name) => app.hocuspocus.documents.get(name), peek)
-  const guard = new Guard({ metrics, log, related })
+  const guard = new Guard({ metrics, log, related, store, limits: config.limits })
   const presence = new Presence({ limits: config.limits, metrics })
   const signaling = new Signaling({ metrics, log })
   const observers = [new PollObserver(app), new ClassroomObserver(app), new SystemStatusObserver(app)]
@@ -92,16 +93,16 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
 
   const http: Extension = {
     extensionName: 'http',
+    // Every plain request goes to Fastify; throwing null ends Hocuspocus' own handling.
     async onRequest({ request, response }) {
-      try {
-        if (await router.handle(request, response)) throw null
-      } catch (error) {
-        if (error === null) throw null
-        log.error({ err: error, url: request.url?.split('?')[0] }, 'request failed')
-        throw null
-      }
-      sendError(response, new HttpError(404, 'not-found', `no route ${request.url?.split('?')[0]}`))
+      await api.handle(request, response)
       throw null
+    },
+    async onListen() {
+      await api.ready()
+    },
+    async onDestroy() {
+      await api.close()
     },
     async onUpgrade({ socket }) {
       sockets.add(socket)
@@ -138,7 +139,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     identities,
     limits,
     persistence,
-    router,
+    api,
     server,
     hocuspocus: server.hocuspocus,
     peek,
@@ -156,6 +157,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       await server.listen()
       const port = server.address.port
       stopRetention = startRetentionTimer(app)
+      warnIfPlaygroundExposed(config, log)
       log.info({ port, host: config.host, store: store.kind }, `Homeroom listening on http://${config.host}:${port} (WebSocket on the same port)`)
       return { port }
     },
@@ -172,15 +174,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies Homeroom)
-  docsRoutes(router, app)
-  rosterRoutes(router, app)
-  notificationRoutes(router, app)
-  dashboardRoutes(router, app)
-  fileRoutes(router, app)
-  emergencyRoutes(router, app)
-  busRoutes(router, app)
-  playgroundRoutes(router, app)
-  coreRoutes(router, app)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
   return app
 }
 

@@ -1,10 +1,31 @@
-// A small JSON router on the Hocuspocus HTTP server. Every error leaves as
-// `{ "error": { "code", "message" } }` with a fitting status.
-import { createHash } from 'node:crypto'
+// The HTTP API: Fastify on the Hocuspocus HTTP server (same port; Hocuspocus keeps the WebSocket
+// upgrade path and hands every plain request to `HttpApi.handle`). Fastify supplies routing (405
+// with Allow, HEAD), CORS (@fastify/cors), rate limits (@fastify/rate-limit, in Redis when several
+// instances run), trusted proxies, request validation from the zod schemas and the OpenAPI
+// document (@fastify/swagger). Homeroom adds the error shape `{ "error": { "code", "message" } }`,
+// the identity of the caller (verified once per request, and the key of its rate limit) and one
+// access log line per request. See docs/http.md.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify'
+import cors from '@fastify/cors'
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { Redis } from 'ioredis'
+import { z } from 'zod'
 import type { Identity } from '../docs-model/types.ts'
+import type { Config } from './config.ts'
 import type { Identities } from './identity.ts'
-import { TokenBuckets } from './rate.ts'
+import type { Logger } from './log.ts'
 
 export class HttpError extends Error {
   readonly status: number
@@ -16,154 +37,317 @@ export class HttpError extends Error {
   }
 }
 
-export interface RequestContext {
-  req: IncomingMessage
-  res: ServerResponse
-  url: URL
-  params: Record<string, string>
-  /** The caller's identity from `Authorization: Bearer`; throws 401 when absent or invalid. */
-  user(): Promise<Identity>
-  /** The JSON body, at most `limit` bytes; throws 400/413. */
-  json(limit?: number): Promise<unknown>
-  /** The raw body, at most `limit` bytes; throws 413. */
-  body(limit: number): Promise<Buffer>
-}
+/** The Fastify instance routes are registered on, typed by the zod schemas. */
+export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>
+export type RoutePlugin<A> = (api: Api, app: A) => void | Promise<void>
 
-export type Handler = (ctx: RequestContext) => Promise<void> | void
-
-interface Route {
-  method: string
-  parts: string[]
-  handler: Handler
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) })
-  res.end(text)
-}
-
-export function sendError(res: ServerResponse, error: HttpError): void {
-  sendJson(res, error.status, { error: { code: error.code, message: error.message } })
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > limit) throw new HttpError(413, 'too-large', `body of ${declared} bytes exceeds ${limit}`)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > limit) throw new HttpError(413, 'too-large', `body exceeds ${limit} bytes`)
-    chunks.push(chunk as Buffer)
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller, when its token verified. */
+    identity?: Identity
+    /** Why a presented token did not verify. */
+    authFailure?: string
   }
-  return Buffer.concat(chunks)
-}
-
-export class Router {
-  private readonly routes: Route[] = []
-  private readonly identities: Identities
-  private readonly rates: TokenBuckets
-
-  constructor(identities: Identities, requestsPerSec: number) {
-    this.identities = identities
-    this.rates = new TokenBuckets(requestsPerSec)
-  }
-
-  /** `pattern` like `/api/v1/schools/:school/roster`; a trailing `*name` captures the rest. */
-  on(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler })
-    return this
-  }
-
-  /** Handles the request if a route matches; returns false otherwise. */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    let segments: string[]
-    try {
-      segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
-    } catch {
-      sendError(res, new HttpError(400, 'bad-request', 'the path has a malformed percent-escape'))
-      return true
-    }
-    let methodMismatch = false
-    for (const route of this.routes) {
-      const params = match(route.parts, segments)
-      if (!params) continue
-      if (route.method !== req.method) {
-        methodMismatch = true
-        continue
-      }
-      if (!this.rates.take(caller(req))) {
-        sendError(res, new HttpError(429, 'rate-limited', 'too many requests; slow down and retry'))
-        return true
-      }
-      await this.run(route.handler, { req, res, url, params })
-      return true
-    }
-    if (methodMismatch) {
-      sendError(res, new HttpError(404, 'not-found', `${req.method} is not supported on ${url.pathname}`))
-      return true
-    }
-    return false
-  }
-
-  private async run(handler: Handler, base: Pick<RequestContext, 'req' | 'res' | 'url' | 'params'>): Promise<void> {
-    const ctx: RequestContext = {
-      ...base,
-      user: async () => {
-        const header = base.req.headers.authorization ?? ''
-        const token = header.startsWith('Bearer ') ? header.slice(7).trim() : undefined
-        try {
-          return await this.identities.verify(token)
-        } catch (error) {
-          throw new HttpError(401, 'unauthenticated', (error as { reason?: string }).reason ?? 'invalid token')
-        }
-      },
-      body: (limit) => readBody(base.req, limit),
-      json: async (limit = 1024 * 1024) => {
-        const raw = await readBody(base.req, limit)
-        try {
-          return JSON.parse(raw.toString('utf8'))
-        } catch {
-          throw new HttpError(400, 'bad-request', 'body must be JSON')
-        }
-      },
-    }
-    try {
-      await handler(ctx)
-    } catch (error) {
-      if (base.res.headersSent) {
-        base.res.destroy()
-        return
-      }
-      sendError(base.res, error instanceof HttpError ? error : new HttpError(500, 'internal', 'internal error'))
-      if (!(error instanceof HttpError)) throw error
-    }
+  interface FastifyContextConfig {
+    /** The route also takes its token from `?token=` (links followed by browsers). */
+    queryToken?: boolean
   }
 }
 
-/** Callers are told apart by their credentials, else by their address. */
-const caller = (req: IncomingMessage): string =>
-  req.headers.authorization ? createHash('sha256').update(req.headers.authorization).digest('base64') : (req.socket.remoteAddress ?? '?')
+/** The contract's error body, for OpenAPI. */
+export const errorBody = z
+  .object({ error: z.object({ code: z.string().describe('machine-readable, e.g. bad-request, forbidden, rate-limited'), message: z.string() }) })
+  .describe('error')
 
-function match(parts: string[], segments: string[]): Record<string, string> | undefined {
-  const params: Record<string, string> = {}
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]
-    if (part.startsWith('*')) {
-      if (i >= segments.length) return undefined
-      params[part.slice(1)] = segments.slice(i).join('/')
-      return params
-    }
-    if (i >= segments.length) return undefined
-    if (part.startsWith(':')) params[part.slice(1)] = segments[i]
-    else if (part !== segments[i]) return undefined
-  }
-  return parts.length === segments.length ? params : undefined
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'bad-request: the path, query or body is invalid',
+  401: 'unauthenticated: no token, or a token that does not verify',
+  403: 'forbidden: the caller may not do this',
+  404: 'not-found',
+  405: 'method-not-allowed (see the Allow header)',
+  409: 'conflict',
+  413: 'too-large: the body exceeds the limit',
+  429: 'rate-limited (see Retry-After)',
+  503: 'unavailable',
+}
+
+/** Response schemas of the error statuses a route may answer, for OpenAPI. */
+export function errors(...statuses: number[]): Record<number, typeof errorBody> {
+  return Object.fromEntries(statuses.map((s) => [s, errorBody.describe(ERROR_DESCRIPTIONS[s] ?? 'error')]))
+}
+
+/** The caller's identity; 401 when no token was presented or it did not verify. */
+export function user(request: FastifyRequest): Identity {
+  if (request.identity) return request.identity
+  throw new HttpError(401, 'unauthenticated', request.authFailure ?? 'unauthenticated: an Authorization: Bearer token is required')
 }
 
 /** Throws 403 unless the user has one of the roles. */
 export function requireRole(user: Identity, ...roles: Identity['role'][]): void {
   if (!roles.includes(user.role)) throw new HttpError(403, 'forbidden', `role ${user.role} may not do this; needs ${roles.join(' or ')}`)
+}
+
+/**
+ * A preParsing hook running `check` before the body is read: authentication, role and path checks
+ * come first (401/403 before 400, and no upload is read for a caller who may not make it), after
+ * the rate limit has counted the request.
+ */
+export function before(check: (request: FastifyRequest) => void | Promise<void>) {
+  return async (request: FastifyRequest, _reply: FastifyReply, payload: NodeJS.ReadableStream) => {
+    await check(request)
+    return payload
+  }
+}
+
+/** Path parameters as strings, for checks that run before validation. */
+export const rawParams = (request: FastifyRequest): Record<string, string> => request.params as Record<string, string>
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
+export const isLoopback = (address: string | undefined): boolean => address !== undefined && LOOPBACK.test(address)
+/** Whether a listen host is reachable only from this machine. */
+export const isLoopbackHost = (host: string): boolean => host === 'localhost' || isLoopback(host)
+
+/** A warning when the playground (dev tokens for anyone it answers) is reachable from other machines. */
+export function warnIfPlaygroundExposed(config: Config, log: Logger): void {
+  if (!config.playground || isLoopbackHost(config.host)) return
+  log.warn(
+    { host: config.host, playgroundPublic: config.playgroundPublic },
+    config.playgroundPublic
+      ? `PLAYGROUND and PLAYGROUND_PUBLIC are on and the server listens on ${config.host}: anyone who reaches it can mint an admin token for any school`
+      : `PLAYGROUND is on and the server listens on ${config.host}: the playground page is public (tokens are minted for loopback callers only)`,
+  )
+}
+
+const pathOf = (url: string): string => url.split('?')[0].slice(0, 512)
+
+const CODES: Record<number, string> = {
+  400: 'bad-request',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not-found',
+  405: 'method-not-allowed',
+  406: 'not-acceptable',
+  409: 'conflict',
+  413: 'too-large',
+  415: 'unsupported-media-type',
+  429: 'rate-limited',
+  503: 'unavailable',
+}
+
+/** Any error a request meets, as the status, code and message the client is told. */
+function toHttpError(error: FastifyError | Error, request: FastifyRequest): HttpError {
+  if (error instanceof HttpError) return error
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issue = error.validation[0]
+    const where = (error as { validationContext?: string }).validationContext
+    const path = issue.instancePath.slice(1).replaceAll('/', '.') || (where === 'querystring' ? 'query' : (where ?? 'body'))
+    return new HttpError(400, 'bad-request', `${path}: ${issue.message}`)
+  }
+  const fastifyError = error as FastifyError
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpError(413, 'too-large', `body exceeds ${request.routeOptions.bodyLimit ?? 'the limit of'} bytes`)
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new HttpError(400, 'bad-request', 'body must be JSON')
+  }
+  const status = fastifyError.statusCode
+  if (status && status >= 400 && status < 500) return new HttpError(status, CODES[status] ?? 'bad-request', fastifyError.message)
+  return new HttpError(500, 'internal', 'internal error')
+}
+
+/** The JSON error body, with the right status. */
+export function sendError(reply: FastifyReply, error: HttpError): FastifyReply {
+  return reply.code(error.status).type('application/json; charset=utf-8').send({ error: { code: error.code, message: error.message } })
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+
+/** `TRUST_PROXY` as Fastify takes it: true/false, a hop count, or addresses/CIDRs (comma separated). */
+function trustProxyOption(value: boolean | string): boolean | string | ((address: string, hop: number) => boolean) {
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) return value
+  const hops = Number(value)
+  return (_address, hop) => hop < hops
+}
+
+export interface HttpOptions {
+  config: Config
+  identities: Identities
+  log: Logger
+}
+
+export class HttpApi {
+  readonly fastify: Api
+  /** The Redis connection of the shared rate limits (and the readiness check), when REDIS_URL is set. */
+  readonly redis?: Redis
+  private readonly log: Logger
+  private readonly paths = new Map<string, Set<string>>()
+  private closed?: Promise<void>
+
+  constructor({ config, identities, log }: HttpOptions) {
+    this.log = log
+    const fastify = Fastify({
+      trustProxy: trustProxyOption(config.http.trustProxy),
+      logger: false, // the access log below is the one line per request; Fastify's would carry query strings
+      disableRequestLogging: true,
+      bodyLimit: 1024 * 1024,
+      frameworkErrors: (error, _request, reply) => {
+        sendError(reply, new HttpError(400, 'bad-request', error.code === 'FST_ERR_BAD_URL' ? 'the path has a malformed percent-escape' : error.message))
+      },
+    }).withTypeProvider<ZodTypeProvider>()
+    this.fastify = fastify
+    fastify.setValidatorCompiler(validatorCompiler)
+    // Response schemas document the API; responses are written as they are (never rejected).
+    fastify.setSerializerCompiler(() => (data) => JSON.stringify(data))
+
+    // Bodies are JSON whatever their Content-Type says (as clients have always sent them); the
+    // upload route replaces this with raw bytes. Both refuse __proto__ and constructor keys.
+    fastify.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+      if (body === '') return done(null, undefined)
+      fastify.getDefaultJsonParser('error', 'error')(request, body as string, done)
+    })
+
+    // Who is calling: verified once, before the rate limit (whose key it is) and every route.
+    fastify.addHook('onRequest', async (request) => {
+      const header = request.headers.authorization
+      let token: string | undefined
+      if (header !== undefined) token = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
+      else if (request.routeOptions.config?.queryToken) token = (request.query as Record<string, string | undefined>)?.token
+      if (token === undefined) return
+      try {
+        request.identity = await identities.verify(token)
+      } catch (error) {
+        request.authFailure = (error as { reason?: string }).reason ?? 'invalid token'
+      }
+    })
+
+    fastify.addHook('onResponse', async (request, reply) => {
+      log.info(
+        { method: request.method, path: pathOf(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, sub: request.identity?.sub, ip: request.ip },
+        'http request',
+      )
+    })
+
+    fastify.setErrorHandler((error, request, reply) => {
+      const answer = toHttpError(error as Error, request)
+      if (answer.status >= 500) log.error({ err: error, method: request.method, path: pathOf(request.url) }, 'request failed')
+      if (reply.sent || reply.raw.headersSent) {
+        reply.raw.destroy()
+        return
+      }
+      sendError(reply, answer)
+    })
+
+    fastify.addHook('onRoute', (route) => {
+      if (route.url === '*') return
+      const methods = this.paths.get(route.url) ?? new Set<string>()
+      for (const method of [route.method].flat()) methods.add(method)
+      this.paths.set(route.url, methods)
+    })
+
+    if (config.redisUrl) {
+      // Commands fail at once while Redis is away (no offline queue): the limiter then lets
+      // requests through (skipOnError) rather than stalling them, and readiness reports it.
+      this.redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 1000 })
+      let reported = false
+      this.redis.on('error', (error) => {
+        if (!reported) log.warn({ err: error }, 'Redis of the HTTP rate limits unreachable; requests are not limited across instances until it is back')
+        reported = true
+      })
+      this.redis.on('ready', () => (reported = false))
+    }
+
+    const origins = new Set(config.http.corsOrigins)
+    fastify.register(cors, {
+      origin: origins.has('*') ? '*' : (origin, callback) => callback(null, origin !== undefined && origins.has(origin)),
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Filename'],
+      exposedHeaders: ['Retry-After', 'Content-Disposition', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+      maxAge: 600,
+    })
+
+    // Each caller may average MAX_HTTP_REQUESTS_PER_SEC, with bursts of twice that: windows of
+    // two seconds, each admitting twice the rate.
+    fastify.register(rateLimit, {
+      max: config.limits.httpRequestsPerSec * 2,
+      timeWindow: 2000,
+      hook: 'onRequest',
+      keyGenerator: (request) => (request.identity ? `user:${request.identity.sub}` : `ip:${request.ip}`),
+      errorResponseBuilder: (_request, context) => new HttpError(429, 'rate-limited', `too many requests; slow down and retry in ${context.after}`),
+      skipOnError: true,
+      ...(this.redis ? { redis: this.redis, nameSpace: `${config.redisKeyPrefix}http-rate:` } : {}),
+    })
+
+    fastify.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: { title: 'Homeroom HTTP API', version: '1', description: 'The HTTP part of the Homeroom contract (section 4). Errors are `{ "error": { "code", "message" } }`.' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      },
+      transform: (input) => {
+        const out = jsonSchemaTransform(input)
+        // find-my-way wildcards (`*`) as OpenAPI path parameters named `name`.
+        if (out.url.endsWith('*')) {
+          out.url = out.url.slice(0, -1) + '{name}'
+          const params = (out.schema as { params?: { properties?: Record<string, unknown>; required?: string[] } }).params
+          if (params?.properties?.['*']) {
+            params.properties = { name: params.properties['*'] }
+            params.required = ['name']
+          }
+        }
+        return out
+      },
+    })
+
+    fastify.after(() => {
+      fastify.setNotFoundHandler({ preHandler: fastify.rateLimit() }, (request, reply) => {
+        if (request.method === 'OPTIONS' && request.headers.origin && request.headers['access-control-request-method']) {
+          return sendError(reply, new HttpError(403, 'forbidden', `origin ${String(request.headers.origin).slice(0, 200)} is not allowed (CORS_ORIGINS)`))
+        }
+        return sendError(reply, new HttpError(404, 'not-found', `no route ${pathOf(request.url)}`))
+      })
+      fastify.get('/api/v1/openapi.json', { schema: { summary: 'This API as OpenAPI 3.1', tags: ['meta'], response: { 200: z.looseObject({}), ...errors(429) } } }, () => fastify.swagger() as unknown as Record<string, unknown>)
+    })
+  }
+
+  /** Registers route modules, in order; call before the first request. */
+  routes<A>(app: A, ...plugins: RoutePlugin<A>[]): void {
+    for (const plugin of plugins) this.fastify.register(async (api) => plugin(api, app))
+    // Last: a known path asked with another method answers 405 with Allow.
+    this.fastify.register(async (api) => {
+      for (const [url, present] of this.paths) {
+        const allowed = METHODS.filter((m) => present.has(m) || (m === 'HEAD' && present.has('GET')))
+        const missing = METHODS.filter((m) => !allowed.includes(m))
+        if (missing.length === 0) continue
+        api.route({
+          method: missing,
+          url,
+          schema: { hide: true },
+          handler: async (request, reply) => {
+            reply.header('Allow', allowed.join(', '))
+            throw new HttpError(405, 'method-not-allowed', `${request.method} is not supported on ${pathOf(request.url)}; use ${allowed.join(', ')}`)
+          },
+        })
+      }
+    })
+  }
+
+  /** Loads every plugin and route; errors surface here (at start) rather than at the first request. */
+  async ready(): Promise<void> {
+    await this.fastify.ready()
+  }
+
+  /** Serves one request from the Hocuspocus HTTP server. */
+  async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    await this.fastify.ready()
+    this.fastify.routing(request, response)
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.fastify.close().catch((error) => this.log.warn({ err: error }, 'closing the HTTP API failed'))
+      this.redis?.disconnect()
+    })()
+    return this.closed
+  }
 }

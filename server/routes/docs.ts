@@ -5,7 +5,8 @@ import { NameError } from '../../docs-model/names.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import type { DocRef, Identity, Surface } from '../../docs-model/types.ts'
 import type { Homeroom } from '../app.ts'
-import { HttpError, requireRole, sendJson, type Router } from '../http.ts'
+import { z } from 'zod'
+import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { historyBounds, iso, parseTime, restoreInto, stateAt, TimeTravelError } from '../timetravel.ts'
 import { serverWrite } from '../writes.ts'
 
@@ -39,40 +40,73 @@ function parseAt(value: unknown): number {
   }
 }
 
-export function docsRoutes(router: Router, app: Homeroom): void {
-  router.on('GET', '/api/v1/docs/*name', async ({ res, url, params, user }) => {
-    const caller = await user()
-    requireRole(caller, 'admin', 'director', 'service')
-    const { ref, surface } = resolveName(params.name)
-    requireSchool(caller, ref)
-    const at = url.searchParams.has('at') ? parseAt(url.searchParams.get('at')) : undefined
-    const live = at === undefined ? app.hocuspocus.documents.get(ref.name) : undefined
-    if (live && (await historyBounds(app.store, ref.name)).exists) return sendJson(res, 200, surface.decode(live))
-    const doc = await stateAt(app.store, ref.name, at).catch(timeTravelHttpError)
-    try {
-      sendJson(res, 200, surface.decode(doc))
-    } finally {
-      doc.destroy()
-    }
-  })
+const docParams = z.object({ '*': z.string().describe('the document name, e.g. s1/doc/essay') })
+const atQuery = z.object({ at: z.string().optional().describe('ISO time: the document as it was then') })
+const restoreBody = z.object({ at: z.unknown().describe('ISO time to restore to, e.g. 2026-05-01T08:00:00Z') })
 
-  router.on('POST', '/api/v1/docs/*target', async ({ res, params, user, json }) => {
-    const caller = await user()
-    requireRole(caller, 'admin', 'service')
-    const segments = params.target.split('/')
-    if (segments.pop() !== 'restore') throw new HttpError(404, 'not-found', `no route POST /api/v1/docs/${params.target}`)
-    const { ref, surface } = resolveName(segments.join('/'))
-    requireSchool(caller, ref)
-    const body = (await json(4096)) as { at?: unknown } | null
-    const at = parseAt(body?.at)
-    const past = await stateAt(app.store, ref.name, at).catch(timeTravelHttpError)
-    try {
-      const bounds = await historyBounds(app.store, ref.name)
-      await serverWrite(app.hocuspocus, ref.name, (doc) => restoreInto(doc, past, surface), caller)
-      app.log.info({ doc: ref.name, at: iso(at), by: caller.sub }, 'document restored')
-      sendJson(res, 200, { name: ref.name, restoredTo: iso(at), historyStart: bounds.start > 0 ? iso(bounds.start) : null })
-    } finally {
-      past.destroy()
-    }
-  })
+export function docsRoutes(api: Api, app: Homeroom): void {
+  api.get(
+    '/api/v1/docs/*',
+    {
+      preParsing: before((request) => requireRole(user(request), 'admin', 'director', 'service')),
+      schema: {
+        summary: 'A document decoded to JSON, now or at a past time',
+        tags: ['documents'],
+        security: [{ bearer: [] }],
+        params: docParams,
+        querystring: atQuery,
+        response: { 200: z.unknown().describe('the decoded document'), ...errors(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      const caller = user(request)
+      const { ref, surface } = resolveName(request.params['*'])
+      requireSchool(caller, ref)
+      const at = request.query.at !== undefined ? parseAt(request.query.at) : undefined
+      const live = at === undefined ? app.hocuspocus.documents.get(ref.name) : undefined
+      if (live && (await historyBounds(app.store, ref.name)).exists) return surface.decode(live)
+      const doc = await stateAt(app.store, ref.name, at).catch(timeTravelHttpError)
+      try {
+        return surface.decode(doc)
+      } finally {
+        doc.destroy()
+      }
+    },
+  )
+
+  api.post(
+    '/api/v1/docs/*',
+    {
+      bodyLimit: 4096,
+      preParsing: before((request) => {
+        requireRole(user(request), 'admin', 'service')
+        if (!rawParams(request)['*'].endsWith('/restore')) throw new HttpError(404, 'not-found', `no route POST /api/v1/docs/${rawParams(request)['*']}`)
+      }),
+      schema: {
+        summary: 'POST /api/v1/docs/<name>/restore: make the document equal its state at a past time, as a new change live clients receive',
+        tags: ['documents'],
+        security: [{ bearer: [] }],
+        params: docParams,
+        body: restoreBody,
+        response: { 200: z.object({ name: z.string(), restoredTo: z.string(), historyStart: z.string().nullable() }), ...errors(400, 401, 403, 404, 413, 429) },
+      },
+    },
+    async (request) => {
+      const caller = user(request)
+      const segments = request.params['*'].split('/')
+      segments.pop() // 'restore'
+      const { ref, surface } = resolveName(segments.join('/'))
+      requireSchool(caller, ref)
+      const at = parseAt(request.body?.at)
+      const past = await stateAt(app.store, ref.name, at).catch(timeTravelHttpError)
+      try {
+        const bounds = await historyBounds(app.store, ref.name)
+        await serverWrite(app.hocuspocus, ref.name, (doc) => restoreInto(doc, past, surface), caller)
+        app.log.info({ doc: ref.name, at: iso(at), by: caller.sub }, 'document restored')
+        return { name: ref.name, restoredTo: iso(at), historyStart: bounds.start > 0 ? iso(bounds.start) : null }
+      } finally {
+        past.destroy()
+      }
+    },
+  )
 }

@@ -3,14 +3,13 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { Homeroom } from '../app.ts'
-import { HttpError, requireRole, sendJson, type Router } from '../http.ts'
+import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
 import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES } from '../../docs-model/types.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
-import { parseBody } from './validate.ts'
 
 const emergencyBody = z.object({
   title: z.string().min(1).max(200),
@@ -19,29 +18,48 @@ const emergencyBody = z.object({
   targetRoles: z.array(z.enum(ROLES)).min(1).max(ROLES.length),
 })
 
-export function emergencyRoutes(router: Router, app: Homeroom): void {
-  router.on('POST', '/api/v1/schools/:school/emergencies', async ({ params, res, user, json }) => {
-    const caller = await user()
-    requireRole(caller, 'admin', 'director', 'service')
-    if (!SEGMENT.test(params.school)) throw new HttpError(400, 'bad-request', `'${params.school.slice(0, 70)}' is not a valid school id`)
-    if (!belongsTo(caller, params.school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${params.school}`)
-    const body = parseBody(emergencyBody, await json(64 * 1024))
-    const id = randomUUID()
-    const document = `${params.school}/emergency/${id}`
-    await serverWrite(
-      app.hocuspocus,
-      document,
-      (doc) => {
-        const broadcast = mapOf(doc, 'broadcast')
-        broadcast.set('title', body.title)
-        broadcast.set('message', body.message)
-        broadcast.set('level', body.level)
-        broadcast.set('targetRoles', [...new Set(body.targetRoles)])
-        broadcast.set('by', caller.sub)
-        broadcast.set('at', Date.now())
+export function emergencyRoutes(api: Api, app: Homeroom): void {
+  api.post(
+    '/api/v1/schools/:school/emergencies',
+    {
+      bodyLimit: 64 * 1024,
+      preParsing: before((request) => {
+        const caller = user(request)
+        requireRole(caller, 'admin', 'director', 'service')
+        const { school } = rawParams(request)
+        if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', `'${school.slice(0, 70)}' is not a valid school id`)
+        if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
+      }),
+      schema: {
+        summary: 'Start an emergency: its broadcast reaches the target roles live and in their inboxes',
+        tags: ['safety'],
+        security: [{ bearer: [] }],
+        params: z.object({ school: z.string().regex(SEGMENT) }),
+        body: emergencyBody,
+        response: { 201: z.object({ id: z.string(), document: z.string() }), ...errors(400, 401, 403, 413, 429) },
       },
-      caller,
-    )
-    sendJson(res, 201, { id, document })
-  })
+    },
+    async (request, reply) => {
+      const caller = user(request)
+      const { school } = request.params
+      const body = request.body
+      const id = randomUUID()
+      const document = `${school}/emergency/${id}`
+      await serverWrite(
+        app.hocuspocus,
+        document,
+        (doc) => {
+          const broadcast = mapOf(doc, 'broadcast')
+          broadcast.set('title', body.title)
+          broadcast.set('message', body.message)
+          broadcast.set('level', body.level)
+          broadcast.set('targetRoles', [...new Set(body.targetRoles)])
+          broadcast.set('by', caller.sub)
+          broadcast.set('at', Date.now())
+        },
+        caller,
+      )
+      return reply.code(201).send({ id, document })
+    },
+  )
 }

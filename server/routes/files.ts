@@ -3,54 +3,88 @@
 // of that school only, always as a download (attachment, nosniff, sandboxed), never inline.
 import { randomBytes } from 'node:crypto'
 import type { Homeroom } from '../app.ts'
-import { HttpError, sendJson, type RequestContext, type Router } from '../http.ts'
+import { z } from 'zod'
+import { before, errors, HttpError, user, type Api } from '../http.ts'
 import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
-import type { Identity } from '../../docs-model/types.ts'
 
 const FILES = '/api/v1/files'
 const MIME = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/
 
-export function fileRoutes(router: Router, app: Homeroom): void {
-  router.on('POST', FILES, async ({ req, res, url, user, body }) => {
-    const caller = await user()
-    const school = url.searchParams.get('school') ?? ''
-    if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', 'query parameter school must be a school id')
-    if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
-    const type = mediaType(req.headers['content-type'])
-    const name = safeFilename(header(req.headers['x-filename']))
-    const bytes = await body(app.config.limits.fileBytes)
-    const id = randomBytes(16).toString('base64url')
-    await app.store.putFile({ id, school, name, type, size: bytes.byteLength, at: Date.now(), by: caller.sub, bytes })
-    sendJson(res, 201, { url: `${FILES}/${id}`, name, size: bytes.byteLength, type })
-  })
+const uploadQuery = z.object({ school: z.string().describe('the school the file belongs to') })
 
-  router.on('GET', `${FILES}/:id`, async (ctx) => {
-    const caller = await callerOf(ctx, app)
-    const file = SEGMENT.test(ctx.params.id) ? await app.store.getFile(ctx.params.id) : undefined
-    if (!file) throw new HttpError(404, 'not-found', 'no such file')
-    if (!belongsTo(caller, file.school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${file.school}`)
-    ctx.res.writeHead(200, {
-      'Content-Type': file.type,
-      'Content-Length': file.size,
-      'Content-Disposition': attachment(file.name),
-      'X-Content-Type-Options': 'nosniff',
-      'Content-Security-Policy': "default-src 'none'; sandbox",
-      'Cache-Control': 'private, max-age=3600',
-    })
-    ctx.res.end(Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength))
-  })
-}
+export function fileRoutes(api: Api, app: Homeroom): void {
+  // Uploads are raw bytes of any type: this scope reads every body as a Buffer, up to MAX_FILE_BYTES.
+  api.removeAllContentTypeParsers()
+  api.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: app.config.limits.fileBytes }, (_request, body, done) => done(null, body))
 
-/** Links in messages are followed by browsers that cannot set headers, so `?token=` works too. */
-async function callerOf(ctx: RequestContext, app: Homeroom): Promise<Identity> {
-  const token = ctx.url.searchParams.get('token')
-  if (ctx.req.headers.authorization || !token) return ctx.user()
-  try {
-    return await app.identities.verify(token)
-  } catch (error) {
-    throw new HttpError(401, 'unauthenticated', (error as { reason?: string }).reason ?? 'invalid token')
-  }
+  api.post(
+    FILES,
+    {
+      bodyLimit: app.config.limits.fileBytes,
+      // Every check before a byte of the upload is read.
+      preParsing: before((request) => {
+        const caller = user(request)
+        const school = (request.query as { school?: string }).school ?? ''
+        if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', 'query parameter school must be a school id')
+        if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
+        mediaType(request.headers['content-type'])
+        safeFilename(header(request.headers['x-filename']))
+      }),
+      schema: {
+        summary: "Upload a file for a chat message's `file`: the raw body, with Content-Type and X-Filename",
+        tags: ['files'],
+        security: [{ bearer: [] }],
+        querystring: uploadQuery,
+        headers: z.looseObject({ 'x-filename': z.string().optional().describe('the file name (percent-encoded when not ASCII)') }),
+        consumes: ['application/octet-stream'],
+        response: { 201: z.object({ url: z.string(), name: z.string(), size: z.number(), type: z.string() }), ...errors(400, 401, 403, 413, 429) },
+      },
+    },
+    async (request, reply) => {
+      const caller = user(request)
+      const school = request.query.school
+      const type = mediaType(request.headers['content-type'])
+      const name = safeFilename(header(request.headers['x-filename']))
+      const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+      const id = randomBytes(16).toString('base64url')
+      await app.store.putFile({ id, school, name, type, size: bytes.byteLength, at: Date.now(), by: caller.sub, bytes })
+      return reply.code(201).send({ url: `${FILES}/${id}`, name, size: bytes.byteLength, type })
+    },
+  )
+
+  api.get(
+    `${FILES}/:id`,
+    {
+      // Links in messages are followed by browsers that cannot set headers, so `?token=` works too.
+      config: { queryToken: true },
+      schema: {
+        summary: 'Download an uploaded file (members of its school), always as an attachment',
+        tags: ['files'],
+        security: [{ bearer: [] }],
+        params: z.object({ id: z.string() }),
+        querystring: z.object({ token: z.string().optional().describe('the bearer token, for links followed by browsers') }),
+        produces: ['application/octet-stream'],
+        response: { 200: z.unknown().describe('the file, with its type; Content-Disposition: attachment'), ...errors(401, 403, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const caller = user(request)
+      const { id } = request.params
+      const file = SEGMENT.test(id) ? await app.store.getFile(id) : undefined
+      if (!file) throw new HttpError(404, 'not-found', 'no such file')
+      if (!belongsTo(caller, file.school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${file.school}`)
+      return reply
+        .headers({
+          'Content-Type': file.type,
+          'Content-Disposition': attachment(file.name),
+          'X-Content-Type-Options': 'nosniff',
+          'Content-Security-Policy': "default-src 'none'; sandbox",
+          'Cache-Control': 'private, max-age=3600',
+        })
+        .send(Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength))
+    },
+  )
 }
 
 const header = (value: string | string[] | undefined): string => (Array.isArray(value) ? value[0] : value) ?? ''

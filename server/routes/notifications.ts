@@ -12,7 +12,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { Homeroom } from '../app.ts'
-import { HttpError, requireRole, sendJson, type Router } from '../http.ts'
+import { before, errors, HttpError, requireRole, user, type Api } from '../http.ts'
 import { deliver, inboxItems, notificationKey, resolveTargets } from '../inbox.ts'
 import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
@@ -20,7 +20,6 @@ import { ROLES, type Identity } from '../../docs-model/types.ts'
 import { userId } from '../../docs-model/common.ts'
 import { PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox.ts'
 import type { RosterMember } from '../store/types.ts'
-import { parseBody } from './validate.ts'
 
 const DELIVERY_BATCH = 100
 const segment = z.string().regex(SEGMENT)
@@ -54,34 +53,47 @@ type NotificationRequest = z.output<typeof notificationBody>
 /** An item without its time: what two requests must agree on to be the same notification. */
 type ItemContent = Omit<InboxItem, 'at'>
 
-export function notificationRoutes(router: Router, app: Homeroom): void {
-  router.on('POST', '/api/v1/notifications', async ({ res, user, json }) => {
-    const caller = await user()
-    requireRole(caller, 'service', 'admin', 'teacher')
-    const input = parseBody(notificationBody, await json(256 * 1024))
-    if (!belongsTo(caller, input.school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${input.school}`)
-    const roster = await app.store.roster(input.school)
-    if (caller.role === 'teacher') checkTeacherTargets(caller, input.targets, roster)
-    const recipients = resolveTargets(roster, input.targets)
-    const id = input.id ?? `n-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`
-    const key = notificationKey(caller.sub, id)
-    const { targets: _targets, school: _school, id: _id, ...content } = input
-    const idClaim = `notification:${input.school}:${caller.sub}:${id}`
-    const digest = requestDigest(input)
-    const refusedClaim = `${idClaim}:refused:${digest}`
-    const what = `notification id ${id} of ${caller.sub}`
-    if (await app.store.claim(`${idClaim}:body:${digest}`)) {
-      // Never requested before, so the id is either free or taken by a different request.
-      if (!(await app.store.claim(idClaim))) {
-        await app.store.claim(refusedClaim)
-        throw new HttpError(409, 'conflict', `${what} was already used for another notification; use a new id`)
+export function notificationRoutes(api: Api, app: Homeroom): void {
+  api.post(
+    '/api/v1/notifications',
+    {
+      bodyLimit: 256 * 1024,
+      preParsing: before((request) => requireRole(user(request), 'service', 'admin', 'teacher')),
+      schema: {
+        summary: "Put one item in the inbox of every recipient the targets resolve to (through the school's roster)",
+        tags: ['notifications'],
+        security: [{ bearer: [] }],
+        body: notificationBody,
+        response: { 202: z.object({ id: z.string(), recipients: z.number() }), ...errors(400, 401, 403, 409, 413, 429) },
+      },
+    },
+    async (request, reply) => {
+      const caller = user(request)
+      const input = request.body
+      if (!belongsTo(caller, input.school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${input.school}`)
+      const roster = await app.store.roster(input.school)
+      if (caller.role === 'teacher') checkTeacherTargets(caller, input.targets, roster)
+      const recipients = resolveTargets(roster, input.targets)
+      const id = input.id ?? `n-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`
+      const key = notificationKey(caller.sub, id)
+      const { targets: _targets, school: _school, id: _id, ...content } = input
+      const idClaim = `notification:${input.school}:${caller.sub}:${id}`
+      const digest = requestDigest(input)
+      const refusedClaim = `${idClaim}:refused:${digest}`
+      const what = `notification id ${id} of ${caller.sub}`
+      if (await app.store.claim(`${idClaim}:body:${digest}`)) {
+        // Never requested before, so the id is either free or taken by a different request.
+        if (!(await app.store.claim(idClaim))) {
+          await app.store.claim(refusedClaim)
+          throw new HttpError(409, 'conflict', `${what} was already used for another notification; use a new id`)
+        }
+        await deliverInBatches(app, input.school, recipients, key, { ...content, at: Date.now() })
+      } else {
+        await answerRepeat(app, input.school, recipients, key, content, what, refusedClaim)
       }
-      await deliverInBatches(app, input.school, recipients, key, { ...content, at: Date.now() })
-    } else {
-      await answerRepeat(app, input.school, recipients, key, content, what, refusedClaim)
-    }
-    sendJson(res, 202, { id: key, recipients: recipients.length })
-  })
+      return reply.code(202).send({ id: key, recipients: recipients.length })
+    },
+  )
 }
 
 /**

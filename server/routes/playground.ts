@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type * as Y from 'yjs'
 import type { Homeroom } from '../app.ts'
-import { HttpError, sendJson, type Router } from '../http.ts'
+import { errors, HttpError, isLoopback, before, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
 import { DEMO_USERS } from '../playground/cast.ts'
 import { ROLES } from '../../docs-model/types.ts'
@@ -22,38 +22,51 @@ const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
 const tokenBody = z.object({ school: id, sub: id, role: z.enum(ROLES).exclude(['service']), name: z.string().max(100).optional() })
 
 
-export function playgroundRoutes(router: Router, app: Homeroom): void {
+export function playgroundRoutes(api: Api, app: Homeroom): void {
   if (!app.config.playground) return
   let bundle: Promise<ClientBundle> | undefined
 
   for (const [path, { file, type }] of Object.entries(STATIC)) {
-    router.on('GET', path, ({ res }) => {
+    api.get(path, { schema: { hide: true } }, (_request, reply) => {
       const body = readFileSync(fileURLToPath(new URL(file, dir)))
-      res.writeHead(200, { 'Content-Type': type, 'Content-Length': body.byteLength, 'Cache-Control': 'no-cache' })
-      res.end(body)
+      return reply.headers({ 'Content-Type': type, 'Cache-Control': 'no-cache' }).send(body)
     })
   }
 
-  router.on('GET', '/playground/:file', async ({ res, params }) => {
+  api.get('/playground/:file', { schema: { hide: true } }, async (request, reply) => {
+    const { file } = request.params as { file: string }
     // Loaded on demand: esbuild is a development dependency, absent from production images.
     bundle ??= import('../../scripts/build-client.ts').then(({ buildClient }) => buildClient()).catch((error) => {
       bundle = undefined
       throw error
     })
-    const body = (await bundle).get(params.file)
-    if (!body) throw new HttpError(404, 'not-found', `no file ${params.file}`)
-    res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Content-Length': body.byteLength, 'Cache-Control': 'no-cache' })
-    res.end(body)
+    const body = (await bundle).get(file)
+    if (!body) throw new HttpError(404, 'not-found', `no file ${file}`)
+    return reply.headers({ 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' }).send(body)
   })
 
-  router.on('POST', '/playground/token', async ({ res, json }) => {
-    const parsed = tokenBody.safeParse(await json(4096))
-    if (!parsed.success) throw new HttpError(400, 'bad-request', parsed.error.issues[0].message)
-    const { school, sub, role, name } = parsed.data
-    const demo = DEMO_USERS.find((u) => u.id === sub)
-    // No lifetime given: 8 hours, or MAX_TOKEN_TTL when that is shorter, so the server accepts it.
-    const token = await app.identities.mint(
-      {
+  api.post(
+    '/playground/token',
+    {
+      bodyLimit: 4096,
+      // A token for any school and role: for this machine only, unless PLAYGROUND_PUBLIC says otherwise.
+      preParsing: before((request) => {
+        if (!app.config.playgroundPublic && !isLoopback(request.ip)) {
+          throw new HttpError(403, 'forbidden', 'playground tokens are minted for callers on this host only (set PLAYGROUND_PUBLIC=1 to serve every caller)')
+        }
+      }),
+      schema: {
+        summary: 'Playground only (PLAYGROUND=1): a development token for any school and role, for loopback callers unless PLAYGROUND_PUBLIC=1',
+        tags: ['playground'],
+        body: tokenBody,
+        response: { 200: z.object({ token: z.string() }), ...errors(400, 403, 413, 429) },
+      },
+    },
+    async (request) => {
+      const { school, sub, role, name } = request.body
+      const demo = DEMO_USERS.find((u) => u.id === sub)
+      // No lifetime given: 8 hours, or MAX_TOKEN_TTL when that is shorter, so the server accepts it.
+      const token = await app.identities.mint({
         sub,
         name: name ?? demo?.name ?? sub,
         role,
@@ -61,11 +74,11 @@ export function playgroundRoutes(router: Router, app: Homeroom): void {
         classes: role === 'teacher' || role === 'student' ? ['7a'] : undefined,
         buses: role === 'driver' || role === 'parent' || role === 'student' ? ['b1'] : undefined,
         children: role === 'parent' ? ['u1'] : undefined,
-      },
-    )
-    await seed(app, school)
-    sendJson(res, 200, { token })
-  })
+      })
+      await seed(app, school)
+      return { token }
+    },
+  )
 }
 
 const seeded = new Set<string>()
