@@ -222,7 +222,7 @@ test('serve: heartbeat in the store while it runs, gone when it stops; a port in
     // The running server is found through the store, not through PORT.
     const refused = await runCli(dataDir, ['docs', 'compact'], { PORT: '9' })
     assert.is(refused.code, 1)
-    assert.match(refused.stderr, new RegExp(`a Homeroom server is running on this store \\(instance \\S+ at http://127\\.0\\.0\\.1:${port}, pid ${first.child.pid} `))
+    assert.match(refused.stderr, new RegExp(`a Homeroom server is running at http://127\\.0\\.0\\.1:${port} \\(instance \\S+, pid ${first.child.pid} `))
     // A second server on the same port.
     const second = await serveProcess(tempDir(), { PORT: String(port) })
     assert.is(await within(second.exited, 15_000, 'the second server to exit'), 1)

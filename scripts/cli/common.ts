@@ -158,11 +158,11 @@ export async function refuseWhileServing(store: Store, what: string, force: bool
   if (force) return
   const servers = await liveServers(store)
   if (servers.length === 0) return
-  const described = servers.map(describeServer).join('; ')
-  const url = serverUrl(servers[0])
+  const others = servers.length > 1 ? ` and ${servers.length - 1} more` : ''
   throw new CliError(
-    `a Homeroom server is running on this store (${described}); ${what} straight into the store would not reach its live documents. ` +
-      `Stop the server first, use --server ${url} --token <admin token> where offered, or pass --force`,
+    `a Homeroom server is running at ${serverUrl(servers[0])} (${describeServer(servers[0])}${others}; found by its heartbeat in the store); ` +
+      `${what} straight into the store would not reach its live documents. ` +
+      `Stop the server first, use --server ${serverUrl(servers[0])} --token <admin token> where offered, or pass --force`,
   )
 }
 
@@ -173,7 +173,7 @@ function serverUrl(server: LiveServer): string {
 
 function describeServer(server: LiveServer): string {
   const ago = Math.max(0, Math.round((Date.now() - server.seenAt) / 1000))
-  return `instance ${server.instance} at ${serverUrl(server)}, pid ${server.pid} on ${server.host}, last seen ${ago} s ago`
+  return `instance ${server.instance}, pid ${server.pid} on ${server.host}, last heartbeat ${ago} s ago`
 }
 
 export const print = (text: string): void => {

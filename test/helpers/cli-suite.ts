@@ -228,7 +228,7 @@ export function cliSuite(backend: CliBackend) {
     ]) {
       const direct = await runCli(dataDir, command, { ...env, PORT: '1' })
       assert.is(direct.code, 1, command.join(' '))
-      assert.match(direct.stderr, new RegExp(`a Homeroom server is running on this store \\(instance test-1 at ${server!.http}, pid ${process.pid} on .*, last seen \\d+ s ago\\); .* use --server ${server!.http}`))
+      assert.match(direct.stderr, new RegExp(`a Homeroom server is running at ${server!.http} \\(instance test-1, pid ${process.pid} on .*, last heartbeat \\d+ s ago; found by its heartbeat in the store\\); .* use --server ${server!.http}`))
       assert.match(direct.stderr, /or pass --force/)
     }
     await heartbeat.stop()
