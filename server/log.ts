@@ -79,6 +79,7 @@ function calledFromDependency(fn: (...args: unknown[]) => void): boolean {
 
 const CLOSING = /^closing connection (\S+) \(while handling (.*)\) because of exception$/
 const HOOK = /^\[(\w+)\]$/
+const CLIENT_NOISE = /^(Unable to handle message of type|Received an authentication message on a connection that is already)/
 
 function emit(level: Level, args: unknown[]): void {
   const [first, second] = args
@@ -99,6 +100,8 @@ function emit(level: Level, args: unknown[]): void {
     sink!.error({ hook: hook[1] }, scrub(`Hocuspocus hook ${hook[1]} failed: ${second}`))
     return
   }
+  // What a client can make Hocuspocus say about its own frames is no error of the server's.
+  if (typeof first === 'string' && CLIENT_NOISE.test(first)) level = 'debug'
   const err = args.find((a) => a instanceof Error)
   const text = formatWithOptions({ breakLength: Infinity, depth: 4 }, ...args.map((a) => (a instanceof Error ? `${a.name}: ${a.message}` : a)))
   sink![level](err ? { err } : {}, scrub(text))
