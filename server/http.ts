@@ -5,6 +5,7 @@
 // document (@fastify/swagger). Homeroom adds the error shape `{ "error": { "code", "message" } }`,
 // the identity of the caller (verified once per request, and the key of its rate limit) and one
 // access log line per request. See docs/http.md.
+import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import Fastify, {
   type FastifyBaseLogger,
@@ -51,6 +52,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route also takes its token from `?token=` (links followed by browsers). */
     queryToken?: boolean
+    /** The route's path in the OpenAPI document, when its Fastify path cannot say it (a wildcard). */
+    openapiPath?: string
   }
 }
 
@@ -189,7 +192,6 @@ export class HttpApi {
     const fastify = Fastify({
       trustProxy: trustProxyOption(config.http.trustProxy),
       logger: false, // the access log below is the one line per request; Fastify's would carry query strings
-      disableRequestLogging: true,
       bodyLimit: 1024 * 1024,
       frameworkErrors: (error, _request, reply) => {
         sendError(reply, new HttpError(400, 'bad-request', error.code === 'FST_ERR_BAD_URL' ? 'the path has a malformed percent-escape' : error.message))
@@ -202,6 +204,7 @@ export class HttpApi {
 
     // Bodies are JSON whatever their Content-Type says (as clients have always sent them); the
     // upload route replaces this with raw bytes. Both refuse __proto__ and constructor keys.
+    fastify.removeContentTypeParser('text/plain')
     fastify.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
       if (body === '') return done(null, undefined)
       fastify.getDefaultJsonParser('error', 'error')(request, body as string, done)
@@ -286,9 +289,10 @@ export class HttpApi {
       },
       transform: (input) => {
         const out = jsonSchemaTransform(input)
+        const documented = (input.route.config as { openapiPath?: string } | undefined)?.openapiPath
         // find-my-way wildcards (`*`) as OpenAPI path parameters named `name`.
         if (out.url.endsWith('*')) {
-          out.url = out.url.slice(0, -1) + '{name}'
+          out.url = documented ?? out.url.slice(0, -1) + '{name}'
           const params = (out.schema as { params?: { properties?: Record<string, unknown>; required?: string[] } }).params
           if (params?.properties?.['*']) {
             params.properties = { name: params.properties['*'] }
@@ -335,6 +339,12 @@ export class HttpApi {
   /** Loads every plugin and route; errors surface here (at start) rather than at the first request. */
   async ready(): Promise<void> {
     await this.fastify.ready()
+    // Start counting in Redis from the first request: wait (a little) for its connection.
+    const redis = this.redis
+    if (redis && redis.status !== 'ready') {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([once(redis, 'ready').catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]).finally(() => clearTimeout(timer))
+    }
   }
 
   /** Serves one request from the Hocuspocus HTTP server. */

@@ -56,7 +56,7 @@ export class Readiness {
         await store.roster('readyz')
         await store.claim(PROBE_KEY)
       }),
-      redis ? probe('Redis', () => redis.ping()) : undefined,
+      redis ? probe('Redis', () => (redis.status === 'ready' ? redis.ping() : Promise.reject(new Error(`not connected (${redis.status})`)))) : undefined,
     ])
     return { store: { kind: store.kind, ...storeCheck }, ...(redisCheck ? { redis: redisCheck } : {}) }
   }
@@ -100,8 +100,7 @@ export function coreRoutes(api: Api, app: Homeroom): void {
         summary: 'Prometheus metrics: for callers on this host, or with any valid token',
         tags: ['operations'],
         security: [{}, { bearer: [] }],
-        produces: ['text/plain'],
-        response: { 200: z.string().describe('Prometheus text exposition'), ...errors(401) },
+        response: { 200: { description: 'Prometheus text exposition', content: { 'text/plain': { schema: z.string() } } }, ...errors(401) },
       },
     },
     async (request, reply) => {

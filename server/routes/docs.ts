@@ -78,12 +78,13 @@ export function docsRoutes(api: Api, app: Homeroom): void {
     '/api/v1/docs/*',
     {
       bodyLimit: 4096,
+      config: { openapiPath: '/api/v1/docs/{name}/restore' },
       preParsing: before((request) => {
         requireRole(user(request), 'admin', 'service')
         if (!rawParams(request)['*'].endsWith('/restore')) throw new HttpError(404, 'not-found', `no route POST /api/v1/docs/${rawParams(request)['*']}`)
       }),
       schema: {
-        summary: 'POST /api/v1/docs/<name>/restore: make the document equal its state at a past time, as a new change live clients receive',
+        summary: 'Make the document equal its state at a past time, as a new change live clients receive',
         tags: ['documents'],
         security: [{ bearer: [] }],
         params: docParams,

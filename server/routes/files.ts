@@ -38,6 +38,7 @@ export function fileRoutes(api: Api, app: Homeroom): void {
         querystring: uploadQuery,
         headers: z.looseObject({ 'x-filename': z.string().optional().describe('the file name (percent-encoded when not ASCII)') }),
         consumes: ['application/octet-stream'],
+        body: z.any().describe('the file bytes (any type, named by Content-Type)'),
         response: { 201: z.object({ url: z.string(), name: z.string(), size: z.number(), type: z.string() }), ...errors(400, 401, 403, 413, 429) },
       },
     },
@@ -64,8 +65,10 @@ export function fileRoutes(api: Api, app: Homeroom): void {
         security: [{ bearer: [] }],
         params: z.object({ id: z.string() }),
         querystring: z.object({ token: z.string().optional().describe('the bearer token, for links followed by browsers') }),
-        produces: ['application/octet-stream'],
-        response: { 200: z.unknown().describe('the file, with its type; Content-Disposition: attachment'), ...errors(401, 403, 404, 429) },
+        response: {
+          200: { description: 'the file, with its type; Content-Disposition: attachment', content: { 'application/octet-stream': { schema: z.any().describe('the bytes') } } },
+          ...errors(401, 403, 404, 429),
+        },
       },
     },
     async (request, reply) => {
