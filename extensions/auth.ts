@@ -49,11 +49,12 @@ export class Auth implements Extension {
   }
 
   async onAuthenticate(payload: onAuthenticatePayload): Promise<HomeroomContext> {
+    let user: Identity | undefined
     try {
       // The socket is counted before its token is verified, the user right after (verifying is
       // cheap); both before the read rule may look at the document.
       this.config.limits.countOpening({ socket: payload.socketId })
-      const user = await this.config.identities.verify(payload.token)
+      user = await this.config.identities.verify(payload.token)
       this.config.limits.countOpening({ user: user.sub })
       const { context, readOnly } = await this.authorize(user, payload.documentName)
       this.config.limits.admit(context.user.sub, payload.socketId, payload.documentName)
@@ -63,7 +64,9 @@ export class Auth implements Extension {
       const reason = (error as AuthError | Refusal).reason
       if (!reason) throw error
       this.config.metrics.refuse(reason)
-      this.config.log.debug({ doc: payload.documentName, reason }, 'refused to open')
+      // At info, with the user once the token verified (never the token); a flood over the opening rate stays at debug.
+      const level = reason.startsWith('forbidden: too many opening attempts') ? 'debug' : 'info'
+      this.config.log[level]({ doc: payload.documentName, user: user?.sub, reason }, 'refused to open')
       throw error
     }
   }
