@@ -85,7 +85,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const auth = new Auth({ identities, limits, metrics, log, peek: readFacts.peek })
   const related = new RelatedDocs((name) => app.hocuspocus.documents.get(name), peek)
   const guard = new Guard({ metrics, log, related, store, limits: config.limits })
-  const presence = new Presence({ limits: config.limits, metrics })
+  const presence = new Presence({ limits: config.limits, metrics, owners: store })
   const signaling = new Signaling({ metrics, log })
   const observers = [new PollObserver(app), new ClassroomObserver(app), new SystemStatusObserver(app)]
   const webhook = new Webhook({ url: config.emergency.webhookUrl, secret: config.emergency.webhookSecret, log, metrics })
