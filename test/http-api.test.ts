@@ -233,4 +233,16 @@ test('one access log line per request: method, path without query, status, ms, u
   assert.not.ok(text.includes('shh'), 'no query string in the log')
 })
 
+test('a playground listening on a non-loopback address is warned about at start-up', async () => {
+  const warnings: Record<string, unknown>[] = []
+  const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) })
+  const exposed = await startServer({ PLAYGROUND: '1', HOST: '0.0.0.0' }, { log })
+  await exposed.stop()
+  assert.ok(warnings.some((w) => w.level === 40 && /PLAYGROUND is on and the server listens on 0\.0\.0\.0/.test(String(w.msg))), JSON.stringify(warnings))
+  warnings.length = 0
+  const local = await startServer({ PLAYGROUND: '1' }, { log })
+  await local.stop()
+  assert.not.ok(warnings.some((w) => /PLAYGROUND/.test(String(w.msg))), JSON.stringify(warnings))
+})
+
 test.run()
