@@ -6,7 +6,7 @@ import * as Y from 'yjs'
 import { replay } from '../../server/store/replay.ts'
 import type { QuarantinedEntry, Store } from '../../server/store/types.ts'
 import { SURFACES } from '../../docs-model/registry.ts'
-import { diff, history, historyBounds, iso, restoreInStore, stateAt, truncateHistory } from '../../server/timetravel.ts'
+import { diff, history, historyBounds, iso, restoreInStore, stateAt, TimeTravelError, truncateHistory } from '../../server/timetravel.ts'
 import {
   action,
   CliError,
@@ -48,6 +48,16 @@ function readable(value: unknown, key?: string): unknown {
   return value
 }
 
+/** Runs `work`, naming `flag` in a refusal of a time before the history window. */
+async function timeFlag<T>(flag: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    if (error instanceof TimeTravelError && error.code === 'before-retention') throw new CliError(`${flag}: ${error.message}`)
+    throw error
+  }
+}
+
 const json = (value: unknown, key?: string): string => (value === undefined ? '(absent)' : JSON.stringify(readable(value, key)))
 
 export function docsCommand(program: Command): void {
@@ -82,7 +92,7 @@ export function docsCommand(program: Command): void {
         const { surface } = documentName(name)
         const at = timeOption('--at', o.at)
         const decoded = await withStore('read', async (store) => {
-          const doc = await stateAt(store, name, at)
+          const doc = await timeFlag('--at', () => stateAt(store, name, at))
           try {
             return surface.decode(doc)
           } finally {
@@ -107,7 +117,7 @@ export function docsCommand(program: Command): void {
         const [from, to] = [timeOption('--from', o.from), timeOption('--to', o.to)]
         const limit = countOption('--limit', o.limit)
         const { all, start } = await withStore('read', async (store) => ({
-          all: await history(store, name, { from, to }),
+          all: await timeFlag('--from', () => history(store, name, { from, to })),
           start: (await historyBounds(store, name)).start,
         }))
         const items = limit === undefined || all.length <= limit ? all : from !== undefined ? all.slice(0, limit) : all.slice(-limit)
@@ -135,7 +145,7 @@ export function docsCommand(program: Command): void {
         documentName(name)
         const from = timeOption('--from', o.from)
         const to = timeOption('--to', o.to) ?? Date.now()
-        const changes = await withStore('read', (store) => diff(store, name, from, to))
+        const changes = await withStore('read', (store) => timeFlag('--from', () => diff(store, name, from, to)))
         if (o.json) return printJson(changes)
         if (changes.length === 0) return print(`no changes between ${iso(from)} and ${iso(to)}`)
         for (const c of changes) {
@@ -159,7 +169,7 @@ export function docsCommand(program: Command): void {
         if (!o.out && io.stdout.isTTY) throw new CliError('refusing to write binary data to a terminal: pass --out <file> or redirect the output', 2)
         const at = timeOption('--at', o.at)
         const update = await withStore('read', async (store) => {
-          const doc = await stateAt(store, name, at)
+          const doc = await timeFlag('--at', () => stateAt(store, name, at))
           try {
             return Y.encodeStateAsUpdate(doc)
           } finally {
@@ -222,7 +232,7 @@ export function docsCommand(program: Command): void {
         if (o.token) throw new CliError('--token only goes with --server <url>', 2)
         const result = await withStore('write', async (store) => {
           await refuseWhileServing(store, 'restoring', o.force)
-          return restoreInStore(store, name, at, o.user)
+          return timeFlag('--at', () => restoreInStore(store, name, at, o.user))
         })
         print(result ? `restored ${name} to ${iso(at)} as entry ${result.seq} (${kib(result.bytes)})` : `${name} already equals its state at ${iso(at)}: nothing to do`)
       }),
