@@ -68,7 +68,7 @@ function cleanup(): void {
     const stillMounted = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((line) => line.split(' ')[4]?.startsWith(dir + '/'))
     if (stillMounted) process.stderr.write(`docker-check: left ${dir} in place: something is still mounted under it\n`)
     else if (keep) process.stderr.write(`docker-check: kept ${dir}\n`)
-    else fs.rmSync(dir, { recursive: true, force: true })
+    else spawnSync('rm', ['-rf', '--one-file-system', dir], { stdio: 'ignore' })
   }
 }
 
@@ -626,8 +626,16 @@ async function main(): Promise<void> {
     await must('apt-get', ['install', '-y', '-qq', 'iproute2'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
   }
   fs.mkdirSync(CACHE, { recursive: true })
+  // Work folders a killed run left behind, where nothing is mounted any more.
+  const mountpoints = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4] ?? '')
+  for (const entry of fs.readdirSync(CACHE)) {
+    const dir = path.join(CACHE, entry)
+    if (/^run-|\.tmp-\d+$/.test(entry) && !mountpoints.some((m) => m === dir || m.startsWith(dir + '/'))) spawnSync('rm', ['-rf', '--one-file-system', dir], { stdio: 'ignore' })
+  }
   const work = fs.mkdtempSync(path.join(CACHE, 'run-'))
   workDirs.push(work)
+  // The stages' layers live in memory: writing them is faster, and so is throwing them away.
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6g,mode=700', 'tmpfs', work]).status === 0) mounts.push(work)
   say(`Dockerfile ${dockerfilePath}, context ${contextDir}, work in ${work}, limit ${LIMIT_S}s`)
   const instructions = parseDockerfile(fs.readFileSync(dockerfilePath, 'utf8'))
   const ignoreRules = readDockerignore(contextDir)
