@@ -17,6 +17,7 @@ import { dashboardRoutes } from './routes/dashboards.ts'
 import { fileRoutes } from './routes/files.ts'
 import { startRetentionTimer } from './retention.ts'
 import { openStore } from './store/open.ts'
+import { startHeartbeat, type Heartbeat } from './store/heartbeat.ts'
 import type { Store } from './store/types.ts'
 import { Auth } from '../extensions/auth.ts'
 import { Limits } from '../extensions/limits.ts'
@@ -130,6 +131,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
 
   let stopping: Promise<void> | undefined
   let stopRetention: (() => void) | undefined
+  let heartbeat: Heartbeat | undefined
 
   Object.assign(app, {
     config,
@@ -157,6 +159,12 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       await server.listen()
       const port = server.address.port
       stopRetention = startRetentionTimer(app)
+      const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+      // Admin commands that write to the store ask it whether a server is running (server/store/heartbeat.ts).
+      heartbeat = await startHeartbeat(store, { instance: config.instanceId, address: `http://${host.includes(':') ? `[${host}]` : host}:${port}` }, { log }).catch((error) => {
+        log.warn({ err: error }, 'cannot start the heartbeat; admin commands may not see this server running')
+        return undefined
+      })
       warnIfPlaygroundExposed(config, log)
       log.info({ port, host: config.host, store: store.kind }, `Homeroom listening on http://${config.host}:${port} (WebSocket on the same port)`)
       return { port }
@@ -164,6 +172,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     stop() {
       stopping ??= (async () => {
         stopRetention?.()
+        await heartbeat?.stop()
         persistence.snapshotEverything()
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())
         await Promise.race([server.destroy(), timeout])
