@@ -36,7 +36,8 @@ RUN mkdir -p /data && chown node:node /data && chmod 0750 /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8400
-# Ready means GET /readyz answers 200. A server without /readyz (404) is judged by /health.
+# Healthy means ready: GET /readyz answers 200 (the store is reachable and writable, and Redis
+# when configured); it answers 503 otherwise.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "const u='http://127.0.0.1:'+(process.env.PORT||8400);const g=p=>fetch(u+p,{signal:AbortSignal.timeout(2500)});g('/readyz').then(r=>r.status===404?g('/health'):r).then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8400)+'/readyz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"]
 CMD ["node", "scripts/homeroom.ts", "serve"]

@@ -10,8 +10,8 @@
 // with /proc and a minimal /dev mounted); any failing step fails the check. The last stage is then
 // started the way `docker run` would: its CMD, as its USER, in its WORKDIR, with its ENV, in a
 // network namespace of its own, with a fresh volume on each VOLUME. The check waits for the
-// Dockerfile's HEALTHCHECK to pass, asks GET /readyz (GET /health when there is no /readyz) for a
-// 200 itself, checks the server runs as the unprivileged user, stops it with SIGTERM and cleans up.
+// Dockerfile's HEALTHCHECK to pass, asks GET /readyz for a 200 itself, checks the server runs as
+// the unprivileged user, stops it with SIGTERM and cleans up.
 //
 // Usage (root, Debian): node scripts/docker-check.ts [--dockerfile FILE] [--context DIR] [--keep]
 // Environment: DOCKER_CHECK_CACHE (default /var/cache/homeroom-docker-check),
@@ -843,10 +843,10 @@ async function runImage(image: Stage, work: string): Promise<void> {
   if (!healthy) fail(`the HEALTHCHECK did not pass within ${Math.round((waitUntil - started) / 1000)}s of the check (${tries} tries)`)
   say(`HEALTHCHECK passed after ${tries} tr${tries === 1 ? 'y' : 'ies'}`)
 
-  // Ask for readiness ourselves: a 200 from /readyz (from /health where /readyz does not exist yet).
+  // Ask for readiness ourselves: GET /readyz must answer 200.
   const port = image.env.get('PORT') ?? '8400'
-  const probe = `const u='http://127.0.0.1:${port}';const g=p=>fetch(u+p,{signal:AbortSignal.timeout(3000)}).then(r=>({p,s:r.status}));` + `g('/readyz').then(r=>r.s===404?g('/health'):r).then(({p,s})=>{console.log('GET '+p+' -> '+s);process.exit(s===200?0:1)},e=>{console.log(String(e));process.exit(1)})`
-  if ((await inContainer(['node', '-e', probe], 10_000)) !== 0) fail('GET /readyz (or /health) did not answer 200')
+  const probe = `fetch('http://127.0.0.1:${port}/readyz',{signal:AbortSignal.timeout(3000)}).then(async r=>{console.log('GET /readyz -> '+r.status+' '+(await r.text()).slice(0,200));process.exit(r.status===200?0:1)},e=>{console.log(String(e));process.exit(1)})`
+  if ((await inContainer(['node', '-e', probe], 10_000)) !== 0) fail('GET /readyz did not answer 200')
 
   // The server must run as the image's user, and the data volume must be its to write.
   const inGroup = fs
