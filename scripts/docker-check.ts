@@ -635,7 +635,7 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(CACHE, 'run-'))
   workDirs.push(work)
   // The stages' layers live in memory: writing them is faster, and so is throwing them away.
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6g,mode=700', 'tmpfs', work]).status === 0) mounts.push(work)
+  if (!keep && spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6g,mode=700', 'tmpfs', work]).status === 0) mounts.push(work)
   say(`Dockerfile ${dockerfilePath}, context ${contextDir}, work in ${work}, limit ${LIMIT_S}s`)
   const instructions = parseDockerfile(fs.readFileSync(dockerfilePath, 'utf8'))
   const ignoreRules = readDockerignore(contextDir)
