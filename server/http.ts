@@ -82,7 +82,7 @@ export function errors(...statuses: number[]): Record<number, typeof errorBody> 
 /** The caller's identity; 401 when no token was presented or it did not verify. */
 export function user(request: FastifyRequest): Identity {
   if (request.identity) return request.identity
-  throw new HttpError(401, 'unauthenticated', request.authFailure ?? 'unauthenticated: an Authorization: Bearer token is required')
+  throw new HttpError(401, 'unauthenticated', request.authFailure ?? 'unauthenticated: no token')
 }
 
 /** Throws 403 unless the user has one of the roles. */
