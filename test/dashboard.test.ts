@@ -61,7 +61,7 @@ test('dashboard PATCH answers bad input with the contract error shape', async ()
   assertError(await patch(SERVICE_TOKEN, '{broken'), 400, 'bad-request')
   assertError(await patch(SERVICE_TOKEN, { a: 1 }, 's1/bad%20name'), 400, 'bad-request')
   assertError(await patch(SERVICE_TOKEN, { blob: 'x'.repeat(1100 * 1024) }), 413, 'too-large')
-  assertError(await api(server, 'GET', '/api/v1/dashboards/s1/attendance', { token: SERVICE_TOKEN }), 404, 'not-found')
+  assertError(await api(server, 'GET', '/api/v1/dashboards/s1/attendance', { token: SERVICE_TOKEN }), 405, 'method-not-allowed')
 })
 
 test('leaderboards sum each source\'s scores and rank them deterministically', async () => {
