@@ -9,7 +9,7 @@ import type { Metrics } from '../server/metrics.ts'
 import { TokenBuckets } from '../server/rate.ts'
 
 /**
- * Opening refusals must start with a reason CONTRACT.md section 3 lists (unauthenticated,
+ * Opening refusals must start with a reason docs/api.md lists (unauthenticated,
  * forbidden, bad-name, unknown-surface), so the opening rate's refusal is a `forbidden`.
  */
 export const OPENING_RATE_REASON = 'forbidden: too many opening attempts, retry in a moment'

@@ -19,7 +19,7 @@ import { OPENING_RATE_REASON } from '../extensions/limits.ts'
 
 export const YWEBSOCKET_PREFIX = '/y/'
 
-/** Close codes by the reason's first word (CONTRACT.md section 3 lists the reasons). */
+/** Close codes by the reason's first word (docs/api.md lists the reasons). */
 const CLOSE_CODES: Record<string, number> = {
   'bad-name': 4400,
   'bad-message': 4400,

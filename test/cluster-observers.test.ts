@@ -1,7 +1,7 @@
 // Observers across three instances that all hold the same documents: an exam closes once (every
 // client sees open then closed, never a reopening, and one consistent grading and leaderboard);
 // an emergency is announced once and escalates once (one status step, one inbox item per admin,
-// one webhook). As DESIGN.md allows, derived document writes may come from several instances as
+// one webhook). Derived document writes may come from several instances as
 // long as they agree; side effects outside documents must happen once.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
