@@ -630,7 +630,9 @@ async function main(): Promise<void> {
   const mountpoints = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4] ?? '')
   for (const entry of fs.readdirSync(CACHE)) {
     const dir = path.join(CACHE, entry)
-    if (/^run-|\.tmp-\d+$/.test(entry) && !mountpoints.some((m) => m === dir || m.startsWith(dir + '/'))) spawnSync('rm', ['-rf', '--one-file-system', dir], { stdio: 'ignore' })
+    const builder = /\.tmp-(\d+)$/.exec(entry)?.[1]
+    if (builder && fs.existsSync(`/proc/${builder}`)) continue // another check is making a base there
+    if ((builder || entry.startsWith('run-')) && !mountpoints.some((m) => m === dir || m.startsWith(dir + '/'))) spawnSync('rm', ['-rf', '--one-file-system', dir], { stdio: 'ignore' })
   }
   const work = fs.mkdtempSync(path.join(CACHE, 'run-'))
   workDirs.push(work)
