@@ -17,7 +17,6 @@ import { dashboardRoutes } from './routes/dashboards.ts'
 import { fileRoutes } from './routes/files.ts'
 import { startRetentionTimer } from './retention.ts'
 import { openStore } from './store/open.ts'
-import { startHeartbeat, type Heartbeat } from './store/heartbeat.ts'
 import type { Store } from './store/types.ts'
 import { Auth } from '../extensions/auth.ts'
 import { Limits } from '../extensions/limits.ts'
@@ -131,7 +130,6 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
 
   let stopping: Promise<void> | undefined
   let stopRetention: (() => void) | undefined
-  let heartbeat: Heartbeat | undefined
 
   Object.assign(app, {
     config,
@@ -159,12 +157,6 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       await server.listen()
       const port = server.address.port
       stopRetention = startRetentionTimer(app)
-      const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
-      // Admin commands that write to the store ask it whether a server is running (server/store/heartbeat.ts).
-      heartbeat = await startHeartbeat(store, { instance: config.instanceId, address: `http://${host.includes(':') ? `[${host}]` : host}:${port}` }, { log }).catch((error) => {
-        log.warn({ err: error }, 'cannot start the heartbeat; admin commands may not see this server running')
-        return undefined
-      })
       warnIfPlaygroundExposed(config, log)
       log.info({ port, host: config.host, store: store.kind }, `Homeroom listening on http://${config.host}:${port} (WebSocket on the same port)`)
       return { port }
@@ -172,7 +164,6 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     stop() {
       stopping ??= (async () => {
         stopRetention?.()
-        await heartbeat?.stop()
         persistence.snapshotEverything()
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())
         await Promise.race([server.destroy(), timeout])

@@ -1,9 +1,10 @@
-// Starting a server process: configuration, start-up log, graceful
+// Starting a server process: configuration, start-up log, the heartbeat in the store, graceful
 // shutdown on SIGTERM/SIGINT.
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, configOrExit, type Config, type loadConfig } from './config.ts'
 import { createHomeroom } from './app.ts'
+import { startHeartbeat, type Heartbeat } from './store/heartbeat.ts'
 
 export interface ServeOptions {
   /** Variables that came from a `.env` file (a pasted command in the same folder reads them too). */
@@ -33,6 +34,13 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
     process.exit(1)
   }
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+  const address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  let heartbeat: Heartbeat | undefined
+  try {
+    heartbeat = await startHeartbeat(app.store, { instance: config.instanceId, address }, { log: app.log })
+  } catch (error) {
+    app.log.warn({ err: error }, 'cannot start the heartbeat; admin commands may not see this server running')
+  }
   app.log.info(
     { dataDir: resolve(config.dataDir) },
     `ready: ws://${host}:${port} · health http://${host}:${port}/health · mint a token with: ${tokenHint(config, options)}` +
@@ -40,8 +48,8 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   )
   const shutdown = (signal: string) => {
     app.log.info({ signal }, 'shutting down')
-    app
-      .stop()
+    ;(heartbeat?.stop() ?? Promise.resolve())
+      .then(() => app.stop())
       .then(
         () => process.exit(0),
         (error) => {
