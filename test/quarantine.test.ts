@@ -9,6 +9,7 @@ import { startServer, tempDir, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { runCli } from './helpers/cli.ts'
+import { startHeartbeat } from '../server/store/heartbeat.ts'
 import { freshDatabase } from './helpers/services.ts'
 import { deeplyNestedUpdate, garbageUpdate } from './helpers/store-behaviour.ts'
 
@@ -103,9 +104,12 @@ function quarantineSuite(backend: Backend) {
   })
 
   test('repair drops them as a journaled change; verify is clean; the content is unchanged', async () => {
-    const refused = await runCli(dataDir, ['docs', 'repair', NAME], { ...env, PORT: String(server!.port) })
+    // An in-process server keeps no heartbeat of its own (`homeroom serve` does): start one for it.
+    const heartbeat = await startHeartbeat(server!.app.store, { instance: 'quarantine', address: server!.http })
+    const refused = await runCli(dataDir, ['docs', 'repair', NAME], env)
     assert.is(refused.code, 1)
     assert.match(refused.stderr, /a Homeroom server is running at .*--force/)
+    await heartbeat.stop()
     await server!.stop()
     server = undefined
 
