@@ -44,6 +44,12 @@ export class NotAllowed extends Error {
 const REJECTED = /^(forbidden-write|frozen|too-large|bad-message)\b/
 /** Reasons after which retrying the same change later is fine. */
 const RETRY = /^rate-limited\b/
+/**
+ * Opening refusals that deny access for good: only then is the local copy dropped. An expired
+ * token, a limit or a store briefly down say nothing about the copy, which may hold work the
+ * server has never seen; it stays for the next opening.
+ */
+const DENIED = /^(forbidden|bad-name|unknown-surface)\b(?!: too many opening attempts)/
 
 interface HandleEvents extends Record<string, unknown> {
   /** Any change to the document, local or remote (also after a recovery). */
@@ -167,7 +173,8 @@ export class Handle extends Emitter<HandleEvents> {
   private async refuse(reason: string): Promise<void> {
     this.refused = reason
     this.provider.destroy()
-    await this.local?.clearData()
+    if (DENIED.test(reason)) await this.local?.clearData()
+    else await this.local?.destroy()
     this.emit('refused', reason)
     this.session.changed()
   }
