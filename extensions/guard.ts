@@ -10,6 +10,7 @@ import { writeContext } from '../docs-model/rules.ts'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import { judge, readUpdate } from '../server/guard/check.ts'
+import { closeCodeFor } from '../docs-model/refusals.ts'
 import { ClientIdOwners, type OwnerStore } from '../server/guard/client-ids.ts'
 import type { DecodeLimits } from '../server/guard/decode.ts'
 import type { RelatedDocs } from '../server/facts.ts'
@@ -27,8 +28,6 @@ export interface GuardConfig {
   limits: Pick<Config['limits'], 'valueDepth' | 'valueBytes' | 'updateStructs' | 'structsPerSec' | 'docBytes'>
 }
 
-/** Close codes by the reason's first word, as on /y/ (server/ywebsocket.ts); anything else the guard refuses is 4403. */
-const CODES: Record<string, number> = { 'bad-message': 4400, frozen: 4409, 'too-large': 4413, 'rate-limited': 4429 }
 
 export class Guard implements Extension {
   readonly extensionName = 'guard'
@@ -115,7 +114,7 @@ export class Guard implements Extension {
   private refuse(documentName: string, reason: string, user?: string): Refusal {
     this.config.metrics.refuse(reason)
     this.config.log.info({ doc: documentName, user, reason }, 'refused a write')
-    return new Refusal(reason, CODES[reason.slice(0, reason.indexOf(':'))] ?? 4403)
+    return new Refusal(reason, closeCodeFor(reason))
   }
 }
 

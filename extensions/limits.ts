@@ -1,6 +1,7 @@
 // Per-connection and per-user limits: message size and rate, connections per user, documents
 // per connection, opening attempts per second. A client over a limit is refused with a clear
 // reason; nobody else notices.
+import { closeCodeFor, OPENING_RATE_REASON } from '../docs-model/refusals.ts'
 import type { beforeHandleMessagePayload, connectedPayload, Extension, onDisconnectPayload } from '@hocuspocus/server'
 import { parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
@@ -12,7 +13,6 @@ import { TokenBuckets } from '../server/rate.ts'
  * Opening refusals must start with a reason docs/api.md lists (unauthenticated,
  * forbidden, bad-name, unknown-surface), so the opening rate's refusal is a `forbidden`.
  */
-export const OPENING_RATE_REASON = 'forbidden: too many opening attempts, retry in a moment'
 
 export class Limits implements Extension {
   readonly extensionName = 'limits'
@@ -41,7 +41,7 @@ export class Limits implements Extension {
    */
   countOpening(by: { socket: string } | { user: string }): void {
     const allowed = 'socket' in by ? this.opensBySocket.take(by.socket) : this.opensByUser.take(by.user)
-    if (!allowed) throw new Refusal(OPENING_RATE_REASON, 4429)
+    if (!allowed) throw new Refusal(OPENING_RATE_REASON, closeCodeFor(OPENING_RATE_REASON))
   }
 
   /** Called while authenticating: may this user open one more document on this socket? */

@@ -15,33 +15,9 @@ import * as encoding from 'lib0/encoding'
 import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import { MessageType, type Extension, type Hocuspocus, type onUpgradePayload, type WebSocketLike } from '@hocuspocus/server'
 import type { Logger } from './log.ts'
-import { OPENING_RATE_REASON } from '../extensions/limits.ts'
+import { closeCodeFor } from '../docs-model/refusals.ts'
 
 export const YWEBSOCKET_PREFIX = '/y/'
-
-/** Close codes by the reason's first word (docs/api.md lists the reasons). */
-const CLOSE_CODES: Record<string, number> = {
-  'bad-name': 4400,
-  'bad-message': 4400,
-  unauthenticated: 4401,
-  forbidden: 4403,
-  'forbidden-write': 4403,
-  'unknown-surface': 4404,
-  frozen: 4409,
-  'too-large': 4413,
-  'rate-limited': 4429,
-  limit: 4429,
-}
-
-/** Anything else (restart, idle timeout, storage briefly down) is transient: the client reconnects. */
-export const TRANSIENT_CLOSE = 4500
-
-export function closeCodeFor(reason: string): number {
-  // A `forbidden` by its first word (the contract's opening reasons), but a limit like the others.
-  if (reason.startsWith(OPENING_RATE_REASON)) return 4429
-  const word = /^([a-z-]+)(:|$)/.exec(reason)?.[1]
-  return (word && CLOSE_CODES[word]) || TRANSIENT_CLOSE
-}
 
 const READ_ONLY_WRITE = 'forbidden-write: this connection is read-only'
 

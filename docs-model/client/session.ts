@@ -1,6 +1,7 @@
 // A browser (or Node) session with a Homeroom server: one WebSocket shared by every open
 // document, an IndexedDB copy of each document for offline work, the same write rules as the
 // server's guard, and recovery when the server refuses a change.
+import { deniesAccess } from '../refusals.ts'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import * as Y from 'yjs'
@@ -44,12 +45,7 @@ export class NotAllowed extends Error {
 const REJECTED = /^(forbidden-write|frozen|too-large|bad-message)\b/
 /** Reasons after which retrying the same change later is fine. */
 const RETRY = /^rate-limited\b/
-/**
- * Opening refusals that deny access for good: only then is the local copy dropped. An expired
- * token, a limit or a store briefly down say nothing about the copy, which may hold work the
- * server has never seen; it stays for the next opening.
- */
-const DENIED = /^(forbidden|bad-name|unknown-surface)\b(?!: too many opening attempts)/
+
 
 interface HandleEvents extends Record<string, unknown> {
   /** Any change to the document, local or remote (also after a recovery). */
@@ -173,7 +169,9 @@ export class Handle extends Emitter<HandleEvents> {
   private async refuse(reason: string): Promise<void> {
     this.refused = reason
     this.provider.destroy()
-    if (DENIED.test(reason)) await this.local?.clearData()
+    // Only a lasting denial drops the local copy: after an expired token, a limit or a store
+    // briefly down, it may hold work the server has never seen, kept for the next opening.
+    if (deniesAccess(reason)) await this.local?.clearData()
     else await this.local?.destroy()
     this.emit('refused', reason)
     this.session.changed()
