@@ -76,6 +76,18 @@ function invented(exclude: number[]): Entry[] {
   return ids.map((id) => [id, 1, { user: { id: 't1', name: 'Teacher', role: 'teacher' }, name: 'Teacher', role: 'teacher', n: 1 }])
 }
 
+
+/** Resolves at the client's next sync with the server (after a reconnect). */
+function nextSync(client: Client): Promise<void> {
+  return new Promise((resolve) => {
+    const onSynced = () => {
+      client.provider.off('synced', onSynced)
+      resolve()
+    }
+    client.provider.on('synced', onSynced)
+  })
+}
+
 test('the server overwrites user with the identity from the token', async () => {
   const forger = await open('s1/doc/p1', student('u1', { name: 'Ann' }))
   const viewer = await open('s1/doc/p1', teacher('t1'))
@@ -245,13 +257,7 @@ test('a provider that reconnects with its client id keeps its presence; leaving 
   const foreign = await dropped('foreign-client')
   mover.socket.disconnect()
   await eventually(() => stateOf(viewer, mover) === undefined, 5000, 'the departure')
-  const resynced = new Promise<void>((resolve) => {
-    const onSynced = () => {
-      mover.provider.off('synced', onSynced)
-      resolve()
-    }
-    mover.provider.on('synced', onSynced)
-  })
+  const resynced = nextSync(mover)
   void mover.socket.connect()
   await within(resynced, 5000, 'the resync')
   // Same provider, same Yjs client id, new server connection.
@@ -323,13 +329,7 @@ test('across instances: no one takes over another user\'s client id; after an in
     await eventually(() => mover.socket.status !== 'connected', 10_000, 'the mover noticing')
     // What a load balancer does: the same provider, Awareness and client id, on another instance.
     mover.socket.setConfiguration({ url: cluster.instances[1].url })
-    const resynced = new Promise<void>((resolve) => {
-      const onSynced = () => {
-        mover.provider.off('synced', onSynced)
-        resolve()
-      }
-      mover.provider.on('synced', onSynced)
-    })
+    const resynced = nextSync(mover)
     void mover.socket.connect()
     await within(resynced, 10_000, 'the mover\'s resync on instance 1')
     mover.provider.setAwarenessField('cursor', { x: 2 })

@@ -77,10 +77,20 @@ export function craft(structs: Crafted[], deletes: Array<{ client: number; clock
     encoding.writeVarUint(encoder, list[0].id[1])
     for (const s of list) writeStruct(encoder, s)
   }
-  const dsByClient = new Map<number, Array<{ clock: number; len: number }>>()
-  for (const d of deletes) dsByClient.set(d.client, [...(dsByClient.get(d.client) ?? []), d])
-  encoding.writeVarUint(encoder, dsByClient.size)
-  for (const [client, list] of dsByClient) {
+  writeDeleteSet(encoder, deletes)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Writes delete ranges as a v1 delete set, grouped by client in the order clients first appear. */
+export function writeDeleteSet(encoder: encoding.Encoder, deletes: ReadonlyArray<{ client: number; clock: number; len: number }>): void {
+  const byClient = new Map<number, Array<{ clock: number; len: number }>>()
+  for (const d of deletes) {
+    const list = byClient.get(d.client)
+    if (list) list.push(d)
+    else byClient.set(d.client, [d])
+  }
+  encoding.writeVarUint(encoder, byClient.size)
+  for (const [client, list] of byClient) {
     encoding.writeVarUint(encoder, client)
     encoding.writeVarUint(encoder, list.length)
     for (const d of list) {
@@ -88,7 +98,6 @@ export function craft(structs: Crafted[], deletes: Array<{ client: number; clock
       encoding.writeVarUint(encoder, d.len)
     }
   }
-  return encoding.toUint8Array(encoder)
 }
 
 function writeStruct(encoder: encoding.Encoder, s: Crafted): void {

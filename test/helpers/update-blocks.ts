@@ -5,6 +5,7 @@
 // updates can be mutated and re-encoded.
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
+import { writeDeleteSet } from './guard.ts'
 
 export type Id = readonly [client: number, clock: number]
 
@@ -87,17 +88,7 @@ export function encodeBlocks({ blocks, deletes }: Blocks): Uint8Array {
     encoding.writeVarUint(encoder, block.clock)
     for (const s of block.structs) writeStruct(encoder, s)
   }
-  const byClient = new Map<number, Range[]>()
-  for (const d of deletes) byClient.set(d.client, [...(byClient.get(d.client) ?? []), d])
-  encoding.writeVarUint(encoder, byClient.size)
-  for (const [client, list] of byClient) {
-    encoding.writeVarUint(encoder, client)
-    encoding.writeVarUint(encoder, list.length)
-    for (const d of list) {
-      encoding.writeVarUint(encoder, d.clock)
-      encoding.writeVarUint(encoder, d.len)
-    }
-  }
+  writeDeleteSet(encoder, deletes)
   return encoding.toUint8Array(encoder)
 }
 
