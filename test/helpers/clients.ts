@@ -13,8 +13,8 @@ export interface Client {
   refused: Promise<string>
   /** Resolves with the reason when the server closes the document connection. */
   closed: Promise<string>
-  /** Resolves once the server acknowledged every change made so far. */
-  acknowledged(): Promise<void>
+  /** Resolves once the server acknowledged every change made so far (fails after `timeoutMs`, default 10 s). */
+  acknowledged(timeoutMs?: number): Promise<void>
   destroy(): void
 }
 
@@ -55,7 +55,7 @@ export function connect(url: string, name: string, token: string, options: { soc
     synced,
     refused,
     closed,
-    acknowledged: () => within(acknowledgement(provider), 10_000, 'server acknowledgement'),
+    acknowledged: (timeoutMs = 10_000) => within(acknowledgement(provider), timeoutMs, 'server acknowledgement'),
     destroy() {
       open.delete(client)
       provider.destroy()
