@@ -10,6 +10,7 @@ import { Refusal, type HomeroomContext } from '../server/context.ts'
 import type { Limits } from './limits.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
+import { EXTENSION_PRIORITY } from './priorities.ts'
 
 export interface AuthConfig {
   identities: Identities
@@ -24,7 +25,7 @@ export const belongsTo = (user: Identity, school: string): boolean => user.schoo
 
 export class Auth implements Extension {
   readonly extensionName = 'auth'
-  readonly priority = 900
+  readonly priority = EXTENSION_PRIORITY.auth
   private readonly config: AuthConfig
 
   constructor(config: AuthConfig) {

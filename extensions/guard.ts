@@ -18,6 +18,7 @@ import { TokenBuckets } from '../server/rate.ts'
 import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
+import { EXTENSION_PRIORITY } from './priorities.ts'
 
 export interface GuardConfig {
   metrics: Metrics
@@ -32,7 +33,7 @@ export interface GuardConfig {
 export class Guard implements Extension {
   readonly extensionName = 'guard'
   /** After Limits (1000) and Auth (900), before Persistence (100). */
-  readonly priority = 500
+  readonly priority = EXTENSION_PRIORITY.guard
   private readonly config: GuardConfig
   private readonly seconds: client.Histogram
   private readonly owners: ClientIdOwners

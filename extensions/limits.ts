@@ -8,6 +8,7 @@ import { contextOf, Refusal } from '../server/context.ts'
 import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
 import { TokenBuckets } from '../server/rate.ts'
+import { EXTENSION_PRIORITY } from './priorities.ts'
 
 /**
  * Opening refusals must start with a reason docs/api.md lists (unauthenticated,
@@ -16,7 +17,7 @@ import { TokenBuckets } from '../server/rate.ts'
 
 export class Limits implements Extension {
   readonly extensionName = 'limits'
-  readonly priority = 1000
+  readonly priority = EXTENSION_PRIORITY.limits
   private readonly limits: Config['limits']
   private readonly metrics: Metrics
   /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */

@@ -18,6 +18,7 @@ import { compact, replay, type SkippedEntry } from '../server/store/replay.ts'
 import type { NewEntry, Store } from '../server/store/types.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
+import { EXTENSION_PRIORITY } from './priorities.ts'
 
 export interface PersistenceConfig {
   store: Store
@@ -36,7 +37,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export class Persistence implements Extension {
   readonly extensionName = 'persistence'
-  readonly priority = 100
+  readonly priority = EXTENSION_PRIORITY.persistence
   private readonly config: PersistenceConfig
   /** Server-origin appends still in flight, per document; unloading waits for them. */
   private readonly pending = new Map<string, Promise<void>>()

@@ -19,6 +19,7 @@ import type { beforeHandleAwarenessPayload, Connection, Document, Extension } fr
 import { contextOf, Refusal, type HomeroomContext } from '../server/context.ts'
 import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
+import { EXTENSION_PRIORITY } from './priorities.ts'
 
 export interface PresenceConfig {
   limits: Pick<Config['limits'], 'awarenessBytes' | 'awarenessPerSec'>
@@ -52,6 +53,7 @@ const identityKey = (key: string): string => key.toLowerCase().replace(/[\s_-]/g
 
 export class Presence implements Extension {
   readonly extensionName = 'presence'
+  readonly priority = EXTENSION_PRIORITY.presence
   private readonly config: PresenceConfig
   private readonly windows = new WeakMap<Connection, Window>()
   /** Per document, the live connection that introduced each awareness client (O(1) per state, also with hundreds of viewers). */

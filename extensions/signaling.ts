@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { contextOf } from '../server/context.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
+import { EXTENSION_PRIORITY } from './priorities.ts'
 
 /** An SDP offer is a few kilobytes; anything far larger is not signaling. */
 export const MAX_SIGNAL_BYTES = 64 * 1024
@@ -25,6 +26,7 @@ export interface SignalingConfig {
 
 export class Signaling implements Extension {
   readonly extensionName = 'signaling'
+  readonly priority = EXTENSION_PRIORITY.signaling
   private readonly config: SignalingConfig
   private readonly relayed: client.Counter
   private readonly dropped: client.Counter

@@ -7,6 +7,7 @@
 // Hocuspocus abandons an unload whose beforeUnloadDocument hook throws, so this refuses every
 // unload of a document that is not the registered one. test/unload-race.test.ts reproduces it.
 import type { beforeUnloadDocumentPayload, Extension } from '@hocuspocus/server'
+import { EXTENSION_PRIORITY } from './priorities.ts'
 
 /** Thrown without a message, so Hocuspocus logs nothing for an abandoned stale unload. */
 class StaleUnload extends Error {
@@ -19,7 +20,7 @@ class StaleUnload extends Error {
 export class StaleUnloadGuard implements Extension {
   readonly extensionName = 'stale-unload-guard'
   /** Before every other unload hook, so none of their side effects run for a stale unload. */
-  readonly priority = 10_000
+  readonly priority = EXTENSION_PRIORITY.staleUnload
 
   async beforeUnloadDocument({ instance, documentName, document }: beforeUnloadDocumentPayload): Promise<void> {
     if (instance.documents.get(documentName) !== document) throw new StaleUnload()

@@ -26,6 +26,7 @@ import { RedisSync } from '../extensions/redis.ts'
 import { Guard } from '../extensions/guard.ts'
 import { Presence } from '../extensions/presence.ts'
 import { Signaling } from '../extensions/signaling.ts'
+import { Observers } from '../extensions/observers/registry.ts'
 import { PollObserver } from '../extensions/observers/poll.ts'
 import { ClassroomObserver } from '../extensions/observers/classroom.ts'
 import { SystemStatusObserver } from '../extensions/observers/system-status.ts'
@@ -40,22 +41,17 @@ import { playgroundRoutes } from './routes/playground.ts'
 import { RelatedDocs } from './facts.ts'
 import { ReadFacts } from './read-facts.ts'
 import { YWebsocketEndpoint } from './ywebsocket.ts'
+import { systemClock, type Clock } from './clock.ts'
+import type { Homeroom } from './homeroom.ts'
+import { EXTENSION_PRIORITY } from '../extensions/priorities.ts'
 
-export interface Homeroom {
-  config: Config
-  log: Logger
-  metrics: Metrics
-  store: Store
-  identities: Identities
+/** A Homeroom as its owner (the `serve` command, tests) holds it: the narrow interface plus its parts and lifecycle. */
+export interface HomeroomServer extends Homeroom {
   limits: Limits
   persistence: Persistence
   /** The HTTP API (Fastify), served on the Hocuspocus port. */
   api: HttpApi
   server: Server
-  hocuspocus: Hocuspocus
-  /** The live copy of a document if loaded, else its stored state. */
-  peek(name: string): Promise<Y.Doc>
-  stats(): Record<string, unknown>
   start(): Promise<{ port: number }>
   /** Graceful stop: refuse new sockets, close clients, snapshot, close storage. */
   stop(): Promise<void>
@@ -64,11 +60,13 @@ export interface Homeroom {
 export interface HomeroomOptions {
   log?: Logger
   store?: Store
-  /** Extra extensions (observers, test fault injectors), run after the built-in ones. */
+  /** Time for observers' deadlines and derivations; the system clock unless a test drives one. */
+  clock?: Clock
+  /** Extra extensions (test fault injectors), run after the built-in ones. */
   extensions?: Extension[]
 }
 
-export function createHomeroom(config: Config, options: HomeroomOptions = {}): Homeroom {
+export function createHomeroom(config: Config, options: HomeroomOptions = {}): HomeroomServer {
   const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId })
   const metrics = new Metrics()
   const store = options.store ?? openStore(config, log)
@@ -78,7 +76,9 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const api = new HttpApi({ config, identities, log })
   const sockets = new Set<Socket>()
 
-  const app = {} as Homeroom
+  const clock = options.clock ?? systemClock
+  // Completed below: observers need the app, and the app needs the server they are part of.
+  const app = { config, log, metrics, store, identities, clock } as HomeroomServer
   const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
   // Read rules see live documents, or recent copies: a refused opening never replays a document by itself.
   const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
@@ -87,13 +87,22 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const guard = new Guard({ metrics, log, related, store, limits: config.limits })
   const presence = new Presence({ limits: config.limits, metrics, owners: store })
   const signaling = new Signaling({ metrics, log })
-  const observers = [new PollObserver(app), new ClassroomObserver(app), new SystemStatusObserver(app)]
   const webhook = new Webhook({ url: config.emergency.webhookUrl, secret: config.emergency.webhookSecret, log, metrics })
-  const safetyObservers: Extension[] = [new ExamObserver(app), new ProctoringObserver(app), new EmergencyObserver(app, webhook), new BusObserver(app)]
+  const observers = new Observers(app, [
+    new PollObserver(app),
+    new ClassroomObserver(app),
+    new SystemStatusObserver(app),
+    new ExamObserver(app),
+    new ProctoringObserver(app),
+    new EmergencyObserver(app, webhook),
+    new BusObserver(app),
+  ])
 
   const http: Extension = {
     extensionName: 'http',
-    // Every plain request goes to Fastify; throwing null ends Hocuspocus' own handling.
+    priority: EXTENSION_PRIORITY.http,
+    // Every plain request goes to Fastify. Hocuspocus answers "Welcome to Hocuspocus!" unless a
+    // hook rejects, and treats a rejection with an empty error as "handled" (Server.requestHandler).
     async onRequest({ request, response }) {
       await api.handle(request, response)
       throw null
@@ -124,7 +133,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log }).attach(instance)
       routeConsoleContext(instance)
     },
-    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), ...observers, ...safetyObservers, ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
@@ -141,8 +150,12 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     persistence,
     api,
     server,
+    clock,
     hocuspocus: server.hocuspocus,
+    redis: api.redis,
     peek,
+    serving: () => server.httpServer.listening,
+    socketCount: () => limits.socketCount(),
     stats: () => ({
       instance: config.instanceId,
       connections: limits.socketCount(),
@@ -173,7 +186,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       })()
       return stopping
     },
-  } satisfies Homeroom)
+  } satisfies HomeroomServer)
   api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
   return app
 }

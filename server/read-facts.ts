@@ -14,12 +14,14 @@ import { resolve, type Peek } from '../docs-model/index.ts'
 import { RelatedDocs } from './facts.ts'
 import { replay } from './store/replay.ts'
 import type { Store } from './store/types.ts'
+import { EXTENSION_PRIORITY } from '../extensions/priorities.ts'
 
 /** Reads again when a copy was dropped mid-read (the document loaded or unloaded meanwhile). */
 const ATTEMPTS = 3
 
 export class ReadFacts implements Extension {
   readonly extensionName = 'read-facts'
+  readonly priority = EXTENSION_PRIORITY.readFacts
   private readonly live: (name: string) => Y.Doc | undefined
   private readonly store: Store
   private readonly copies: RelatedDocs

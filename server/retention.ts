@@ -4,7 +4,7 @@
 // messages' original entries are gone too (up to one run later when the document had no recent
 // snapshot: see truncateHistory). Other documents (exam records, boards) keep history.
 import type * as Y from 'yjs'
-import type { Homeroom } from './app.ts'
+import type { Homeroom } from './homeroom.ts'
 import { replay } from './store/replay.ts'
 import type { Store } from './store/types.ts'
 import { truncateHistory } from './timetravel.ts'

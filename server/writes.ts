@@ -8,9 +8,16 @@ import type { Identity } from '../docs-model/types.ts'
 
 export const SERVER_USER: Identity = { ...SERVICE_IDENTITY, sub: 'server', name: 'Homeroom' }
 
+/** The context of a server write: who it is journaled as, plus what its transaction origin must carry (an observer's name). */
+export interface ServerWriteContext {
+  user: Identity
+  derivedBy?: string
+}
+
 /** Applies `change` to the live document (loading it if needed) in one transaction, then lets it unload. */
-export async function serverWrite(hocuspocus: Hocuspocus, name: string, change: (doc: Y.Doc) => void, as: Identity = SERVER_USER): Promise<void> {
-  const connection = await hocuspocus.openDirectConnection(name, { user: as })
+export async function serverWrite(hocuspocus: Hocuspocus, name: string, change: (doc: Y.Doc) => void, as: Identity | ServerWriteContext = SERVER_USER): Promise<void> {
+  const context: ServerWriteContext = 'user' in as ? as : { user: as }
+  const connection = await hocuspocus.openDirectConnection(name, context)
   try {
     await connection.transact((doc) => change(doc))
   } finally {

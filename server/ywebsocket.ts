@@ -16,6 +16,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import { MessageType, type Extension, type Hocuspocus, type onUpgradePayload, type WebSocketLike } from '@hocuspocus/server'
 import type { Logger } from './log.ts'
 import { closeCodeFor } from '../docs-model/refusals.ts'
+import { EXTENSION_PRIORITY } from '../extensions/priorities.ts'
 
 export const YWEBSOCKET_PREFIX = '/y/'
 
@@ -30,6 +31,7 @@ const CLIENT_TYPES = new Set<number>([MessageType.Sync, MessageType.Awareness, M
 
 export class YWebsocketEndpoint implements Extension {
   readonly extensionName = 'y-websocket'
+  readonly priority = EXTENSION_PRIORITY.ywebsocket
   private readonly wss: WebSocketServer
   private readonly log: Logger
 

@@ -5,14 +5,14 @@
 // Speeding and off-route are episodes: one alert when it starts, completed with `endedAt` when it
 // ends. Alert ids come from the fix times, so every instance derives the same ones, and the open
 // episodes are recovered from the alerts after a restart.
-import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, Extension } from '@hocuspocus/server'
 import type * as Y from 'yjs'
-import type { Homeroom } from '../../server/app.ts'
-import { mapOf, record } from '../../docs-model/common.ts'
+import type { Homeroom } from '../../server/homeroom.ts'
+import { mapOf, record, toMillis } from '../../docs-model/common.ts'
 import { busFix, busStop, type BusStop } from '../../docs-model/surfaces/bus.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { distanceM, distanceToPolylineM } from './geo.ts'
-import { contain, Deadlines, derive, documentsUnder, fromPeer, ignoredCounter, notify, refOf, sameJson, Serial, toMillis } from './runtime.ts'
+import { contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, sameJson, Serial } from './runtime.ts'
+import { sourceOf, type Observer } from './registry.ts'
 
 /** A fix farther than this from the route's polyline is off route. */
 export const OFF_ROUTE_M = 300
@@ -157,23 +157,25 @@ export function advance(trip: Trip, route: Route, fix: Fix): { writes: Array<[st
 /** A trip has ended when the bus is at the route's last stop; a bus parked there is not stale. */
 const atLastStop = (trip: Trip, route: Route): boolean => route.stops.length > 0 && trip.visit?.stop.id === route.stops[route.stops.length - 1].id
 
-export class BusObserver implements Extension {
-  readonly extensionName = 'bus-observer'
+export class BusObserver implements Observer {
+  readonly name = 'bus-observer'
+  readonly surfaces = ['bus']
   private readonly app: Homeroom
   private readonly serial = new Serial()
-  private readonly staleTimers = new Deadlines()
+  private readonly staleTimers: Deadlines
   private readonly trips = new Map<string, Trip>()
   /** The last fix processed per bus document, to skip a fix seen twice. */
   private readonly last = new Map<string, Fix>()
 
   constructor(app: Homeroom) {
     this.app = app
+    this.staleTimers = new Deadlines(app.clock)
   }
 
-  async onListen(): Promise<void> {
+  start(): void {
     void contain(this.app, 'bus.scan', async () => {
       const { store, hocuspocus } = this.app
-      const buses = await documentsUnder(store, hocuspocus.documents.keys(), { surface: 'bus' }, (ref) => ref.surface === 'bus')
+      const buses = await documentsUnder(store, hocuspocus.documents.keys(), { family: 'bus' }, (ref) => ref.surface === 'bus')
       for (const ref of buses) {
         const doc = await this.app.peek(ref.name)
         const fix = parseFix(mapOf(doc, 'position').get('now'))
@@ -183,25 +185,23 @@ export class BusObserver implements Extension {
   }
 
   /** Watches `position` with a Yjs observer: it runs inside each transaction, so no fix is skipped. */
-  async afterLoadDocument({ documentName, document }: afterLoadDocumentPayload): Promise<void> {
-    const ref = refOf(documentName)
-    if (ref?.surface !== 'bus') return
-    const position = mapOf(document, 'position')
+  loaded(ref: DocRef, doc: Y.Doc): void {
+    const position = mapOf(doc, 'position')
     position.observe((event) => {
       if (!event.keysChanged.has('now')) return
       const value = position.get('now')
-      const peer = fromPeer(event.transaction.origin)
-      void this.serial.run(documentName, () => contain(this.app, 'bus.fix', () => this.onFix(ref, value, peer)))
+      const peer = sourceOf(event.transaction.origin) === 'peer'
+      void this.serial.run(ref.name, () => contain(this.app, 'bus.fix', () => this.onFix(ref, value, peer)))
     })
   }
 
   /** The trip is recovered from the alerts when the bus reports again; the stale timer stays armed. */
-  async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
-    this.trips.delete(documentName)
-    this.last.delete(documentName)
+  unloaded(ref: DocRef): void {
+    this.trips.delete(ref.name)
+    this.last.delete(ref.name)
   }
 
-  async onDestroy(): Promise<void> {
+  stop(): void {
     this.staleTimers.stop()
   }
 
@@ -211,7 +211,7 @@ export class BusObserver implements Extension {
       ignoredCounter(this.app.metrics).inc({ surface: 'bus', reason: 'bad-fix' })
       return
     }
-    this.armStale(ref, fix, Date.now())
+    this.armStale(ref, fix, this.app.clock.now())
     // The instance whose client sent the fix records it; peers only keep their stale timer fresh.
     if (peer) return
     const previous = this.last.get(ref.name)
@@ -225,7 +225,7 @@ export class BusObserver implements Extension {
     this.trips.set(ref.name, trip)
     const { writes, arrived } = advance(trip, route, fix)
     if (writes.length > 0) {
-      await derive(this.app, ref.name, (d) => {
+      await derive(this.app, this.name, ref.name, (d) => {
         const alerts = mapOf(d, 'alerts')
         for (const [id, alert] of writes) if (!sameJson(alerts.get(id), alert)) alerts.set(id, alert)
       })
@@ -260,9 +260,9 @@ export class BusObserver implements Extension {
           const route = routeOf(doc)
           if (atLastStop(this.trips.get(ref.name) ?? recoverTrip(doc, route), route)) return
           const id = `stale:${fix.at}`
-          await derive(this.app, ref.name, (d) => {
+          await derive(this.app, this.name, ref.name, (d) => {
             const alerts = mapOf(d, 'alerts')
-            if (!alerts.has(id)) alerts.set(id, { type: 'stale', at: Date.now(), detail: { lastFixAt: fix.at, afterS } } satisfies BusAlert)
+            if (!alerts.has(id)) alerts.set(id, { type: 'stale', at: this.app.clock.now(), detail: { lastFixAt: fix.at, afterS } } satisfies BusAlert)
           })
         }),
       )

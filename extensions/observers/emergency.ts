@@ -4,17 +4,17 @@
 // EMERGENCY_ESCALATE_AFTER_S (at most EMERGENCY_MAX_ESCALATIONS times): the level rises, admins
 // and directors get an inbox item naming who is missing, and the alert webhook is called.
 // The next deadline is derived from `status` (`startedAt`, `escalatedAt`), so it survives restarts.
-import type { Extension, onChangePayload } from '@hocuspocus/server'
 import type * as Y from 'yjs'
-import type { Homeroom } from '../../server/app.ts'
+import type { Homeroom } from '../../server/homeroom.ts'
 import type { RosterMember } from '../../server/store/types.ts'
 import type { Webhook } from '../../server/webhook.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
 import { inboxName } from '../../docs-model/surfaces/inbox.ts'
 import { ROLES, type DocRef } from '../../docs-model/types.ts'
-import { chunks, contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, refOf, Serial } from './runtime.ts'
-import { Coalescer, reportError } from './support.ts'
+import { resolve } from '../../docs-model/registry.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, report, Serial } from './runtime.ts'
+import type { Change, Observer } from './registry.ts'
 
 export type Level = (typeof LEVELS)[number]
 
@@ -51,34 +51,35 @@ const FAN_OUT_BATCH = 100
 /** At most this many names are spelled out in an escalation's inbox item; `data` holds them all. */
 const NAMES_SHOWN = 50
 
-export class EmergencyObserver implements Extension {
-  readonly extensionName = 'emergency-observer'
+export class EmergencyObserver implements Observer {
+  readonly name = 'emergency-observer'
+  readonly surfaces = ['emergency']
   private readonly app: Homeroom
   private readonly webhook: Webhook
-  private readonly deadlines = new Deadlines()
+  private readonly deadlines: Deadlines
   private readonly serial = new Serial()
-  private readonly counts = new Coalescer(COUNT_DELAY_MS, (error) => reportError(this.app, 'emergency.review', error))
+  private readonly counts: Coalescer
 
   constructor(app: Homeroom, webhook: Webhook) {
     this.app = app
     this.webhook = webhook
+    this.deadlines = new Deadlines(app.clock)
+    this.counts = new Coalescer(app.clock, COUNT_DELAY_MS, (error) => report(app, 'emergency.review', error))
   }
 
-  async onListen(): Promise<void> {
+  start(): void {
     void contain(this.app, 'emergency.scan', async () => {
       const { store, hocuspocus } = this.app
-      const emergencies = await documentsUnder(store, hocuspocus.documents.keys(), { surface: 'emergency' }, (ref) => ref.surface === 'emergency')
+      const emergencies = await documentsUnder(store, hocuspocus.documents.keys(), { family: 'emergency' }, (ref) => ref.surface === 'emergency')
       for (const ref of emergencies) await this.review(ref.name)
     })
   }
 
-  async onChange({ documentName }: onChangePayload): Promise<void> {
-    await contain(this.app, 'emergency.change', () => {
-      if (refOf(documentName)?.surface === 'emergency') this.counts.request(documentName, () => this.review(documentName))
-    })
+  changed({ ref }: Change): void {
+    this.counts.request(ref.name, () => this.review(ref.name))
   }
 
-  async onDestroy(): Promise<void> {
+  stop(): void {
     this.deadlines.stop()
     this.counts.close()
     this.webhook.stop()
@@ -88,8 +89,7 @@ export class EmergencyObserver implements Extension {
   private review(name: string): Promise<void> {
     return this.serial.run(name, () =>
       contain(this.app, 'emergency.review', async () => {
-        const ref = refOf(name)
-        if (!ref) return
+        const ref = resolve(name).ref
         const doc = await this.app.peek(name)
         const broadcast = broadcastOf(doc)
         if (!broadcast) {
@@ -104,8 +104,8 @@ export class EmergencyObserver implements Extension {
         // Outside the serial chain, and first: inbox items matter most; counting can follow.
         if (starting) void contain(this.app, 'emergency.announce', () => this.announce(ref, broadcast, targets))
         if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
-          const now = Date.now()
-          await derive(this.app, name, (d) => {
+          const now = this.app.clock.now()
+          await derive(this.app, this.name, name, (d) => {
             const s = mapOf(d, 'status')
             if (!s.has('startedAt')) {
               s.set('startedAt', now)
@@ -125,7 +125,7 @@ export class EmergencyObserver implements Extension {
     if (!(await this.app.store.claim(`emergency:${ref.name}:announce`))) return
     const id = ref.params.id
     // A client-written title may be longer than an inbox title may be.
-    const item = { type: 'emergency', title: broadcast.title.slice(0, 200), body: broadcast.message.slice(0, 4000), priority: 'urgent', at: Date.now(), data: { emergency: ref.name, level: broadcast.level } } as const
+    const item = { type: 'emergency', title: broadcast.title.slice(0, 200), body: broadcast.message.slice(0, 4000), priority: 'urgent', at: this.app.clock.now(), data: { emergency: ref.name, level: broadcast.level } } as const
     // Users with their inbox open get it first, in a batch of their own: they see it at once.
     const ids = targets.map((m) => m.id)
     const open = ids.filter((user) => this.app.hocuspocus.documents.has(inboxName(ref.school, user)))
@@ -152,8 +152,7 @@ export class EmergencyObserver implements Extension {
   private escalate(name: string): Promise<void> {
     return this.serial.run(name, () =>
       contain(this.app, 'emergency.escalate', async () => {
-        const ref = refOf(name)
-        if (!ref) return
+        const ref = resolve(name).ref
         const doc = await this.app.peek(name)
         const broadcast = broadcastOf(doc)
         if (!broadcast) return
@@ -165,9 +164,9 @@ export class EmergencyObserver implements Extension {
         if (missing.length === 0 || done >= this.app.config.emergency.maxEscalations) return
         const step = done + 1
         const level = raiseLevel(broadcast.level)
-        const at = Date.now()
+        const at = this.app.clock.now()
         let wrote = false
-        await derive(this.app, name, (d) => {
+        await derive(this.app, this.name, name, (d) => {
           const s = mapOf(d, 'status')
           if ((num(s.get('escalations')) ?? 0) !== done) return
           s.set('escalations', step)

@@ -2,16 +2,17 @@
 // `meta.durationSec`, grades every student at close against the key (which no student can
 // open), keeps the monitor's per-student view current, and publishes scores to a leaderboard.
 // Deadlines live in the exam document, so a restarted server re-arms them from there.
-import type { connectedPayload, Extension, onChangePayload, onDisconnectPayload } from '@hocuspocus/server'
 import type * as Y from 'yjs'
-import type { Homeroom } from '../../server/app.ts'
-import { contextOf } from '../../server/context.ts'
+import type { Homeroom } from '../../server/homeroom.ts'
+import type { HomeroomContext } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
+import { resolve } from '../../docs-model/registry.ts'
 import { examName, type ExamStatus } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
-import { chunks, contain, Deadlines, derive, documentsUnder, fromServer, refOf, sameJson, Serial, serving, toMillis } from './runtime.ts'
-import { Coalescer, reportError } from './support.ts'
+import { toMillis } from '../../docs-model/common.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial } from './runtime.ts'
+import type { Change, Observer, Visit } from './registry.ts'
 import { replay } from '../../server/store/replay.ts'
 
 const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
@@ -81,12 +82,17 @@ export function monitorEntry(doc: Y.Doc, lastSeen: number, online: boolean): Mon
   }
 }
 
-export class ExamObserver implements Extension {
-  readonly extensionName = 'exam-observer'
+/** Whether a connection to a student's exam document is that student's own. */
+const ownStudentDocument = (ref: DocRef, context: HomeroomContext | undefined): boolean =>
+  ref.surface === 'exam/student' && context?.user.sub === ref.params.user && context.ref.name === ref.name
+
+export class ExamObserver implements Observer {
+  readonly name = 'exam-observer'
+  readonly surfaces = ['exam', 'exam/student', 'exam/key']
   private readonly app: Homeroom
-  private readonly deadlines = new Deadlines()
+  private readonly deadlines: Deadlines
   private readonly serial = new Serial()
-  private readonly monitorWrites = new Coalescer(MONITOR_DELAY_MS, (error) => reportError(this.app, 'exam.monitor', error))
+  private readonly monitorWrites: Coalescer
   /** Monitor entries waiting to be written, per monitor document. */
   private readonly pending = new Map<string, Map<string, MonitorEntry>>()
   /** Sockets of each student connected to their own exam document. */
@@ -94,74 +100,58 @@ export class ExamObserver implements Extension {
 
   constructor(app: Homeroom) {
     this.app = app
+    this.deadlines = new Deadlines(app.clock)
+    this.monitorWrites = new Coalescer(app.clock, MONITOR_DELAY_MS, (error) => report(app, 'exam.monitor', error))
   }
 
-  async onListen(): Promise<void> {
+  start(): void {
     void contain(this.app, 'exam.scan', async () => {
       const { store, hocuspocus } = this.app
-      const exams = await documentsUnder(store, hocuspocus.documents.keys(), { surface: 'exam' }, (ref) => ref.surface === 'exam')
+      const exams = await documentsUnder(store, hocuspocus.documents.keys(), { family: 'exam' }, (ref) => ref.surface === 'exam')
       for (const ref of exams) await this.review(ref.name)
     })
   }
 
-  async onChange({ documentName, document, transactionOrigin }: onChangePayload): Promise<void> {
-    await contain(this.app, 'exam.change', () => {
-      const ref = refOf(documentName)
-      if (ref?.surface === 'exam') void this.review(documentName)
-      else if (ref?.surface === 'exam/student') {
-        this.observeStudent(ref, document, !fromServer(transactionOrigin))
-        this.stampSubmission(ref, document)
-      }
-      else if (ref?.surface === 'exam/key') void this.review(examName(ref.school, ref.params.exam), { regrade: true })
-    })
-  }
-
-  async connected({ documentName, context, socketId }: connectedPayload): Promise<void> {
-    await contain(this.app, 'exam.connected', () => {
-      const ref = this.ownStudentDocument(documentName, context)
-      if (!ref) return
-      const sockets = this.sockets.get(documentName) ?? new Set()
-      sockets.add(socketId)
-      this.sockets.set(documentName, sockets)
-      const document = this.app.hocuspocus.documents.get(documentName)
-      if (document) this.observeStudent(ref, document, true)
-    })
-  }
-
-  /** May fire twice for one socket: only the first removes it. */
-  async onDisconnect({ documentName, context, socketId, document }: onDisconnectPayload): Promise<void> {
-    await contain(this.app, 'exam.disconnect', () => {
-      const ref = this.ownStudentDocument(documentName, context)
-      const sockets = this.sockets.get(documentName)
-      if (!ref || !sockets?.delete(socketId)) return
-      if (sockets.size === 0) this.sockets.delete(documentName)
-      this.observeStudent(ref, document, true)
-    })
-  }
-
-  async onDestroy(): Promise<void> {
+  stop(): void {
     this.deadlines.stop()
     this.monitorWrites.close()
   }
 
-  /** The ref of a student's exam document when the connection is that student's own. */
-  private ownStudentDocument(documentName: string, context: unknown): DocRef | undefined {
-    const ctx = contextOf(context)
-    return ctx?.ref.surface === 'exam/student' && ctx.user.sub === ctx.ref.params.user && ctx.ref.name === documentName ? ctx.ref : undefined
+  changed({ ref, doc, source }: Change): void {
+    if (ref.surface === 'exam') void this.review(ref.name)
+    else if (ref.surface === 'exam/student') {
+      this.observeStudent(ref, doc, source !== 'server')
+      this.stampSubmission(ref, doc)
+    } else void this.review(examName(ref.school, ref.params.exam), { regrade: true })
+  }
+
+  connected({ ref, doc, socketId, context }: Visit): void {
+    if (!ownStudentDocument(ref, context)) return
+    const sockets = this.sockets.get(ref.name) ?? new Set()
+    sockets.add(socketId)
+    this.sockets.set(ref.name, sockets)
+    this.observeStudent(ref, doc, true)
+  }
+
+  /** May fire twice for one socket: only the first removes it. */
+  disconnected({ ref, doc, socketId, context }: Visit): void {
+    const sockets = this.sockets.get(ref.name)
+    if (!ownStudentDocument(ref, context) || !sockets?.delete(socketId)) return
+    if (sockets.size === 0) this.sockets.delete(ref.name)
+    this.observeStudent(ref, doc, true)
   }
 
   /** Brings the status in line with the schedule, grades a closed exam, and arms the next deadline. */
   private review(name: string, options: { regrade?: boolean } = {}): Promise<void> {
     return this.serial.run(name, () =>
       contain(this.app, 'exam.review', async () => {
-        const ref = refOf(name)
-        if (!ref) return
+        const ref = resolve(name).ref
         const doc = await this.app.peek(name)
         const schedule = examSchedule(doc)
         let status = statusIn(doc)
-        const due = dueStatus(schedule, Date.now())
+        const due = dueStatus(schedule, this.app.clock.now())
         if (due && later(due, status)) {
-          await derive(this.app, name, (d) => {
+          await derive(this.app, this.name, name, (d) => {
             if (later(due, statusIn(d))) mapOf(d, 'meta').set('status', due)
           })
           status = due
@@ -185,8 +175,8 @@ export class ExamObserver implements Extension {
     const id = exam.params.exam
     const { hocuspocus, store } = this.app
     const key = mapOf(await this.app.peek(examKeyName(school, id)), 'key')
-    const students = await documentsUnder(store, hocuspocus.documents.keys(), { school, surface: 'exam' }, (ref) => ref.surface === 'exam/student' && ref.params.exam === id)
-    const now = Date.now()
+    const students = await documentsUnder(store, hocuspocus.documents.keys(), { school, family: 'exam' }, (ref) => ref.surface === 'exam/student' && ref.params.exam === id)
+    const now = this.app.clock.now()
     const scores = new Map<string, number>()
     for (const batch of chunks(students, GRADING_BATCH)) {
       await Promise.all(
@@ -196,12 +186,14 @@ export class ExamObserver implements Extension {
           const stored = (await replay(store, student.name)).doc
           const score = grade(mapOf(stored, 'answers'), key)
           stored.destroy()
-          await derive(this.app, student.name, (d) => {
+          await derive(this.app, this.name, student.name, (d) => {
             const status = mapOf(d, 'status')
             if (status.get('state') !== 'submitted') status.set('state', 'submitted')
             if (!status.has('submittedAt')) status.set('submittedAt', now)
             if (status.get('score') !== score) status.set('score', score)
             scores.set(student.params.user, score)
+            // The registry does not hand this observer its own write: the monitor learns the score here.
+            this.observeStudent(student, d, false)
           })
         }),
       )
@@ -209,8 +201,8 @@ export class ExamObserver implements Extension {
     const names = new Map((await store.roster(school)).map((m) => [m.id, m.name]))
     const board: Scores = {}
     for (const [user, score] of scores) board[user] = { name: names.get(user) ?? user, score }
-    if (serving(this.app)) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
-    await derive(this.app, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
+    if (this.app.serving()) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
+    await derive(this.app, this.name, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')
   }
 
@@ -219,9 +211,9 @@ export class ExamObserver implements Extension {
     const status = mapOf(doc, 'status')
     if (status.get('state') !== 'submitted' || status.has('submittedAt')) return
     void contain(this.app, 'exam.submitted', () =>
-      derive(this.app, ref.name, (d) => {
+      derive(this.app, this.name, ref.name, (d) => {
         const current = mapOf(d, 'status')
-        if (!current.has('submittedAt')) current.set('submittedAt', Date.now())
+        if (!current.has('submittedAt')) current.set('submittedAt', this.app.clock.now())
       }),
     )
   }
@@ -233,7 +225,7 @@ export class ExamObserver implements Extension {
   private observeStudent(ref: DocRef, doc: Y.Doc, active: boolean): void {
     const monitor = examMonitorName(ref.school, ref.params.exam)
     const entries = this.pending.get(monitor) ?? new Map<string, MonitorEntry>()
-    const lastSeen = active ? Date.now() : (entries.get(ref.params.user)?.lastSeen ?? 0)
+    const lastSeen = active ? this.app.clock.now() : (entries.get(ref.params.user)?.lastSeen ?? 0)
     entries.set(ref.params.user, monitorEntry(doc, lastSeen, this.sockets.has(ref.name)))
     this.pending.set(monitor, entries)
     this.monitorWrites.request(monitor, () =>
@@ -241,7 +233,7 @@ export class ExamObserver implements Extension {
         const batch = this.pending.get(monitor)
         this.pending.delete(monitor)
         if (!batch) return
-        await derive(this.app, monitor, (d) => {
+        await derive(this.app, this.name, monitor, (d) => {
           const students = mapOf(d, 'students')
           for (const [user, entry] of batch) {
             const before = record(students.get(user))

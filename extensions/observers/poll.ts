@@ -7,67 +7,59 @@
 // the close), so re-running it on any instance, or after a restart, writes the same values or
 // nothing. That is why the close needs no claim: a claim taken by an instance that then died
 // would lose the close, while a second identical write changes nothing.
-import type { afterLoadDocumentPayload, Extension, onChangePayload } from '@hocuspocus/server'
-import type { Homeroom } from '../../server/app.ts'
+import type * as Y from 'yjs'
+import type { Homeroom } from '../../server/homeroom.ts'
 import { resolve } from '../../docs-model/registry.ts'
+import type { DocRef } from '../../docs-model/types.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll.ts'
-import { Coalescer, readDoc, reportError, syncMap } from './support.ts'
+import { Coalescer, Deadlines, readDoc, report, syncMap } from './runtime.ts'
+import type { Change, Observer } from './registry.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
 
-/** setTimeout's limit; later deadlines are re-armed when this one fires. */
-const MAX_DELAY_MS = 2 ** 31 - 1
 /** Votes arriving within this window are counted in one pass. */
 const RECOUNT_DELAY_MS = 30
 const CLOSE_RETRY_MS = 2000
 
-export class PollObserver implements Extension {
-  readonly extensionName = 'poll-observer'
+export class PollObserver implements Observer {
+  readonly name = 'poll-observer'
+  readonly surfaces = ['poll', 'poll/ballot', 'poll/key']
   private readonly app: Homeroom
   private readonly recounts: Coalescer
-  /** Close timers per poll document, with the deadline each was armed for. */
-  private readonly timers = new Map<string, { closesAt: number; timer: NodeJS.Timeout }>()
+  private readonly closes: Deadlines
+  /** The deadline each poll's close is armed for. */
+  private readonly armed = new Map<string, number>()
 
   constructor(app: Homeroom) {
     this.app = app
-    this.recounts = new Coalescer(RECOUNT_DELAY_MS, (error) => reportError(app, 'poll-observer', error))
+    this.recounts = new Coalescer(app.clock, RECOUNT_DELAY_MS, (error) => report(app, this.name, error))
+    this.closes = new Deadlines(app.clock)
   }
 
   /** Re-arms the deadline of every poll not yet closed, so a restart in between loses no close. */
-  async onListen(): Promise<void> {
-    void this.rearmAll().catch((error) => reportError(this.app, 'poll-observer', error))
+  start(): void {
+    void this.rearmAll().catch((error) => report(this.app, this.name, error))
   }
 
-  async onDestroy(): Promise<void> {
+  stop(): void {
     this.recounts.close()
-    for (const { timer } of this.timers.values()) clearTimeout(timer)
-    this.timers.clear()
+    this.closes.stop()
+    this.armed.clear()
   }
 
-  async afterLoadDocument({ documentName, document }: afterLoadDocumentPayload): Promise<void> {
-    try {
-      if (surfaceOf(documentName) === 'poll') this.arm(documentName, pollMeta(document), mapOf(document, 'results').get('closedAt'))
-    } catch (error) {
-      reportError(this.app, 'poll-observer', error, documentName)
-    }
+  loaded(ref: DocRef, doc: Y.Doc): void {
+    if (ref.surface === 'poll') this.arm(ref.name, pollMeta(doc), mapOf(doc, 'results').get('closedAt'))
   }
 
-  async onChange({ documentName, document }: onChangePayload): Promise<void> {
-    try {
-      const surface = surfaceOf(documentName)
-      if (surface !== 'poll' && surface !== 'poll/ballot' && surface !== 'poll/key') return
-      const { school, params } = resolve(documentName).ref
-      const poll = pollName(school, params.poll)
-      if (surface === 'poll') this.arm(poll, pollMeta(document), mapOf(document, 'results').get('closedAt'))
-      this.recounts.request(poll, () => this.derive(poll))
-    } catch (error) {
-      reportError(this.app, 'poll-observer', error, documentName)
-    }
+  changed({ ref, doc }: Change): void {
+    const poll = pollName(ref.school, ref.params.poll)
+    if (ref.surface === 'poll') this.arm(poll, pollMeta(doc), mapOf(doc, 'results').get('closedAt'))
+    this.recounts.request(poll, () => this.derive(poll))
   }
 
   private async rearmAll(): Promise<void> {
     for (const { name } of await this.app.store.listDocuments({ surface: 'poll' })) {
-      if (surfaceOf(name) !== 'poll') continue
+      if (resolve(name).ref.surface !== 'poll') continue
       const { meta, closedAt } = await readDoc(this.app, name, (doc) => ({ meta: pollMeta(doc), closedAt: mapOf(doc, 'results').get('closedAt') }))
       this.arm(name, meta, closedAt)
     }
@@ -75,21 +67,16 @@ export class PollObserver implements Extension {
 
   /** Schedules the close of a poll with a deadline it has not been closed at yet. */
   private arm(poll: string, meta: PollMeta, closedAt: unknown): void {
-    const armed = this.timers.get(poll)
-    if (armed && armed.closesAt === meta.closesAt) return
-    if (armed) clearTimeout(armed.timer)
-    this.timers.delete(poll)
+    if (this.armed.get(poll) === meta.closesAt && this.closes.has(poll)) return
+    this.closes.clear(poll)
+    this.armed.delete(poll)
     if (meta.closesAt === undefined || closedAt === meta.closesAt) return
     this.schedule(poll, meta.closesAt, meta.closesAt)
   }
 
   private schedule(poll: string, closesAt: number, at: number): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(poll)
-      this.recounts.request(poll, () => this.close(poll, closesAt))
-    }, Math.max(0, Math.min(MAX_DELAY_MS, at - Date.now())))
-    timer.unref()
-    this.timers.set(poll, { closesAt, timer })
+    this.armed.set(poll, closesAt)
+    this.closes.set(poll, at, () => this.recounts.request(poll, () => this.close(poll, closesAt)))
   }
 
   /** The derivation due at the deadline; when it fails (storage briefly unavailable) it is tried again. */
@@ -97,7 +84,7 @@ export class PollObserver implements Extension {
     try {
       await this.derive(poll)
     } catch (error) {
-      if (!this.timers.has(poll)) this.schedule(poll, closesAt, Date.now() + CLOSE_RETRY_MS)
+      if (!this.closes.has(poll)) this.schedule(poll, closesAt, this.app.clock.now() + CLOSE_RETRY_MS)
       throw error
     }
   }
@@ -106,14 +93,14 @@ export class PollObserver implements Extension {
   private async derive(poll: string): Promise<void> {
     const meta = await readDoc(this.app, poll, pollMeta)
     if (meta.options.length === 0) return
-    if (!pollClosed(meta)) {
+    if (!pollClosed(meta, this.app.clock.now())) {
       // A timer may fire a millisecond early; arming again is a no-op while one is pending.
       this.arm(poll, meta, undefined)
-      await syncMap(this.app, poll, 'tallies', tallies(await this.ballots(poll, meta), meta), { prune: true })
+      await syncMap(this.app, this.name, poll, 'tallies', tallies(await this.ballots(poll, meta), meta), { prune: true })
       return
     }
     const votes = await this.ballots(poll, meta, meta.closesAt)
-    await syncMap(this.app, poll, 'tallies', tallies(votes, meta), { prune: true })
+    await syncMap(this.app, this.name, poll, 'tallies', tallies(votes, meta), { prune: true })
     const results: Record<string, unknown> = { closedAt: meta.closesAt, total: votes.size }
     if (meta.kind === 'quiz') {
       const { school, params } = resolve(poll).ref
@@ -125,7 +112,7 @@ export class PollObserver implements Extension {
         if (!meta.anonymous) await this.feedLeaderboard(poll, meta, points)
       }
     }
-    await syncMap(this.app, poll, 'results', results, { prune: true })
+    await syncMap(this.app, this.name, poll, 'results', results, { prune: true })
   }
 
   /** Each voter's valid choice, from their ballot document (as stored at `at`, when given). */
@@ -157,12 +144,4 @@ function tallies(votes: Map<string, number>, meta: PollMeta): Record<string, num
   const counts: Record<string, number> = Object.fromEntries(meta.options.map((_, i) => [String(i), 0]))
   for (const choice of votes.values()) counts[String(choice)]++
   return counts
-}
-
-function surfaceOf(name: string): string | undefined {
-  try {
-    return resolve(name).surface.key
-  } catch {
-    return undefined
-  }
 }

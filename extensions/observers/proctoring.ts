@@ -3,14 +3,13 @@
 // alerts are recomputed from the whole event list, so the same update seen twice (or by two
 // instances) writes the same values. New high and critical alerts also reach the inboxes of the
 // exam's teachers and proctors, once (claimed in the store).
-import type { Extension, afterUnloadDocumentPayload, onChangePayload } from '@hocuspocus/server'
-import type { Homeroom } from '../../server/app.ts'
-import { arrayOf, mapOf, record } from '../../docs-model/common.ts'
+import type { Homeroom } from '../../server/homeroom.ts'
+import { arrayOf, mapOf, record, toMillis } from '../../docs-model/common.ts'
 import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName, type ExamEventType as EventType } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { examMonitorName } from './exam.ts'
-import { contain, derive, ignoredCounter, notify, refOf, sameJson, toMillis } from './runtime.ts'
-import { Coalescer, reportError } from './support.ts'
+import { Coalescer, contain, derive, ignoredCounter, notify, report, sameJson } from './runtime.ts'
+import type { Change, Observer } from './registry.ts'
 
 export type Severity = (typeof ALERT_SEVERITIES)[number]
 
@@ -88,10 +87,11 @@ export function alertsFor(user: string, events: readonly unknown[]): { alerts: M
 const WRITE_DELAY_MS = 100
 const notifies = (severity: Severity): boolean => severity === 'high' || severity === 'critical'
 
-export class ProctoringObserver implements Extension {
-  readonly extensionName = 'proctoring-observer'
+export class ProctoringObserver implements Observer {
+  readonly name = 'proctoring-observer'
+  readonly surfaces = ['exam/student']
   private readonly app: Homeroom
-  private readonly writes = new Coalescer(WRITE_DELAY_MS, (error) => reportError(this.app, 'proctoring.write', error))
+  private readonly writes: Coalescer
   /** Per student document: events already turned into alerts, and how many of them were malformed. */
   private readonly seen = new Map<string, { events: number; ignored: number }>()
   /** Alerts waiting to be written, per monitor document. */
@@ -101,27 +101,24 @@ export class ProctoringObserver implements Extension {
 
   constructor(app: Homeroom) {
     this.app = app
+    this.writes = new Coalescer(app.clock, WRITE_DELAY_MS, (error) => report(app, 'proctoring.write', error))
   }
 
-  async onChange({ documentName, document }: onChangePayload): Promise<void> {
-    await contain(this.app, 'proctoring.change', () => {
-      const ref = refOf(documentName)
-      if (ref?.surface !== 'exam/student') return
-      const events = arrayOf(document, 'events')
-      const before = this.seen.get(documentName)
-      if (before?.events === events.length) return
-      const { alerts, ignored } = alertsFor(ref.params.user, events.toArray())
-      if (ignored > (before?.ignored ?? 0)) ignoredCounter(this.app.metrics).inc({ surface: 'exam/student', reason: 'bad-event' }, ignored - (before?.ignored ?? 0))
-      this.seen.set(documentName, { events: events.length, ignored })
-      if (alerts.size > 0) this.queue(ref, alerts)
-    })
+  changed({ ref, doc }: Change): void {
+    const events = arrayOf(doc, 'events')
+    const before = this.seen.get(ref.name)
+    if (before?.events === events.length) return
+    const { alerts, ignored } = alertsFor(ref.params.user, events.toArray())
+    if (ignored > (before?.ignored ?? 0)) ignoredCounter(this.app.metrics).inc({ surface: 'exam/student', reason: 'bad-event' }, ignored - (before?.ignored ?? 0))
+    this.seen.set(ref.name, { events: events.length, ignored })
+    if (alerts.size > 0) this.queue(ref, alerts)
   }
 
-  async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
-    this.seen.delete(documentName)
+  unloaded(ref: DocRef): void {
+    this.seen.delete(ref.name)
   }
 
-  async onDestroy(): Promise<void> {
+  stop(): void {
     this.writes.close()
   }
 
@@ -135,7 +132,7 @@ export class ProctoringObserver implements Extension {
         const batch = this.pending.get(monitor)
         this.pending.delete(monitor)
         if (!batch) return
-        await derive(this.app, monitor, (doc) => {
+        await derive(this.app, this.name, monitor, (doc) => {
           const map = mapOf(doc, 'alerts')
           for (const [id, alert] of batch) if (!sameJson(map.get(id), alert)) map.set(id, alert)
         })
@@ -163,7 +160,7 @@ export class ProctoringObserver implements Extension {
       title: `${alert.severity === 'critical' ? 'Critical' : 'High'} proctoring alert: ${alert.user}`,
       body: `${alert.user}: ${alert.type.replace('_', ' ')} (${alert.count}×) in exam "${title}"`,
       priority: alert.severity === 'critical' ? 'urgent' : 'high',
-      at: Date.now(),
+      at: this.app.clock.now(),
       data: { exam: examName(school, exam), monitor: examMonitorName(school, exam), alert: id, ...alert },
     })
   }

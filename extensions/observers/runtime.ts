@@ -1,31 +1,37 @@
-// What the exam, proctoring, emergency and bus observers share: deadlines re-armed from
-// documents, work serialised per document, and errors contained and counted. Coalescing
-// bursts of changes is `Coalescer` in ./support.ts, shared with the classroom observers.
+// What every observer shares: deadlines re-armed from documents, work serialised per document,
+// bursts of changes coalesced into one run, derived writes made only where something differs,
+// and errors contained and counted. Time comes from the server's clock (server/clock.ts).
 import client from 'prom-client'
-import { isTransactionOrigin } from '@hocuspocus/server'
-import { resolve, type DocRef } from '../../docs-model/index.ts'
-import type { Metrics } from '../../server/metrics.ts'
-import type { Logger } from '../../server/log.ts'
-import type { Store } from '../../server/store/types.ts'
-import type { Homeroom } from '../../server/app.ts'
-import { serverWrite } from '../../server/writes.ts'
-import { deliver } from '../../server/inbox.ts'
-import type { InboxItem } from '../../docs-model/surfaces/inbox.ts'
 import type * as Y from 'yjs'
+import { resolve, type DocRef } from '../../docs-model/index.ts'
+import { mapOf } from '../../docs-model/common.ts'
+import type { InboxItem } from '../../docs-model/surfaces/inbox.ts'
+import type { Clock, Timer } from '../../server/clock.ts'
+import type { Homeroom } from '../../server/homeroom.ts'
+import type { Metrics } from '../../server/metrics.ts'
+import type { Store } from '../../server/store/types.ts'
+import { serverWrite, SERVER_USER } from '../../server/writes.ts'
+import { deliver } from '../../server/inbox.ts'
+import { replay } from '../../server/store/replay.ts'
 
-/** setTimeout overflows past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
+/** Timers overflow past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
 const MAX_DELAY_MS = 24 * 3600 * 1000
 
 /** One pending timer per key; a deadline that has passed fires at once. */
 export class Deadlines {
-  private readonly timers = new Map<string, NodeJS.Timeout>()
+  private readonly clock: Clock
+  private readonly timers = new Map<string, Timer>()
   private stopped = false
+
+  constructor(clock: Clock) {
+    this.clock = clock
+  }
 
   set(key: string, at: number, fire: () => void): void {
     this.clear(key)
     if (this.stopped) return
-    const delay = Math.max(0, at - Date.now())
-    const timer = setTimeout(() => {
+    const delay = Math.max(0, at - this.clock.now())
+    const timer = this.clock.setTimeout(() => {
       this.timers.delete(key)
       if (delay > MAX_DELAY_MS) this.set(key, at, fire)
       else fire()
@@ -34,8 +40,12 @@ export class Deadlines {
     this.timers.set(key, timer)
   }
 
+  has(key: string): boolean {
+    return this.timers.has(key)
+  }
+
   clear(key: string): void {
-    clearTimeout(this.timers.get(key))
+    this.clock.clearTimeout(this.timers.get(key))
     this.timers.delete(key)
   }
 
@@ -60,9 +70,66 @@ export class Serial {
   }
 }
 
-export interface ObserverDeps {
-  metrics: Metrics
-  log: Logger
+/** Runs one task per key after `delayMs`; requests arriving meanwhile or while it runs fold into one more run. */
+export class Coalescer {
+  private readonly states = new Map<string, { again: boolean; timer?: Timer }>()
+  private readonly clock: Clock
+  private readonly delayMs: number
+  private readonly onError: (error: unknown) => void
+  private closed = false
+
+  constructor(clock: Clock, delayMs: number, onError: (error: unknown) => void) {
+    this.clock = clock
+    this.delayMs = delayMs
+    this.onError = onError
+  }
+
+  request(key: string, task: () => Promise<void>): void {
+    if (this.closed) return
+    const existing = this.states.get(key)
+    if (existing) {
+      existing.again = true
+      return
+    }
+    const state: { again: boolean; timer?: Timer } = { again: false }
+    this.states.set(key, state)
+    state.timer = this.clock.setTimeout(async () => {
+      state.timer = undefined
+      do {
+        state.again = false
+        try {
+          await task()
+        } catch (error) {
+          this.onError(error)
+        }
+      } while (state.again && !this.closed)
+      this.states.delete(key)
+    }, this.delayMs)
+    state.timer.unref()
+  }
+
+  close(): void {
+    this.closed = true
+    for (const state of this.states.values()) this.clock.clearTimeout(state.timer)
+    this.states.clear()
+  }
+}
+
+type Reporter = Pick<Homeroom, 'metrics' | 'log'>
+
+/** Counts and logs an error caught in an observer; observers never let one escape. */
+export function report(app: Reporter, where: string, error: unknown, doc?: string): void {
+  app.metrics.observerErrors.inc({ where })
+  app.log.error({ err: error, where, doc }, 'observer failed')
+}
+
+/** Runs `task`, reporting any error instead of letting it reach Hocuspocus or the process. */
+export async function contain(app: Reporter, where: string, task: () => Promise<void> | void): Promise<void> {
+  try {
+    await task()
+  } catch (error) {
+    report(app, where, error)
+  }
 }
 
 const ignoredCounters = new WeakMap<object, client.Counter<'surface' | 'reason'>>()
@@ -82,56 +149,56 @@ export function ignoredCounter(metrics: Metrics): client.Counter<'surface' | 're
   return counter
 }
 
-/** Runs `task`, logging and counting any error instead of letting it reach Hocuspocus or the process. */
-export async function contain(deps: ObserverDeps, where: string, task: () => Promise<void> | void): Promise<void> {
-  try {
-    await task()
-  } catch (error) {
-    deps.metrics.observerErrors.inc({ where })
-    deps.log.error({ err: error, where }, 'observer failed')
-  }
-}
-
-/** The parsed name of a document, or undefined for names no surface declares. */
-export function refOf(name: string): DocRef | undefined {
-  try {
-    return resolve(name).ref
-  } catch {
-    return undefined
-  }
-}
-
-/** Milliseconds since the epoch from a number or an ISO string; undefined when it is neither. */
-export function toMillis(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
-  if (typeof value === 'string') {
-    const ms = Date.parse(value)
-    return Number.isFinite(ms) ? ms : undefined
-  }
-  return undefined
-}
-
-/** Changes arriving from another instance through Redis; that instance already acted on them. */
-export const fromPeer = (origin: unknown): boolean => isTransactionOrigin(origin) && origin.source === 'redis'
-
-/** Changes the server itself made (observers, routes, tools), as opposed to a user's client. */
-export const fromServer = (origin: unknown): boolean => isTransactionOrigin(origin) && origin.source === 'local'
-
 /**
- * Whether the server still serves. Hocuspocus' shutdown first stops listening, then waits for
- * every document to unload: an observer writing after that would load a document again while
- * the store closes, and it would never unload.
+ * A derived write as the server, marked with the observer that makes it (the registry does not
+ * hand it back to that observer as a change); skipped once the server is shutting down.
  */
-export const serving = (app: Homeroom): boolean => app.server.httpServer.listening
-
-/** A derived write as the server (see `serverWrite`), skipped once the server is shutting down. */
-export async function derive(app: Homeroom, name: string, change: (doc: Y.Doc) => void): Promise<void> {
-  if (serving(app)) await serverWrite(app.hocuspocus, name, change)
+export async function derive(app: Homeroom, by: string, name: string, change: (doc: Y.Doc) => void): Promise<void> {
+  if (app.serving()) await serverWrite(app.hocuspocus, name, change, { user: SERVER_USER, derivedBy: by })
 }
 
 /** Inbox items (see `deliver`), skipped once the server is shutting down. */
 export async function notify(app: Homeroom, school: string, users: string[], id: string, item: InboxItem): Promise<void> {
-  if (serving(app)) await deliver(app.hocuspocus, school, users, id, item)
+  if (app.serving()) await deliver(app.hocuspocus, school, users, id, item)
+}
+
+/** Reads a document: the live copy when loaded, else its stored state (at `at`, if given), discarded afterwards. */
+export async function readDoc<T>(app: Homeroom, name: string, read: (doc: Y.Doc) => T, at?: number): Promise<T> {
+  const live = at === undefined ? app.hocuspocus.documents.get(name) : undefined
+  if (live) return read(live)
+  const { doc } = await replay(app.store, name, at === undefined ? {} : { at })
+  try {
+    return read(doc)
+  } finally {
+    doc.destroy()
+  }
+}
+
+/** Stringified comparison of two JSON values, for "write only when it changed". */
+export const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+
+/** The keys of `map` that must change so that it equals `desired` (with `prune`, extra keys go too). */
+function differences(map: Y.Map<unknown>, desired: Record<string, unknown>, prune: boolean): { set: string[]; drop: string[] } {
+  const set = Object.keys(desired).filter((key) => !map.has(key) || !sameJson(map.get(key), desired[key]))
+  const drop = prune ? [...map.keys()].filter((key) => !(key in desired)) : []
+  return { set, drop }
+}
+
+/**
+ * Makes the map `root` of document `name` hold `desired`, writing only the entries that differ
+ * and nothing at all when none does. Returns whether anything was written.
+ */
+export async function syncMap(app: Homeroom, by: string, name: string, root: string, desired: Record<string, unknown>, options: { prune?: boolean } = {}): Promise<boolean> {
+  const prune = options.prune ?? false
+  const pending = await readDoc(app, name, (doc) => differences(mapOf(doc, root), desired, prune))
+  if (pending.set.length === 0 && pending.drop.length === 0) return false
+  await derive(app, by, name, (doc) => {
+    const map = doc.getMap(root)
+    const { set, drop } = differences(map, desired, prune)
+    for (const key of set) map.set(key, desired[key])
+    for (const key of drop) map.delete(key)
+  })
+  return true
 }
 
 /** `items` in consecutive slices of at most `size`. */
@@ -141,22 +208,24 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
   return out
 }
 
-/** Stringified comparison of two JSON values, for "write only when it changed". */
-export const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
-
-/** Names of a surface's documents: stored ones plus those only in memory so far. */
+/** Names of a family's documents: stored ones plus those only in memory so far. */
 export async function documentsUnder(
   store: Store,
   loaded: Iterable<string>,
-  filter: { school?: string; surface: string },
+  filter: { school?: string; family: string },
   keep: (ref: DocRef) => boolean,
 ): Promise<DocRef[]> {
-  const names = new Set((await store.listDocuments(filter)).map((d) => d.name))
+  const names = new Set((await store.listDocuments({ school: filter.school, surface: filter.family })).map((d) => d.name))
   for (const name of loaded) names.add(name)
   const refs: DocRef[] = []
   for (const name of [...names].sort()) {
-    const ref = refOf(name)
-    if (ref && keep(ref)) refs.push(ref)
+    let ref: DocRef | undefined
+    try {
+      ref = resolve(name).ref
+    } catch {
+      continue
+    }
+    if (keep(ref)) refs.push(ref)
   }
   return refs
 }

@@ -1,12 +1,11 @@
 // `s/system/status`: the server's live figures, refreshed every few seconds for each school whose
 // status document is loaded (somebody watches it), and only when a figure changed; `at` is the
 // time the figures last changed.
-import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, connectedPayload, Extension } from '@hocuspocus/server'
-import type { Homeroom } from '../../server/app.ts'
-import { resolve } from '../../docs-model/registry.ts'
+import type { Homeroom } from '../../server/homeroom.ts'
 import { mapOf } from '../../docs-model/common.ts'
-import { serverWrite } from '../../server/writes.ts'
-import { reportError } from './support.ts'
+import type { DocRef } from '../../docs-model/types.ts'
+import { derive, report } from './runtime.ts'
+import type { Observer, Visit } from './registry.ts'
 
 export interface SystemStatusOptions {
   /** Refresh period; default 5 s. */
@@ -17,8 +16,9 @@ export interface SystemStatusOptions {
 
 type Figures = { connections: number; documents: number; messagesPerSec: number; instances: number }
 
-export class SystemStatusObserver implements Extension {
-  readonly extensionName = 'system-status'
+export class SystemStatusObserver implements Observer {
+  readonly name = 'system-status'
+  readonly surfaces = ['system']
   private readonly app: Homeroom
   private readonly everyMs: number
   private readonly instances: () => number
@@ -32,23 +32,22 @@ export class SystemStatusObserver implements Extension {
     this.instances = options.instances ?? (() => 1)
   }
 
-  async afterLoadDocument({ documentName }: afterLoadDocumentPayload): Promise<void> {
-    if (!isStatus(documentName)) return
-    this.watched.add(documentName)
+  loaded(ref: DocRef): void {
+    this.watched.add(ref.name)
     this.timer ??= setInterval(() => void this.refreshAll(), this.everyMs).unref()
   }
 
   /** A watcher arrived: fresh figures at once rather than at the next tick. */
-  async connected({ documentName }: connectedPayload): Promise<void> {
-    if (this.watched.has(documentName)) setImmediate(() => void this.refreshAll())
+  connected({ ref }: Visit): void {
+    if (this.watched.has(ref.name)) setImmediate(() => void this.refreshAll())
   }
 
-  async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
-    this.watched.delete(documentName)
+  unloaded(ref: DocRef): void {
+    this.watched.delete(ref.name)
     if (this.watched.size === 0) this.stopTimer()
   }
 
-  async onDestroy(): Promise<void> {
+  stop(): void {
     this.watched.clear()
     this.stopTimer()
   }
@@ -60,7 +59,7 @@ export class SystemStatusObserver implements Extension {
 
   private figures(): Figures {
     return {
-      connections: this.app.limits.socketCount(),
+      connections: this.app.socketCount(),
       documents: this.app.hocuspocus.getDocumentsCount(),
       messagesPerSec: this.app.metrics.messageRate(),
       instances: this.instances(),
@@ -76,7 +75,7 @@ export class SystemStatusObserver implements Extension {
         try {
           await this.refresh(name, figures)
         } catch (error) {
-          reportError(this.app, 'system-status', error, name)
+          report(this.app, this.name, error, name)
         }
       }
     } finally {
@@ -88,23 +87,15 @@ export class SystemStatusObserver implements Extension {
     const live = this.app.hocuspocus.documents.get(name)
     // Only while a client holds it: writing would otherwise load it again.
     if (!live || live.getConnections().length === 0 || unchanged(mapOf(live, 'now'), figures)) return
-    await serverWrite(this.app.hocuspocus, name, (doc) => {
+    await derive(this.app, this.name, name, (doc) => {
       const now = doc.getMap('now')
       if (unchanged(now, figures)) return
       for (const [key, value] of Object.entries(figures)) if (now.get(key) !== value) now.set(key, value)
-      now.set('at', Date.now())
+      now.set('at', this.app.clock.now())
     })
   }
 }
 
 function unchanged(now: { get(key: string): unknown }, figures: Figures): boolean {
   return Object.entries(figures).every(([key, value]) => now.get(key) === value)
-}
-
-function isStatus(name: string): boolean {
-  try {
-    return resolve(name).surface.key === 'system'
-  } catch {
-    return false
-  }
 }

@@ -1,12 +1,12 @@
 // GET /api/v1/buses/<s>/<bus>/trail?since=<ISO>: a bus's recorded fixes, oldest first, for the
 // users who may open that bus's document.
-import type { Homeroom } from '../app.ts'
+import type { Homeroom } from '../homeroom.ts'
 import { z } from 'zod'
 import { errors, HttpError, user, type Api } from '../http.ts'
 import { belongsTo } from '../../extensions/auth.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { NameError } from '../../docs-model/names.ts'
-import { toMillis } from '../../extensions/observers/runtime.ts'
+import { toMillis } from '../../docs-model/common.ts'
 
 /** At most this many points per response; page with `since` = the last point's time. */
 export const TRAIL_LIMIT = 100_000

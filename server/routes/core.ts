@@ -1,6 +1,6 @@
 // Health, liveness, readiness, metrics and statistics. None of the probes is rate limited.
 import { z } from 'zod'
-import type { Homeroom } from '../app.ts'
+import type { Homeroom } from '../homeroom.ts'
 import { errors, isLoopback, requireRole, user, type Api } from '../http.ts'
 
 /** How long one probe may take, and how long its answer is reused (so a burst of probes costs one check). */
@@ -50,7 +50,7 @@ export class Readiness {
 
   private async run(): Promise<Checks> {
     const { store } = this.app
-    const redis = this.app.api.redis
+    const redis = this.app.redis
     const [storeCheck, redisCheck] = await Promise.all([
       probe('the store', async () => {
         await store.roster('readyz')
@@ -107,7 +107,7 @@ export function coreRoutes(api: Api, app: Homeroom): void {
       // request.ip: the client's address, through trusted proxies only (TRUST_PROXY).
       if (!isLoopback(request.ip)) user(request)
       app.metrics.documents.set(app.hocuspocus.getDocumentsCount())
-      app.metrics.sockets.set(app.limits.socketCount())
+      app.metrics.sockets.set(app.socketCount())
       const text = await app.metrics.registry.metrics()
       return reply.type(app.metrics.registry.contentType).send(text)
     },

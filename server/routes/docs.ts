@@ -4,7 +4,7 @@
 import { NameError } from '../../docs-model/names.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import type { DocRef, Identity, Surface } from '../../docs-model/types.ts'
-import type { Homeroom } from '../app.ts'
+import type { Homeroom } from '../homeroom.ts'
 import { z } from 'zod'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { historyBounds, iso, parseTime, restoreInto, stateAt, TimeTravelError } from '../timetravel.ts'

@@ -2,7 +2,7 @@
 // emergency observer takes it from there (inbox items, counts, escalation).
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
-import type { Homeroom } from '../app.ts'
+import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
 import { belongsTo } from '../../extensions/auth.ts'

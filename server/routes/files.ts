@@ -2,7 +2,7 @@
 // MAX_FILE_BYTES) with its type and a sanitised name; GET on the returned url serves it to members
 // of that school only, always as a download (attachment, nosniff, sandboxed), never inline.
 import { randomBytes } from 'node:crypto'
-import type { Homeroom } from '../app.ts'
+import type { Homeroom } from '../homeroom.ts'
 import { z } from 'zod'
 import { before, errors, HttpError, user, type Api } from '../http.ts'
 import { belongsTo } from '../../extensions/auth.ts'

@@ -11,7 +11,7 @@
 // its id (an interrupted delivery is completed first), else 409 `conflict`.
 import { createHash, randomUUID } from 'node:crypto'
 import { z } from 'zod'
-import type { Homeroom } from '../app.ts'
+import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, requireRole, user, type Api } from '../http.ts'
 import { deliver, inboxItems, notificationKey, resolveTargets } from '../inbox.ts'
 import { belongsTo } from '../../extensions/auth.ts'

@@ -4,12 +4,12 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type * as Y from 'yjs'
-import type { Homeroom } from '../app.ts'
+import type { Homeroom } from '../homeroom.ts'
 import { errors, HttpError, isLoopback, before, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
 import { DEMO_USERS } from '../playground/cast.ts'
 import { ROLES } from '../../docs-model/types.ts'
-import type { ClientBundle } from '../../scripts/build-client.ts'
+import type { ClientBundle } from '../playground/build.ts'
 
 const dir = new URL('../playground/', import.meta.url)
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -36,7 +36,7 @@ export function playgroundRoutes(api: Api, app: Homeroom): void {
   api.get('/playground/:file', { schema: { hide: true } }, async (request, reply) => {
     const { file } = request.params as { file: string }
     // Loaded on demand: esbuild is a development dependency, absent from production images.
-    bundle ??= import('../../scripts/build-client.ts').then(({ buildClient }) => buildClient()).catch((error) => {
+    bundle ??= import('../playground/build.ts').then(({ buildClient }) => buildClient()).catch((error) => {
       bundle = undefined
       throw error
     })

@@ -1,7 +1,7 @@
 // PUT /api/v1/schools/<s>/roster: a school's members, used to resolve notification targets,
 // acknowledgement counts and class sizes. Admins of that school and services only.
 import { z } from 'zod'
-import type { Homeroom } from '../app.ts'
+import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'

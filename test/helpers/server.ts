@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { loadConfig } from '../../server/config.ts'
-import { createHomeroom, type Homeroom, type HomeroomOptions } from '../../server/app.ts'
+import { createHomeroom, type HomeroomServer as Homeroom, type HomeroomOptions } from '../../server/app.ts'
 import type { Claims } from '../../server/identity.ts'
 import { mintToken, TEST_SECRET } from './tokens.ts'
 

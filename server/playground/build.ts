@@ -1,13 +1,13 @@
 // Bundles the browser code with esbuild: the client helpers as an ES module
 // (`homeroom-client.js`, for apps) and the playground page (`playground.js`).
 // The server builds in memory on the first playground request, so `npm start` needs no build
-// step; `node scripts/build-client.ts <dir>` writes the same files to a directory.
+// step; `node server/playground/build.ts <dir>` writes the same files to a directory.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+const root = fileURLToPath(new URL('../..', import.meta.url))
 
 /** File name → contents. */
 export type ClientBundle = Map<string, Uint8Array>

@@ -1,0 +1,35 @@
+// What extensions, observers, routes and tools may use of a running Homeroom. It names no
+// extension class, so none of them imports the wiring (server/app.ts), which imports them all.
+import type { Hocuspocus } from '@hocuspocus/server'
+import type { Redis } from 'ioredis'
+import type * as Y from 'yjs'
+import type { Clock } from './clock.ts'
+import type { Config } from './config.ts'
+import type { Identities } from './identity.ts'
+import type { Logger } from './log.ts'
+import type { Metrics } from './metrics.ts'
+import type { Store } from './store/types.ts'
+
+export interface Homeroom {
+  readonly config: Config
+  readonly log: Logger
+  readonly metrics: Metrics
+  readonly store: Store
+  readonly identities: Identities
+  readonly clock: Clock
+  /** Documents in memory and direct connections for server writes. */
+  readonly hocuspocus: Hocuspocus
+  /** The Redis connection the HTTP rate limit shares, when REDIS_URL is set (readiness probes it). */
+  readonly redis: Redis | undefined
+  /** The live copy of a document if loaded, else its stored state. */
+  peek(name: string): Promise<Y.Doc>
+  /**
+   * Whether the server still serves. Hocuspocus' shutdown first stops listening, then waits for
+   * every document to unload: a derived write after that would load a document again while the
+   * store closes, and it would never unload.
+   */
+  serving(): boolean
+  /** Open WebSocket connections of this instance. */
+  socketCount(): number
+  stats(): Record<string, unknown>
+}
