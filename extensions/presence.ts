@@ -13,6 +13,7 @@
 // - removals (null states) never reach the map: the scratch deletes them, so Hocuspocus drops
 //   every client's removals, its own included (its state goes when its connection closes).
 import client from 'prom-client'
+import { equalityDeep } from 'lib0/function'
 import * as Y from 'yjs'
 import type { OwnerStore } from '../server/guard/client-ids.ts'
 import type { beforeHandleAwarenessPayload, Connection, Document, Extension } from '@hocuspocus/server'
@@ -182,7 +183,7 @@ function stampIdentity(state: Record<string, unknown>, user: HomeroomContext['us
 
 const isState = (state: unknown): state is Record<string, unknown> => state !== null && typeof state === 'object'
 
-const sameState = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+const sameState = (a: unknown, b: unknown): boolean => equalityDeep(a, b)
 
 /**
  * Removes the scratch Awareness' own entry: the first in the map, holding `{}`. (Should a client

@@ -2,10 +2,7 @@
 // messages the Yjs payload. Parsed once per frame and shared by every hook that needs it.
 import * as decoding from 'lib0/decoding'
 import { MessageType } from '@hocuspocus/server'
-
-export const SYNC_STEP_1 = 0
-export const SYNC_STEP_2 = 1
-export const SYNC_UPDATE = 2
+import { messageYjsSyncStep1, messageYjsSyncStep2, messageYjsUpdate } from 'y-protocols/sync'
 
 export interface Frame {
   type: MessageType
@@ -27,8 +24,8 @@ export function parseFrame(data: Uint8Array): Frame {
   const frame: Frame = { type }
   if (type === MessageType.Sync || type === MessageType.SyncReply) {
     frame.syncType = decoding.readVarUint(decoder)
-    if (frame.syncType === SYNC_STEP_2 || frame.syncType === SYNC_UPDATE) frame.payload = decoding.readVarUint8Array(decoder)
-    else if (frame.syncType !== SYNC_STEP_1) throw new Error(`unknown sync message ${frame.syncType}`)
+    if (frame.syncType === messageYjsSyncStep2 || frame.syncType === messageYjsUpdate) frame.payload = decoding.readVarUint8Array(decoder)
+    else if (frame.syncType !== messageYjsSyncStep1) throw new Error(`unknown sync message ${frame.syncType}`)
   } else if (type === MessageType.Awareness) {
     frame.payload = decoding.readVarUint8Array(decoder)
   }
@@ -38,7 +35,7 @@ export function parseFrame(data: Uint8Array): Frame {
 
 /** True for a frame that carries document changes from the client. */
 export const carriesUpdate = (frame: Frame): frame is Frame & { payload: Uint8Array } =>
-  (frame.syncType === SYNC_STEP_2 || frame.syncType === SYNC_UPDATE) && frame.payload !== undefined
+  (frame.syncType === messageYjsSyncStep2 || frame.syncType === messageYjsUpdate) && frame.payload !== undefined
 
 /** An update with no structs and no deletions (a client's "nothing new" sync step 2). */
 export const isEmptyUpdate = (update: Uint8Array): boolean => update.length <= 2 && update.every((b) => b === 0)

@@ -2,6 +2,7 @@
 // bursts of changes coalesced into one run, derived writes made only where something differs,
 // and errors contained and counted. Time comes from the server's clock (server/clock.ts).
 import client from 'prom-client'
+import { equalityDeep } from 'lib0/function'
 import type * as Y from 'yjs'
 import { resolve, type DocRef } from '../../docs-model/index.ts'
 import { mapOf } from '../../docs-model/common.ts'
@@ -174,8 +175,8 @@ export async function readDoc<T>(app: Homeroom, name: string, read: (doc: Y.Doc)
   }
 }
 
-/** Stringified comparison of two JSON values, for "write only when it changed". */
-export const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+/** Deep equality of two values read from or meant for a document, for "write only when it changed". */
+export const sameJson = (a: unknown, b: unknown): boolean => equalityDeep(a, b)
 
 /** The keys of `map` that must change so that it equals `desired` (with `prune`, extra keys go too). */
 function differences(map: Y.Map<unknown>, desired: Record<string, unknown>, prune: boolean): { set: string[]; drop: string[] } {

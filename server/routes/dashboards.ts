@@ -2,6 +2,7 @@
 // `data` map, as one change that live readers receive at once. A key set to null is removed
 // (JSON merge patch); keys whose value did not change are not written.
 import { z } from 'zod'
+import { equalityDeep } from 'lib0/function'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
@@ -48,7 +49,7 @@ export function dashboardRoutes(api: Api, app: Homeroom): void {
               if (!data.has(key)) continue
               data.delete(key)
               changed.push(key)
-            } else if (JSON.stringify(data.get(key)) !== JSON.stringify(value)) {
+            } else if (!equalityDeep(data.get(key), value)) {
               data.set(key, value)
               changed.push(key)
             }
