@@ -27,7 +27,7 @@ export class ClassroomObserver implements Observer {
 
   constructor(app: Homeroom) {
     this.app = app
-    this.refreshes = new Coalescer(app.clock, STATS_DELAY_MS, (error) => report(app, this.name, error))
+    this.refreshes = new Coalescer(STATS_DELAY_MS, (error) => report(app, this.name, error))
     this.sweeps = new Deadlines(app.clock)
   }
 

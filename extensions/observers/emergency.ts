@@ -64,7 +64,7 @@ export class EmergencyObserver implements Observer {
     this.app = app
     this.webhook = webhook
     this.deadlines = new Deadlines(app.clock)
-    this.counts = new Coalescer(app.clock, COUNT_DELAY_MS, (error) => report(app, 'emergency.review', error))
+    this.counts = new Coalescer(COUNT_DELAY_MS, (error) => report(app, 'emergency.review', error))
   }
 
   start(): void {

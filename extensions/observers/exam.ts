@@ -101,7 +101,7 @@ export class ExamObserver implements Observer {
   constructor(app: Homeroom) {
     this.app = app
     this.deadlines = new Deadlines(app.clock)
-    this.monitorWrites = new Coalescer(app.clock, MONITOR_DELAY_MS, (error) => report(app, 'exam.monitor', error))
+    this.monitorWrites = new Coalescer(MONITOR_DELAY_MS, (error) => report(app, 'exam.monitor', error))
   }
 
   start(): void {

@@ -32,7 +32,7 @@ export class PollObserver implements Observer {
 
   constructor(app: Homeroom) {
     this.app = app
-    this.recounts = new Coalescer(app.clock, RECOUNT_DELAY_MS, (error) => report(app, this.name, error))
+    this.recounts = new Coalescer(RECOUNT_DELAY_MS, (error) => report(app, this.name, error))
     this.closes = new Deadlines(app.clock)
   }
 

@@ -101,7 +101,7 @@ export class ProctoringObserver implements Observer {
 
   constructor(app: Homeroom) {
     this.app = app
-    this.writes = new Coalescer(app.clock, WRITE_DELAY_MS, (error) => report(app, 'proctoring.write', error))
+    this.writes = new Coalescer(WRITE_DELAY_MS, (error) => report(app, 'proctoring.write', error))
   }
 
   changed({ ref, doc }: Change): void {

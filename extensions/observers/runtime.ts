@@ -71,16 +71,17 @@ export class Serial {
   }
 }
 
-/** Runs one task per key after `delayMs`; requests arriving meanwhile or while it runs fold into one more run. */
+/**
+ * Runs one task per key after `delayMs`; requests arriving meanwhile or while it runs fold into
+ * one more run. The window is real time, not the server's clock: it batches work, it is no deadline.
+ */
 export class Coalescer {
-  private readonly states = new Map<string, { again: boolean; timer?: Timer }>()
-  private readonly clock: Clock
+  private readonly states = new Map<string, { again: boolean; timer?: NodeJS.Timeout }>()
   private readonly delayMs: number
   private readonly onError: (error: unknown) => void
   private closed = false
 
-  constructor(clock: Clock, delayMs: number, onError: (error: unknown) => void) {
-    this.clock = clock
+  constructor(delayMs: number, onError: (error: unknown) => void) {
     this.delayMs = delayMs
     this.onError = onError
   }
@@ -92,9 +93,9 @@ export class Coalescer {
       existing.again = true
       return
     }
-    const state: { again: boolean; timer?: Timer } = { again: false }
+    const state: { again: boolean; timer?: NodeJS.Timeout } = { again: false }
     this.states.set(key, state)
-    state.timer = this.clock.setTimeout(async () => {
+    state.timer = setTimeout(async () => {
       state.timer = undefined
       do {
         state.again = false
@@ -111,7 +112,7 @@ export class Coalescer {
 
   close(): void {
     this.closed = true
-    for (const state of this.states.values()) this.clock.clearTimeout(state.timer)
+    for (const state of this.states.values()) clearTimeout(state.timer)
     this.states.clear()
   }
 }
