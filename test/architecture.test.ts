@@ -1,0 +1,28 @@
+// The layout's rules (docs/architecture.md): no file-level import cycle, and the server never
+// imports the command line, benchmarks or tests. Checked on the real import graph (madge).
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import madge from 'madge'
+
+const graph = await madge(['server', 'extensions', 'docs-model', 'scripts'], { fileExtensions: ['ts'] })
+
+test('no file-level import cycle among server, extensions, docs-model and scripts', () => {
+  const cycles = graph.circular()
+  assert.equal(cycles, [], `cycles:\n${cycles.map((c) => c.join(' > ')).join('\n')}`)
+})
+
+test('server/, extensions/ and docs-model/ import nothing from scripts/ or test/', () => {
+  const wrong = Object.entries(graph.obj()).flatMap(([file, imports]) =>
+    /^(server|extensions|docs-model)\//.test(file) ? imports.filter((i) => /^(scripts|test)\//.test(i)).map((i) => `${file} -> ${i}`) : [],
+  )
+  assert.equal(wrong, [])
+})
+
+test('the model imports nothing from the server or its extensions (it also runs in browsers)', () => {
+  const wrong = Object.entries(graph.obj()).flatMap(([file, imports]) =>
+    file.startsWith('docs-model/') ? imports.filter((i) => /^(server|extensions|scripts)\//.test(i)).map((i) => `${file} -> ${i}`) : [],
+  )
+  assert.equal(wrong, [])
+})
+
+test.run()
