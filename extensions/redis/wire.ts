@@ -10,7 +10,8 @@
 // Document names never hold `:` or `#`, so two namespaces cannot reach the same channel, and a
 // document channel never looks like a reply channel.
 //
-// Frame (every Redis message, on either channel):
+// Frame (every Redis message, on either channel; varUint, varString and varUint8Array as lib0
+// encodes them):
 //
 //   uint8           byte length of the sender's identifier (so at most 255 bytes)
 //   uint8[length]   sender identifier, UTF-8 (INSTANCE_ID plus a random suffix)
@@ -25,7 +26,7 @@
 //   QueryAwareness (3)      nothing
 //   BroadcastStateless (6)  varString payload
 //
-// Who sends what, when (varUint lengths and varStrings are lib0 encoding):
+// Who sends what, when:
 //
 //   document loaded          Sync/SyncStep1 and QueryAwareness on N:<document>
 //   client update journaled  Sync/Update on N:<document> (before it is applied and acknowledged)
