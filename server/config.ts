@@ -234,15 +234,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 }
 
+/** Where configuration is read from and its problems reported: the process, or a test running the command in-process. */
+export interface ConfigTarget {
+  env: Record<string, string | undefined>
+  stderr: { write(chunk: string): unknown }
+  exit(code: number): never
+}
+
+export const processTarget: ConfigTarget = { env: process.env, stderr: process.stderr, exit: (code) => process.exit(code) }
+
 /** Parses configuration or exits with code 2 and one line naming the variable. */
-export function configOrExit(defaults: Parameters<typeof loadConfig>[1] = {}): Config {
+export function configOrExit(defaults: Parameters<typeof loadConfig>[1] = {}, target: ConfigTarget = processTarget): Config {
   try {
-    return loadConfig(process.env, defaults)
+    return loadConfig(target.env, defaults)
   } catch (error) {
     if (error instanceof ConfigError) {
       const problems = error instanceof ConfigErrors ? error.problems : [error]
-      for (const problem of problems) process.stderr.write(`homeroom: bad configuration: ${problem.message}\n`)
-      process.exit(2)
+      for (const problem of problems) target.stderr.write(`homeroom: bad configuration: ${problem.message}\n`)
+      target.exit(2)
     }
     throw error
   }

@@ -2,27 +2,32 @@
 // shutdown on SIGTERM/SIGINT.
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ConfigError, configOrExit, type Config, type loadConfig } from './config.ts'
+import { ConfigError, configOrExit, processTarget, type Config, type ConfigTarget, type loadConfig } from './config.ts'
 import { createHomeroom } from './app.ts'
 import { startHeartbeat, type Heartbeat } from './store/heartbeat.ts'
 
 export interface ServeOptions {
   /** Variables that came from a `.env` file (a pasted command in the same folder reads them too). */
   fromEnvFile?: ReadonlySet<string>
+  /** The environment, working directory and failure output: this process's unless the command runs in-process (tests). */
+  target?: ServeTarget
 }
+
+type ServeTarget = ConfigTarget & { cwd: string }
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')
 const CLI = fileURLToPath(new URL('../scripts/homeroom.ts', import.meta.url))
 
 export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, options: ServeOptions = {}): Promise<void> {
-  const config = configOrExit(defaults)
+  const target: ServeTarget = options.target ?? { ...processTarget, cwd: process.cwd() }
+  const config = configOrExit(defaults, target)
   let app
   try {
     app = createHomeroom(config)
   } catch (error) {
     const prefix = error instanceof ConfigError ? 'bad configuration' : 'cannot start'
-    process.stderr.write(`homeroom: ${prefix}: ${(error as Error).message}\n`)
-    process.exit(2)
+    target.stderr.write(`homeroom: ${prefix}: ${(error as Error).message}\n`)
+    target.exit(2)
   }
   // The HTTP server reports a port it cannot take as an 'error' event, not as a rejection.
   const failed = new Promise<never>((_, reject) => app.server.httpServer.once('error', reject))
@@ -30,8 +35,10 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   try {
     ;({ port } = await Promise.race([app.start(), failed]))
   } catch (error) {
-    process.stderr.write(`homeroom: ${listenFailure(error, config)}\n`)
-    process.exit(1)
+    target.stderr.write(`homeroom: ${listenFailure(error, config)}\n`)
+    // Released before exiting, since an in-process run goes on; a failure to release changes nothing about the exit.
+    await app.stop().catch(() => {})
+    target.exit(1)
   }
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
   const address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
@@ -43,7 +50,7 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   }
   app.log.info(
     { dataDir: resolve(config.dataDir) },
-    `ready: ws://${host}:${port} · health http://${host}:${port}/health · mint a token with: ${tokenHint(config, options)}` +
+    `ready: ws://${host}:${port} · health http://${host}:${port}/health · mint a token with: ${tokenHint(config, options, target.env, target.cwd)}` +
       (config.playground ? ` · playground http://${host}:${port}/` : ''),
   )
   const shutdown = (signal: string) => {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { io } from './common.ts'
 
 export function serveCommand(program: Command, fromEnvFile: ReadonlySet<string> = new Set()): void {
   program
@@ -8,6 +9,6 @@ export function serveCommand(program: Command, fromEnvFile: ReadonlySet<string> 
     .action(async (options: { dev?: boolean }) => {
       // Loaded here so that the admin commands do not pay for loading the whole server.
       const { serve } = await import('../../server/main.ts')
-      await serve(options.dev ? { PLAYGROUND: '1' } : {}, { fromEnvFile })
+      await serve(options.dev ? { PLAYGROUND: '1' } : {}, { fromEnvFile, target: io })
     })
 }
