@@ -47,6 +47,7 @@ import { carriesUpdate, isEmptyUpdate, parseFrame } from '../../server/frames.ts
 import type { Logger } from '../../server/log.ts'
 import type { Metrics } from '../../server/metrics.ts'
 import { RedisHealth } from './health.ts'
+import { EXTENSION_PRIORITY } from '../priorities.ts'
 import { DEFAULT_PREFIX, documentChannel, FrameWriter, readFrame, redisNamespace, replyChannel, type Frame } from './wire.ts'
 
 export interface RedisSyncConfig {
@@ -87,7 +88,7 @@ interface PendingAwareness {
 export class RedisSync implements Extension {
   readonly extensionName = 'redis'
   /** Below Guard (500) and Persistence (100): only accepted, journaled updates are published. */
-  readonly priority = 50
+  readonly priority = EXTENSION_PRIORITY.redis
   readonly identifier: string
   private readonly config: RedisSyncConfig
   private readonly namespace: string
