@@ -12,7 +12,7 @@ import * as Y from 'yjs'
 import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, Extension } from '@hocuspocus/server'
 import { resolve, type Peek } from '../docs-model/index.ts'
 import { RelatedDocs } from './facts.ts'
-import { replay } from './store/replay.ts'
+import { replay } from './history/replay.ts'
 import type { Store } from './store/types.ts'
 
 /** Reads again when a copy was dropped mid-read (the document loaded or unloaded meanwhile). */

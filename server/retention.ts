@@ -5,9 +5,9 @@
 // snapshot: see truncateHistory). Other documents (exam records, boards) keep history.
 import type * as Y from 'yjs'
 import type { Homeroom } from './app.ts'
-import { replay } from './store/replay.ts'
+import { replay } from './history/replay.ts'
 import type { Store } from './store/types.ts'
-import { truncateHistory } from './timetravel.ts'
+import { truncateHistory } from './history/prune.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
 import type { Identity } from '../docs-model/types.ts'
 

@@ -12,7 +12,7 @@ import type { DocRef } from '../../docs-model/types.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
 import { chunks, contain, Deadlines, derive, documentsUnder, fromServer, refOf, sameJson, Serial, serving, toMillis } from './runtime.ts'
 import { Coalescer, reportError } from './support.ts'
-import { replay } from '../../server/store/replay.ts'
+import { replay } from '../../server/history/replay.ts'
 
 const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
 /** Monitor writes are coalesced over this window: well within the one second the monitor promises. */

@@ -4,7 +4,7 @@
 import * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import { serverWrite } from '../../server/writes.ts'
-import { replay } from '../../server/store/replay.ts'
+import { replay } from '../../server/history/replay.ts'
 import { mapOf } from '../../docs-model/common.ts'
 
 /** Runs one task per key after `delayMs`; requests arriving meanwhile or while it runs fold into one more run. */

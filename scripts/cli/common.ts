@@ -12,7 +12,7 @@ import { liveServers, type LiveServer } from '../../server/store/heartbeat.ts'
 import { openStore } from '../../server/store/open.ts'
 import { SqliteStore } from '../../server/store/sqlite.ts'
 import type { Store } from '../../server/store/types.ts'
-import { parseTime, TimeTravelError } from '../../server/timetravel.ts'
+import { parseTime, TimeTravelError } from '../../server/history/time.ts'
 
 /**
  * Where a command's input and output go: the real process, or (in tests) buffers, an environment

@@ -3,10 +3,13 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import * as Y from 'yjs'
-import { replay } from '../../server/store/replay.ts'
 import type { QuarantinedEntry, Store } from '../../server/store/types.ts'
 import { SURFACES } from '../../docs-model/registry.ts'
-import { diff, history, historyBounds, iso, restoreInStore, stateAt, TimeTravelError, truncateHistory } from '../../server/timetravel.ts'
+import { truncateHistory } from '../../server/history/prune.ts'
+import { replay, stateAt } from '../../server/history/replay.ts'
+import { restoreInStore } from '../../server/history/restore.ts'
+import { historyBounds, iso, TimeTravelError } from '../../server/history/time.ts'
+import { diff, history } from '../../server/history/trace.ts'
 import {
   action,
   CliError,

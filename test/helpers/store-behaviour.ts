@@ -4,7 +4,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { compact, replay, type SkippedEntry } from '../../server/store/replay.ts'
+import { compact } from '../../server/history/prune.ts'
+import { replay, type SkippedEntry } from '../../server/history/replay.ts'
 import type { Store } from '../../server/store/types.ts'
 
 /**
@@ -177,6 +178,25 @@ export function storeBehaviour(label: string, open: OpenStore) {
     await store.putFile({ id: 'f1', school: 's1', name: 'a.pdf', type: 'application/pdf', size: 5, at: 123, by: 'u1', bytes })
     assert.equal(await store.getFile('f1'), { id: 'f1', school: 's1', name: 'a.pdf', type: 'application/pdf', size: 5, at: 123, by: 'u1', bytes })
     assert.is(await store.getFile('nope'), undefined)
+  })
+
+  s('a file stored twice under one id keeps its first copy (a retried upload is harmless)', async () => {
+    const first = { id: 'f1', school: 's1', name: 'a.pdf', type: 'application/pdf', size: 1, at: 123, by: 'u1', bytes: new Uint8Array([1]) }
+    await store.putFile(first)
+    await store.putFile(first)
+    await store.putFile({ ...first, name: 'b.pdf', at: 456, bytes: new Uint8Array([2]) })
+    assert.equal(await store.getFile('f1'), first)
+  })
+
+  s('a bus has one trail point per instant: a second point at the same time is ignored', async () => {
+    const point = { lat: 48.1, lng: 11.5, speed: 30.5, heading: 90, at: 100 }
+    await store.appendTrail('s1/b1', point)
+    await store.appendTrail('s1/b1', point)
+    await store.appendTrail('s1/b1', { ...point, lat: 48.2 })
+    await store.appendTrail('s1/b2', point)
+    assert.equal(await store.trail('s1/b1', 0), [point])
+    assert.equal(await store.trail('s1/b2', 0), [point], 'other buses keep their own point at that time')
+    assert.is(await store.deleteTrailBefore(101), 2)
   })
 
   s('trails keep points in time order and forget old ones', async () => {
