@@ -4,8 +4,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { compact } from '../../server/history/prune.ts'
-import { replay, type SkippedEntry } from '../../server/history/replay.ts'
+import { compact, truncateHistory } from '../../server/history/prune.ts'
+import { replay, stateAt, type SkippedEntry } from '../../server/history/replay.ts'
 import type { Store } from '../../server/store/types.ts'
 
 /**
@@ -317,6 +317,28 @@ export function storeBehaviour(label: string, open: OpenStore) {
     assert.ok(await compact(store, 's1/doc/a'))
     assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad])
     assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').toJSON(), { title: 'Essay' })
+  })
+
+  s('the state at a time is the journal up to the first entry written after it', async () => {
+    const source = new Y.Doc()
+    // A later entry with an earlier time (another instance's clock): the prefix stops before the late-clocked one.
+    for (const [key, at] of [['a', 1000], ['b', 3000], ['c', 2000]] as const) await store.append('s1/doc/a', { at, user: 'u1', origin: 'client', update: updateSetting(source, key, at) })
+    assert.equal((await replay(store, 's1/doc/a', { at: 2500 })).doc.getMap('meta').toJSON(), { a: 1000 })
+    assert.equal((await replay(store, 's1/doc/a', { at: 3000 })).doc.getMap('meta').toJSON(), { a: 1000, b: 3000, c: 2000 })
+  })
+
+  s('time travel and truncation replay like loading: unreadable entries are quarantined, not fatal', async () => {
+    const source = new Y.Doc()
+    await store.append('s1/doc/a', { at: 1000, user: 'u1', origin: 'client', update: updateSetting(source, 'title', 'Essay') })
+    const bad = await store.append('s1/doc/a', { at: 1001, user: 'u9', origin: 'client', update: garbageUpdate() })
+    const last = await store.append('s1/doc/a', { at: 1002, user: 'u1', origin: 'client', update: updateSetting(source, 'author', 'Ann') })
+    await store.append('s1/doc/a', { at: 1003, user: 'u1', origin: 'client', update: updateSetting(source, 'later', true) })
+    const past = await stateAt(store, 's1/doc/a', 1002)
+    assert.equal(past.getMap('meta').toJSON(), { title: 'Essay', author: 'Ann' })
+    assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad])
+    assert.equal(await truncateHistory(store, 's1/doc/a', 1002), { seq: last, dropped: 2 })
+    assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad], 'pruning keeps the quarantined entry')
+    assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').toJSON(), { title: 'Essay', author: 'Ann', later: true })
   })
 
   return s
