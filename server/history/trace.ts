@@ -1,6 +1,7 @@
 // Tracing history: which paths each stored change touched (a root, then the map keys leading to
-// the value), for `homeroom docs history` and `docs diff`. Entries are applied one by one on top
-// of the replayed state, each watched through its transaction's `changed` set.
+// the value), for `homeroom docs history` and `docs diff`. Entries are applied one by one, on top
+// of a kept snapshot (history) or of the replayed state at `from` (diff), each watched through its
+// transaction's `changed` set, so unlike replay they cannot merge entries or set unreadable ones aside.
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import type { HistoryStore, JournalOrigin } from '../store/types.ts'
