@@ -14,14 +14,15 @@ import { isTransactionOrigin } from '@hocuspocus/server'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import { SERVER_OWNER } from '../server/guard/check.ts'
 import { contextOf, Refusal } from '../server/context.ts'
-import { compact, replay, type SkippedEntry } from '../server/store/replay.ts'
-import type { NewEntry, Store } from '../server/store/types.ts'
+import { compact } from '../server/history/prune.ts'
+import { replay, type SkippedEntry } from '../server/history/replay.ts'
+import type { ClientOwnerStore, HistoryStore, NewEntry } from '../server/store/types.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
 import { EXTENSION_PRIORITY } from './priorities.ts'
 
 export interface PersistenceConfig {
-  store: Store
+  store: HistoryStore & ClientOwnerStore
   metrics: Metrics
   log: Logger
   /** Journal entries after the last snapshot that make the next store write a new snapshot. */

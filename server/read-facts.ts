@@ -12,8 +12,8 @@ import * as Y from 'yjs'
 import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, Extension } from '@hocuspocus/server'
 import { resolve, type Peek } from '../docs-model/index.ts'
 import { RelatedDocs } from './facts.ts'
-import { replay } from './store/replay.ts'
-import type { Store } from './store/types.ts'
+import { replay } from './history/replay.ts'
+import type { HistoryStore } from './store/types.ts'
 import { EXTENSION_PRIORITY } from '../extensions/priorities.ts'
 
 /** Reads again when a copy was dropped mid-read (the document loaded or unloaded meanwhile). */
@@ -23,13 +23,13 @@ export class ReadFacts implements Extension {
   readonly extensionName = 'read-facts'
   readonly priority = EXTENSION_PRIORITY.readFacts
   private readonly live: (name: string) => Y.Doc | undefined
-  private readonly store: Store
+  private readonly store: HistoryStore
   private readonly copies: RelatedDocs
   /** The journal position each copy was read at. */
   private readonly versions = new WeakMap<Y.Doc, number>()
 
   /** `live` finds a loaded document. */
-  constructor(live: (name: string) => Y.Doc | undefined, store: Store) {
+  constructor(live: (name: string) => Y.Doc | undefined, store: HistoryStore) {
     this.live = live
     this.store = store
     this.copies = new RelatedDocs(live, (name) => this.refresh(name))

@@ -5,9 +5,9 @@
 // snapshot: see truncateHistory). Other documents (exam records, boards) keep history.
 import type * as Y from 'yjs'
 import type { Homeroom } from './homeroom.ts'
-import { replay } from './store/replay.ts'
-import type { Store } from './store/types.ts'
-import { truncateHistory } from './timetravel.ts'
+import { replay } from './history/replay.ts'
+import type { HistoryStore, TrailStore } from './store/types.ts'
+import { truncateHistory } from './history/prune.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
 import type { Identity } from '../docs-model/types.ts'
 
@@ -22,7 +22,7 @@ export const RETENTION_USER: Identity = { ...SERVER_USER, sub: 'retention', name
 export type ApplyChange = (name: string, change: (doc: Y.Doc) => void) => Promise<void>
 
 export interface RetentionOptions {
-  store: Store
+  store: HistoryStore & TrailStore
   chatDays: number
   busTrailDays: number
   apply: ApplyChange

@@ -9,7 +9,7 @@ import { startServer, tempDir, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, within } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { FaultyStore } from './helpers/faulty-store.ts'
-import { replay } from '../server/store/replay.ts'
+import { replay } from '../server/history/replay.ts'
 
 let server: TestServer
 let store: FaultyStore

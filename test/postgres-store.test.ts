@@ -9,7 +9,7 @@ import { openStore } from '../server/store/open.ts'
 import { loadConfig } from '../server/config.ts'
 import { PgStore } from '../server/store/postgres.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
-import { replay } from '../server/store/replay.ts'
+import { replay } from '../server/history/replay.ts'
 import { eventually } from './helpers/clients.ts'
 import { freePort, freshDatabase, sql, type TestDatabase } from './helpers/services.ts'
 import { tempDir } from './helpers/server.ts'
@@ -149,6 +149,38 @@ if (database) {
       assert.ok(killed.length >= 1 && done < COUNT, `connections broken while appends were in flight (${done} of ${COUNT} done)`)
       assert.is(new Set(await appends).size, COUNT)
       assert.is((await store.entriesAfter('s1/doc/a', 0)).length, COUNT)
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('an operation waits for a free connection while the pool is busy, without spending its attempts', async () => {
+    const store = new PgStore(database.url, { poolSize: 1, attempts: 2, connectTimeoutMs: 100 })
+    try {
+      await store.ready()
+      const held = await store.pool.connect()
+      // Longer than both attempts with their backoff (100 + 50 + 100 ms): counted as attempts, the waits would fail the append.
+      const released = new Promise((r) => setTimeout(r, 600)).then(() => held.release())
+      const seq = await store.append('s1/doc/busy', { at: 1, user: 'u1', origin: 'client', update: update('k', 1) })
+      await released
+      assert.equal((await store.entriesAfter('s1/doc/busy', 0)).map((e) => e.seq), [seq])
+    } finally {
+      await store.close()
+    }
+  })
+
+  test('a pool busy for longer than busyWaitMs fails the operation', async () => {
+    const store = new PgStore(database.url, { poolSize: 1, attempts: 2, connectTimeoutMs: 100, busyWaitMs: 300 })
+    try {
+      await store.ready()
+      const held = await store.pool.connect()
+      try {
+        const started = Date.now()
+        await rejects(store.append('s1/doc/busy', { at: 1, user: 'u1', origin: 'client', update: update('k', 1) }), /timeout exceeded when trying to connect/)
+        assert.ok(Date.now() - started < 2000)
+      } finally {
+        held.release()
+      }
     } finally {
       await store.close()
     }

@@ -13,7 +13,7 @@ import { recordScores, type Scores } from './leaderboard.ts'
 import { toMillis } from '../../docs-model/common.ts'
 import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial } from './runtime.ts'
 import type { Change, Observer, Visit } from './registry.ts'
-import { replay } from '../../server/store/replay.ts'
+import { replay } from '../../server/history/replay.ts'
 
 const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
 /** Monitor writes are coalesced over this window: well within the one second the monitor promises. */

@@ -13,7 +13,7 @@ import type { Metrics } from '../../server/metrics.ts'
 import type { Store } from '../../server/store/types.ts'
 import { serverWrite, SERVER_USER } from '../../server/writes.ts'
 import { deliver } from '../../server/inbox.ts'
-import { replay } from '../../server/store/replay.ts'
+import { replay } from '../../server/history/replay.ts'
 
 /** Timers overflow past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
 const MAX_DELAY_MS = 24 * 3600 * 1000

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as Y from 'yjs'
 import { SqliteStore } from '../../server/store/sqlite.ts'
-import { compact } from '../../server/store/replay.ts'
-import { stateAt } from '../../server/timetravel.ts'
+import { compact } from '../../server/history/prune.ts'
+import { stateAt } from '../../server/history/replay.ts'
 
 const ENTRIES = Number(process.argv[2] ?? 100_000)
 const SNAPSHOT_EVERY = 500

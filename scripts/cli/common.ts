@@ -11,8 +11,8 @@ import { ConfigError, ConfigErrors, loadConfig, type Config } from '../../server
 import { liveServers, type LiveServer } from '../../server/store/heartbeat.ts'
 import { openStore } from '../../server/store/open.ts'
 import { SqliteStore } from '../../server/store/sqlite.ts'
-import type { Store } from '../../server/store/types.ts'
-import { parseTime, TimeTravelError } from '../../server/timetravel.ts'
+import type { HeartbeatStore, Store } from '../../server/store/types.ts'
+import { parseTime, TimeTravelError } from '../../server/history/time.ts'
 
 /**
  * Where a command's input and output go: the real process, or (in tests) buffers, an environment
@@ -154,7 +154,7 @@ export async function withStore<T>(mode: StoreMode, run: (store: Store, config: 
  * would not see the change. A running server keeps a heartbeat row in the store (see
  * server/store/heartbeat.ts), so this finds servers on any port and, with PostgreSQL, any host.
  */
-export async function refuseWhileServing(store: Store, what: string, force: boolean | undefined): Promise<void> {
+export async function refuseWhileServing(store: Partial<HeartbeatStore>, what: string, force: boolean | undefined): Promise<void> {
   if (force) return
   const servers = await liveServers(store)
   if (servers.length === 0) return

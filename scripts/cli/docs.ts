@@ -3,10 +3,13 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import * as Y from 'yjs'
-import { replay } from '../../server/store/replay.ts'
-import type { QuarantinedEntry, Store } from '../../server/store/types.ts'
+import type { HistoryStore, QuarantinedEntry } from '../../server/store/types.ts'
 import { SURFACES } from '../../docs-model/registry.ts'
-import { diff, history, historyBounds, iso, restoreInStore, stateAt, TimeTravelError, truncateHistory } from '../../server/timetravel.ts'
+import { truncateHistory } from '../../server/history/prune.ts'
+import { replay, stateAt } from '../../server/history/replay.ts'
+import { restoreInStore } from '../../server/history/restore.ts'
+import { historyBounds, iso, TimeTravelError } from '../../server/history/time.ts'
+import { diff, history } from '../../server/history/trace.ts'
 import {
   action,
   CliError,
@@ -342,7 +345,7 @@ export function docsCommand(program: Command): void {
  * quarantined entries and journals the repair. The current content does not change: loads left
  * those entries out (or took them from a snapshot written before they became unreadable).
  */
-async function repair(store: Store, name: string, user: string): Promise<{ dropped: QuarantinedEntry[]; seq?: number }> {
+async function repair(store: HistoryStore, name: string, user: string): Promise<{ dropped: QuarantinedEntry[]; seq?: number }> {
   await verifyDocument(store, name, { quarantine: true })
   const quarantined = await store.listQuarantined(name)
   if (quarantined.length === 0) {

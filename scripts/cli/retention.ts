@@ -2,7 +2,7 @@
 // applies them once a day by itself).
 import type { Command } from 'commander'
 import { runRetention } from '../../server/retention.ts'
-import { writeInStore } from '../../server/timetravel.ts'
+import { writeInStore } from '../../server/history/restore.ts'
 import { action, print, printJson, progress, withStore } from './common.ts'
 
 export function retentionCommand(program: Command): void {

@@ -4,11 +4,13 @@
 // Entries the loader quarantined (it could not read them) are left out of that replay and listed
 // as problems of their own until `homeroom docs repair` drops them; repair runs this check with
 // `quarantine` set first, so it also catches entries no load has met (such as ones a snapshot covers).
+// It walks the journal with the replay's own walk and per-entry apply (history/replay.ts), from the
+// start of kept history rather than the newest snapshot, so that every kept entry is checked.
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
-import { applyIfReadable } from '../../server/store/replay.ts'
-import type { Store } from '../../server/store/types.ts'
-import { historyBounds, iso } from '../../server/timetravel.ts'
+import { applyIfReadable, walk } from '../../server/history/replay.ts'
+import type { HistoryStore } from '../../server/store/types.ts'
+import { historyBounds, iso } from '../../server/history/time.ts'
 
 export interface Problem {
   doc: string
@@ -24,7 +26,6 @@ export interface Problem {
   repairable?: boolean
 }
 
-const PAGE = 2000
 const reason = (error: unknown): string => (error as Error)?.message || String(error)
 
 /** Decodes and applies one update to `doc`, throwing when it does not decode. */
@@ -34,7 +35,7 @@ function applyChecked(doc: Y.Doc, update: Uint8Array): void {
 }
 
 /** The problems of one stored document; with `quarantine`, entries that cannot be read are quarantined as they are found. */
-export async function verifyDocument(store: Store, name: string, options: { quarantine?: boolean } = {}): Promise<Problem[]> {
+export async function verifyDocument(store: HistoryStore, name: string, options: { quarantine?: boolean } = {}): Promise<Problem[]> {
   const problems: Problem[] = []
   let surface
   try {
@@ -75,27 +76,22 @@ export async function verifyDocument(store: Store, name: string, options: { quar
     seq = bounds.base.seq
   }
   let stalledBy: Problem | undefined
-  for (;;) {
-    const page = await store.entriesPage(name, seq, PAGE)
-    for (const entry of page) {
-      const waiting = doc.store.pendingStructs !== null
-      const why = applyIfReadable(doc, entry.update)
-      if (why !== undefined) {
-        const problem: Problem = { doc: name, seq: entry.seq, at: iso(entry.at), user: entry.user, message: `entry seq ${entry.seq} ${why}`, repairable: true }
-        if (options.quarantine && (await store.quarantine(name, entry.seq, why))) {
-          problem.message = `entry seq ${entry.seq} is quarantined (${why})`
-          problem.quarantined = { reason: why, at: iso(Date.now()) }
-        }
-        problems.push(problem)
-        continue
+  await walk(store, name, seq, async (entry) => {
+    const waiting = doc.store.pendingStructs !== null
+    const why = applyIfReadable(doc, entry.update)
+    if (why !== undefined) {
+      const problem: Problem = { doc: name, seq: entry.seq, at: iso(entry.at), user: entry.user, message: `entry seq ${entry.seq} ${why}`, repairable: true }
+      if (options.quarantine && (await store.quarantine(name, entry.seq, why))) {
+        problem.message = `entry seq ${entry.seq} is quarantined (${why})`
+        problem.quarantined = { reason: why, at: iso(Date.now()) }
       }
-      if (!waiting && doc.store.pendingStructs !== null) {
-        stalledBy = { doc: name, seq: entry.seq, at: iso(entry.at), user: entry.user, message: `entry seq ${entry.seq} depends on changes that are not stored` }
-      } else if (doc.store.pendingStructs === null) stalledBy = undefined
+      problems.push(problem)
+      return
     }
-    if (page.length < PAGE) break
-    seq = page[page.length - 1].seq
-  }
+    if (!waiting && doc.store.pendingStructs !== null) {
+      stalledBy = { doc: name, seq: entry.seq, at: iso(entry.at), user: entry.user, message: `entry seq ${entry.seq} depends on changes that are not stored` }
+    } else if (doc.store.pendingStructs === null) stalledBy = undefined
+  })
   if (stalledBy) problems.push(stalledBy)
   if (surface) {
     try {

@@ -10,10 +10,10 @@
 // yet is that connection's user's, so nobody can take an id they saw in someone's cursor.
 import type { Document } from '@hocuspocus/server'
 import { contextOf } from '../context.ts'
-import type { Store } from '../store/types.ts'
+import type { ClientOwnerStore } from '../store/types.ts'
 import type { Owners } from './check.ts'
 
-export type OwnerStore = Pick<Store, 'clientOwners' | 'claimClients'>
+export type OwnerStore = ClientOwnerStore
 
 export class ClientIdOwners {
   private readonly store: OwnerStore

@@ -7,7 +7,9 @@ import type { DocRef, Identity, Surface } from '../../docs-model/types.ts'
 import type { Homeroom } from '../homeroom.ts'
 import { z } from 'zod'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
-import { historyBounds, iso, parseTime, restoreInto, stateAt, TimeTravelError } from '../timetravel.ts'
+import { stateAt } from '../history/replay.ts'
+import { restoreInto } from '../history/restore.ts'
+import { historyBounds, iso, parseTime, TimeTravelError } from '../history/time.ts'
 import { serverWrite } from '../writes.ts'
 
 function resolveName(name: string): { ref: DocRef; surface: Surface } {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from '../log.ts'
-import type { ServerBeat, Store } from './types.ts'
+import type { HeartbeatStore, ServerBeat } from './types.ts'
 
 export const HEARTBEAT_INTERVAL_MS = 5000
 /** A row counts as a running server while it is younger than this many of its intervals. */
@@ -30,7 +30,7 @@ export interface Heartbeat {
  * A failed refresh is logged once per outage and retried at the next interval.
  */
 export async function startHeartbeat(
-  store: Store,
+  store: Partial<HeartbeatStore>,
   server: { instance: string; address: string },
   options: { intervalMs?: number; log?: Logger } = {},
 ): Promise<Heartbeat> {
@@ -82,7 +82,7 @@ export async function startHeartbeat(
 }
 
 /** Servers whose heartbeat is fresh (younger than three of their intervals), newest first. */
-export async function liveServers(store: Store): Promise<LiveServer[]> {
+export async function liveServers(store: Partial<HeartbeatStore>): Promise<LiveServer[]> {
   if (!store.servers) return []
   const now = Date.now()
   return (await store.servers())

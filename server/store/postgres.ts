@@ -6,14 +6,14 @@
 // - an append carries a digest of its bytes, so a retried append (the commit succeeded but the
 //   answer was lost) or the same update sent twice for a document is journaled once;
 // - every operation is retried on transient failures (connection refused or reset, server
-//   restarting, serialization failures) before its error reaches the caller; writes are written
-//   so that a retry after a lost answer is harmless (claims remember their owner, files and trail
-//   points ignore a second copy).
+//   restarting, serialization failures) before its error reaches the caller, and an operation
+//   that finds every pooled connection busy waits for one (up to busyWaitMs) without spending
+//   an attempt; writes are written so that a retry after a lost answer is harmless (claims
+//   remember their owner, files and trail points ignore a second copy, as in SQLite).
 import { createHash, randomUUID } from 'node:crypto'
-import { bytes, toEntry, type EntryRow } from './rows.ts'
 import pg from 'pg'
 import type { Logger } from '../log.ts'
-import { nameParts } from './sqlite.ts'
+import { bytes, nameParts, toEntry, type EntryRow } from './rows.ts'
 import type {
   DocumentFilter,
   DocumentInfo,
@@ -97,11 +97,21 @@ const types = {
 /** Error codes worth another attempt: the connection broke or the server is (re)starting. */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300', '40001', '40P01'])
 
+/**
+ * pg-pool's refusal when no pooled connection came free within the connect timeout. It is not a
+ * broken connection: every connection is busy (a burst of operations queued behind each other),
+ * and the database was not reached, so asking again is always safe. An operation keeps waiting
+ * for a connection without spending its attempts, for up to `busyWaitMs`.
+ */
+const POOL_BUSY = 'timeout exceeded when trying to connect'
+const isPoolBusy = (error: unknown): boolean => (error as { message?: string } | undefined)?.message === POOL_BUSY
+
 function isTransient(error: unknown): boolean {
   const e = error as { code?: string; message?: string } | undefined
   if (!e) return false
   if (e.code && (TRANSIENT_CODES.has(e.code) || e.code.startsWith('08'))) return true
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(e.message ?? '')
+  if (isPoolBusy(e)) return true
+  return /Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i.test(e.message ?? '')
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -124,8 +134,10 @@ export interface PgStoreOptions {
   log?: Logger
   /** Attempts per operation on transient failures (first try included). */
   attempts?: number
-  /** Milliseconds before a connection attempt gives up. */
+  /** Milliseconds before a connection attempt (or the wait for a free pooled connection) gives up. */
   connectTimeoutMs?: number
+  /** Milliseconds an operation may keep waiting for a free pooled connection before that wait counts as a failed attempt. */
+  busyWaitMs?: number
 }
 
 export class PgStore implements Store {
@@ -134,6 +146,7 @@ export class PgStore implements Store {
   private readonly url: string
   private readonly log?: Logger
   private readonly attempts: number
+  private readonly busyWaitMs: number
   private schema?: Promise<void>
   private serversTable?: Promise<void>
 
@@ -141,6 +154,7 @@ export class PgStore implements Store {
     this.url = url
     this.log = options.log
     this.attempts = options.attempts ?? 4
+    this.busyWaitMs = options.busyWaitMs ?? 30_000
     this.pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
@@ -189,14 +203,18 @@ export class PgStore implements Store {
 
   /** Runs `operation` once the schema exists, retrying transient failures with backoff. */
   private async run<T>(what: string, operation: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    const started = Date.now()
+    for (let attempt = 1; ; ) {
       try {
         await this.ready()
         return await operation()
       } catch (error) {
+        // The wait for a busy pool was the pause itself, and no attempt reached the database.
+        if (isPoolBusy(error) && Date.now() - started < this.busyWaitMs) continue
         if (attempt >= this.attempts || !isTransient(error)) throw error
         this.log?.warn({ err: error, op: what, attempt }, 'PostgreSQL operation failed; retrying')
         await sleep(Math.min(2000, 50 * 4 ** (attempt - 1)))
+        attempt++
       }
     }
   }

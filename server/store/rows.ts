@@ -1,4 +1,4 @@
-// Journal rows as both SQL stores return them (same column names), and their conversion.
+// Rows as both SQL stores read and write them (same column names), and their conversion.
 import type { JournalEntry } from './types.ts'
 
 export interface EntryRow {
@@ -14,3 +14,9 @@ export interface EntryRow {
 export const bytes = (value: Buffer): Uint8Array => new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
 
 export const toEntry = (r: EntryRow): JournalEntry => ({ seq: r.seq, doc: r.doc, at: r.at, user: r.user, origin: r.origin, update: bytes(r.update_bytes) })
+
+/** `school/surface/…` → the school and surface word stored with a document for listings. */
+export function nameParts(name: string): { school: string; surface: string } {
+  const [school = '', surface = ''] = name.split('/')
+  return { school, surface }
+}

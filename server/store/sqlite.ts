@@ -1,9 +1,11 @@
 // The embedded store: SQLite in WAL mode. Appends are synchronous inserts, so an update is on
-// disk (in the WAL, safe from a killed process) before its sender is acknowledged.
+// disk (in the WAL, safe from a killed process) before its sender is acknowledged. Writes that
+// PostgreSQL makes harmless to repeat are as harmless here: a file or trail point stored twice
+// keeps its first copy.
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { toEntry, type EntryRow } from './rows.ts'
+import { nameParts, toEntry, type EntryRow } from './rows.ts'
 import type {
   DocumentFilter,
   DocumentInfo,
@@ -45,6 +47,10 @@ const MIGRATIONS = [
    CREATE INDEX journal_quarantined ON journal (doc, seq) WHERE quarantine_reason IS NOT NULL;
    CREATE TABLE client_owners (doc TEXT NOT NULL, client INTEGER NOT NULL, owner TEXT NOT NULL, at INTEGER NOT NULL,
      PRIMARY KEY (doc, client)) WITHOUT ROWID;`,
+  // One point per bus and instant, as in PostgreSQL: a second copy of a point is ignored.
+  `DELETE FROM trail WHERE rowid NOT IN (SELECT min(rowid) FROM trail GROUP BY bus, at);
+   DROP INDEX trail_bus;
+   CREATE UNIQUE INDEX trail_bus ON trail (bus, at);`,
 ]
 
 /**
@@ -60,12 +66,6 @@ const FORGET_AFTER_MS = 24 * 3600 * 1000
 
 const ENTRY_COLUMNS = 'seq, doc, at, user, origin, update_bytes'
 const READABLE = 'quarantine_reason IS NULL'
-
-/** `school/surface/…` → the surface word used for listings. */
-export function nameParts(name: string): { school: string; surface: string } {
-  const [school = '', surface = ''] = name.split('/')
-  return { school, surface }
-}
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite'
@@ -251,7 +251,7 @@ export class SqliteStore implements Store {
 
   async putFile(f: StoredFile): Promise<void> {
     this.db
-      .prepare('INSERT INTO files (id, school, name, type, size, at, by, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .prepare('INSERT OR IGNORE INTO files (id, school, name, type, size, at, by, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(f.id, f.school, f.name, f.type, f.size, f.at, f.by, f.bytes)
   }
 
@@ -261,7 +261,7 @@ export class SqliteStore implements Store {
   }
 
   async appendTrail(bus: string, p: TrailPoint): Promise<void> {
-    this.db.prepare('INSERT INTO trail (bus, at, lat, lng, speed, heading) VALUES (?, ?, ?, ?, ?, ?)').run(bus, p.at, p.lat, p.lng, p.speed, p.heading)
+    this.db.prepare('INSERT OR IGNORE INTO trail (bus, at, lat, lng, speed, heading) VALUES (?, ?, ?, ?, ?, ?)').run(bus, p.at, p.lat, p.lng, p.speed, p.heading)
   }
 
   async trail(bus: string, since: number): Promise<TrailPoint[]> {

@@ -1,4 +1,6 @@
-// The storage contract shared by the SQLite and PostgreSQL stores.
+// The storage contract shared by the SQLite and PostgreSQL stores: one narrow interface per
+// concern (the journal, its quarantine, client-id owners, rosters, claims, files, bus trails,
+// heartbeats), so a consumer names only what it uses; `Store` composes them for wiring.
 
 /** One accepted update, as journaled. `seq` orders entries (globally increasing). */
 export interface JournalEntry {
@@ -107,7 +109,8 @@ export interface ServerBeat {
   intervalMs: number
 }
 
-export interface Store {
+/** The documents' history: the journal of accepted updates, its snapshots, and the listing of documents. */
+export interface JournalStore {
   readonly kind: 'sqlite' | 'postgres'
   /** Appends one entry and returns its sequence number. Resolves only once it is durable. */
   append(doc: string, entry: NewEntry): Promise<number>
@@ -131,7 +134,10 @@ export interface Store {
    * Quarantined entries are kept until `dropQuarantined`, so pruning never hides them.
    */
   pruneBefore(doc: string, seq: number): Promise<number>
+}
 
+/** Journal entries set aside because they cannot be read (a flag on the journal's rows). */
+export interface QuarantineStore {
   /**
    * Sets an unreadable entry aside: it stays in the journal, flagged with `reason`, and reads of
    * entries leave it out from now on. True when this call flagged it (false: already flagged, or no such entry).
@@ -145,7 +151,13 @@ export interface Store {
    * when nothing is quarantined.
    */
   dropQuarantined(doc: string, record: NewEntry): Promise<{ dropped: number[]; seq?: number }>
+}
 
+/** What replays need: the journal, and the quarantine to set unreadable entries aside. */
+export type HistoryStore = JournalStore & QuarantineStore
+
+/** Who owns each Yjs client id of a document (the guard refuses writes under another user's id). */
+export interface ClientOwnerStore {
   /** Owners of Yjs client ids in a document: the user who first wrote under each id, or 'server'. Ids without an owner are absent. */
   clientOwners(doc: string, clients: readonly number[]): Promise<Map<number, string>>
   /**
@@ -153,32 +165,56 @@ export interface Store {
    * sharing the store (INSERT … ON CONFLICT DO NOTHING, then read). Returns each id's owner afterwards.
    */
   claimClients(doc: string, clients: readonly number[], owner: string): Promise<Map<number, string>>
+}
 
+export interface RosterStore {
   /** Replaces a school's roster. */
   putRoster(school: string, members: RosterMember[]): Promise<void>
   roster(school: string): Promise<RosterMember[]>
+}
 
+export interface ClaimStore {
   /**
    * Claims a key once across every instance sharing this store: true for the first caller only.
    * Side effects outside documents (inbox fan-out, escalations, webhooks) claim before acting.
    */
   claim(key: string): Promise<boolean>
+}
 
+/** Uploaded files. Storing a file whose id is already stored keeps the first copy (a retried upload is harmless). */
+export interface FileStore {
   putFile(file: StoredFile): Promise<void>
   getFile(id: string): Promise<StoredFile | undefined>
+}
 
+/** Bus trails. A bus has one position per instant: a second point of a bus at the same `at` is ignored. */
+export interface TrailStore {
   appendTrail(bus: string, point: TrailPoint): Promise<void>
   /** Points of `bus` (`<school>/<bus>`) at or after `since`, oldest first. */
   trail(bus: string, since: number): Promise<TrailPoint[]>
   /** Deletes trail points older than `before`; returns how many. */
   deleteTrailBefore(before: number): Promise<number>
+}
 
+/** Running servers' heartbeat rows (see heartbeat.ts). */
+export interface HeartbeatStore {
   /** Stores or refreshes a running server's heartbeat (its time: now, by the store's clock). */
-  beat?(server: ServerBeat): Promise<void>
+  beat(server: ServerBeat): Promise<void>
   /** Every heartbeat row with its age in milliseconds (by the store's clock); stale ones too. */
-  servers?(): Promise<Array<ServerBeat & { ageMs: number }>>
+  servers(): Promise<Array<ServerBeat & { ageMs: number }>>
   /** Deletes a heartbeat row (the server stopped). */
-  forget?(id: string): Promise<void>
+  forget(id: string): Promise<void>
+}
 
+/** Everything one backend provides, for wiring; consumers depend on the narrow stores above. Heartbeats are optional. */
+export interface Store
+  extends JournalStore,
+    QuarantineStore,
+    ClientOwnerStore,
+    RosterStore,
+    ClaimStore,
+    FileStore,
+    TrailStore,
+    Partial<HeartbeatStore> {
   close(): Promise<void>
 }

@@ -4,7 +4,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
-import { compact, replay, type SkippedEntry } from '../../server/store/replay.ts'
+import { compact, truncateHistory } from '../../server/history/prune.ts'
+import { replay, stateAt, type SkippedEntry } from '../../server/history/replay.ts'
 import type { Store } from '../../server/store/types.ts'
 
 /**
@@ -179,6 +180,25 @@ export function storeBehaviour(label: string, open: OpenStore) {
     assert.is(await store.getFile('nope'), undefined)
   })
 
+  s('a file stored twice under one id keeps its first copy (a retried upload is harmless)', async () => {
+    const first = { id: 'f1', school: 's1', name: 'a.pdf', type: 'application/pdf', size: 1, at: 123, by: 'u1', bytes: new Uint8Array([1]) }
+    await store.putFile(first)
+    await store.putFile(first)
+    await store.putFile({ ...first, name: 'b.pdf', at: 456, bytes: new Uint8Array([2]) })
+    assert.equal(await store.getFile('f1'), first)
+  })
+
+  s('a bus has one trail point per instant: a second point at the same time is ignored', async () => {
+    const point = { lat: 48.1, lng: 11.5, speed: 30.5, heading: 90, at: 100 }
+    await store.appendTrail('s1/b1', point)
+    await store.appendTrail('s1/b1', point)
+    await store.appendTrail('s1/b1', { ...point, lat: 48.2 })
+    await store.appendTrail('s1/b2', point)
+    assert.equal(await store.trail('s1/b1', 0), [point])
+    assert.equal(await store.trail('s1/b2', 0), [point], 'other buses keep their own point at that time')
+    assert.is(await store.deleteTrailBefore(101), 2)
+  })
+
   s('trails keep points in time order and forget old ones', async () => {
     for (const at of [300, 100, 200]) await store.appendTrail('s1/b1', { lat: at / 4, lng: 11.5, speed: 30.5, heading: 90, at })
     await store.appendTrail('s1/b2', { lat: 1, lng: 2, speed: 3, heading: 4, at: 150 })
@@ -297,6 +317,28 @@ export function storeBehaviour(label: string, open: OpenStore) {
     assert.ok(await compact(store, 's1/doc/a'))
     assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad])
     assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').toJSON(), { title: 'Essay' })
+  })
+
+  s('the state at a time is the journal up to the first entry written after it', async () => {
+    const source = new Y.Doc()
+    // A later entry with an earlier time (another instance's clock): the prefix stops before the late-clocked one.
+    for (const [key, at] of [['a', 1000], ['b', 3000], ['c', 2000]] as const) await store.append('s1/doc/a', { at, user: 'u1', origin: 'client', update: updateSetting(source, key, at) })
+    assert.equal((await replay(store, 's1/doc/a', { at: 2500 })).doc.getMap('meta').toJSON(), { a: 1000 })
+    assert.equal((await replay(store, 's1/doc/a', { at: 3000 })).doc.getMap('meta').toJSON(), { a: 1000, b: 3000, c: 2000 })
+  })
+
+  s('time travel and truncation replay like loading: unreadable entries are quarantined, not fatal', async () => {
+    const source = new Y.Doc()
+    await store.append('s1/doc/a', { at: 1000, user: 'u1', origin: 'client', update: updateSetting(source, 'title', 'Essay') })
+    const bad = await store.append('s1/doc/a', { at: 1001, user: 'u9', origin: 'client', update: garbageUpdate() })
+    const last = await store.append('s1/doc/a', { at: 1002, user: 'u1', origin: 'client', update: updateSetting(source, 'author', 'Ann') })
+    await store.append('s1/doc/a', { at: 1003, user: 'u1', origin: 'client', update: updateSetting(source, 'later', true) })
+    const past = await stateAt(store, 's1/doc/a', 1002)
+    assert.equal(past.getMap('meta').toJSON(), { title: 'Essay', author: 'Ann' })
+    assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad])
+    assert.equal(await truncateHistory(store, 's1/doc/a', 1002), { seq: last, dropped: 2 })
+    assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad], 'pruning keeps the quarantined entry')
+    assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').toJSON(), { title: 'Essay', author: 'Ann', later: true })
   })
 
   return s

@@ -1,13 +1,21 @@
 // Rebuilding a document from storage: the newest snapshot (at or before a time) plus the
-// journal entries after it. Loading, time travel and compaction all stand on this.
+// journal entries after it. This is the one replay: loading, observers, time travel, compaction
+// and retention stand on `replay`; `homeroom docs verify` and the history trace walk the same
+// journal with `walk` and apply each entry with `applyIfReadable`.
 //
 // The fast path merges snapshot and tail and applies them once. When that throws, some entry
 // cannot be read (an Any value nested deep enough to overflow lib0's reader, bytes that are not
 // a Yjs update): the entries are then taken one by one, each decoded before it is applied, and
 // an entry that fails is quarantined (flagged in the store, kept in the journal, left out of
 // every later read), so the document opens with everything else instead of never again.
+//
+// The state at a time is a prefix of the journal: entries are taken in sequence order up to the
+// first one written after that time. Their clocks need not agree (several instances append), and
+// a prefix never holds an entry without the earlier ones it may build on. The prefix is read page
+// by page, so its cost is bounded by the snapshot interval, not by how much journal follows.
 import * as Y from 'yjs'
-import type { JournalEntry, Snapshot, Store } from './types.ts'
+import type { HistoryStore, JournalEntry, JournalStore, Snapshot } from '../store/types.ts'
+import { checkedBounds } from './time.ts'
 
 /** An entry a replay left out because it could not be read. */
 export interface SkippedEntry {
@@ -31,6 +39,7 @@ export interface Replayed {
 }
 
 export interface ReplayOptions {
+  /** Only the journal up to the first entry written after `at` (the state at that time). */
   at?: number
   target?: Y.Doc
   /** Told of each entry this replay set aside (for logs and metrics). */
@@ -52,7 +61,7 @@ const message = (error: unknown): string =>
 export class ReplayRetry extends Error {}
 
 /** Applies stored updates to `target` (a fresh Y.Doc unless given). */
-export async function replay(store: Store, name: string, options: ReplayOptions = {}): Promise<Replayed> {
+export async function replay(store: HistoryStore, name: string, options: ReplayOptions = {}): Promise<Replayed> {
   const doc = options.target ?? new Y.Doc()
   const { snapshot, tail } = await readConsistently(store, name, options.at)
   const result = (applied: JournalEntry[], skipped: SkippedEntry[]): Replayed => {
@@ -100,7 +109,7 @@ function mergeStored(snapshot: Snapshot | undefined, tail: JournalEntry[]): Uint
 
 /** The slow path: each entry decoded first and applied only if it decodes; the rest quarantined. */
 async function applyOneByOne(
-  store: Store,
+  store: HistoryStore,
   doc: Y.Doc,
   snapshot: Snapshot | undefined,
   tail: JournalEntry[],
@@ -133,7 +142,7 @@ export function applyIfReadable(doc: Y.Doc, update: Uint8Array): string | undefi
   return undefined
 }
 
-async function setAside(store: Store, entry: JournalEntry, reason: string, onSkipped?: (skipped: SkippedEntry) => void): Promise<SkippedEntry> {
+async function setAside(store: HistoryStore, entry: JournalEntry, reason: string, onSkipped?: (skipped: SkippedEntry) => void): Promise<SkippedEntry> {
   let skipped: SkippedEntry
   try {
     await store.quarantine(entry.doc, entry.seq, reason)
@@ -149,38 +158,53 @@ async function setAside(store: Store, entry: JournalEntry, reason: string, onSki
  * The snapshot and the entries after it. Two reads: if history was pruned between them (a newer
  * snapshot replaced the one read first), entries would be missing, so read again.
  */
-async function readConsistently(store: Store, name: string, at?: number): Promise<{ snapshot?: Snapshot; tail: JournalEntry[] }> {
+async function readConsistently(store: JournalStore, name: string, at?: number): Promise<{ snapshot?: Snapshot; tail: JournalEntry[] }> {
   for (;;) {
     const snapshot = await store.latestSnapshot(name, at)
-    const tail = await store.entriesAfter(name, snapshot?.seq ?? 0, at)
+    const tail = await readTail(store, name, snapshot?.seq ?? 0, at)
     const current = await store.latestSnapshot(name, at)
     if (current?.seq === snapshot?.seq) return { snapshot, tail }
   }
 }
 
-/**
- * Writes a snapshot covering the whole journal when at least `minTail` entries follow the last one.
- * Never from a state that left out an entry the store does not flag: that entry would be lost
- * from every later load without a trace.
- */
-export async function compact(
-  store: Store,
+/** The entries after `seq`: all of them, or those before the first entry written after `at`. */
+async function readTail(store: JournalStore, name: string, seq: number, at?: number): Promise<JournalEntry[]> {
+  if (at === undefined) return store.entriesAfter(name, seq)
+  const tail: JournalEntry[] = []
+  await walk(store, name, seq, (entry) => {
+    if (entry.at > at) return false
+    tail.push(entry)
+  })
+  return tail
+}
+
+// Matches the default snapshot interval: one page usually covers the entries after a snapshot.
+const PAGE = 500
+
+/** Visits a document's stored entries after `afterSeq` in order, page by page, until `visit` returns false. */
+export async function walk(
+  store: JournalStore,
   name: string,
-  minTail = 1,
-  options: { onSkipped?: (skipped: SkippedEntry) => void } = {},
-): Promise<number | undefined> {
-  const snapshot = await store.latestSnapshot(name)
-  if ((await store.countAfter(name, snapshot?.seq ?? 0)) < minTail) return undefined
-  const { doc, seq, at, skipped } = await replay(store, name, { onSkipped: options.onSkipped })
-  const unflagged = skipped.filter((s) => !s.flagged)
-  if (unflagged.length > 0) {
-    doc.destroy()
-    throw new Error(`${name}: entries ${unflagged.map((s) => s.entry.seq).join(', ')} cannot be read and could not be quarantined; no snapshot written`, {
-      cause: unflagged[0].flagError,
-    })
+  afterSeq: number,
+  visit: (entry: JournalEntry) => boolean | void | Promise<boolean | void>,
+): Promise<void> {
+  for (let seq = afterSeq; ; ) {
+    const page = await store.entriesPage(name, seq, PAGE)
+    for (const entry of page) if ((await visit(entry)) === false) return
+    if (page.length < PAGE) return
+    seq = page[page.length - 1].seq
   }
-  const state = Y.encodeStateAsUpdate(doc)
-  doc.destroy()
-  await store.writeSnapshot({ doc: name, seq, at, state })
-  return state.byteLength
+}
+
+/** The document as it was at `at` (now when omitted); refuses a time before the history window. */
+export async function stateAt(store: HistoryStore, name: string, at?: number): Promise<Y.Doc> {
+  await checkedBounds(store, name, at)
+  const { doc } = await replay(store, name, at === undefined ? {} : { at })
+  if (at === undefined) return doc
+  // History may have been dropped while replaying; then the replay may have missed entries.
+  await checkedBounds(store, name, at).catch((error) => {
+    doc.destroy()
+    throw error
+  })
+  return doc
 }
