@@ -10,7 +10,7 @@ import type { InboxItem } from '../../docs-model/surfaces/inbox.ts'
 import type { Clock, Timer } from '../../server/clock.ts'
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { Metrics } from '../../server/metrics.ts'
-import type { Store } from '../../server/store/types.ts'
+import type { JournalStore } from '../../server/store/types.ts'
 import { serverWrite, SERVER_USER } from '../../server/writes.ts'
 import { deliver } from '../../server/inbox.ts'
 import { replay } from '../../server/history/replay.ts'
@@ -212,7 +212,7 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
 
 /** Names of a family's documents: stored ones plus those only in memory so far. */
 export async function documentsUnder(
-  store: Store,
+  store: Pick<JournalStore, 'listDocuments'>,
   loaded: Iterable<string>,
   filter: { school?: string; family: string },
   keep: (ref: DocRef) => boolean,
