@@ -1,10 +1,23 @@
-// Pieces several surface declarations share: read predicates, value schemas, decoding.
+// Pieces several surface families share: membership and read predicates, times, value schemas, decoding.
 import * as Y from 'yjs'
 import { z } from 'zod'
 import { LEARNERS_AND_STAFF, type Identity, type RootDecl, type Role } from './types.ts'
 
 export const isLearnerOrStaff = (user: Identity): boolean => LEARNERS_AND_STAFF.includes(user.role)
 export const hasRole = (user: Identity, ...roles: Role[]): boolean => roles.includes(user.role)
+
+/** A member of the school; a service token with `schools: ["*"]` belongs to every school. */
+export const belongsTo = (user: Identity, school: string): boolean => user.schools.includes(school) || user.schools[0] === '*'
+
+/** Milliseconds since the epoch from a number or an ISO string; undefined when it is neither. */
+export function toMillis(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
+  if (typeof value === 'string') {
+    const ms = Date.parse(value)
+    return Number.isFinite(ms) ? ms : undefined
+  }
+  return undefined
+}
 
 /** Milliseconds since the epoch or an ISO string: clients write either. */
 export const time = z.union([z.number().finite().nonnegative(), z.string().max(40)])

@@ -27,7 +27,3 @@ const parser = new NameParser(SURFACES)
 export function resolve(name: string): { ref: DocRef; surface: Surface } {
   return parser.parse(name)
 }
-
-export function surfaceByKey(key: string): Surface | undefined {
-  return SURFACES.find((s) => s.key === key)
-}

@@ -8,11 +8,11 @@
 import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, Extension } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
-import { mapOf, record } from '../../docs-model/common.ts'
+import { mapOf, record, toMillis } from '../../docs-model/common.ts'
 import { busFix, busStop, type BusStop } from '../../docs-model/surfaces/bus.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { distanceM, distanceToPolylineM } from './geo.ts'
-import { contain, Deadlines, derive, documentsUnder, fromPeer, ignoredCounter, notify, refOf, sameJson, Serial, toMillis } from './runtime.ts'
+import { contain, Deadlines, derive, documentsUnder, fromPeer, ignoredCounter, notify, refOf, sameJson, Serial } from './runtime.ts'
 
 /** A fix farther than this from the route's polyline is off route. */
 export const OFF_ROUTE_M = 300

@@ -6,11 +6,11 @@ import type { connectedPayload, Extension, onChangePayload, onDisconnectPayload 
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import { contextOf } from '../../server/context.ts'
-import { mapOf, record } from '../../docs-model/common.ts'
+import { mapOf, record, toMillis } from '../../docs-model/common.ts'
 import { examName, type ExamStatus } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
-import { chunks, contain, Deadlines, derive, documentsUnder, fromServer, refOf, sameJson, Serial, serving, toMillis } from './runtime.ts'
+import { chunks, contain, Deadlines, derive, documentsUnder, fromServer, refOf, sameJson, Serial, serving } from './runtime.ts'
 import { Coalescer, reportError } from './support.ts'
 import { replay } from '../../server/store/replay.ts'
 

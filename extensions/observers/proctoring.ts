@@ -5,11 +5,11 @@
 // exam's teachers and proctors, once (claimed in the store).
 import type { Extension, afterUnloadDocumentPayload, onChangePayload } from '@hocuspocus/server'
 import type { Homeroom } from '../../server/app.ts'
-import { arrayOf, mapOf, record } from '../../docs-model/common.ts'
+import { arrayOf, mapOf, record, toMillis } from '../../docs-model/common.ts'
 import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName, type ExamEventType as EventType } from '../../docs-model/surfaces/exam.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { examMonitorName } from './exam.ts'
-import { contain, derive, ignoredCounter, notify, refOf, sameJson, toMillis } from './runtime.ts'
+import { contain, derive, ignoredCounter, notify, refOf, sameJson } from './runtime.ts'
 import { Coalescer, reportError } from './support.ts'
 
 export type Severity = (typeof ALERT_SEVERITIES)[number]

@@ -101,16 +101,6 @@ export function refOf(name: string): DocRef | undefined {
   }
 }
 
-/** Milliseconds since the epoch from a number or an ISO string; undefined when it is neither. */
-export function toMillis(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
-  if (typeof value === 'string') {
-    const ms = Date.parse(value)
-    return Number.isFinite(ms) ? ms : undefined
-  }
-  return undefined
-}
-
 /** Changes arriving from another instance through Redis; that instance already acted on them. */
 export const fromPeer = (origin: unknown): boolean => isTransactionOrigin(origin) && origin.source === 'redis'
 

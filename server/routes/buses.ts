@@ -3,10 +3,10 @@
 import type { Homeroom } from '../app.ts'
 import { z } from 'zod'
 import { errors, HttpError, user, type Api } from '../http.ts'
-import { belongsTo } from '../../extensions/auth.ts'
+import { belongsTo, toMillis } from '../../docs-model/common.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { NameError } from '../../docs-model/names.ts'
-import { toMillis } from '../../extensions/observers/runtime.ts'
+import { readDecision } from '../../docs-model/rules.ts'
 
 /** At most this many points per response; page with `since` = the last point's time. */
 export const TRAIL_LIMIT = 100_000
@@ -39,7 +39,7 @@ export function busRoutes(api: Api, app: Homeroom): void {
         throw error
       }
       const { ref, surface } = parsed
-      const reader = caller.role === 'admin' || caller.role === 'director' || surface.read(caller, ref) === true
+      const reader = readDecision(surface, caller, ref) === true
       if (!belongsTo(caller, ref.school) || !reader) throw new HttpError(403, 'forbidden', `${caller.sub} may not read bus ${params.bus}`)
       const sinceParam = request.query.since
       const since = sinceParam === undefined ? Date.now() - DAY_MS : toMillis(/^\d+$/.test(sinceParam) ? Number(sinceParam) : sinceParam)

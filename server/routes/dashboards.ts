@@ -5,7 +5,7 @@ import { z } from 'zod'
 import type { Homeroom } from '../app.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
-import { belongsTo } from '../../extensions/auth.ts'
+import { belongsTo } from '../../docs-model/common.ts'
 import { NameError } from '../../docs-model/names.ts'
 import { resolve } from '../../docs-model/registry.ts'
 

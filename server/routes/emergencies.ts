@@ -5,10 +5,9 @@ import { z } from 'zod'
 import type { Homeroom } from '../app.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
-import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES } from '../../docs-model/types.ts'
-import { mapOf } from '../../docs-model/common.ts'
+import { belongsTo, mapOf } from '../../docs-model/common.ts'
 import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
 
 const emergencyBody = z.object({
