@@ -103,6 +103,12 @@ export function decodeLayout(layout: Record<string, RootDecl>, doc: Y.Doc): Reco
   return out
 }
 
+/** A map's entries, typed as what its layout holds. */
+export const entriesOf = <T>(map: Y.Map<unknown>): Array<[string, T]> => [...map.entries()] as Array<[string, T]>
+
+/** A short id, unique enough for one user's messages, elements and comments. */
+export const newId = (): string => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
+
 /** An object value of a map entry, or undefined when it is not one. */
 export function record(value: unknown): Record<string, unknown> | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array)

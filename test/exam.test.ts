@@ -8,7 +8,7 @@ import { closeClients, connect, eventually, openSocket, within, type Client } fr
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { dueStatus, grade } from '../extensions/observers/exam.ts'
-import { answer, submit } from '../docs-model/surfaces/exam.ts'
+import { answer, submit } from '../docs-model/surfaces/exam/surface.ts'
 import * as Y from 'yjs'
 import type { HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 

@@ -2,13 +2,13 @@
 // applies (Handle.write throws NotAllowed instead of sending a change the server would refuse).
 import * as Y from 'yjs'
 import { arrayOf, mapOf } from '../common.ts'
-import { pollClosed, pollMeta, type PollMeta } from '../surfaces/poll.ts'
-import { examStatus, type ExamEventDetail, type ExamStatus } from '../surfaces/exam.ts'
-import { unreadCount, type InboxItem } from '../surfaces/inbox.ts'
-import type { BusFix } from '../surfaces/bus.ts'
-import type { ChatMessage } from '../surfaces/chat.ts'
-import type { BoardElement } from '../surfaces/board.ts'
-import type { CommentAnchor, DocComment } from '../surfaces/doc.ts'
+import { pollClosed, pollMeta, type PollMeta } from '../surfaces/poll/surface.ts'
+import { examStatus, type ExamEventDetail, type ExamStatus } from '../surfaces/exam/surface.ts'
+import { unreadCount, type InboxItem } from '../surfaces/inbox/surface.ts'
+import type { BusFix } from '../surfaces/bus/surface.ts'
+import type { ChatMessage } from '../surfaces/chat/surface.ts'
+import type { BoardElement } from '../surfaces/board/surface.ts'
+import type { CommentAnchor, DocComment } from '../surfaces/doc/surface.ts'
 import type { Handle, Session } from './session.ts'
 
 export type { BoardElement, CommentAnchor, DocComment }

@@ -9,7 +9,7 @@ import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, Extension } 
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import { mapOf, record, toMillis } from '../../docs-model/common.ts'
-import { busFix, busStop, type BusStop } from '../../docs-model/surfaces/bus.ts'
+import { busFix, busStop, type BusStop } from '../../docs-model/surfaces/bus/surface.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { distanceM, distanceToPolylineM } from './geo.ts'
 import { contain, Deadlines, derive, documentsUnder, fromPeer, ignoredCounter, notify, refOf, sameJson, Serial } from './runtime.ts'

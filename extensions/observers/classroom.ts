@@ -9,7 +9,7 @@ import { contextOf } from '../../server/context.ts'
 import { serverWrite } from '../../server/writes.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
-import { classStats } from '../../docs-model/surfaces/class.ts'
+import { classStats } from '../../docs-model/surfaces/class/surface.ts'
 import { Coalescer, readDoc, reportError, syncMap } from './support.ts'
 
 const STATS_DELAY_MS = 20

@@ -5,7 +5,7 @@
 import type { Hocuspocus } from '@hocuspocus/server'
 import * as Y from 'yjs'
 import { serverWrite } from '../../server/writes.ts'
-import { leaderboardName, type LeaderboardEntry } from '../../docs-model/surfaces/leaderboard.ts'
+import { leaderboardName, type LeaderboardEntry } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import { record } from '../../docs-model/common.ts'
 
 export type Scores = Record<string, { name: string; score: number }>

@@ -11,7 +11,7 @@ import type { afterLoadDocumentPayload, Extension, onChangePayload } from '@hocu
 import type { Homeroom } from '../../server/app.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { mapOf } from '../../docs-model/common.ts'
-import { pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll.ts'
+import { pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
 import { Coalescer, readDoc, reportError, syncMap } from './support.ts'
 import { recordScores, type Scores } from './leaderboard.ts'
 

@@ -6,7 +6,7 @@
 import type { Extension, afterUnloadDocumentPayload, onChangePayload } from '@hocuspocus/server'
 import type { Homeroom } from '../../server/app.ts'
 import { arrayOf, mapOf, record, toMillis } from '../../docs-model/common.ts'
-import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName, type ExamEventType as EventType } from '../../docs-model/surfaces/exam.ts'
+import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName, type ExamEventType as EventType } from '../../docs-model/surfaces/exam/surface.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { examMonitorName } from './exam.ts'
 import { contain, derive, ignoredCounter, notify, refOf, sameJson } from './runtime.ts'

@@ -10,7 +10,7 @@ import type { Store } from '../../server/store/types.ts'
 import type { Homeroom } from '../../server/app.ts'
 import { serverWrite } from '../../server/writes.ts'
 import { deliver } from '../../server/inbox.ts'
-import type { InboxItem } from '../../docs-model/surfaces/inbox.ts'
+import type { InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
 import type * as Y from 'yjs'
 
 /** setTimeout overflows past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */

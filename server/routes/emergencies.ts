@@ -8,7 +8,7 @@ import { serverWrite } from '../writes.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES } from '../../docs-model/types.ts'
 import { belongsTo, mapOf } from '../../docs-model/common.ts'
-import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
+import { LEVELS } from '../../docs-model/surfaces/emergency/surface.ts'
 
 const emergencyBody = z.object({
   title: z.string().min(1).max(200),

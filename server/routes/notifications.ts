@@ -17,7 +17,7 @@ import { deliver, inboxItems, notificationKey, resolveTargets } from '../inbox.t
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES, type Identity } from '../../docs-model/types.ts'
 import { belongsTo, userId } from '../../docs-model/common.ts'
-import { PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox.ts'
+import { PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
 import type { RosterMember } from '../store/types.ts'
 
 const DELIVERY_BATCH = 100

@@ -1,6 +1,6 @@
-import { boundedJson, decodeLayout, MAX_OPEN_JSON_CHARS } from '../common.ts'
-import { roles } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { boundedJson, decodeLayout, MAX_OPEN_JSON_CHARS } from '../../common.ts'
+import { roles } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 
 /** The contract leaves the keys and values of `data` open (anything JSON); each value is bounded as a whole. */
 const dashboardLayout = { data: { kind: 'map', value: boundedJson(MAX_OPEN_JSON_CHARS) } } as const

@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, time } from '../common.ts'
-import { readers, roles } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff, time } from '../../common.ts'
+import { readers, roles } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 
 /** A position in the ProseMirror document (`body`). */
 const position = z.number().int().nonnegative()

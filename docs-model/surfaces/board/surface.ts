@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, mapOf } from '../common.ts'
-import { roles } from '../who.ts'
-import type { Surface, WriteContext } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff, mapOf } from '../../common.ts'
+import { roles } from '../../who.ts'
+import type { Surface, WriteContext } from '../../types.ts'
 
 const coordinate = z.number().finite()
 

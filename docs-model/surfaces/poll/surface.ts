@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, mapOf, time } from '../common.ts'
-import { named, roles, server } from '../who.ts'
-import type { Surface, WriteContext } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff, mapOf, time } from '../../common.ts'
+import { named, roles, server } from '../../who.ts'
+import type { Surface, WriteContext } from '../../types.ts'
 import type * as Y from 'yjs'
 
 const pollLayout = {

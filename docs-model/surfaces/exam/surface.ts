@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, mapOf, openRecord, shortText, time, userId } from '../common.ts'
-import { named, roles, server } from '../who.ts'
-import type { Surface, WriteContext } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff, mapOf, openRecord, shortText, time, userId } from '../../common.ts'
+import { named, roles, server } from '../../who.ts'
+import type { Surface, WriteContext } from '../../types.ts'
 import type * as Y from 'yjs'
 
 export const examName = (school: string, exam: string): string => `${school}/exam/${exam}`

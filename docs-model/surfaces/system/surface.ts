@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, time } from '../common.ts'
-import { server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, time } from '../../common.ts'
+import { server } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 
 const systemLayout = {
   now: {

@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, mapOf, record, time } from '../common.ts'
-import { roles, server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, mapOf, record, time } from '../../common.ts'
+import { roles, server } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 import type * as Y from 'yjs'
 
 export const ACTIVITY_STATES = ['active', 'idle', 'away'] as const

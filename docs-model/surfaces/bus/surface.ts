@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, time, userId } from '../common.ts'
-import { roles, server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, time, userId } from '../../common.ts'
+import { roles, server } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 import type * as Y from 'yjs'
 
 export const BUS_ALERT_TYPES = ['speeding', 'off_route', 'arrived', 'stale'] as const

@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, mapOf, time } from '../common.ts'
-import { ROLES, type Identity, type Surface, type WriteContext } from '../types.ts'
-import { roles, server } from '../who.ts'
+import { decodeLayout, mapOf, time } from '../../common.ts'
+import { ROLES, type Identity, type Surface, type WriteContext } from '../../types.ts'
+import { roles, server } from '../../who.ts'
 import type * as Y from 'yjs'
 
 export const LEVELS = ['info', 'warning', 'critical'] as const

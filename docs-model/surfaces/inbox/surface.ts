@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { boundedJson, decodeLayout, mapOf, MAX_OPEN_JSON_CHARS, time } from '../common.ts'
-import { named, server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { boundedJson, decodeLayout, mapOf, MAX_OPEN_JSON_CHARS, time } from '../../common.ts'
+import { named, server } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 import type * as Y from 'yjs'
 
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const

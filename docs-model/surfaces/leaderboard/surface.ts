@@ -1,7 +1,7 @@
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff } from '../common.ts'
-import { server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff } from '../../common.ts'
+import { server } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 
 const leaderboardEntry = z.strictObject({ name: z.string().max(200), score: z.number().finite(), rank: z.number().int().positive() })
 export type LeaderboardEntry = z.infer<typeof leaderboardEntry>
