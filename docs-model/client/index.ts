@@ -1,8 +1,8 @@
 // Homeroom's browser client: sessions, documents with offline copies and recovery, typed surfaces.
 export { Session, Handle, NotAllowed, differingPaths, type ConnectionState, type Recovery, type SessionOptions } from './session.ts'
 export { identityFromToken } from './identity.ts'
+export { PollClient } from '../surfaces/poll/client.ts'
 export {
-  PollClient,
   ChatClient,
   ExamClient,
   MonitorClient,

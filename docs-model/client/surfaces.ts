@@ -2,7 +2,6 @@
 // applies (Handle.write throws NotAllowed instead of sending a change the server would refuse).
 import * as Y from 'yjs'
 import { arrayOf, mapOf } from '../common.ts'
-import { pollClosed, pollMeta, type PollMeta } from '../surfaces/poll/surface.ts'
 import { examStatus, type ExamEventDetail, type ExamStatus } from '../surfaces/exam/surface.ts'
 import { unreadCount, type InboxItem } from '../surfaces/inbox/surface.ts'
 import type { BusFix } from '../surfaces/bus/surface.ts'
@@ -15,63 +14,6 @@ export type { BoardElement, CommentAnchor, DocComment }
 
 const newId = (): string => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
 const entries = <T>(map: Y.Map<unknown>): Array<[string, T]> => [...map.entries()] as Array<[string, T]>
-
-/** `s/poll/<id>` plus the user's own ballot. */
-export class PollClient {
-  readonly poll: Handle
-  private readonly session: Session
-  private ballotHandle?: Handle
-
-  constructor(session: Session, school: string, id: string) {
-    this.session = session
-    this.poll = session.open(`${school}/poll/${id}`)
-  }
-
-  meta(): PollMeta {
-    return pollMeta(this.poll.doc)
-  }
-
-  /** Counts per option, as the server derived them from every ballot. */
-  tallies(): number[] {
-    const tallies = mapOf(this.poll.doc, 'tallies')
-    return this.meta().options.map((_, i) => Number(tallies.get(String(i)) ?? 0))
-  }
-
-  closed(): boolean {
-    return pollClosed(this.meta())
-  }
-
-  /** The user's ballot document (opened on first use). */
-  get ballot(): Handle {
-    this.ballotHandle ??= this.session.open(`${this.poll.name}/ballot/${this.session.user.sub}`)
-    return this.ballotHandle
-  }
-
-  myChoice(): number | undefined {
-    const choice = mapOf(this.ballot.doc, 'ballot').get('choice')
-    return typeof choice === 'number' ? choice : undefined
-  }
-
-  vote(choice: number): void {
-    this.ballot.write('ballot/choice', (doc) => {
-      const ballot = doc.getMap('ballot')
-      ballot.set('choice', choice)
-      ballot.set('at', Date.now())
-    })
-  }
-
-  /** Teachers: set the question and options (an open poll with no closing time unless given). */
-  setup(question: string, options: string[], closesAt?: number): void {
-    this.poll.write('meta', (doc) => {
-      const meta = doc.getMap('meta')
-      meta.set('question', question)
-      meta.set('options', options)
-      meta.set('kind', 'poll')
-      meta.set('anonymous', false)
-      if (closesAt !== undefined) meta.set('closesAt', closesAt)
-    })
-  }
-}
 
 /** Conversations: `s/chat/<room>`, `s/dm/<a>~<b>`, `s/group/<id>`. Typing indicators travel as presence. */
 export class ChatClient {
