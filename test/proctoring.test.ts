@@ -7,7 +7,7 @@ import { startServer, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
-import { alertsFor } from '../extensions/observers/proctoring.ts'
+import { alertsFor } from '../docs-model/surfaces/exam/state.ts'
 import { reportEvent, type ExamEventDetail, type ExamEventType } from '../docs-model/surfaces/exam/surface.ts'
 
 let server: TestServer

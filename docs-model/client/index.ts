@@ -2,10 +2,10 @@
 export { Session, Handle, NotAllowed, differingPaths, type ConnectionState, type Recovery, type SessionOptions } from './session.ts'
 export { identityFromToken } from './identity.ts'
 export { PollClient } from '../surfaces/poll/client.ts'
+export { ExamClient, MonitorClient } from '../surfaces/exam/client.ts'
+export type { ExamAlert, ExamEventType, ExamQuestion, MonitorEntry as MonitorStudent } from '../surfaces/exam/surface.ts'
 export {
   ChatClient,
-  ExamClient,
-  MonitorClient,
   BusClient,
   EmergencyClient,
   InboxClient,
@@ -16,8 +16,4 @@ export {
   type ActivityState,
   type BoardElement,
   type DocComment,
-  type ExamAlert,
-  type ExamEventType,
-  type ExamQuestion,
-  type MonitorStudent,
 } from './surfaces.ts'

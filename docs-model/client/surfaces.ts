@@ -2,7 +2,6 @@
 // applies (Handle.write throws NotAllowed instead of sending a change the server would refuse).
 import * as Y from 'yjs'
 import { arrayOf, mapOf } from '../common.ts'
-import { examStatus, type ExamEventDetail, type ExamStatus } from '../surfaces/exam/surface.ts'
 import { unreadCount, type InboxItem } from '../surfaces/inbox/surface.ts'
 import type { BusFix } from '../surfaces/bus/surface.ts'
 import type { ChatMessage } from '../surfaces/chat/surface.ts'
@@ -62,103 +61,6 @@ export class ChatClient {
     return [...this.handle.awareness.getStates()]
       .filter(([client, state]) => client !== me && typeof state.typing === 'number' && state.typing > recent)
       .map(([, state]) => String((state.user as { name?: string } | undefined)?.name ?? 'someone'))
-  }
-}
-
-export type ExamEventType = 'tab_switch' | 'face_missing' | 'multiple_faces' | 'copy_paste' | 'fullscreen_exit'
-
-export interface ExamQuestion {
-  prompt: string
-  choices: string[]
-}
-
-/** A student's side of `s/exam/<id>`: the questions and their own answer sheet. */
-export class ExamClient {
-  readonly exam: Handle
-  readonly sheet: Handle
-
-  constructor(session: Session, school: string, id: string) {
-    this.exam = session.open(`${school}/exam/${id}`)
-    this.sheet = session.open(`${school}/exam/${id}/student/${session.user.sub}`)
-  }
-
-  title(): string {
-    return String(mapOf(this.exam.doc, 'meta').get('title') ?? '')
-  }
-
-  status(): ExamStatus {
-    return examStatus(this.exam.doc)
-  }
-
-  questions(): ExamQuestion[] {
-    return arrayOf(this.exam.doc, 'questions').toArray() as ExamQuestion[]
-  }
-
-  answers(): Record<string, number> {
-    return mapOf(this.sheet.doc, 'answers').toJSON() as Record<string, number>
-  }
-
-  submitted(): boolean {
-    return mapOf(this.sheet.doc, 'status').get('state') === 'submitted'
-  }
-
-  answer(question: number, choice: number): void {
-    this.sheet.write('answers', (doc) => {
-      doc.getMap('answers').set(String(question), choice)
-      const progress = doc.getMap('progress')
-      progress.set('current', question)
-      progress.set('at', Date.now())
-    })
-  }
-
-  /** Reports a proctoring event (append only); the server turns it into an alert on the monitor. */
-  event(type: ExamEventType, detail?: ExamEventDetail): void {
-    this.sheet.write('events', (doc) => doc.getArray('events').push([{ type, at: Date.now(), ...(detail === undefined ? {} : { detail }) }]))
-  }
-
-  submit(): void {
-    this.sheet.write('status/state', (doc) => doc.getMap('status').set('state', 'submitted'))
-  }
-}
-
-export interface MonitorStudent {
-  answered: number
-  current?: number
-  lastSeen?: number
-  state: string
-  score?: number
-}
-
-export interface ExamAlert {
-  user: string
-  type: string
-  severity: 'low' | 'medium' | 'high' | 'critical'
-  at: number | string
-  count: number
-}
-
-/** A proctor's or teacher's view of `s/exam/<id>/monitor`. */
-export class MonitorClient {
-  readonly handle: Handle
-
-  constructor(session: Session, school: string, id: string) {
-    this.handle = session.open(`${school}/exam/${id}/monitor`)
-  }
-
-  students(): Array<[string, MonitorStudent]> {
-    return entries<MonitorStudent>(mapOf(this.handle.doc, 'students'))
-  }
-
-  /** Alerts, newest first, with whether they were acknowledged. */
-  alerts(): Array<ExamAlert & { id: string; acked: boolean }> {
-    const acks = mapOf(this.handle.doc, 'acks')
-    return entries<ExamAlert>(mapOf(this.handle.doc, 'alerts'))
-      .map(([id, alert]) => ({ ...alert, id, acked: acks.has(id) }))
-      .sort((a, b) => new Date(b.at).getTime() - new Date(a.at).getTime())
-  }
-
-  ack(alertId: string): void {
-    this.handle.write(`acks/${alertId}`, (doc) => doc.getMap('acks').set(alertId, { by: this.handle.session.user.sub, at: Date.now() }))
   }
 }
 
