@@ -3,10 +3,10 @@ export { Session, Handle, NotAllowed, differingPaths, type ConnectionState, type
 export { identityFromToken } from './identity.ts'
 export { PollClient } from '../surfaces/poll/client.ts'
 export { ExamClient, MonitorClient } from '../surfaces/exam/client.ts'
+export { BusClient } from '../surfaces/bus/client.ts'
 export type { ExamAlert, ExamEventType, ExamQuestion, MonitorEntry as MonitorStudent } from '../surfaces/exam/surface.ts'
 export {
   ChatClient,
-  BusClient,
   EmergencyClient,
   InboxClient,
   BoardClient,

@@ -3,7 +3,6 @@
 import * as Y from 'yjs'
 import { arrayOf, mapOf } from '../common.ts'
 import { unreadCount, type InboxItem } from '../surfaces/inbox/surface.ts'
-import type { BusFix } from '../surfaces/bus/surface.ts'
 import type { ChatMessage } from '../surfaces/chat/surface.ts'
 import type { BoardElement } from '../surfaces/board/surface.ts'
 import type { CommentAnchor, DocComment } from '../surfaces/doc/surface.ts'
@@ -61,33 +60,6 @@ export class ChatClient {
     return [...this.handle.awareness.getStates()]
       .filter(([client, state]) => client !== me && typeof state.typing === 'number' && state.typing > recent)
       .map(([, state]) => String((state.user as { name?: string } | undefined)?.name ?? 'someone'))
-  }
-}
-
-/** `s/bus/<id>`: live position, route, alerts; drivers report fixes. */
-export class BusClient {
-  readonly handle: Handle
-
-  constructor(session: Session, school: string, id: string) {
-    this.handle = session.open(`${school}/bus/${id}`)
-  }
-
-  position(): BusFix | undefined {
-    return mapOf(this.handle.doc, 'position').get('now') as BusFix | undefined
-  }
-
-  stops(): Array<{ id: string; name: string; lat: number; lng: number; radiusM: number }> {
-    const stops = mapOf(this.handle.doc, 'route').get('stops')
-    return Array.isArray(stops) ? stops : []
-  }
-
-  alerts(): Array<[string, { type: string; at: number | string; detail?: unknown }]> {
-    return entries(mapOf(this.handle.doc, 'alerts'))
-  }
-
-  /** Drivers: one key, overwritten, so the document stays tiny however long the trip. */
-  report(fix: BusFix): void {
-    this.handle.write('position/now', (doc) => doc.getMap('position').set('now', fix))
   }
 }
 
