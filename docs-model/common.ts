@@ -103,6 +103,9 @@ export function decodeLayout(layout: Record<string, RootDecl>, doc: Y.Doc): Reco
   return out
 }
 
+/** A finite number, or undefined. */
+export const finiteNumber = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined)
+
 /** A map's entries, typed as what its layout holds. */
 export const entriesOf = <T>(map: Y.Map<unknown>): Array<[string, T]> => [...map.entries()] as Array<[string, T]>
 

@@ -4,10 +4,10 @@ export { identityFromToken } from './identity.ts'
 export { PollClient } from '../surfaces/poll/client.ts'
 export { ExamClient, MonitorClient } from '../surfaces/exam/client.ts'
 export { BusClient } from '../surfaces/bus/client.ts'
+export { EmergencyClient } from '../surfaces/emergency/client.ts'
 export type { ExamAlert, ExamEventType, ExamQuestion, MonitorEntry as MonitorStudent } from '../surfaces/exam/surface.ts'
 export {
   ChatClient,
-  EmergencyClient,
   InboxClient,
   BoardClient,
   DocClient,

@@ -63,32 +63,6 @@ export class ChatClient {
   }
 }
 
-/** `s/emergency/<id>`: the broadcast and the user's acknowledgement. */
-export class EmergencyClient {
-  readonly handle: Handle
-
-  constructor(session: Session, name: string) {
-    this.handle = session.open(name)
-  }
-
-  broadcast(): { title?: string; message?: string; level?: string; at?: number } {
-    return mapOf(this.handle.doc, 'broadcast').toJSON()
-  }
-
-  acknowledged(): boolean {
-    return mapOf(this.handle.doc, 'acks').has(this.handle.session.user.sub)
-  }
-
-  status(): { targeted?: number; acked?: number; escalations?: number } {
-    return mapOf(this.handle.doc, 'status').toJSON()
-  }
-
-  acknowledge(): void {
-    const me = this.handle.session.user.sub
-    this.handle.write(`acks/${me}`, (doc) => doc.getMap('acks').set(me, { at: Date.now() }))
-  }
-}
-
 /** `s/inbox/<user>`: notifications and the unread badge. */
 export class InboxClient {
   readonly handle: Handle
