@@ -14,7 +14,8 @@ import { mapOf } from '../../docs-model/common.ts'
 import { ballotVoter, isChoice, pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
 import { quizPoints, tallies } from '../../docs-model/surfaces/poll/state.ts'
 import { Coalescer, readDoc, reportError, syncMap } from './support.ts'
-import { recordScores, type Scores } from './leaderboard.ts'
+import type { Scores } from '../../docs-model/surfaces/leaderboard/surface.ts'
+import { recordScores } from './leaderboard.ts'
 
 /** setTimeout's limit; later deadlines are re-armed when this one fires. */
 const MAX_DELAY_MS = 2 ** 31 - 1
