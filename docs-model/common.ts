@@ -1,10 +1,9 @@
 // Pieces several surface families share: membership and read predicates, times, value schemas, decoding.
 import * as Y from 'yjs'
 import { z } from 'zod'
-import { LEARNERS_AND_STAFF, type Identity, type RootDecl, type Role } from './types.ts'
+import { LEARNERS_AND_STAFF, type Identity, type RootDecl } from './types.ts'
 
 export const isLearnerOrStaff = (user: Identity): boolean => LEARNERS_AND_STAFF.includes(user.role)
-export const hasRole = (user: Identity, ...roles: Role[]): boolean => roles.includes(user.role)
 
 /** A member of the school; a service token with `schools: ["*"]` belongs to every school. */
 export const belongsTo = (user: Identity, school: string): boolean => user.schools.includes(school) || user.schools[0] === '*'

@@ -5,14 +5,13 @@ export { PollClient } from '../surfaces/poll/client.ts'
 export { ExamClient, MonitorClient } from '../surfaces/exam/client.ts'
 export { BusClient } from '../surfaces/bus/client.ts'
 export { EmergencyClient } from '../surfaces/emergency/client.ts'
+export { ChatClient, GroupClient } from '../surfaces/chat/client.ts'
 export type { ExamAlert, ExamEventType, ExamQuestion, MonitorEntry as MonitorStudent } from '../surfaces/exam/surface.ts'
 export {
-  ChatClient,
   InboxClient,
   BoardClient,
   DocClient,
   ClassClient,
-  GroupClient,
   type ActivityState,
   type BoardElement,
   type DocComment,

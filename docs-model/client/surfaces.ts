@@ -3,7 +3,6 @@
 import * as Y from 'yjs'
 import { arrayOf, mapOf } from '../common.ts'
 import { unreadCount, type InboxItem } from '../surfaces/inbox/surface.ts'
-import type { ChatMessage } from '../surfaces/chat/surface.ts'
 import type { BoardElement } from '../surfaces/board/surface.ts'
 import type { CommentAnchor, DocComment } from '../surfaces/doc/surface.ts'
 import type { Handle, Session } from './session.ts'
@@ -12,56 +11,6 @@ export type { BoardElement, CommentAnchor, DocComment }
 
 const newId = (): string => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
 const entries = <T>(map: Y.Map<unknown>): Array<[string, T]> => [...map.entries()] as Array<[string, T]>
-
-/** Conversations: `s/chat/<room>`, `s/dm/<a>~<b>`, `s/group/<id>`. Typing indicators travel as presence. */
-export class ChatClient {
-  readonly handle: Handle
-
-  constructor(session: Session, name: string) {
-    this.handle = session.open(name)
-  }
-
-  messages(): ChatMessage[] {
-    return arrayOf(this.handle.doc, 'messages').toArray() as ChatMessage[]
-  }
-
-  send(text: string): ChatMessage {
-    const message: ChatMessage = { id: newId(), author: this.handle.session.user.sub, text, at: Date.now() }
-    this.handle.write('messages', (doc) => doc.getArray('messages').push([message]))
-    this.typing(false)
-    return message
-  }
-
-  /** Marks everything up to `messageId` read (the read receipt others see). */
-  markRead(messageId: string): void {
-    const me = this.handle.session.user.sub
-    if (mapOf(this.handle.doc, 'reads').get(me) === messageId) return
-    this.handle.write(`reads/${me}`, (doc) => doc.getMap('reads').set(me, messageId))
-  }
-
-  /** Users (other than me) who have read `messageId` or a later message. */
-  readBy(messageId: string): string[] {
-    const order = new Map(this.messages().map((m, i) => [m.id, i]))
-    const index = order.get(messageId) ?? Number.POSITIVE_INFINITY
-    const me = this.handle.session.user.sub
-    return entries<string>(mapOf(this.handle.doc, 'reads'))
-      .filter(([user, last]) => user !== me && (order.get(last) ?? -1) >= index)
-      .map(([user]) => user)
-  }
-
-  typing(on: boolean): void {
-    this.handle.awareness.setLocalStateField('typing', on ? Date.now() : null)
-  }
-
-  /** Names of the others typing in the last few seconds. */
-  typers(): string[] {
-    const recent = Date.now() - 5000
-    const me = this.handle.doc.clientID
-    return [...this.handle.awareness.getStates()]
-      .filter(([client, state]) => client !== me && typeof state.typing === 'number' && state.typing > recent)
-      .map(([, state]) => String((state.user as { name?: string } | undefined)?.name ?? 'someone'))
-  }
-}
 
 /** `s/inbox/<user>`: notifications and the unread badge. */
 export class InboxClient {
@@ -165,22 +114,5 @@ export class ClassClient {
   /** Teachers: ask every screen to focus on a page, or lock them. */
   act(action: 'focus' | 'lock', value: string | boolean | null): void {
     this.handle.write(`actions/${action}`, (doc) => doc.getMap('actions').set(action, value))
-  }
-}
-
-/** `s/group/<id>`: a study group's conversation plus joining and leaving. */
-export class GroupClient extends ChatClient {
-  members(): string[] {
-    return [...mapOf(this.handle.doc, 'members').keys()]
-  }
-
-  join(): void {
-    const me = this.handle.session.user.sub
-    this.handle.write(`members/${me}`, (doc) => doc.getMap('members').set(me, { at: Date.now() }))
-  }
-
-  leave(): void {
-    const me = this.handle.session.user.sub
-    this.handle.write(`members/${me}`, (doc) => doc.getMap('members').delete(me), 'delete')
   }
 }
