@@ -1,4 +1,5 @@
-// Homeroom's browser client: sessions, documents with offline copies and recovery, typed surfaces.
+// Homeroom's browser client: sessions, documents with offline copies and recovery, and the typed
+// client of each surface family (docs-model/surfaces/<family>/client.ts).
 export { Session, Handle, NotAllowed, differingPaths, type ConnectionState, type Recovery, type SessionOptions } from './session.ts'
 export { identityFromToken } from './identity.ts'
 export { PollClient } from '../surfaces/poll/client.ts'
@@ -6,13 +7,11 @@ export { ExamClient, MonitorClient } from '../surfaces/exam/client.ts'
 export { BusClient } from '../surfaces/bus/client.ts'
 export { EmergencyClient } from '../surfaces/emergency/client.ts'
 export { ChatClient, GroupClient } from '../surfaces/chat/client.ts'
+export { InboxClient } from '../surfaces/inbox/client.ts'
+export { BoardClient } from '../surfaces/board/client.ts'
+export { DocClient } from '../surfaces/doc/client.ts'
+export { ClassClient } from '../surfaces/class/client.ts'
 export type { ExamAlert, ExamEventType, ExamQuestion, MonitorEntry as MonitorStudent } from '../surfaces/exam/surface.ts'
-export {
-  InboxClient,
-  BoardClient,
-  DocClient,
-  ClassClient,
-  type ActivityState,
-  type BoardElement,
-  type DocComment,
-} from './surfaces.ts'
+export type { ActivityState } from '../surfaces/class/surface.ts'
+export type { BoardElement } from '../surfaces/board/surface.ts'
+export type { DocComment } from '../surfaces/doc/surface.ts'

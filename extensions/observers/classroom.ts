@@ -3,13 +3,12 @@
 // class document closes, and for everyone not connected shortly after the document loads, which
 // covers a restart in between).
 import type { afterLoadDocumentPayload, Extension, onChangePayload, onDisconnectPayload } from '@hocuspocus/server'
-import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import { contextOf } from '../../server/context.ts'
 import { serverWrite } from '../../server/writes.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
-import { classStats } from '../../docs-model/surfaces/class/surface.ts'
+import { classStats, leaving } from '../../docs-model/surfaces/class/state.ts'
 import { Coalescer, readDoc, reportError, syncMap } from './support.ts'
 
 const STATS_DELAY_MS = 20
@@ -95,16 +94,6 @@ export class ClassroomObserver implements Extension {
       for (const user of leaving(doc, gone)) activity.set(user, { ...record(activity.get(user)), state: 'away', at: Date.now() })
     })
   }
-}
-
-/** Thrown to cancel an unload; no message, so Hocuspocus does not log it as a failure. */
-/** Users with an activity entry that is not away yet and that `gone` selects. */
-function leaving(doc: Y.Doc, gone: (user: string) => boolean): string[] {
-  const users: string[] = []
-  mapOf(doc, 'activity').forEach((entry, user) => {
-    if (record(entry)?.state !== 'away' && gone(user)) users.push(user)
-  })
-  return users
 }
 
 function connectedUsers(app: Homeroom, name: string): Set<string> {

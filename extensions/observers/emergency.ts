@@ -9,7 +9,7 @@ import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import type { RosterMember } from '../../server/store/types.ts'
 import type { Webhook } from '../../server/webhook.ts'
-import { finiteNumber as num, mapOf } from '../../docs-model/common.ts'
+import { finiteNumber, mapOf } from '../../docs-model/common.ts'
 import type { Broadcast } from '../../docs-model/surfaces/emergency/surface.ts'
 import { broadcastOf, escalationsOf, nextEscalationAt, raiseLevel, targetsOf } from '../../docs-model/surfaces/emergency/state.ts'
 import { inboxName } from '../../docs-model/surfaces/inbox/surface.ts'
@@ -167,7 +167,7 @@ export class EmergencyObserver implements Extension {
           title: broadcast.title,
           level,
           escalation: step,
-          targeted: num(status.get('targeted')) ?? missing.length,
+          targeted: finiteNumber(status.get('targeted')) ?? missing.length,
           unacknowledged: missing.map((m) => m.id),
           at,
         })

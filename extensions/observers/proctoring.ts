@@ -6,7 +6,7 @@
 import type { Extension, afterUnloadDocumentPayload, onChangePayload } from '@hocuspocus/server'
 import type { Homeroom } from '../../server/app.ts'
 import { arrayOf, mapOf } from '../../docs-model/common.ts'
-import { examMonitorName, examName, type ExamAlert as Alert } from '../../docs-model/surfaces/exam/surface.ts'
+import { examMonitorName, examName, type ExamAlert } from '../../docs-model/surfaces/exam/surface.ts'
 import { alertsFor, notifiesStaff } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { contain, derive, ignoredCounter, notify, refOf, sameJson } from './runtime.ts'
@@ -21,7 +21,7 @@ export class ProctoringObserver implements Extension {
   /** Per student document: events already turned into alerts, and how many of them were malformed. */
   private readonly seen = new Map<string, { events: number; ignored: number }>()
   /** Alerts waiting to be written, per monitor document. */
-  private readonly pending = new Map<string, Map<string, Alert>>()
+  private readonly pending = new Map<string, Map<string, ExamAlert>>()
   /** Inbox claims this process already settled, so repeats skip the store. */
   private readonly claimed = new Set<string>()
 
@@ -51,9 +51,9 @@ export class ProctoringObserver implements Extension {
     this.writes.close()
   }
 
-  private queue(student: DocRef, alerts: Map<string, Alert>): void {
+  private queue(student: DocRef, alerts: Map<string, ExamAlert>): void {
     const monitor = examMonitorName(student.school, student.params.exam)
-    const waiting = this.pending.get(monitor) ?? new Map<string, Alert>()
+    const waiting = this.pending.get(monitor) ?? new Map<string, ExamAlert>()
     for (const [id, alert] of alerts) waiting.set(id, alert)
     this.pending.set(monitor, waiting)
     this.writes.request(monitor, () =>
@@ -71,7 +71,7 @@ export class ProctoringObserver implements Extension {
   }
 
   /** Sends one inbox item per alert and severity to the exam's teachers and proctors. */
-  private async notify(student: DocRef, id: string, alert: Alert): Promise<void> {
+  private async notify(student: DocRef, id: string, alert: ExamAlert): Promise<void> {
     const { school } = student
     const exam = student.params.exam
     const claim = `proctoring:${examMonitorName(school, exam)}:${id}:${alert.severity}`

@@ -5,6 +5,7 @@ import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, connectedPay
 import type { Homeroom } from '../../server/app.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { mapOf } from '../../docs-model/common.ts'
+import { figuresUnchanged, type SystemFigures } from '../../docs-model/surfaces/system/state.ts'
 import { serverWrite } from '../../server/writes.ts'
 import { reportError } from './support.ts'
 
@@ -14,8 +15,6 @@ export interface SystemStatusOptions {
   /** How many instances serve this cluster; one without Redis. */
   instances?: () => number
 }
-
-type Figures = { connections: number; documents: number; messagesPerSec: number; instances: number }
 
 export class SystemStatusObserver implements Extension {
   readonly extensionName = 'system-status'
@@ -58,7 +57,7 @@ export class SystemStatusObserver implements Extension {
     this.timer = undefined
   }
 
-  private figures(): Figures {
+  private figures(): SystemFigures {
     return {
       connections: this.app.limits.socketCount(),
       documents: this.app.hocuspocus.getDocumentsCount(),
@@ -84,21 +83,17 @@ export class SystemStatusObserver implements Extension {
     }
   }
 
-  private async refresh(name: string, figures: Figures): Promise<void> {
+  private async refresh(name: string, figures: SystemFigures): Promise<void> {
     const live = this.app.hocuspocus.documents.get(name)
     // Only while a client holds it: writing would otherwise load it again.
-    if (!live || live.getConnections().length === 0 || unchanged(mapOf(live, 'now'), figures)) return
+    if (!live || live.getConnections().length === 0 || figuresUnchanged(mapOf(live, 'now'), figures)) return
     await serverWrite(this.app.hocuspocus, name, (doc) => {
       const now = doc.getMap('now')
-      if (unchanged(now, figures)) return
+      if (figuresUnchanged(now, figures)) return
       for (const [key, value] of Object.entries(figures)) if (now.get(key) !== value) now.set(key, value)
       now.set('at', Date.now())
     })
   }
-}
-
-function unchanged(now: { get(key: string): unknown }, figures: Figures): boolean {
-  return Object.entries(figures).every(([key, value]) => now.get(key) === value)
 }
 
 function isStatus(name: string): boolean {

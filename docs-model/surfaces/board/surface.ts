@@ -1,7 +1,12 @@
+// The board family: `s/board/<id>`, the shape of an element, the lock the rules consult, and
+// the write that draws. Screen-share signaling on boards is extensions/signaling.ts.
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, mapOf } from '../../common.ts'
+import { decodeLayout, isLearnerOrStaff, mapOf, newId } from '../../common.ts'
 import { roles } from '../../who.ts'
 import type { Surface, WriteContext } from '../../types.ts'
+import type * as Y from 'yjs'
+
+export const boardName = (school: string, id: string): string => `${school}/board/${id}`
 
 const coordinate = z.number().finite()
 
@@ -23,7 +28,10 @@ const layout = {
   meta: { kind: 'map', value: z.union([z.string().max(200), z.boolean()]) },
 } as const
 
-const locked = (ctx: WriteContext): string | null => (mapOf(ctx.doc, 'meta').get('locked') === true ? 'frozen: board locked' : null)
+/** A locked board takes no student elements. */
+export const isLocked = (doc: Y.Doc): boolean => mapOf(doc, 'meta').get('locked') === true
+
+const locked = (ctx: WriteContext): string | null => (isLocked(ctx.doc) ? 'frozen: board locked' : null)
 
 /** `s/board/<id>`: a whiteboard; screen-share signaling travels as stateless messages. */
 export const board: Surface = {
@@ -37,4 +45,12 @@ export const board: Surface = {
     { path: 'meta', by: roles('teacher') },
   ],
   decode: (d) => decodeLayout(layout, d),
+}
+
+/** A new key for an element of `user`'s: `<user>:<id>`, the part of the board they own. */
+export const elementKey = (user: string): string => `${user}:${newId()}`
+
+/** Draws `element` under `key`, above everything drawn before. */
+export function drawElement(doc: Y.Doc, key: string, element: Omit<BoardElement, 'z'>): void {
+  doc.getMap('elements').set(key, { ...element, z: Date.now() })
 }

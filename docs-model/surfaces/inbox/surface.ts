@@ -1,3 +1,5 @@
+// The inbox family: `s/inbox/<user>`, the shape of an item, the unread count the document
+// decodes with, and the owner's write (marking read).
 import { z } from 'zod'
 import { boundedJson, decodeLayout, mapOf, MAX_OPEN_JSON_CHARS, time } from '../../common.ts'
 import { named, server } from '../../who.ts'

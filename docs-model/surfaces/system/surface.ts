@@ -1,3 +1,4 @@
+// The system family: `s/system/status`, the server's own live figures.
 import { z } from 'zod'
 import { decodeLayout, time } from '../../common.ts'
 import { server } from '../../who.ts'
