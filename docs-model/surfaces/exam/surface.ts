@@ -18,6 +18,8 @@ export type ExamEventType = (typeof EXAM_EVENT_TYPES)[number]
 /** In the order an exam goes through them. */
 export const EXAM_STATUSES = ['scheduled', 'open', 'closed'] as const
 export type ExamStatus = (typeof EXAM_STATUSES)[number]
+/** A student's sheet: being worked on, or handed in. */
+export const SHEET_STATES = ['in_progress', 'submitted'] as const
 /** Lowest first. */
 export const ALERT_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number]
@@ -74,7 +76,7 @@ const studentLayout = {
   answers: { kind: 'map', value: z.number().int().nonnegative() },
   progress: { kind: 'map', value: z.union([z.number().int().nonnegative(), time]) },
   events: { kind: 'array', value: examEvent },
-  status: { kind: 'map', value: z.union([z.enum(['in_progress', 'submitted']), z.number().finite(), time]) },
+  status: { kind: 'map', value: z.union([z.enum(SHEET_STATES), z.number().finite(), time]) },
 } as const
 
 /** Frozen once the exam is not open, or once this student submitted. */
@@ -118,7 +120,7 @@ export interface MonitorEntry {
   answered: number
   current: number | null
   lastSeen: number
-  state: 'in_progress' | 'submitted'
+  state: (typeof SHEET_STATES)[number]
   online: boolean
   score?: number
 }
