@@ -6,7 +6,6 @@
 // ends. Alert ids come from the fix times, so every instance derives the same ones, and the open
 // episodes are recovered from the alerts after a restart.
 import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, Extension } from '@hocuspocus/server'
-import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/app.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { busTrailKey, type BusAlert, type BusStop, type Fix } from '../../docs-model/surfaces/bus/surface.ts'
