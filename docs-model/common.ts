@@ -1,10 +1,22 @@
-// Pieces several surface declarations share: read predicates, value schemas, decoding.
+// Pieces several surface families share: membership and read predicates, times, value schemas, decoding.
 import * as Y from 'yjs'
 import { z } from 'zod'
-import { LEARNERS_AND_STAFF, type Identity, type RootDecl, type Role } from './types.ts'
+import { LEARNERS_AND_STAFF, type Identity, type RootDecl } from './types.ts'
 
 export const isLearnerOrStaff = (user: Identity): boolean => LEARNERS_AND_STAFF.includes(user.role)
-export const hasRole = (user: Identity, ...roles: Role[]): boolean => roles.includes(user.role)
+
+/** A member of the school; a service token with `schools: ["*"]` belongs to every school. */
+export const belongsTo = (user: Identity, school: string): boolean => user.schools.includes(school) || user.schools[0] === '*'
+
+/** Milliseconds since the epoch from a number or an ISO string; undefined when it is neither. */
+export function toMillis(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
+  if (typeof value === 'string') {
+    const ms = Date.parse(value)
+    return Number.isFinite(ms) ? ms : undefined
+  }
+  return undefined
+}
 
 /** Milliseconds since the epoch or an ISO string: clients write either. */
 export const time = z.union([z.number().finite().nonnegative(), z.string().max(40)])
@@ -90,19 +102,18 @@ export function decodeLayout(layout: Record<string, RootDecl>, doc: Y.Doc): Reco
   return out
 }
 
+/** A finite number, or undefined. */
+export const finiteNumber = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined)
+
+/** A map's entries, typed as what its layout holds. */
+export const entriesOf = <T>(map: Y.Map<unknown>): Array<[string, T]> => [...map.entries()] as Array<[string, T]>
+
+/** A short id, unique enough for one user's messages, elements and comments. */
+export const newId = (): string => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
+
 /** An object value of a map entry, or undefined when it is not one. */
 export function record(value: unknown): Record<string, unknown> | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array)
     ? (value as Record<string, unknown>)
     : undefined
-}
-
-/** Milliseconds since the epoch from a number or an ISO string; undefined when it is neither. */
-export function toMillis(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
-  if (typeof value === 'string') {
-    const ms = Date.parse(value)
-    return Number.isFinite(ms) ? ms : undefined
-  }
-  return undefined
 }

@@ -1,20 +1,18 @@
 // Every surface of the contract, and the lookups the server, command line and clients use.
 import { NameParser } from './names.ts'
 import type { DocRef, Surface } from './types.ts'
-import { doc } from './surfaces/doc.ts'
-import { board } from './surfaces/board.ts'
-import { ballot, poll, pollKey } from './surfaces/poll.ts'
-import { exam, examKey, examMonitor, examStudent } from './surfaces/exam.ts'
-import { chat } from './surfaces/chat.ts'
-import { dm } from './surfaces/dm.ts'
-import { group } from './surfaces/group.ts'
-import { inbox } from './surfaces/inbox.ts'
-import { emergency } from './surfaces/emergency.ts'
-import { bus } from './surfaces/bus.ts'
-import { classroom } from './surfaces/class.ts'
-import { dashboard } from './surfaces/dashboard.ts'
-import { leaderboard } from './surfaces/leaderboard.ts'
-import { systemStatus } from './surfaces/system.ts'
+import { doc } from './surfaces/doc/surface.ts'
+import { board } from './surfaces/board/surface.ts'
+import { ballot, poll, pollKey } from './surfaces/poll/surface.ts'
+import { exam, examKey, examMonitor, examStudent } from './surfaces/exam/surface.ts'
+import { chat, dm, group } from './surfaces/chat/surface.ts'
+import { inbox } from './surfaces/inbox/surface.ts'
+import { emergency } from './surfaces/emergency/surface.ts'
+import { bus } from './surfaces/bus/surface.ts'
+import { classroom } from './surfaces/class/surface.ts'
+import { dashboard } from './surfaces/dashboard/surface.ts'
+import { leaderboard } from './surfaces/leaderboard/surface.ts'
+import { systemStatus } from './surfaces/system/surface.ts'
 
 export const SURFACES: readonly Surface[] = [
   doc, board, poll, ballot, pollKey, exam, examKey, examStudent, examMonitor,
@@ -26,8 +24,4 @@ const parser = new NameParser(SURFACES)
 /** Parses a document name; throws a NameError with reason `bad-name: …` or `unknown-surface: …`. */
 export function resolve(name: string): { ref: DocRef; surface: Surface } {
   return parser.parse(name)
-}
-
-export function surfaceByKey(key: string): Surface | undefined {
-  return SURFACES.find((s) => s.key === key)
 }

@@ -1,10 +1,29 @@
-// Matching changed paths against a surface's write rules. The server's guard and the
+// Who may open a document, and matching changed paths against a surface's write rules. The server's guard and the
 // clients' helpers both decide with these functions, so they never disagree.
 import * as Y from 'yjs'
 import { resolve } from './registry.ts'
-import { NO_FACTS, type DocRef, type Facts, type Identity, type Op, type Surface, type WriteContext, type WriteRule } from './types.ts'
+import { NO_FACTS, type DocRef, type Facts, type Identity, type Op, type ReadDecision, type Surface, type WriteContext, type WriteRule } from './types.ts'
 
 export type Path = readonly string[]
+
+/** Admins and directors may read every document of their schools, whatever the surface declares. */
+export const readsWholeSchool = (user: Identity): boolean => user.role === 'admin' || user.role === 'director'
+
+/**
+ * May `user` open `ref`, from the token and the name alone: true, false, or `content` (decide
+ * with `surface.readContent` on the document). School membership is checked apart (`belongsTo`),
+ * so that refusal can say so.
+ */
+export function readDecision(surface: Surface, user: Identity, ref: DocRef): ReadDecision {
+  if (readsWholeSchool(user)) return true
+  return declaredRead(surface, user, ref)
+}
+
+/** The surface's own readers, without the school-wide grant: who a surface is for (the playground's panels). */
+export function declaredRead(surface: Surface, user: Identity, ref: DocRef): ReadDecision {
+  const decision = surface.read(user, ref)
+  return decision === 'content' && !surface.readContent ? false : decision
+}
 
 export function splitPath(path: string | Path): Path {
   return typeof path === 'string' ? path.split('/').filter(Boolean) : path

@@ -24,7 +24,7 @@ export interface Identity {
 export interface DocRef {
   name: string
   school: string
-  /** The surface key, e.g. `poll` or `poll/ballot`. */
+  /** The surface key, e.g. `poll` or `poll/ballot`; its first word (`poll`) is the family, a folder of docs-model/surfaces/. */
   surface: string
   params: Record<string, string>
 }

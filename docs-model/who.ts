@@ -11,7 +11,5 @@ export const server: Who = () => false
 
 export const anyOf = (...whos: Who[]): Who => (ctx) => whos.some((who) => who(ctx))
 
-export const allOf = (...whos: Who[]): Who => (ctx) => whos.every((who) => who(ctx))
-
 /** Anyone the surface lets open the document (the auth step has already checked that). */
 export const readers: Who = (_ctx: WriteContext) => true

@@ -4,7 +4,7 @@
 // rules that look inside a document get it through a Peek that never replays it per attempt
 // (server/read-facts.ts), so refused attempts stay cheap.
 import type { Extension, onAuthenticatePayload } from '@hocuspocus/server'
-import { mayWriteAnything, NameError, resolve, type Identity, type Peek } from '../docs-model/index.ts'
+import { belongsTo, mayWriteAnything, NameError, readDecision, resolve, type Identity, type Peek } from '../docs-model/index.ts'
 import { AuthError, type Identities } from '../server/identity.ts'
 import { Refusal, type HomeroomContext } from '../server/context.ts'
 import type { Limits } from './limits.ts'
@@ -20,8 +20,6 @@ export interface AuthConfig {
   /** Current state of a document, for read rules that depend on its content; must be cheap to call repeatedly. */
   peek: Peek
 }
-
-export const belongsTo = (user: Identity, school: string): boolean => user.schools.includes(school) || user.schools[0] === '*'
 
 export class Auth implements Extension {
   readonly extensionName = 'auth'
@@ -43,7 +41,7 @@ export class Auth implements Extension {
     }
     const { ref, surface } = resolved
     if (!belongsTo(user, ref.school)) throw new Refusal(`forbidden: ${user.sub} is not a member of school ${ref.school}`)
-    const decision = this.coarseRead(user, resolved)
+    const decision = readDecision(surface, user, ref)
     if (decision === false) throw new Refusal(`forbidden: role ${user.role} may not open ${surface.pattern}`)
     if (decision === 'content' && !(await surface.readContent!(user, ref, this.config.peek))) throw new Refusal(`forbidden: ${user.sub} may not open ${ref.name}`)
     return { context: { user, ref, surface }, readOnly: !mayWriteAnything(surface, user, ref) }
@@ -70,12 +68,5 @@ export class Auth implements Extension {
       this.config.log[level]({ doc: payload.documentName, user: user?.sub, reason }, 'refused to open')
       throw error
     }
-  }
-
-  /** From the token and the name alone: true, false, or `content` (the document must be looked at). */
-  private coarseRead(user: Identity, { ref, surface }: ReturnType<typeof resolve>): boolean | 'content' {
-    if (user.role === 'admin' || user.role === 'director') return true
-    const decision = surface.read(user, ref)
-    return decision === 'content' && !surface.readContent ? false : decision
   }
 }

@@ -4,9 +4,9 @@
 // (`notificationKey`): senders choose ids freely, and one sender's id must never hide another's.
 import type { Hocuspocus } from '@hocuspocus/server'
 import type * as Y from 'yjs'
-import { inboxItem, inboxName, type InboxItem } from '../docs-model/surfaces/inbox.ts'
+import { inboxItem, inboxName, type InboxItem } from '../docs-model/surfaces/inbox/surface.ts'
 import { mapOf } from '../docs-model/common.ts'
-import type { RosterMember, Store } from './store/types.ts'
+import type { RosterMember } from './store/types.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
 
 export interface Targets {
@@ -60,8 +60,4 @@ export async function inboxItems(hocuspocus: Hocuspocus, school: string, users: 
       }
     }),
   )
-}
-
-export async function rosterTargets(store: Store, school: string, targets: Targets): Promise<string[]> {
-  return resolveTargets(await store.roster(school), targets)
 }

@@ -8,8 +8,8 @@ import { closeClients, connect, eventually, within, type Client } from './helper
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { open } from './helpers/classroom.ts'
 import { api } from './helpers/api.ts'
-import { deleteMessage, markRead, messagesOf, sendMessage } from '../docs-model/surfaces/chat.ts'
-import { createGroup, joinGroup, leaveGroup } from '../docs-model/surfaces/group.ts'
+import { deleteMessage, markRead, messagesOf, sendMessage } from '../docs-model/surfaces/chat/surface.ts'
+import { createGroup, joinGroup, leaveGroup } from '../docs-model/surfaces/chat/surface.ts'
 import type { Claims } from '../server/identity.ts'
 
 let server: TestServer

@@ -7,7 +7,7 @@ import { startServer, startServerProcess, tempDir, type ServerProcess, type Test
 import { closeClients, connect, eventually, within } from './helpers/clients.ts'
 import { mintToken, student } from './helpers/tokens.ts'
 import { classTeacher, mapEquals, open, students } from './helpers/classroom.ts'
-import { reportActivity } from '../docs-model/surfaces/class.ts'
+import { reportActivity } from '../docs-model/surfaces/class/surface.ts'
 
 let server: TestServer
 test.before(async () => {

@@ -7,7 +7,7 @@ import { closeClients, eventually } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { open } from './helpers/classroom.ts'
 import { api, assertError } from './helpers/api.ts'
-import { messagesOf, sendMessage } from '../docs-model/surfaces/chat.ts'
+import { messagesOf, sendMessage } from '../docs-model/surfaces/chat/surface.ts'
 
 const MAX = 4096
 let server: TestServer

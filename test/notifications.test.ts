@@ -11,7 +11,7 @@ import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
 import { open } from './helpers/classroom.ts'
 import { api, assertError, type ApiResponse } from './helpers/api.ts'
 import { startTestCluster } from './helpers/cluster.ts'
-import { markItemRead, unreadCount } from '../docs-model/surfaces/inbox.ts'
+import { markItemRead, unreadCount } from '../docs-model/surfaces/inbox/surface.ts'
 
 const SERVICE_TOKEN = 'service-token-0123456789abcdef'
 let server: TestServer

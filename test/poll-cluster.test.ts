@@ -6,7 +6,7 @@ import { closeClients, connect, within, type Client } from './helpers/clients.ts
 import { startTestCluster } from './helpers/cluster.ts'
 import { mintToken } from './helpers/tokens.ts'
 import { classTeacher, createPoll, mapEquals, students } from './helpers/classroom.ts'
-import { vote } from '../docs-model/surfaces/poll.ts'
+import { vote } from '../docs-model/surfaces/poll/surface.ts'
 import type { Claims } from '../server/identity.ts'
 
 const cluster = await startTestCluster('pollcluster', 3)

@@ -10,7 +10,7 @@ import { closeClients, connect, eventually, within } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { classTeacher, createPoll, mapEquals, open, students } from './helpers/classroom.ts'
 import { FaultyStore } from './helpers/faulty-store.ts'
-import { vote } from '../docs-model/surfaces/poll.ts'
+import { vote } from '../docs-model/surfaces/poll/surface.ts'
 
 let server: TestServer
 test.before(async () => {

@@ -7,8 +7,8 @@ import { startServer, type TestServer } from './helpers/server.ts'
 import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
-import { alertsFor } from '../extensions/observers/proctoring.ts'
-import { reportEvent, type ExamEventDetail, type ExamEventType } from '../docs-model/surfaces/exam.ts'
+import { alertsFor } from '../docs-model/surfaces/exam/state.ts'
+import { reportEvent, type ExamEventDetail, type ExamEventType } from '../docs-model/surfaces/exam/surface.ts'
 
 let server: TestServer
 const T = Date.parse('2026-11-02T09:00:00Z')

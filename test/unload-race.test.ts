@@ -11,7 +11,7 @@ import { closeClients, connect, eventually, within, type Client } from './helper
 import { mintToken } from './helpers/tokens.ts'
 import { students } from './helpers/classroom.ts'
 import { serverWrite } from '../server/writes.ts'
-import { reportActivity } from '../docs-model/surfaces/class.ts'
+import { reportActivity } from '../docs-model/surfaces/class/surface.ts'
 
 const NAME = 's1/class/7a'
 const ROUNDS = Number(process.env.UNLOAD_RACE_ROUNDS ?? 200)

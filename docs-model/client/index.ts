@@ -1,23 +1,17 @@
-// Homeroom's browser client: sessions, documents with offline copies and recovery, typed surfaces.
+// Homeroom's browser client: sessions, documents with offline copies and recovery, and the typed
+// client of each surface family (docs-model/surfaces/<family>/client.ts).
 export { Session, Handle, NotAllowed, differingPaths, type ConnectionState, type Recovery, type SessionOptions } from './session.ts'
 export { identityFromToken } from './identity.ts'
-export {
-  PollClient,
-  ChatClient,
-  ExamClient,
-  MonitorClient,
-  BusClient,
-  EmergencyClient,
-  InboxClient,
-  BoardClient,
-  DocClient,
-  ClassClient,
-  GroupClient,
-  type ActivityState,
-  type BoardElement,
-  type DocComment,
-  type ExamAlert,
-  type ExamEventType,
-  type ExamQuestion,
-  type MonitorStudent,
-} from './surfaces.ts'
+export { PollClient } from '../surfaces/poll/client.ts'
+export { ExamClient, MonitorClient } from '../surfaces/exam/client.ts'
+export { BusClient } from '../surfaces/bus/client.ts'
+export { EmergencyClient } from '../surfaces/emergency/client.ts'
+export { ChatClient, GroupClient } from '../surfaces/chat/client.ts'
+export { InboxClient } from '../surfaces/inbox/client.ts'
+export { BoardClient } from '../surfaces/board/client.ts'
+export { DocClient } from '../surfaces/doc/client.ts'
+export { ClassClient } from '../surfaces/class/client.ts'
+export type { ExamAlert, ExamEventType, ExamQuestion, MonitorEntry as MonitorStudent } from '../surfaces/exam/surface.ts'
+export type { ActivityState } from '../surfaces/class/surface.ts'
+export type { BoardElement } from '../surfaces/board/surface.ts'
+export type { DocComment } from '../surfaces/doc/surface.ts'

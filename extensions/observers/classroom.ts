@@ -6,7 +6,7 @@ import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import { contextOf } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
-import { classStats } from '../../docs-model/surfaces/class.ts'
+import { classStats, leaving } from '../../docs-model/surfaces/class/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { Coalescer, Deadlines, derive, readDoc, report, syncMap } from './runtime.ts'
 import type { Change, Observer, Visit } from './registry.ts'
@@ -85,15 +85,6 @@ export class ClassroomObserver implements Observer {
     // The registry does not hand this observer its own write: the stats follow the change here.
     this.refreshes.request(ref.name, () => this.refreshStats(ref))
   }
-}
-
-/** Users with an activity entry that is not away yet and that `gone` selects. */
-function leaving(doc: Y.Doc, gone: (user: string) => boolean): string[] {
-  const users: string[] = []
-  mapOf(doc, 'activity').forEach((entry, user) => {
-    if (record(entry)?.state !== 'away' && gone(user)) users.push(user)
-  })
-  return users
 }
 
 function connectedUsers(app: Homeroom, name: string): Set<string> {

@@ -8,41 +8,14 @@ import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { RosterMember } from '../../server/store/types.ts'
 import type { Webhook } from '../../server/webhook.ts'
-import { mapOf } from '../../docs-model/common.ts'
-import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
-import { inboxName } from '../../docs-model/surfaces/inbox.ts'
-import { ROLES, type DocRef } from '../../docs-model/types.ts'
+import { finiteNumber, mapOf } from '../../docs-model/common.ts'
+import type { Broadcast } from '../../docs-model/surfaces/emergency/surface.ts'
+import { broadcastOf, escalationsOf, nextEscalationAt, raiseLevel, targetsOf } from '../../docs-model/surfaces/emergency/state.ts'
+import { inboxName } from '../../docs-model/surfaces/inbox/surface.ts'
+import type { DocRef } from '../../docs-model/types.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, report, Serial } from './runtime.ts'
 import type { Change, Observer } from './registry.ts'
-
-export type Level = (typeof LEVELS)[number]
-
-export interface Broadcast {
-  title: string
-  message: string
-  level: Level
-  targetRoles: string[]
-}
-
-/** The broadcast of an emergency document, or undefined while it is absent or malformed. */
-export function broadcastOf(doc: Y.Doc): Broadcast | undefined {
-  const map = mapOf(doc, 'broadcast')
-  const title = map.get('title')
-  const message = map.get('message')
-  const level = map.get('level')
-  const roles = map.get('targetRoles')
-  if (typeof title !== 'string' || title === '' || typeof message !== 'string' || !LEVELS.includes(level as Level)) return undefined
-  if (!Array.isArray(roles) || roles.length === 0 || !roles.every((r) => ROLES.includes(r))) return undefined
-  return { title, message, level: level as Level, targetRoles: roles }
-}
-
-export const raiseLevel = (level: Level): Level => LEVELS[Math.min(LEVELS.indexOf(level) + 1, LEVELS.length - 1)]
-
-/** Roster members a broadcast targets, by id. */
-const targetsOf = (roster: RosterMember[], broadcast: Broadcast): RosterMember[] => roster.filter((m) => broadcast.targetRoles.includes(m.role))
-
-const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined)
 
 /** Acknowledgements are counted in bursts (200 users acknowledging at once make a few writes). */
 const COUNT_DELAY_MS = 50
@@ -135,14 +108,12 @@ export class EmergencyObserver implements Observer {
   }
 
   private arm(name: string, doc: Y.Doc, missing: number): void {
-    const status = mapOf(doc, 'status')
-    const escalations = num(status.get('escalations')) ?? 0
-    const since = num(status.get('escalatedAt')) ?? num(status.get('startedAt'))
-    if (missing <= 0 || since === undefined || escalations >= this.app.config.emergency.maxEscalations) {
+    const at = nextEscalationAt(mapOf(doc, 'status'), missing, this.app.config.emergency)
+    if (at === undefined) {
       this.deadlines.clear(name)
       return
     }
-    this.deadlines.set(name, since + this.app.config.emergency.escalateAfterS * 1000, () => void this.escalate(name))
+    this.deadlines.set(name, at, () => void this.escalate(name))
   }
 
   /**
@@ -160,7 +131,7 @@ export class EmergencyObserver implements Observer {
         const acks = mapOf(doc, 'acks')
         const missing = targetsOf(roster, broadcast).filter((m) => !acks.has(m.id))
         const status = mapOf(doc, 'status')
-        const done = num(status.get('escalations')) ?? 0
+        const done = escalationsOf(status)
         if (missing.length === 0 || done >= this.app.config.emergency.maxEscalations) return
         const step = done + 1
         const level = raiseLevel(broadcast.level)
@@ -168,7 +139,7 @@ export class EmergencyObserver implements Observer {
         let wrote = false
         await derive(this.app, this.name, name, (d) => {
           const s = mapOf(d, 'status')
-          if ((num(s.get('escalations')) ?? 0) !== done) return
+          if (escalationsOf(s) !== done) return
           s.set('escalations', step)
           s.set('escalatedAt', at)
           if (mapOf(d, 'broadcast').get('level') !== level) mapOf(d, 'broadcast').set('level', level)
@@ -195,7 +166,7 @@ export class EmergencyObserver implements Observer {
           title: broadcast.title,
           level,
           escalation: step,
-          targeted: num(status.get('targeted')) ?? missing.length,
+          targeted: finiteNumber(status.get('targeted')) ?? missing.length,
           unacknowledged: missing.map((m) => m.id),
           at,
         })

@@ -7,80 +7,19 @@ import type { Homeroom } from '../../server/homeroom.ts'
 import type { HomeroomContext } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
 import { resolve } from '../../docs-model/registry.ts'
-import { examName, type ExamStatus } from '../../docs-model/surfaces/exam.ts'
+import { examBoard, examKeyName, examMonitorName, examName, type MonitorEntry } from '../../docs-model/surfaces/exam/surface.ts'
+import { dueStatus, examSchedule, grade, laterStatus, monitorEntry, recordedStatus } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
-import { recordScores, type Scores } from './leaderboard.ts'
-import { toMillis } from '../../docs-model/common.ts'
+import type { Scores } from '../../docs-model/surfaces/leaderboard/surface.ts'
+import { recordScores } from './leaderboard.ts'
 import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial } from './runtime.ts'
 import type { Change, Observer, Visit } from './registry.ts'
 import { replay } from '../../server/history/replay.ts'
 
-const ORDER: readonly ExamStatus[] = ['scheduled', 'open', 'closed']
 /** Monitor writes are coalesced over this window: well within the one second the monitor promises. */
 const MONITOR_DELAY_MS = 150
 /** Student documents graded at once when an exam closes. */
 const GRADING_BATCH = 25
-
-export const examKeyName = (school: string, exam: string): string => `${school}/exam/${exam}/key`
-export const examMonitorName = (school: string, exam: string): string => `${school}/exam/${exam}/monitor`
-/** Each exam ranks its students on its own board, `<school>/leaderboard/exam-<id>`. */
-export const examBoard = (exam: string): string => `exam-${exam}`
-
-/** When an exam opens and closes, from its meta; undefined parts are not scheduled. */
-export function examSchedule(doc: Y.Doc): { opensAt?: number; closesAt?: number } {
-  const meta = mapOf(doc, 'meta')
-  const opensAt = toMillis(meta.get('startsAt'))
-  const duration = meta.get('durationSec')
-  const closesAt = opensAt !== undefined && typeof duration === 'number' && Number.isFinite(duration) && duration > 0 ? opensAt + duration * 1000 : undefined
-  return { opensAt, closesAt }
-}
-
-/** The status the schedule calls for at `now`, or undefined for an exam without a start. */
-export function dueStatus(schedule: { opensAt?: number; closesAt?: number }, now: number): ExamStatus | undefined {
-  if (schedule.opensAt === undefined) return undefined
-  if (now < schedule.opensAt) return 'scheduled'
-  if (schedule.closesAt === undefined || now < schedule.closesAt) return 'open'
-  return 'closed'
-}
-
-const statusIn = (doc: Y.Doc): ExamStatus | undefined => {
-  const status = mapOf(doc, 'meta').get('status')
-  return ORDER.includes(status as ExamStatus) ? (status as ExamStatus) : undefined
-}
-const later = (a: ExamStatus, b: ExamStatus | undefined): boolean => b === undefined || ORDER.indexOf(a) > ORDER.indexOf(b)
-
-/** One point per question whose answer equals the key. */
-export function grade(answers: Y.Map<unknown>, key: Y.Map<unknown>): number {
-  let score = 0
-  for (const [question, correct] of key.entries()) if (typeof correct === 'number' && answers.get(question) === correct) score++
-  return score
-}
-
-export interface MonitorEntry {
-  answered: number
-  current: number | null
-  lastSeen: number
-  state: 'in_progress' | 'submitted'
-  online: boolean
-  score?: number
-}
-
-/** The monitor's view of one student, derived from their document. */
-export function monitorEntry(doc: Y.Doc, lastSeen: number, online: boolean): MonitorEntry {
-  let answered = 0
-  for (const choice of mapOf(doc, 'answers').values()) if (typeof choice === 'number' && Number.isInteger(choice) && choice >= 0) answered++
-  const current = mapOf(doc, 'progress').get('current')
-  const status = mapOf(doc, 'status')
-  const score = status.get('score')
-  return {
-    answered,
-    current: typeof current === 'number' && Number.isFinite(current) ? current : null,
-    lastSeen,
-    state: status.get('state') === 'submitted' ? 'submitted' : 'in_progress',
-    online,
-    ...(typeof score === 'number' && Number.isFinite(score) ? { score } : {}),
-  }
-}
 
 /** Whether a connection to a student's exam document is that student's own. */
 const ownStudentDocument = (ref: DocRef, context: HomeroomContext | undefined): boolean =>
@@ -148,11 +87,11 @@ export class ExamObserver implements Observer {
         const ref = resolve(name).ref
         const doc = await this.app.peek(name)
         const schedule = examSchedule(doc)
-        let status = statusIn(doc)
+        let status = recordedStatus(doc)
         const due = dueStatus(schedule, this.app.clock.now())
-        if (due && later(due, status)) {
+        if (due && laterStatus(due, status)) {
           await derive(this.app, this.name, name, (d) => {
-            if (later(due, statusIn(d))) mapOf(d, 'meta').set('status', due)
+            if (laterStatus(due, recordedStatus(d))) mapOf(d, 'meta').set('status', due)
           })
           status = due
           this.app.log.info({ doc: name, status }, 'exam status changed')

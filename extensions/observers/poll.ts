@@ -12,10 +12,12 @@ import type { Homeroom } from '../../server/homeroom.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { mapOf } from '../../docs-model/common.ts'
-import { pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll.ts'
+import { ballotVoter, isChoice, pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
+import { quizPoints, tallies } from '../../docs-model/surfaces/poll/state.ts'
+import type { Scores } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import { Coalescer, Deadlines, readDoc, report, syncMap } from './runtime.ts'
 import type { Change, Observer } from './registry.ts'
-import { recordScores, type Scores } from './leaderboard.ts'
+import { recordScores } from './leaderboard.ts'
 
 /** Votes arriving within this window are counted in one pass. */
 const RECOUNT_DELAY_MS = 30
@@ -106,7 +108,7 @@ export class PollObserver implements Observer {
       const { school, params } = resolve(poll).ref
       const correct = await readDoc(this.app, pollKeyName(school, params.poll), (doc) => mapOf(doc, 'key').get('correct'))
       if (typeof correct === 'number') {
-        const points = Object.fromEntries([...votes].map(([user, choice]) => [user, choice === correct ? 1 : 0]))
+        const points = quizPoints(votes, correct)
         // Per-user points would tell who chose the right option: anonymous quizzes publish only the answer.
         Object.assign(results, { correct, scores: meta.anonymous ? {} : points })
         if (!meta.anonymous) await this.feedLeaderboard(poll, meta, points)
@@ -117,15 +119,13 @@ export class PollObserver implements Observer {
 
   /** Each voter's valid choice, from their ballot document (as stored at `at`, when given). */
   private async ballots(poll: string, meta: PollMeta, at?: number): Promise<Map<string, number>> {
-    const prefix = `${poll}/ballot/`
     const { school } = resolve(poll).ref
     const votes = new Map<string, number>()
     for (const { name } of await this.app.store.listDocuments({ school, surface: 'poll' })) {
-      if (!name.startsWith(prefix)) continue
+      const voter = ballotVoter(poll, name)
+      if (voter === undefined) continue
       const choice = await readDoc(this.app, name, (doc) => mapOf(doc, 'ballot').get('choice'), at)
-      if (typeof choice === 'number' && Number.isInteger(choice) && choice >= 0 && choice < meta.options.length) {
-        votes.set(name.slice(prefix.length), choice)
-      }
+      if (isChoice(choice, meta)) votes.set(voter, choice)
     }
     return votes
   }
@@ -137,11 +137,4 @@ export class PollObserver implements Observer {
     for (const [user, score] of Object.entries(points)) scores[user] = { name: names.get(user) ?? user, score }
     await recordScores(this.app.hocuspocus, school, meta.leaderboard ?? params.poll, scores, `poll-${params.poll}`)
   }
-}
-
-/** Counts per option index, every option present (zero included). */
-function tallies(votes: Map<string, number>, meta: PollMeta): Record<string, number> {
-  const counts: Record<string, number> = Object.fromEntries(meta.options.map((_, i) => [String(i), 0]))
-  for (const choice of votes.values()) counts[String(choice)]++
-  return counts
 }

@@ -1,91 +1,17 @@
 // Proctoring: students' `events` become alerts in the exam's monitor, one per student and event
-// type (`<user>:<type>`), with a severity by the rules below and a `count` of repeats. The
+// type (`<user>:<type>`), with a severity by the rules of docs-model/surfaces/exam/state.ts and a `count` of repeats. The
 // alerts are recomputed from the whole event list, so the same update seen twice (or by two
 // instances) writes the same values. New high and critical alerts also reach the inboxes of the
 // exam's teachers and proctors, once (claimed in the store).
 import type { Homeroom } from '../../server/homeroom.ts'
-import { arrayOf, mapOf, record, toMillis } from '../../docs-model/common.ts'
-import { ALERT_SEVERITIES, EXAM_EVENT_TYPES, examName, type ExamEventType as EventType } from '../../docs-model/surfaces/exam.ts'
+import { arrayOf, mapOf } from '../../docs-model/common.ts'
+import { examMonitorName, examName, type ExamAlert } from '../../docs-model/surfaces/exam/surface.ts'
+import { alertsFor, notifiesStaff } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
-import { examMonitorName } from './exam.ts'
 import { Coalescer, contain, derive, ignoredCounter, notify, report, sameJson } from './runtime.ts'
 import type { Change, Observer } from './registry.ts'
 
-export type Severity = (typeof ALERT_SEVERITIES)[number]
-
-export interface Alert {
-  user: string
-  type: EventType
-  severity: Severity
-  /** Time of the latest event of this type. */
-  at: number
-  count: number
-}
-
-/** The documented rules (docs/surfaces-exam-emergency-bus.md). */
-export const RULES = {
-  tabSwitchBurst: 3,
-  tabSwitchWindowMs: 5 * 60 * 1000,
-  faceMissingHighAfterSec: 10,
-} as const
-
-const rank = (severity: Severity): number => ALERT_SEVERITIES.indexOf(severity)
-const highest = (a: Severity, b: Severity): Severity => (rank(a) >= rank(b) ? a : b)
-
-/** Seconds a `face_missing` event reports in `detail.durationSec`, if it does. */
-function missingSeconds(detail: unknown): number | undefined {
-  const seconds = record(detail)?.durationSec
-  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined
-}
-
-function severityOf(type: EventType, events: Array<{ at: number; detail?: unknown }>): Severity {
-  switch (type) {
-    case 'tab_switch': {
-      const times = events.map((e) => e.at).sort((a, b) => a - b)
-      const n = RULES.tabSwitchBurst
-      for (let i = 0; i + n - 1 < times.length; i++) if (times[i + n - 1] - times[i] <= RULES.tabSwitchWindowMs) return 'high'
-      return 'low'
-    }
-    case 'face_missing':
-      return events.reduce<Severity>((worst, e) => {
-        const seconds = missingSeconds(e.detail)
-        const severity: Severity = seconds === undefined ? 'medium' : seconds > RULES.faceMissingHighAfterSec ? 'high' : 'low'
-        return highest(worst, severity)
-      }, 'low')
-    case 'multiple_faces':
-      return 'critical'
-    case 'copy_paste':
-      return 'medium'
-    case 'fullscreen_exit':
-      return 'low'
-  }
-}
-
-/** The alerts a student's events raise, by alert id; `ignored` counts malformed events. */
-export function alertsFor(user: string, events: readonly unknown[]): { alerts: Map<string, Alert>; ignored: number } {
-  const byType = new Map<EventType, Array<{ at: number; detail?: unknown }>>()
-  let ignored = 0
-  for (const raw of events) {
-    const event = record(raw)
-    const type = event?.type as EventType
-    const at = toMillis(event?.at)
-    if (!EXAM_EVENT_TYPES.includes(type) || at === undefined) {
-      ignored++
-      continue
-    }
-    const list = byType.get(type) ?? []
-    list.push({ at, detail: event?.detail })
-    byType.set(type, list)
-  }
-  const alerts = new Map<string, Alert>()
-  for (const [type, list] of byType) {
-    alerts.set(`${user}:${type}`, { user, type, severity: severityOf(type, list), at: list.reduce((latest, e) => Math.max(latest, e.at), 0), count: list.length })
-  }
-  return { alerts, ignored }
-}
-
 const WRITE_DELAY_MS = 100
-const notifies = (severity: Severity): boolean => severity === 'high' || severity === 'critical'
 
 export class ProctoringObserver implements Observer {
   readonly name = 'proctoring-observer'
@@ -95,7 +21,7 @@ export class ProctoringObserver implements Observer {
   /** Per student document: events already turned into alerts, and how many of them were malformed. */
   private readonly seen = new Map<string, { events: number; ignored: number }>()
   /** Alerts waiting to be written, per monitor document. */
-  private readonly pending = new Map<string, Map<string, Alert>>()
+  private readonly pending = new Map<string, Map<string, ExamAlert>>()
   /** Inbox claims this process already settled, so repeats skip the store. */
   private readonly claimed = new Set<string>()
 
@@ -122,9 +48,9 @@ export class ProctoringObserver implements Observer {
     this.writes.close()
   }
 
-  private queue(student: DocRef, alerts: Map<string, Alert>): void {
+  private queue(student: DocRef, alerts: Map<string, ExamAlert>): void {
     const monitor = examMonitorName(student.school, student.params.exam)
-    const waiting = this.pending.get(monitor) ?? new Map<string, Alert>()
+    const waiting = this.pending.get(monitor) ?? new Map<string, ExamAlert>()
     for (const [id, alert] of alerts) waiting.set(id, alert)
     this.pending.set(monitor, waiting)
     this.writes.request(monitor, () =>
@@ -136,13 +62,13 @@ export class ProctoringObserver implements Observer {
           const map = mapOf(doc, 'alerts')
           for (const [id, alert] of batch) if (!sameJson(map.get(id), alert)) map.set(id, alert)
         })
-        for (const [id, alert] of batch) if (notifies(alert.severity)) await this.notify(student, id, alert)
+        for (const [id, alert] of batch) if (notifiesStaff(alert.severity)) await this.notify(student, id, alert)
       }),
     )
   }
 
   /** Sends one inbox item per alert and severity to the exam's teachers and proctors. */
-  private async notify(student: DocRef, id: string, alert: Alert): Promise<void> {
+  private async notify(student: DocRef, id: string, alert: ExamAlert): Promise<void> {
     const { school } = student
     const exam = student.params.exam
     const claim = `proctoring:${examMonitorName(school, exam)}:${id}:${alert.severity}`

@@ -4,6 +4,7 @@
 import type { Homeroom } from '../../server/homeroom.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import type { DocRef } from '../../docs-model/types.ts'
+import { figuresUnchanged, type SystemFigures } from '../../docs-model/surfaces/system/state.ts'
 import { derive, report } from './runtime.ts'
 import type { Observer, Visit } from './registry.ts'
 
@@ -13,8 +14,6 @@ export interface SystemStatusOptions {
   /** How many instances serve this cluster; one without Redis. */
   instances?: () => number
 }
-
-type Figures = { connections: number; documents: number; messagesPerSec: number; instances: number }
 
 export class SystemStatusObserver implements Observer {
   readonly name = 'system-status'
@@ -57,7 +56,7 @@ export class SystemStatusObserver implements Observer {
     this.timer = undefined
   }
 
-  private figures(): Figures {
+  private figures(): SystemFigures {
     return {
       connections: this.app.socketCount(),
       documents: this.app.hocuspocus.getDocumentsCount(),
@@ -83,19 +82,15 @@ export class SystemStatusObserver implements Observer {
     }
   }
 
-  private async refresh(name: string, figures: Figures): Promise<void> {
+  private async refresh(name: string, figures: SystemFigures): Promise<void> {
     const live = this.app.hocuspocus.documents.get(name)
     // Only while a client holds it: writing would otherwise load it again.
-    if (!live || live.getConnections().length === 0 || unchanged(mapOf(live, 'now'), figures)) return
+    if (!live || live.getConnections().length === 0 || figuresUnchanged(mapOf(live, 'now'), figures)) return
     await derive(this.app, this.name, name, (doc) => {
       const now = doc.getMap('now')
-      if (unchanged(now, figures)) return
+      if (figuresUnchanged(now, figures)) return
       for (const [key, value] of Object.entries(figures)) if (now.get(key) !== value) now.set(key, value)
       now.set('at', this.app.clock.now())
     })
   }
-}
-
-function unchanged(now: { get(key: string): unknown }, figures: Figures): boolean {
-  return Object.entries(figures).every(([key, value]) => now.get(key) === value)
 }

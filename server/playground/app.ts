@@ -3,6 +3,14 @@
 // worker, so a reload while offline opens the same documents from their IndexedDB copies.
 import { BoardClient, BusClient, ChatClient, ExamClient, InboxClient, MonitorClient, PollClient, Session, type ConnectionState, type Handle } from '../../docs-model/client/index.ts'
 import type { Role } from '../../docs-model/types.ts'
+import { resolve } from '../../docs-model/registry.ts'
+import { declaredRead } from '../../docs-model/rules.ts'
+import { busName } from '../../docs-model/surfaces/bus/surface.ts'
+import { boardName } from '../../docs-model/surfaces/board/surface.ts'
+import { chatName } from '../../docs-model/surfaces/chat/surface.ts'
+import { docName } from '../../docs-model/surfaces/doc/surface.ts'
+import { examMonitorName } from '../../docs-model/surfaces/exam/surface.ts'
+import { pollName } from '../../docs-model/surfaces/poll/surface.ts'
 import { boardPanel } from './board.ts'
 import { DEMO_USERS } from './cast.ts'
 import { busPanel } from './bus.ts'
@@ -10,7 +18,7 @@ import { chatPanel } from './chat.ts'
 import { h, svg, toast } from './dom.ts'
 import { editorPanel } from './editor.ts'
 import { examPanel, monitorPanel } from './exam.ts'
-import { emergencyBanner, inboxPanel, staffPanel } from './notices.ts'
+import { emergencyBanner, inboxPanel, mayNotify, mayStartEmergency, staffPanel } from './notices.ts'
 import { pollPanel } from './poll.ts'
 
 interface Login {
@@ -99,18 +107,23 @@ function start({ school, sub, role, token }: Login): void {
   )
 
   const inbox = new InboxClient(session, school)
-  const staff = role === 'teacher' || role === 'admin' || role === 'director'
-  const learner = ['student', 'teacher', 'proctor', 'admin', 'director'].includes(role)
+  // A panel for each document whose surface names this user among its readers (not through the
+  // admins' and directors' school-wide grant, which would give them every panel).
+  const isFor = (name: string): boolean => {
+    const { ref, surface } = resolve(name)
+    return declaredRead(surface, session.user, ref) !== false
+  }
   const panels: HTMLElement[] = []
-  if (learner) panels.push(editorPanel(watch(session.open(`${school}/doc/notes`))))
+  if (isFor(docName(school, 'notes'))) panels.push(editorPanel(watch(session.open(docName(school, 'notes')))))
+  // Any user may open their own answer sheet: sitting the exam is the students' part.
   if (role === 'student') panels.push(examPanel(watchAll(new ExamClient(session, school, 'demo'), 'exam', 'sheet')))
-  if (role === 'teacher' || role === 'proctor') panels.push(monitorPanel(watchAll(new MonitorClient(session, school, 'demo'), 'handle')))
-  if (learner) panels.push(pollPanel(watchAll(new PollClient(session, school, 'demo'), 'poll')))
-  if (learner) panels.push(chatPanel(watchAll(new ChatClient(session, `${school}/chat/general`), 'handle')))
-  if (learner) panels.push(boardPanel(watchAll(new BoardClient(session, `${school}/board/demo`), 'handle')))
-  if (['driver', 'parent', 'student', 'admin'].includes(role)) panels.push(busPanel(watchAll(new BusClient(session, school, 'b1'), 'handle')))
+  if (isFor(examMonitorName(school, 'demo'))) panels.push(monitorPanel(watchAll(new MonitorClient(session, school, 'demo'), 'handle')))
+  if (isFor(pollName(school, 'demo'))) panels.push(pollPanel(watchAll(new PollClient(session, school, 'demo'), 'poll')))
+  if (isFor(chatName(school, 'general'))) panels.push(chatPanel(watchAll(new ChatClient(session, chatName(school, 'general')), 'handle')))
+  if (isFor(boardName(school, 'demo'))) panels.push(boardPanel(watchAll(new BoardClient(session, boardName(school, 'demo')), 'handle')))
+  if (isFor(busName(school, 'b1'))) panels.push(busPanel(watchAll(new BusClient(session, school, 'b1'), 'handle')))
   panels.push(inboxPanel(watchAll(inbox, 'handle'), badge))
-  if (staff) panels.push(staffPanel(session, school))
+  if (mayNotify(role) || mayStartEmergency(session, school)) panels.push(staffPanel(session, school))
 
   app.replaceChildren(header, emergencyBanner(session, inbox), h('main', { class: 'grid' }, ...panels))
 }

@@ -1,6 +1,10 @@
 // The inbox (notifications with an unread badge), the emergency banner every targeted user must
 // acknowledge, and the staff controls that send notifications and start a drill.
 import { EmergencyClient, type InboxClient, type Session } from '../../docs-model/client/index.ts'
+import { userCanWrite } from '../../docs-model/rules.ts'
+import { emergencyName } from '../../docs-model/surfaces/emergency/surface.ts'
+import { NOTIFIERS } from '../../docs-model/surfaces/inbox/surface.ts'
+import type { Role } from '../../docs-model/types.ts'
 import { attempt, h, panel, timeOf, toast } from './dom.ts'
 
 export function inboxPanel(inbox: InboxClient, badge: HTMLElement): HTMLElement {
@@ -67,16 +71,20 @@ async function post(session: Session, path: string, body: unknown): Promise<unkn
   return json
 }
 
-/** Teachers notify their class; admins start a drill. */
+export const mayNotify = (role: Role): boolean => NOTIFIERS.includes(role)
+
+/** Whoever may write an emergency's broadcast may start a drill. */
+export const mayStartEmergency = (session: Session, school: string): boolean => userCanWrite(emergencyName(school, 'drill'), 'broadcast/title', session.user)
+
+/** Teachers notify their class; admins and directors start a drill. */
 export function staffPanel(session: Session, school: string): HTMLElement {
-  const { role } = session.user
   const run = (what: string, action: () => Promise<unknown>) => action().then(() => toast(`${what}: sent`), (e: Error) => toast(`${what}: ${e.message}`))
   const buttons = [
     h('button', {
       onclick: () =>
         run('Notification', () => post(session, '/api/v1/notifications', { school, targets: { classes: ['7a'] }, type: 'note', title: 'Homework', body: 'Read chapter 4 for Monday.', priority: 'normal' })),
     }, 'Notify class 7a'),
-    role === 'admin' || role === 'director'
+    mayStartEmergency(session, school)
       ? h('button', {
           class: 'danger',
           'data-testid': 'start-drill',

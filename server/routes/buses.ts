@@ -3,10 +3,11 @@
 import type { Homeroom } from '../homeroom.ts'
 import { z } from 'zod'
 import { errors, HttpError, user, type Api } from '../http.ts'
-import { belongsTo } from '../../extensions/auth.ts'
+import { belongsTo, toMillis } from '../../docs-model/common.ts'
+import { busName, busTrailKey } from '../../docs-model/surfaces/bus/surface.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { NameError } from '../../docs-model/names.ts'
-import { toMillis } from '../../docs-model/common.ts'
+import { readDecision } from '../../docs-model/rules.ts'
 
 /** At most this many points per response; page with `since` = the last point's time. */
 export const TRAIL_LIMIT = 100_000
@@ -33,18 +34,18 @@ export function busRoutes(api: Api, app: Homeroom): void {
       const { params } = request
       let parsed
       try {
-        parsed = resolve(`${params.school}/bus/${params.bus}`)
+        parsed = resolve(busName(params.school, params.bus))
       } catch (error) {
         if (error instanceof NameError) throw new HttpError(400, 'bad-request', error.reason)
         throw error
       }
       const { ref, surface } = parsed
-      const reader = caller.role === 'admin' || caller.role === 'director' || surface.read(caller, ref) === true
+      const reader = readDecision(surface, caller, ref) === true
       if (!belongsTo(caller, ref.school) || !reader) throw new HttpError(403, 'forbidden', `${caller.sub} may not read bus ${params.bus}`)
       const sinceParam = request.query.since
       const since = sinceParam === undefined ? Date.now() - DAY_MS : toMillis(/^\d+$/.test(sinceParam) ? Number(sinceParam) : sinceParam)
       if (since === undefined) throw new HttpError(400, 'bad-request', 'since must be an ISO time or milliseconds since the epoch')
-      const points = await app.store.trail(`${ref.school}/${ref.params.bus}`, since)
+      const points = await app.store.trail(busTrailKey(ref.school, ref.params.bus), since)
       return points.slice(0, TRAIL_LIMIT).map(({ lat, lng, speed, heading, at }) => ({ lat, lng, speed, heading, at: new Date(at).toISOString() }))
     },
   )

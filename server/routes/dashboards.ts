@@ -6,9 +6,10 @@ import { equalityDeep } from 'lib0/function'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
-import { belongsTo } from '../../extensions/auth.ts'
+import { belongsTo } from '../../docs-model/common.ts'
 import { NameError } from '../../docs-model/names.ts'
 import { resolve } from '../../docs-model/registry.ts'
+import { dashboardName, mergeDashboard } from '../../docs-model/surfaces/dashboard/surface.ts'
 
 const patchBody = z
   .record(z.string().min(1).max(200), z.unknown())
@@ -38,32 +39,15 @@ export function dashboardRoutes(api: Api, app: Homeroom): void {
       const caller = user(request)
       const name = documentName(request.params.school, request.params.name)
       const patch = request.body
-      const changed: string[] = []
-      await serverWrite(
-        app.hocuspocus,
-        name,
-        (doc) => {
-          const data = doc.getMap('data')
-          for (const [key, value] of Object.entries(patch)) {
-            if (value === null) {
-              if (!data.has(key)) continue
-              data.delete(key)
-              changed.push(key)
-            } else if (!equalityDeep(data.get(key), value)) {
-              data.set(key, value)
-              changed.push(key)
-            }
-          }
-        },
-        caller,
-      )
+      let changed: string[] = []
+      await serverWrite(app.hocuspocus, name, (doc) => (changed = mergeDashboard(doc, patch)), caller)
       return { document: name, changed }
     },
   )
 }
 
 function documentName(school: string, dashboard: string): string {
-  const name = `${school}/dashboard/${dashboard}`
+  const name = dashboardName(school, dashboard)
   try {
     resolve(name)
   } catch (error) {

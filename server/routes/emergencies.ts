@@ -5,18 +5,12 @@ import { z } from 'zod'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
-import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
-import { ROLES } from '../../docs-model/types.ts'
-import { mapOf } from '../../docs-model/common.ts'
-import { LEVELS } from '../../docs-model/surfaces/emergency.ts'
+import { belongsTo } from '../../docs-model/common.ts'
+import { emergencyBroadcast, emergencyName, sendBroadcast } from '../../docs-model/surfaces/emergency/surface.ts'
 
-const emergencyBody = z.object({
-  title: z.string().min(1).max(200),
-  message: z.string().max(4000),
-  level: z.enum(LEVELS),
-  targetRoles: z.array(z.enum(ROLES)).min(1).max(ROLES.length),
-})
+/** The broadcast, with a title short enough for the inbox items it becomes. */
+const emergencyBody = emergencyBroadcast.extend({ title: z.string().min(1).max(200) })
 
 export function emergencyRoutes(api: Api, app: Homeroom): void {
   api.post(
@@ -44,21 +38,8 @@ export function emergencyRoutes(api: Api, app: Homeroom): void {
       const { school } = request.params
       const body = request.body
       const id = randomUUID()
-      const document = `${school}/emergency/${id}`
-      await serverWrite(
-        app.hocuspocus,
-        document,
-        (doc) => {
-          const broadcast = mapOf(doc, 'broadcast')
-          broadcast.set('title', body.title)
-          broadcast.set('message', body.message)
-          broadcast.set('level', body.level)
-          broadcast.set('targetRoles', [...new Set(body.targetRoles)])
-          broadcast.set('by', caller.sub)
-          broadcast.set('at', Date.now())
-        },
-        caller,
-      )
+      const document = emergencyName(school, id)
+      await serverWrite(app.hocuspocus, document, (doc) => sendBroadcast(doc, body, caller.sub), caller)
       return reply.code(201).send({ id, document })
     },
   )

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import type { Homeroom } from '../homeroom.ts'
 import { z } from 'zod'
 import { before, errors, HttpError, user, type Api } from '../http.ts'
-import { belongsTo } from '../../extensions/auth.ts'
+import { belongsTo } from '../../docs-model/common.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 
 const FILES = '/api/v1/files'

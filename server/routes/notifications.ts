@@ -14,11 +14,10 @@ import { z } from 'zod'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, requireRole, user, type Api } from '../http.ts'
 import { deliver, inboxItems, notificationKey, resolveTargets } from '../inbox.ts'
-import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES, type Identity } from '../../docs-model/types.ts'
-import { userId } from '../../docs-model/common.ts'
-import { PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox.ts'
+import { belongsTo, userId } from '../../docs-model/common.ts'
+import { NOTIFIERS, PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
 import type { RosterMember } from '../store/types.ts'
 
 const DELIVERY_BATCH = 100
@@ -58,7 +57,7 @@ export function notificationRoutes(api: Api, app: Homeroom): void {
     '/api/v1/notifications',
     {
       bodyLimit: 256 * 1024,
-      preParsing: before((request) => requireRole(user(request), 'service', 'admin', 'teacher')),
+      preParsing: before((request) => requireRole(user(request), ...NOTIFIERS)),
       schema: {
         summary: "Put one item in the inbox of every recipient the targets resolve to (through the school's roster)",
         tags: ['notifications'],

@@ -3,10 +3,9 @@
 import { z } from 'zod'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
-import { belongsTo } from '../../extensions/auth.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES } from '../../docs-model/types.ts'
-import { userId } from '../../docs-model/common.ts'
+import { belongsTo, userId } from '../../docs-model/common.ts'
 
 const ids = z.array(z.string().regex(SEGMENT)).max(1000).optional()
 const rosterBody = z

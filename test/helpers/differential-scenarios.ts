@@ -5,7 +5,7 @@
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import type { Path } from '../../docs-model/rules.ts'
-import { EXAM_EVENT_TYPES } from '../../docs-model/surfaces/exam.ts'
+import { EXAM_EVENT_TYPES } from '../../docs-model/surfaces/exam/surface.ts'
 import { ROLES } from '../../docs-model/types.ts'
 import { person, type Honest, type HonestAction, type Rng, type Scenario, type World } from './differential.ts'
 

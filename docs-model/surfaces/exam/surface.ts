@@ -1,26 +1,41 @@
+// The exam family: `s/exam/<id>`, its key, each student's sheet and the proctors' monitor;
+// their names, value shapes, the readers the rules consult, and the writes clients make.
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, mapOf, openRecord, shortText, time, userId } from '../common.ts'
-import { named, roles, server } from '../who.ts'
-import type { Surface, WriteContext } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff, mapOf, openRecord, shortText, time, userId } from '../../common.ts'
+import { named, roles, server } from '../../who.ts'
+import type { Surface, WriteContext } from '../../types.ts'
 import type * as Y from 'yjs'
 
 export const examName = (school: string, exam: string): string => `${school}/exam/${exam}`
+export const examKeyName = (school: string, exam: string): string => `${examName(school, exam)}/key`
+export const examStudentName = (school: string, exam: string, user: string): string => `${examName(school, exam)}/student/${user}`
+export const examMonitorName = (school: string, exam: string): string => `${examName(school, exam)}/monitor`
+/** Each exam ranks its students on its own board, `<school>/leaderboard/exam-<id>`. */
+export const examBoard = (exam: string): string => `exam-${exam}`
+
 export const EXAM_EVENT_TYPES = ['tab_switch', 'face_missing', 'multiple_faces', 'copy_paste', 'fullscreen_exit'] as const
+export type ExamEventType = (typeof EXAM_EVENT_TYPES)[number]
+/** In the order an exam goes through them. */
+export const EXAM_STATUSES = ['scheduled', 'open', 'closed'] as const
+export type ExamStatus = (typeof EXAM_STATUSES)[number]
+/** A student's sheet: being worked on, or handed in. */
+export const SHEET_STATES = ['in_progress', 'submitted'] as const
+/** Lowest first. */
 export const ALERT_SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
+export type AlertSeverity = (typeof ALERT_SEVERITIES)[number]
+
+export const examQuestion = z.strictObject({ prompt: z.string().max(4000), choices: z.array(z.string().max(1000)).max(20) })
+export type ExamQuestion = z.infer<typeof examQuestion>
 
 const examLayout = {
   meta: {
     kind: 'map',
-    value: z.union([z.string().max(300), z.number().finite().nonnegative(), z.enum(['scheduled', 'open', 'closed'])]),
+    value: z.union([z.string().max(300), z.number().finite().nonnegative(), z.enum(EXAM_STATUSES)]),
   },
-  questions: {
-    kind: 'array',
-    value: z.strictObject({ prompt: z.string().max(4000), choices: z.array(z.string().max(1000)).max(20) }),
-  },
+  questions: { kind: 'array', value: examQuestion },
 } as const
 
-export type ExamStatus = 'scheduled' | 'open' | 'closed'
-
+/** The exam's status; `scheduled` until the server sets another. */
 export function examStatus(doc: Y.Doc): ExamStatus {
   const status = mapOf(doc, 'meta').get('status')
   return status === 'open' || status === 'closed' ? status : 'scheduled'
@@ -61,7 +76,7 @@ const studentLayout = {
   answers: { kind: 'map', value: z.number().int().nonnegative() },
   progress: { kind: 'map', value: z.union([z.number().int().nonnegative(), time]) },
   events: { kind: 'array', value: examEvent },
-  status: { kind: 'map', value: z.union([z.enum(['in_progress', 'submitted']), z.number().finite(), time]) },
+  status: { kind: 'map', value: z.union([z.enum(SHEET_STATES), z.number().finite(), time]) },
 } as const
 
 /** Frozen once the exam is not open, or once this student submitted. */
@@ -100,16 +115,25 @@ export const examStudent: Surface = {
   decode: (d) => decodeLayout(studentLayout, d),
 }
 
+/** The monitor's view of one student (`students/<user>`), derived by the server. */
+export interface MonitorEntry {
+  answered: number
+  current: number | null
+  lastSeen: number
+  state: (typeof SHEET_STATES)[number]
+  online: boolean
+  score?: number
+}
+
+/** One alert per student and event type (`alerts/<user>:<type>`); `at` is the latest event's time. */
+export const examAlert = z.strictObject({ user: userId, type: z.enum(EXAM_EVENT_TYPES), severity: z.enum(ALERT_SEVERITIES), at: time, count: z.number().int().positive() })
+export type ExamAlert = z.infer<typeof examAlert>
+
 const monitorLayout = {
   students: { kind: 'map' },
-  alerts: {
-    kind: 'map',
-    value: z.strictObject({ user: userId, type: z.enum(EXAM_EVENT_TYPES), severity: z.enum(ALERT_SEVERITIES), at: time, count: z.number().int().positive() }),
-  },
+  alerts: { kind: 'map', value: examAlert },
   acks: { kind: 'map', value: z.strictObject({ by: userId, at: time }) },
 } as const
-
-export type ExamEventType = (typeof EXAM_EVENT_TYPES)[number]
 
 /** A student's client saves an answer and where they are, in one transaction (auto-save). */
 export function answer(doc: Y.Doc, question: number, choice: number, at: number = Date.now()): void {
@@ -128,6 +152,11 @@ export function reportEvent(doc: Y.Doc, type: ExamEventType, at: number = Date.n
 /** A student hands in early; the server stamps `submittedAt` and grades at close. */
 export function submit(doc: Y.Doc): void {
   doc.getMap('status').set('state', 'submitted')
+}
+
+/** A teacher or proctor acknowledges an alert on the monitor. */
+export function ackAlert(doc: Y.Doc, alertId: string, by: string, at: number = Date.now()): void {
+  doc.getMap('acks').set(alertId, { by, at })
 }
 
 /** `s/exam/<id>/monitor`: the server's live view of every student, and proctoring alerts. */

@@ -1,10 +1,15 @@
+// The inbox family: `s/inbox/<user>`, the shape of an item, the unread count the document
+// decodes with, and the owner's write (marking read).
 import { z } from 'zod'
-import { boundedJson, decodeLayout, mapOf, MAX_OPEN_JSON_CHARS, time } from '../common.ts'
-import { named, server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { boundedJson, decodeLayout, mapOf, MAX_OPEN_JSON_CHARS, time } from '../../common.ts'
+import { named, server } from '../../who.ts'
+import type { Role, Surface } from '../../types.ts'
 import type * as Y from 'yjs'
 
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const
+
+/** Who may send notifications (POST /api/v1/notifications); teachers only to their own classes. */
+export const NOTIFIERS: readonly Role[] = ['service', 'admin', 'teacher']
 
 export const inboxItem = z.strictObject({
   type: z.string().min(1).max(64),

@@ -1,10 +1,24 @@
+// The bus family: `s/bus/<id>`, its name and the key of its trail, the shapes of a fix, a stop
+// and an alert, and the driver's write.
 import { z } from 'zod'
-import { decodeLayout, time, userId } from '../common.ts'
-import { roles, server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, time, userId } from '../../common.ts'
+import { roles, server } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 import type * as Y from 'yjs'
 
+export const busName = (school: string, bus: string): string => `${school}/bus/${bus}`
+/** The key of a bus's recorded fixes in the store's trail table. */
+export const busTrailKey = (school: string, bus: string): string => `${school}/${bus}`
+
 export const BUS_ALERT_TYPES = ['speeding', 'off_route', 'arrived', 'stale'] as const
+export type BusAlertType = (typeof BUS_ALERT_TYPES)[number]
+
+/** An alert the server writes (`alerts/<type>:<time>`); episodes complete `detail` when they end. */
+export interface BusAlert {
+  type: BusAlertType
+  at: number
+  detail: Record<string, unknown>
+}
 
 export const busFix = z.strictObject({
   lat: z.number().min(-90).max(90),
@@ -15,6 +29,8 @@ export const busFix = z.strictObject({
   at: time,
 })
 export type BusFix = z.infer<typeof busFix>
+/** A fix as the server records it in the trail: its time in milliseconds, without the accuracy. */
+export type Fix = Omit<BusFix, 'at' | 'accuracy'> & { at: number }
 
 export const busStop = z.strictObject({
   id: z.string().max(64),
@@ -43,7 +59,7 @@ export const bus: Surface = {
   key: 'bus',
   pattern: 'bus/:bus',
   layout,
-  read: (user, ref) => user.buses.includes(ref.params.bus),
+  read: (user, ref) => user.buses.includes(ref.params.bus) || user.role === 'admin',
   writes: [
     { path: 'position/now', by: (ctx) => ctx.user.role === 'driver' && ctx.user.buses.includes(ctx.ref.params.bus), ops: ['insert'] },
     { path: 'route', by: roles('admin') },

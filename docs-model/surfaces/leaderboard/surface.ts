@@ -1,10 +1,15 @@
+// The leaderboard family: `s/leaderboard/<board>`, its name and the shapes of its entries and
+// of the scores each source contributes.
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff } from '../common.ts'
-import { server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff } from '../../common.ts'
+import { server } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 
 const leaderboardEntry = z.strictObject({ name: z.string().max(200), score: z.number().finite(), rank: z.number().int().positive() })
 export type LeaderboardEntry = z.infer<typeof leaderboardEntry>
+
+/** One source's contribution (`sources/<source>`): user → their name and points. */
+export type Scores = Record<string, { name: string; score: number }>
 
 const leaderboardLayout = {
   entries: { kind: 'map', value: leaderboardEntry },

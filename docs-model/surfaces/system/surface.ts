@@ -1,7 +1,8 @@
+// The system family: `s/system/status`, the server's own live figures.
 import { z } from 'zod'
-import { decodeLayout, time } from '../common.ts'
-import { server } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, time } from '../../common.ts'
+import { server } from '../../who.ts'
+import type { Surface } from '../../types.ts'
 
 const systemLayout = {
   now: {

@@ -1,7 +1,9 @@
+// The poll family: `s/poll/<id>`, each user's ballot and a quiz's key; their names, value
+// shapes, the readers the rules consult, and the writes clients make.
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, mapOf, time } from '../common.ts'
-import { named, roles, server } from '../who.ts'
-import type { Surface, WriteContext } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff, mapOf, time } from '../../common.ts'
+import { named, roles, server } from '../../who.ts'
+import type { Surface, WriteContext } from '../../types.ts'
 import type * as Y from 'yjs'
 
 const pollLayout = {
@@ -20,8 +22,14 @@ const pollLayout = {
 } as const
 
 export const pollName = (school: string, poll: string): string => `${school}/poll/${poll}`
-export const ballotName = (school: string, poll: string, user: string): string => `${school}/poll/${poll}/ballot/${user}`
-export const pollKeyName = (school: string, poll: string): string => `${school}/poll/${poll}/key`
+const BALLOT = '/ballot/'
+export const ballotName = (school: string, poll: string, user: string): string => `${pollName(school, poll)}${BALLOT}${user}`
+export const pollKeyName = (school: string, poll: string): string => `${pollName(school, poll)}/key`
+
+/** The voter whose ballot `name` is, when it is a ballot of the poll document `poll`. */
+export function ballotVoter(poll: string, name: string): string | undefined {
+  return name.startsWith(poll + BALLOT) ? name.slice(poll.length + BALLOT.length) : undefined
+}
 
 export interface PollMeta {
   question?: string
@@ -52,6 +60,10 @@ export function pollMeta(doc: Y.Doc): PollMeta {
 /** True once the poll's `closesAt` has passed. */
 export const pollClosed = (meta: PollMeta, now = Date.now()): boolean => meta.closesAt !== undefined && meta.closesAt <= now
 
+/** A valid ballot choice: the index of one of the poll's options. */
+export const isChoice = (value: unknown, meta: PollMeta): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < meta.options.length
+
 /** `s/poll/<id>`: question, options and the tallies the server derives from ballots. */
 export const poll: Surface = {
   key: 'poll',
@@ -81,10 +93,8 @@ function ballotFrozen(ctx: WriteContext): string | null {
 function validChoice(value: unknown, ctx: WriteContext): string | null {
   const parent = ctx.facts.related(pollName(ctx.ref.school, ctx.ref.params.poll))
   if (!parent) return null
-  const { options } = pollMeta(parent)
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < options.length
-    ? null
-    : `choice must be an option index below ${options.length}`
+  const meta = pollMeta(parent)
+  return isChoice(value, meta) ? null : `choice must be an option index below ${meta.options.length}`
 }
 
 /** `s/poll/<id>/ballot/<user>`: one user's vote, private to them (and teachers unless anonymous). */
@@ -120,5 +130,17 @@ export function vote(ballotDoc: Y.Doc, choice: number, at: number = Date.now()):
     const ballot = ballotDoc.getMap('ballot')
     ballot.set('choice', choice)
     ballot.set('at', at)
+  })
+}
+
+/** Teachers: the question and options of an open poll (no closing time unless given). */
+export function setupPoll(doc: Y.Doc, question: string, options: string[], closesAt?: number): void {
+  doc.transact(() => {
+    const meta = doc.getMap('meta')
+    meta.set('question', question)
+    meta.set('options', options)
+    meta.set('kind', 'poll')
+    meta.set('anonymous', false)
+    if (closesAt !== undefined) meta.set('closesAt', closesAt)
   })
 }

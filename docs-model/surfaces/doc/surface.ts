@@ -1,7 +1,12 @@
+// The doc family: `s/doc/<id>`, a rich-text body with comments; the shape of a comment and
+// the writes that add and resolve one.
 import { z } from 'zod'
-import { decodeLayout, isLearnerOrStaff, time } from '../common.ts'
-import { readers, roles } from '../who.ts'
-import type { Surface } from '../types.ts'
+import { decodeLayout, isLearnerOrStaff, mapOf, newId, time } from '../../common.ts'
+import { readers, roles } from '../../who.ts'
+import type { Surface } from '../../types.ts'
+import type * as Y from 'yjs'
+
+export const docName = (school: string, id: string): string => `${school}/doc/${id}`
 
 /** A position in the ProseMirror document (`body`). */
 const position = z.number().int().nonnegative()
@@ -31,4 +36,17 @@ export const doc: Surface = {
     { path: 'meta', by: roles('teacher', 'admin') },
   ],
   decode: (d) => decodeLayout(layout, d),
+}
+
+/** A new key for a comment by `author`: `<author>:<id>`, which they may write. */
+export const commentKey = (author: string): string => `${author}:${newId()}`
+
+export function addComment(doc: Y.Doc, key: string, text: string, anchor?: CommentAnchor): void {
+  doc.getMap('comments').set(key, { text, at: Date.now(), ...(anchor === undefined ? {} : { anchor }) })
+}
+
+/** Marks a comment resolved; nothing when there is no such comment. */
+export function resolveComment(doc: Y.Doc, key: string): void {
+  const current = mapOf(doc, 'comments').get(key) as DocComment | undefined
+  if (current) doc.getMap('comments').set(key, { ...current, resolved: true })
 }

@@ -1,0 +1,26 @@
+// The typed client of the inbox family, on a Session: reads through state.ts, writes through
+// surface.ts, each write checked against the rule the server applies.
+import type { Handle, Session } from '../../client/session.ts'
+import { inboxName, markItemRead, unreadCount, type InboxItem } from './surface.ts'
+import { inboxItems } from './state.ts'
+
+/** `s/inbox/<user>`: notifications and the unread badge. */
+export class InboxClient {
+  readonly handle: Handle
+
+  constructor(session: Session, school: string) {
+    this.handle = session.open(inboxName(school, session.user.sub))
+  }
+
+  items(): Array<InboxItem & { id: string; read: boolean }> {
+    return inboxItems(this.handle.doc)
+  }
+
+  unread(): number {
+    return unreadCount(this.handle.doc)
+  }
+
+  markRead(id: string): void {
+    this.handle.write(`read/${id}`, (doc) => markItemRead(doc, id))
+  }
+}
