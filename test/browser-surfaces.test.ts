@@ -5,6 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { chromiumAvailable, launch, openPlayground, screenshot } from './helpers/browser.ts'
+import { until } from './helpers/clients.ts'
 import type { Browser } from 'playwright-core'
 
 let server: TestServer
@@ -164,9 +165,5 @@ if (chromiumAvailable()) {
 
 /** Waits until the server's copy of a document satisfies `check`. */
 async function eventuallyStored(name: string, check: (doc: import('yjs').Doc) => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (!check(await server.app.peek(name))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${name} on the server`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  await until(async () => check(await server.app.peek(name)), { what: `${name} on the server` })
 }

@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs'
 import * as encoding from 'lib0/encoding'
 import WebSocket from 'ws'
 import { startServer, startServerProcess, tempDir, testEnv } from './helpers/server.ts'
-import { closeClients, connect, within } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
 
@@ -47,11 +47,11 @@ test('SIGTERM stops accepting, snapshots documents and exits 0', async () => {
   const dataDir = tempDir()
   const server = await startServerProcess(dataDir)
   const client = connect(server.url, 's1/doc/term', await mintToken(teacher()))
-  await within(client.synced, 5000, 'sync')
+  await within(client.synced, DEADLINE_MS, 'sync')
   client.doc.getMap('meta').set('title', 'before shutdown')
   await client.acknowledged()
   server.child.kill('SIGTERM')
-  assert.is(await within(server.exited, 15_000, 'exit'), 0)
+  assert.is(await within(server.exited, DEADLINE_MS, 'exit'), 0)
   const store = new SqliteStore(join(dataDir, 'homeroom.db'), { readonly: true })
   const snapshot = await store.latestSnapshot('s1/doc/term')
   assert.ok(snapshot, 'a snapshot was written on shutdown')
@@ -75,7 +75,7 @@ test('npm start defaults: port 8400, SQLite and a generated secret in ./data, a 
     })
     assert.is(token.status, 0, token.stderr)
     const client = connect(server.url, 's1/doc/hello', token.stdout.trim())
-    await within(client.synced, 5000, 'a token minted by the CLI opens a document')
+    await within(client.synced, DEADLINE_MS, 'a token minted by the CLI opens a document')
   } finally {
     server.child.kill('SIGTERM')
     await server.exited
@@ -86,7 +86,7 @@ test('npm start defaults: port 8400, SQLite and a generated secret in ./data, a 
 /** A bare WebSocket that authenticates one document, then sends nothing at all. */
 async function quietClient(url: string, name: string, token: string, answersPings: boolean): Promise<WebSocket> {
   const ws = new WebSocket(url, { autoPong: answersPings })
-  await within(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), 5000, 'open')
+  await within(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), DEADLINE_MS, 'open')
   const authenticated = new Promise<void>((resolve) => {
     ws.on('message', (data: Buffer) => {
       // <name> Auth(2) Authenticated(2): the first document authenticated, so Hocuspocus' idle rule applies.
@@ -99,7 +99,7 @@ async function quietClient(url: string, name: string, token: string, answersPing
   encoding.writeVarUint(auth, 0) // Token
   encoding.writeVarString(auth, token)
   ws.send(encoding.toUint8Array(auth))
-  await within(authenticated, 5000, 'authenticated')
+  await within(authenticated, DEADLINE_MS, 'authenticated')
   return ws
 }
 
@@ -111,12 +111,15 @@ test('a client that stops answering pings is closed; one that answers them but s
     const silent = await quietClient(server.url, 's1/doc/pings', token, false)
     const answering = await quietClient(server.url, 's1/doc/pings', token, true)
     open.push(silent, answering)
-    await within(new Promise((r) => silent.once('ping', r)), 10_000, 'a ping from the server')
+    await within(new Promise((r) => silent.once('ping', r)), DEADLINE_MS, 'a ping from the server')
     const closed = new Promise<number>((r) => silent.once('close', (code) => r(code)))
-    await within(closed, 20_000, 'the silent socket to be closed')
+    await within(closed, DEADLINE_MS, 'the silent socket to be closed')
     assert.is(answering.readyState, WebSocket.OPEN, 'the answering socket is open while the silent one is closed')
     // Longer than Hocuspocus' idle check takes (at most twice the timeout): pongs count as life.
-    await new Promise((r) => setTimeout(r, 5000))
+    // Counted in pings (one a second), not in time, so a slow machine stretches the wait with them.
+    let pings = 0
+    answering.on('ping', () => pings++)
+    await until(() => pings >= 5 || answering.readyState !== WebSocket.OPEN, { what: 'five more pings to the answering socket' })
     assert.is(answering.readyState, WebSocket.OPEN, 'pongs alone keep a quiet client connected')
   } finally {
     for (const ws of open) ws.terminate()
