@@ -6,7 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
-import { closeClients, connect, DEADLINE_MS, open, until, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { startTestCluster } from './helpers/cluster.ts'
 import { sql } from './helpers/services.ts'
 import { webhookReceiver } from './helpers/safety.ts'

@@ -4,7 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { useServer } from './helpers/server.ts'
-import { closeClients, connect, DEADLINE_MS, open, openSocket, until, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, openSocket, until, within, type Client } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { dueStatus, grade } from '../extensions/observers/exam.ts'

@@ -9,19 +9,21 @@ import { join } from 'node:path'
 import { rmSync } from 'node:fs'
 import * as encoding from 'lib0/encoding'
 import WebSocket from 'ws'
-import { startServer, startServerProcess, tempDir, testEnv } from './helpers/server.ts'
+import { serveUntilExit, startServer, startServerProcess, tempDir, testEnv } from './helpers/server.ts'
 import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
 
 test.after.each(closeClients)
 
-const serve = (env: Record<string, string>) =>
-  spawnSync(process.execPath, ['scripts/homeroom.ts', 'serve'], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 })
+const serve = (env: Record<string, string>) => serveUntilExit({ ...process.env, ...env } as Record<string, string>)
 
-test('a bad configuration value exits 2 with one line naming the variable', () => {
-  for (const [variable, value] of [['PORT', 'eighty'], ['MAX_MESSAGES_PER_SEC', '-5'], ['DATABASE_URL', 'mysql://x'], ['JWT_SECRET', 'short']]) {
-    const result = serve({ ...testEnv(tempDir()), [variable]: value })
+// The processes of one test run at once: each spends most of its life loading the code.
+test('a bad configuration value exits 2 with one line naming the variable', async () => {
+  const cases = [['PORT', 'eighty'], ['MAX_MESSAGES_PER_SEC', '-5'], ['DATABASE_URL', 'mysql://x'], ['JWT_SECRET', 'short']]
+  const results = await Promise.all(cases.map(([variable, value]) => serve({ ...testEnv(tempDir()), [variable]: value })))
+  for (const [i, [variable, value]] of cases.entries()) {
+    const result = results[i]
     assert.is(result.status, 2, `${variable}=${value}`)
     const lines = result.stderr.trim().split('\n')
     assert.is(lines.length, 1)
@@ -29,16 +31,18 @@ test('a bad configuration value exits 2 with one line naming the variable', () =
   }
 })
 
-test('bad values are named without printing secrets; unusable keys and data directories exit 2 too', () => {
-  const secret = serve({ ...testEnv(tempDir()), JWT_SECRET: 'hunter2secret' })
+test('bad values are named without printing secrets; unusable keys and data directories exit 2 too', async () => {
+  const [secret, url, key, dir] = await Promise.all([
+    serve({ ...testEnv(tempDir()), JWT_SECRET: 'hunter2secret' }),
+    serve({ ...testEnv(tempDir()), DATABASE_URL: 'mysql://user:S3cretPw@db/x' }),
+    serve({ ...testEnv(tempDir()), JWT_SECRET: '', JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----garbage' }),
+    serve({ ...testEnv(join(process.argv[1], 'not-a-directory')) }),
+  ])
   assert.is(secret.status, 2)
   assert.not.ok(secret.stderr.includes('hunter2'), secret.stderr)
-  const url = serve({ ...testEnv(tempDir()), DATABASE_URL: 'mysql://user:S3cretPw@db/x' })
   assert.not.ok(url.stderr.includes('S3cretPw'), url.stderr)
-  const key = serve({ ...testEnv(tempDir()), JWT_SECRET: '', JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----garbage' })
   assert.is(key.status, 2)
   assert.match(key.stderr, /^homeroom: bad configuration: JWT_PUBLIC_KEY: is not a valid PEM key\n$/)
-  const dir = serve({ ...testEnv(join(process.argv[1], 'not-a-directory')) })
   assert.is(dir.status, 2)
   assert.match(dir.stderr, /^homeroom: bad configuration: DATA_DIR: cannot open /)
 })

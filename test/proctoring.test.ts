@@ -4,7 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { useServer } from './helpers/server.ts'
-import { closeClients, connect, DEADLINE_MS, open, until, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { alertsFor } from '../extensions/observers/proctoring.ts'

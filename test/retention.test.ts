@@ -10,7 +10,7 @@ import { historyBounds, stateAt, TimeTravelError } from '../server/timetravel.ts
 import { serverWrite } from '../server/writes.ts'
 import { useServer } from './helpers/server.ts'
 import { closeClients, open, until } from './helpers/clients.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { student, teacher } from './helpers/tokens.ts'
 import { runCli } from './helpers/cli.ts'
 import { freshDatabase } from './helpers/services.ts'
 

@@ -110,6 +110,19 @@ export interface ServerProcess {
   exited: Promise<number | null>
 }
 
+/**
+ * Runs `homeroom serve` with exactly this environment until it exits (killed after `timeoutMs`):
+ * for configurations that must fail. Asynchronous, so that several can run at once.
+ */
+export function serveUntilExit(env: Record<string, string>, timeoutMs = 20_000): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['scripts/homeroom.ts', 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: timeoutMs })
+    let stderr = ''
+    child.stderr!.on('data', (d) => (stderr += d))
+    child.once('close', (status) => resolve({ status, stderr }))
+  })
+}
+
 /** Runs `homeroom serve` in a child process and resolves once it listens. */
 export async function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['scripts/homeroom.ts', 'serve'], {
