@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { rmSync } from 'node:fs'
 import { startServer, tempDir, useServer } from './helpers/server.ts'
 import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
-import { admin, mintToken } from './helpers/tokens.ts'
+import { admin, claims, mintToken } from './helpers/tokens.ts'
 import { api } from './helpers/api.ts'
 import { docJson, putRoster, stateBytes } from './helpers/safety.ts'
 import { reportPosition, type BusFix } from '../docs-model/surfaces/bus.ts'
@@ -115,7 +115,7 @@ test('a trip through the server: exactly the expected alerts, parents told once,
   assert.equal((await docJson(server, 's1/inbox/par3')).items, {})
 
   // The trail route: readers of b1 only, filtered by `since`.
-  const parent = await mintToken({ sub: 'par1', role: 'parent', schools: ['s1'], children: ['kid1'], buses: ['b1'] })
+  const parent = await mintToken(claims.parent('par1', { children: ['kid1'], buses: ['b1'] }))
   const all = await api(server, 'GET', `/api/v1/buses/s1/b1/trail?since=${new Date(t0).toISOString()}`, { token: parent })
   assert.is(all.status, 200)
   assert.is(all.json.length, trip.length)
@@ -123,7 +123,7 @@ test('a trip through the server: exactly the expected alerts, parents told once,
   const later = await api(server, 'GET', `/api/v1/buses/s1/b1/trail?since=${new Date(at(10)).toISOString()}`, { token: await mintToken(admin()) })
   assert.is(later.json.length, trip.length - 10)
   assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail', { token: await mintToken(driver('b2')) })).status, 403)
-  assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail', { token: await mintToken({ sub: 'u1', role: 'student', schools: ['s1'] }) })).status, 403)
+  assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail', { token: await mintToken(claims.student('u1')) })).status, 403)
   assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail?since=yesterday', { token: parent })).status, 400)
   assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail')).status, 401)
 })

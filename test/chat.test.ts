@@ -5,7 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { useServer } from './helpers/server.ts'
 import { closeClients, connect, DEADLINE_MS, open, until, within, type Client } from './helpers/clients.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { api } from './helpers/api.ts'
 import { deleteMessage, markRead, messagesOf, sendMessage } from '../docs-model/surfaces/chat.ts'
 import { createGroup, joinGroup, leaveGroup } from '../docs-model/surfaces/group.ts'
@@ -31,7 +31,7 @@ test('messages reach every member, authored by their sender, with read receipts'
   await until(() => ana.doc.getMap('reads').get('u2') === id, { what: 'read receipt at ana' })
 
   // Stored exactly as sent: plain text, nothing interpreted or escaped by the server.
-  const admin = await mintToken({ sub: 'a1', role: 'admin', schools: ['s1'] })
+  const admin = await mintToken(claims.admin('a1'))
   const stored = await api(server, 'GET', '/api/v1/docs/s1/chat/7a', { token: admin })
   assert.is(stored.status, 200)
   assert.ok(JSON.stringify(stored.json).includes('hello <b>class</b> <script>alert(1)</script>'))
@@ -76,7 +76,7 @@ test('a room with members is closed to others; a direct message to its pair', as
   assert.match(await refusedOpening('s1/chat/staff', student('u1')), /^forbidden/)
   await open(server, 's1/chat/staff', teacher('t2'))
 
-  const parent = await open(server, 's1/dm/p1~t1', { sub: 'p1', role: 'parent', schools: ['s1'], children: ['u1'] })
+  const parent = await open(server, 's1/dm/p1~t1', claims.parent('p1', { children: ['u1'] }))
   const teacherSide = await open(server, 's1/dm/p1~t1', teacher('t1'))
   sendMessage(parent.doc, 'p1', 'Is the trip on Friday?')
   await until(() => texts(teacherSide).length === 1, { what: 'dm at the teacher' })

@@ -5,7 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { useServer } from './helpers/server.ts'
 import { closeClients, connect, DEADLINE_MS, openSocket, until, within, type Client } from './helpers/clients.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { dueStatus, grade } from '../extensions/observers/exam.ts'
 import { answer, submit } from '../docs-model/surfaces/exam.ts'
@@ -101,7 +101,7 @@ test('40 students from open to close with a restart in the middle', async () => 
   // First half of the answers, then the monitor shows every student within a second.
   sitters.forEach((s, i) => answerAll(s, i, answers(i).slice(0, 3)))
   await Promise.all(sitters.map((s) => s.own.acknowledged()))
-  const proctor = connect(server.url, 's1/exam/e1/monitor', await mintToken({ sub: 'pr1', role: 'proctor', schools: ['s1'] }))
+  const proctor = connect(server.url, 's1/exam/e1/monitor', await mintToken(claims.proctor('pr1')))
   await within(proctor.synced, DEADLINE_MS, 'monitor sync')
   await until(() => ids.every((id) => (proctor.doc.getMap('students').get(id) as any)?.answered === 3), { timeout: 1000, what: 'monitor shows 3 answers each' })
   assert.is((proctor.doc.getMap('students').get('u05') as any).current, 2)

@@ -14,7 +14,7 @@ import { craft, itemAt, journalLength, sendRawUpdate, serverJson } from './helpe
 import { useServer } from './helpers/server.ts'
 import { closeClients, connect, DEADLINE_MS, within } from './helpers/clients.ts'
 import { closeYClients, connectY } from './helpers/ywebsocket.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 
 const identity = (sub: string, role: Identity['role']): Identity => ({ sub, name: sub, role, schools: ['s1'], classes: [], children: [], buses: [] })
 const u1 = identity('u1', 'student')
@@ -297,7 +297,7 @@ test('a stock y-websocket client is guarded the same way', async () => {
 })
 
 test('a token named like the server is still a client: its writes to server paths are refused', async () => {
-  const impostor = connect(server.url, 's1/poll/p9', await mintToken({ sub: 'server', role: 'teacher', schools: ['s1'] }))
+  const impostor = connect(server.url, 's1/poll/p9', await mintToken(claims.teacher('server')))
   await within(impostor.synced, DEADLINE_MS, 'sync')
   impostor.doc.getMap('tallies').set('1', 50)
   assert.is(await within(impostor.closed, DEADLINE_MS, 'refusal'), 'forbidden-write: tallies/1')

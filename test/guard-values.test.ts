@@ -13,15 +13,15 @@ import type { Claims } from '../server/identity.ts'
 import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { craft, journalLength, sendRawUpdate, serverJson } from './helpers/guard.ts'
 import { useServer } from './helpers/server.ts'
-import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
+import { admin, claims, mintToken, student, teacher } from './helpers/tokens.ts'
 
 // The generic size limits are raised out of the way: what refuses here is the layout.
 const server = useServer({ MAX_VALUE_BYTES: String(64 * 1024 * 1024), MAX_MESSAGE_BYTES: String(8 * 1024 * 1024) })
 const sessions: Session[] = []
 
-const driver: Claims = { sub: 'd1', role: 'driver', schools: ['s1'], buses: ['b1'] }
-const proctor: Claims = { sub: 'pr1', role: 'proctor', schools: ['s1'] }
-const service: Claims = { sub: 'svc', role: 'service', schools: ['s1'] }
+const driver: Claims = claims.driver('d1', { buses: ['b1'] })
+const proctor: Claims = claims.proctor('pr1')
+const service: Claims = claims.service('svc')
 
 test.before(async () => {
   const write = (name: string, change: (doc: Y.Doc) => void) => serverWrite(server.app.hocuspocus, name, change)

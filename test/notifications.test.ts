@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { startServer, tempDir, useServer, type TestServer } from './helpers/server.ts'
 import { rmSync } from 'node:fs'
 import { closeClients, open, until } from './helpers/clients.ts'
-import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
+import { admin, claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { api, assertError, type ApiResponse } from './helpers/api.ts'
 import { startTestCluster } from './helpers/cluster.ts'
 import { markItemRead, unreadCount } from '../docs-model/surfaces/inbox.ts'
@@ -59,7 +59,7 @@ test('an offline recipient finds the notification on the next connect; an online
   markItemRead(later.doc, id)
   await later.acknowledged()
   assert.is(unreadCount(later.doc), 0)
-  const parent = await open(server, 's1/inbox/p1', { sub: 'p1', role: 'parent', schools: ['s1'], children: ['u1'] })
+  const parent = await open(server, 's1/inbox/p1', claims.parent('p1', { children: ['u1'] }))
   assert.ok(parent.doc.getMap('items').has(id))
 })
 

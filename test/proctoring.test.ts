@@ -5,7 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { useServer } from './helpers/server.ts'
 import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { alertsFor } from '../extensions/observers/proctoring.ts'
 import { reportEvent, type ExamEventDetail, type ExamEventType } from '../docs-model/surfaces/exam.ts'
@@ -69,7 +69,7 @@ test('events become alerts in the monitor; high and critical ones reach the exam
   await exam.acknowledged()
   await until(() => exam.doc.getMap('meta').get('status') === 'open', { what: 'exam open' })
 
-  const monitor = connect(server.url, 's1/exam/e2/monitor', await mintToken({ sub: 'pr1', role: 'proctor', schools: ['s1'] }))
+  const monitor = connect(server.url, 's1/exam/e2/monitor', await mintToken(claims.proctor('pr1')))
   await within(monitor.synced, DEADLINE_MS, 'monitor sync')
   const alert = (id: string) => monitor.doc.getMap('alerts').get(id) as any
 

@@ -45,7 +45,6 @@ export async function startServer(env: Record<string, string> = {}, options: Hom
   }
 }
 
-
 export interface ServerFixture extends TestServer {
   /** Stops the server and starts it again on the same data directory, as a restart of the process would. */
   restart(): Promise<void>
@@ -53,10 +52,10 @@ export interface ServerFixture extends TestServer {
 
 /**
  * One server for a whole suite: started before its first test on a data directory of its own,
- * stopped (clients closed, directory removed) after its last. `env` and `options` may be functions,
- * called at every start (a store on the fixture's directory, a webhook URL known only then). The returned object forwards to the
- * running server, so it can be used like a `TestServer` in tests and helpers; it survives
- * `restart()`.
+ * stopped (clients closed, directory removed) after its last. `env` and `options` may be
+ * functions, called at every start (a store on the fixture's directory, a webhook URL known only
+ * then). The returned object forwards to the running server, so it serves as a `TestServer` in
+ * tests and helpers, and survives `restart()`.
  */
 export function useServer(
   env: Record<string, string> | (() => Record<string, string>) = {},
