@@ -3,11 +3,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Browser, Page } from 'playwright-core'
-import { startServer, type TestServer } from './helpers/server.ts'
+import { useServer } from './helpers/server.ts'
 import { chromiumAvailable, launch, openPlayground, screenshot } from './helpers/browser.ts'
 import { serverWrite } from '../server/writes.ts'
 
-let server: TestServer
 let browser: Browser
 
 /** The editor's text without the remote cursors' name labels. */
@@ -26,13 +25,12 @@ async function typeInEditor(page: Page, text: string): Promise<void> {
 }
 
 if (chromiumAvailable()) {
+  const server = useServer({ PLAYGROUND: '1' })
   test.before(async () => {
-    server = await startServer({ PLAYGROUND: '1' })
     browser = await launch()
   })
   test.after(async () => {
     await browser?.close()
-    await server?.stop()
   })
 
   test('two pages edit the same document and see each other’s text and cursor', async () => {

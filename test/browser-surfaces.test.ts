@@ -3,22 +3,25 @@
 // screenshots of the playground's main views land in test-artifacts/.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, type TestServer } from './helpers/server.ts'
+import { useServer } from './helpers/server.ts'
 import { chromiumAvailable, launch, openPlayground, screenshot } from './helpers/browser.ts'
+import { until } from './helpers/clients.ts'
 import type { Browser } from 'playwright-core'
 
-let server: TestServer
 let browser: Browser
 
 if (chromiumAvailable()) {
+  const server = useServer({ PLAYGROUND: '1' })
   test.before(async () => {
-    server = await startServer({ PLAYGROUND: '1' })
     browser = await launch()
   })
   test.after(async () => {
     await browser?.close()
-    await server?.stop()
   })
+
+  /** Waits until the server's copy of a document satisfies `check`. */
+  const eventuallyStored = (name: string, check: (doc: import('yjs').Doc) => boolean): Promise<void> =>
+    until(async () => check(await server.app.peek(name)), { what: `${name} on the server` })
 
   test('the login form picks a user and opens the playground as them', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
@@ -160,13 +163,4 @@ if (chromiumAvailable()) {
   })
 
   test.run()
-}
-
-/** Waits until the server's copy of a document satisfies `check`. */
-async function eventuallyStored(name: string, check: (doc: import('yjs').Doc) => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (!check(await server.app.peek(name))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${name} on the server`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }

@@ -6,9 +6,9 @@ import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
 import { join } from 'node:path'
 import { rmSync } from 'node:fs'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within } from './helpers/clients.ts'
-import { admin, mintToken } from './helpers/tokens.ts'
+import { startServer, tempDir, useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
+import { admin, claims, mintToken } from './helpers/tokens.ts'
 import { api } from './helpers/api.ts'
 import { docJson, putRoster, stateBytes } from './helpers/safety.ts'
 import { reportPosition, type BusFix } from '../docs-model/surfaces/bus/surface.ts'
@@ -50,9 +50,8 @@ function recordedTrip(t0: number): BusFix[] {
   return fixes.map(([lat, lng, speed], i) => ({ lat, lng, speed, heading: 0, at: t0 + i * 5000 }))
 }
 
-let server: TestServer
+const server = useServer({ BUS_STALE_AFTER_S: '5', MAX_MESSAGES_PER_SEC: '100000' })
 test.before(async () => {
-  server = await startServer({ BUS_STALE_AFTER_S: '5', MAX_MESSAGES_PER_SEC: '100000' })
   await putRoster(server, 's1', [
     { id: 'par1', name: 'Pat', role: 'parent', children: ['kid1'] },
     { id: 'par2', name: 'Sam', role: 'parent', children: ['kid2', 'kid9'] },
@@ -60,9 +59,6 @@ test.before(async () => {
   ])
 })
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 test('the recorded trip replayed offline gives the expected alerts (pure function)', () => {
   const t0 = Date.parse('2026-09-01T07:00:00Z')
@@ -76,7 +72,7 @@ test('the recorded trip replayed offline gives the expected alerts (pure functio
 
 test('a trip through the server: exactly the expected alerts, parents told once, trail stored', async () => {
   const adminClient = connect(server.url, 's1/bus/b1', await mintToken(admin()))
-  await within(adminClient.synced, 5000, 'admin sync')
+  await within(adminClient.synced, DEADLINE_MS, 'admin sync')
   adminClient.doc.transact(() => {
     const map = adminClient.doc.getMap('route')
     map.set('stops', route.stops)
@@ -85,15 +81,15 @@ test('a trip through the server: exactly the expected alerts, parents told once,
   await adminClient.acknowledged()
 
   const car = connect(server.url, 's1/bus/b1', await mintToken(driver('b1')))
-  await within(car.synced, 5000, 'driver sync')
+  await within(car.synced, DEADLINE_MS, 'driver sync')
   const t0 = Date.now() - 3600_000
   const trip = recordedTrip(t0)
   for (const fix of trip) reportPosition(car.doc, fix)
   await car.acknowledged()
 
   const last = trip.at(-1)!.at as number
-  await eventually(async () => (await server.app.store.trail('s1/b1', 0)).length === trip.length, 5000, 'every fix in the trail')
-  await eventually(async () => Object.keys((await docJson(server, 's1/bus/b1')).alerts).some((id) => id.startsWith('arrived:C:')), 5000, 'arrival at C')
+  await until(async () => (await server.app.store.trail('s1/b1', 0)).length === trip.length, { what: 'every fix in the trail' })
+  await until(async () => Object.keys((await docJson(server, 's1/bus/b1')).alerts).some((id) => id.startsWith('arrived:C:')), { what: 'arrival at C' })
   const alerts = (await docJson(server, 's1/bus/b1')).alerts as Record<string, any>
   const at = (i: number) => trip[i].at as number
   assert.equal(Object.keys(alerts).sort(), [`arrived:A:${at(0)}`, `arrived:B:${at(20)}`, `arrived:C:${at(trip.length - 2)}`, `off_route:${at(25)}`, `speeding:${at(8)}`].sort())
@@ -110,7 +106,7 @@ test('a trip through the server: exactly the expected alerts, parents told once,
 
   // Parents of B's riders (kid1, kid2) get one item each; a parent of another child none.
   for (const parent of ['par1', 'par2']) {
-    await eventually(async () => Object.keys((await docJson(server, `s1/inbox/${parent}`)).items).length === 1, 5000, `inbox of ${parent}`)
+    await until(async () => Object.keys((await docJson(server, `s1/inbox/${parent}`)).items).length === 1, { what: `inbox of ${parent}` })
     const [item] = Object.values((await docJson(server, `s1/inbox/${parent}`)).items) as any[]
     assert.is(item.type, 'bus-arrival')
     assert.match(item.title, /Maple Street/)
@@ -118,7 +114,7 @@ test('a trip through the server: exactly the expected alerts, parents told once,
   assert.equal((await docJson(server, 's1/inbox/par3')).items, {})
 
   // The trail route: readers of b1 only, filtered by `since`.
-  const parent = await mintToken({ sub: 'par1', role: 'parent', schools: ['s1'], children: ['kid1'], buses: ['b1'] })
+  const parent = await mintToken(claims.parent('par1', { children: ['kid1'], buses: ['b1'] }))
   const all = await api(server, 'GET', `/api/v1/buses/s1/b1/trail?since=${new Date(t0).toISOString()}`, { token: parent })
   assert.is(all.status, 200)
   assert.is(all.json.length, trip.length)
@@ -126,19 +122,19 @@ test('a trip through the server: exactly the expected alerts, parents told once,
   const later = await api(server, 'GET', `/api/v1/buses/s1/b1/trail?since=${new Date(at(10)).toISOString()}`, { token: await mintToken(admin()) })
   assert.is(later.json.length, trip.length - 10)
   assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail', { token: await mintToken(driver('b2')) })).status, 403)
-  assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail', { token: await mintToken({ sub: 'u1', role: 'student', schools: ['s1'] }) })).status, 403)
+  assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail', { token: await mintToken(claims.student('u1')) })).status, 403)
   assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail?since=yesterday', { token: parent })).status, 400)
   assert.is((await api(server, 'GET', '/api/v1/buses/s1/b1/trail')).status, 401)
 })
 
 test('a bus without a fix for BUS_STALE_AFTER_S gets a stale alert', async () => {
   const car = connect(server.url, 's1/bus/b2', await mintToken(driver('b2')))
-  await within(car.synced, 5000, 'driver sync')
+  await within(car.synced, DEADLINE_MS, 'driver sync')
   const at = Date.now()
   reportPosition(car.doc, { lat: 52.505, lng: LNG, speed: 20, heading: 0, at })
   await car.acknowledged()
   const sent = Date.now()
-  await eventually(async () => (await docJson(server, 's1/bus/b2')).alerts[`stale:${at}`] !== undefined, 8000, 'stale alert')
+  await until(async () => (await docJson(server, 's1/bus/b2')).alerts[`stale:${at}`] !== undefined, { what: 'stale alert' })
   const elapsed = Date.now() - sent
   assert.ok(elapsed >= 4900 && elapsed < 6500, `stale after ${elapsed} ms`)
   assert.equal((await docJson(server, 's1/bus/b2')).alerts[`stale:${at}`].detail, { lastFixAt: at, afterS: 5 })
@@ -150,7 +146,7 @@ test('malformed fixes are ignored and counted, and the server keeps serving', as
   await direct.transact((doc) => doc.getMap('position').set('now', { lat: Number.NaN, lng: 13, speed: 1, heading: 0, at: Date.now() }))
   await direct.transact((doc) => doc.getMap('position').set('now', { lat: 'north', at: 'never' }))
   await direct.disconnect()
-  await eventually(async () => (await ignored()) === before + 2, 3000, 'two ignored fixes')
+  await until(async () => (await ignored()) === before + 2, { what: 'two ignored fixes' })
   assert.equal(await server.app.store.trail('s1/b3', 0), [])
   assert.is((await api(server, 'GET', '/health')).status, 200)
 })
@@ -167,12 +163,12 @@ test('a stale deadline survives a restart, and a failing trail store leaves the 
   const env = { BUS_STALE_AFTER_S: '5' }
   let second = await startServer(env, { dataDir, store: new FlakyTrailStore(join(dataDir, 'homeroom.db')) })
   const car = connect(second.url, 's1/bus/b5', await mintToken(driver('b5')))
-  await within(car.synced, 5000, 'driver sync')
+  await within(car.synced, DEADLINE_MS, 'driver sync')
   const t0 = Date.now()
   reportPosition(car.doc, { lat: 52.5, lng: LNG, speed: 10, heading: 0, at: t0 - 1000 })
   reportPosition(car.doc, { lat: 52.5001, lng: LNG, speed: 10, heading: 0, at: t0 })
   await car.acknowledged()
-  await eventually(async () => (await second.app.store.trail('s1/b5', 0)).length === 1, 3000, 'the second fix stored')
+  await until(async () => (await second.app.store.trail('s1/b5', 0)).length === 1, { what: 'the second fix stored' })
   const errors = (await second.app.metrics.observerErrors.get()).values.find((v) => v.labels.where === 'bus.fix')?.value
   assert.is(errors, 1)
   car.destroy()
@@ -180,7 +176,7 @@ test('a stale deadline survives a restart, and a failing trail store leaves the 
 
   second = await startServer(env, { dataDir })
   try {
-    await eventually(async () => (await docJson(second, 's1/bus/b5')).alerts[`stale:${t0}`] !== undefined, 8000, 'stale alert after restart')
+    await until(async () => (await docJson(second, 's1/bus/b5')).alerts[`stale:${t0}`] !== undefined, { what: 'stale alert after restart' })
     const late = Date.now() - (t0 + 5000)
     assert.ok(late >= 0 && late < 1500, `stale ${late} ms after the deadline`)
   } finally {
@@ -204,11 +200,11 @@ test('100,000 fixes on one Y.Doc stay under 4 KB of state; 2,000 through the ser
   assert.ok(direct < 4096, `${direct} bytes`)
 
   const car = connect(server.url, 's1/bus/b4', await mintToken(driver('b4')))
-  await within(car.synced, 5000, 'driver sync')
+  await within(car.synced, DEADLINE_MS, 'driver sync')
   for (let i = 0; i < 2000; i++) reportPosition(car.doc, { lat: 52.5 + i * 1e-5, lng: LNG, speed: 30, heading: 0, accuracy: 5, at: t0 + i * 1000 })
   // 2,000 updates, each checked, journaled and observed: generous deadlines for a loaded machine.
   await car.acknowledged(60_000)
-  await eventually(async () => (await server.app.store.trail('s1/b4', 0)).length === 2000, 60_000, '2,000 fixes in the trail')
+  await until(async () => (await server.app.store.trail('s1/b4', 0)).length === 2000, { timeout: 60_000, what: '2,000 fixes in the trail' })
   const served = await stateBytes(server, 's1/bus/b4')
   assert.ok(served < 4096, `${served} bytes`)
   console.log(`bus document state: ${direct} bytes after 100,000 fixes on a Y.Doc; ${served} bytes on the server after 2,000 fixes`)

@@ -3,24 +3,20 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { rmSync } from 'node:fs'
-import { startServer, startServerProcess, tempDir, type ServerProcess, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within } from './helpers/clients.ts'
+import { startServerProcess, tempDir, useServer, type ServerProcess } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, open, until, within } from './helpers/clients.ts'
 import { mintToken, student } from './helpers/tokens.ts'
-import { classTeacher, mapEquals, open, students } from './helpers/classroom.ts'
+import { classTeacher, mapEquals, students } from './helpers/classroom.ts'
 import { reportActivity } from '../docs-model/surfaces/class/surface.ts'
 
-let server: TestServer
+const server = useServer()
 test.before(async () => {
-  server = await startServer()
   await server.app.store.putRoster('s1', [
     ...students(4).map((s) => ({ id: s.sub, name: s.sub, role: 'student', classes: ['7a'] })),
     { id: 't1', name: 'Ms T', role: 'teacher', classes: ['7a'] },
   ])
 })
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 const serverWrites = async (name: string) => (await server.app.store.entriesAfter(name, 0)).filter((e) => e.origin === 'server').length
 
@@ -37,7 +33,7 @@ test('stats follow the students\' activity live, and leavers turn away', async (
   const secondTab = await open(server, 's1/class/7a', students(1)[0])
   secondTab.destroy()
   const live = server.app.hocuspocus.documents.get('s1/class/7a')!
-  await eventually(() => live.getConnections().length === 4, 5000, 'the second tab to close')
+  await until(() => live.getConnections().length === 4, { what: 'the second tab to close' })
   reportActivity(u2.doc, 'u2', 'active')
   await mapEquals(teacher.doc, 'stats', { active: 3, idle: 0, away: 0, participation: 75, handsRaised: 1 })
   assert.is((teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state, 'active')
@@ -63,12 +59,12 @@ test('a report that changes no figure writes nothing', async () => {
 test('students write only their own entry, and only in their classes', async () => {
   const u1 = await open(server, 's1/class/7a', students(1)[0])
   u1.doc.getMap('activity').set('u2', { state: 'away', at: Date.now() })
-  assert.match(await within(u1.closed, 5000, 'refusal'), /^forbidden-write: activity\/u2/)
+  assert.match(await within(u1.closed, DEADLINE_MS, 'refusal'), /^forbidden-write: activity\/u2/)
   const stranger = connect(server.url, 's1/class/7a', await mintToken(student('u9', { classes: ['8b'] })))
-  assert.match(await within(stranger.refused, 5000, 'refusal to open'), /^forbidden/)
+  assert.match(await within(stranger.refused, DEADLINE_MS, 'refusal to open'), /^forbidden/)
   const u2 = await open(server, 's1/class/7a', students(2)[1])
   u2.doc.getMap('stats').set('active', 99)
-  assert.match(await within(u2.closed, 5000, 'refusal'), /^forbidden-write: stats/)
+  assert.match(await within(u2.closed, DEADLINE_MS, 'refusal'), /^forbidden-write: stats/)
 })
 
 test('students not back after a crash and restart turn away by themselves', async () => {
@@ -77,7 +73,7 @@ test('students not back after a crash and restart turn away by themselves', asyn
   let second: ServerProcess | undefined
   try {
     const u1 = connect(first.url, 's1/class/7a', await mintToken(students(1)[0]))
-    await within(u1.synced, 5000, 'sync')
+    await within(u1.synced, DEADLINE_MS, 'sync')
     reportActivity(u1.doc, 'u1', 'active')
     await u1.acknowledged()
     first.child.kill('SIGKILL')
@@ -86,9 +82,9 @@ test('students not back after a crash and restart turn away by themselves', asyn
 
     second = await startServerProcess(dataDir)
     const teacher = connect(second.url, 's1/class/7a', await mintToken(classTeacher()))
-    await within(teacher.synced, 5000, 'sync after restart')
+    await within(teacher.synced, DEADLINE_MS, 'sync after restart')
     assert.is((teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state, 'active', 'as stored before the crash')
-    await eventually(() => (teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state === 'away', 20_000, 'u1 to turn away')
+    await until(() => (teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state === 'away', { what: 'u1 to turn away' })
     await mapEquals(teacher.doc, 'stats', { active: 0, idle: 0, away: 1, participation: 0, handsRaised: 0 })
   } finally {
     first.child.kill('SIGKILL')

@@ -10,7 +10,7 @@ import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { PgStore } from '../server/store/postgres.ts'
 import { replay } from '../server/history/replay.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { checkJournal, converged, startTestCluster, type TestCluster } from './helpers/cluster.ts'
 import { startPrivateRedis } from './helpers/services.ts'
 import { mintToken, student } from './helpers/tokens.ts'
@@ -33,7 +33,7 @@ async function writers(cluster: TestCluster, name: string, perInstance: number):
       list.push({ client: connect(cluster.instances[instance].url, name, await mintToken(student(sub))), sub, instance, acked: [] })
     }
   }
-  await within(Promise.all(list.map((w) => w.client.synced)), 10_000, 'writers syncing')
+  await within(Promise.all(list.map((w) => w.client.synced)), DEADLINE_MS, 'writers syncing')
   return list
 }
 
@@ -69,10 +69,10 @@ test('an instance killed with SIGKILL mid-edit loses no acknowledged update', as
       }
     })
     // Kill the third instance while its writers are mid-stream.
-    await eventually(() => all.filter((w) => w.instance === 2).every((w) => w.acked.length >= 15), 20_000, 'edits before the kill')
+    await until(() => all.filter((w) => w.instance === 2).every((w) => w.acked.length >= 15), { what: 'edits before the kill' })
     await cluster.kill(2)
     killed()
-    await within(Promise.all(loops), 30_000, 'writers finishing')
+    await within(Promise.all(loops), DEADLINE_MS, 'writers finishing')
 
     const acked = all.flatMap((w) => w.acked)
     const victims = all.filter((w) => w.instance === 2).flatMap((w) => w.acked)
@@ -82,7 +82,7 @@ test('an instance killed with SIGKILL mid-edit loses no acknowledged update', as
     const live = survivors[0].doc.getMap('comments')
     for (const key of acked) assert.ok(live.has(key), `live documents hold ${key}`)
     const fresh = connect(cluster.instances[1].url, name, await mintToken(student('reader')))
-    await within(fresh.synced, 10_000, 'fresh reader')
+    await within(fresh.synced, DEADLINE_MS, 'fresh reader')
     for (const key of acked) assert.ok(fresh.doc.getMap('comments').has(key), `a new reader sees ${key}`)
     const stored = await storedComments(cluster, name)
     for (const key of acked) assert.ok(key in stored, `storage holds ${key}`)
@@ -123,7 +123,7 @@ test('Redis stopped for ten seconds mid-edit: instances keep serving, then every
     const sameInstance = all.filter((w) => w.instance === 0).map((w) => w.client)
     await converged(sameInstance, 5000, 'clients of one instance during the outage')
     const newcomer = connect(cluster.instances[1].url, 's1/doc/during-outage', await mintToken(student('n1')))
-    await within(newcomer.synced, 10_000, 'opening a document while Redis is down')
+    await within(newcomer.synced, DEADLINE_MS, 'opening a document while Redis is down')
     assert.ok(round >= 5, `kept editing through the outage (${round} rounds)`)
 
     await redis.start()
@@ -212,7 +212,7 @@ test('an update arriving with a gap makes the instance ask its peers for what is
   const name = 's1/doc/gap'
   const reader = connect(cluster.instances[0].url, name, await mintToken(student('reader')))
   // Loaded before the peer exists, so the load's own sync cannot fetch the held-back update.
-  await within(reader.synced, 10_000, 'reader sync')
+  await within(reader.synced, DEADLINE_MS, 'reader sync')
   const source = new Y.Doc()
   const updates: Uint8Array[] = []
   source.on('update', (u: Uint8Array) => updates.push(u))
@@ -221,7 +221,7 @@ test('an update arriving with a gap makes the instance ask its peers for what is
   const peer = await fakePeer(cluster.redisUrl, name, source)
   try {
     await peer.publishUpdate(updates[1])
-    await eventually(() => reader.doc.getMap('comments').size === 2, 5000, 'the missing update fetched from the peer')
+    await until(() => reader.doc.getMap('comments').size === 2, { what: 'the missing update fetched from the peer' })
     const metrics = await (await fetch(`${cluster.instances[0].http}/metrics`)).text()
     assert.match(metrics, /homeroom_redis_gap_requests_total [1-9]/)
   } finally {

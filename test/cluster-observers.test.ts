@@ -6,7 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { startTestCluster } from './helpers/cluster.ts'
 import { sql } from './helpers/services.ts'
 import { webhookReceiver } from './helpers/safety.ts'
@@ -67,7 +67,7 @@ if (cluster) {
     const t = await mintToken(teacher('t1'))
     const examDoc = connect(at(0).url, 's1/exam/e1', t)
     const keyDoc = connect(at(0).url, 's1/exam/e1/key', t)
-    await within(Promise.all([examDoc.synced, keyDoc.synced]), 10_000, 'teacher sync')
+    await within(Promise.all([examDoc.synced, keyDoc.synced]), DEADLINE_MS, 'teacher sync')
     keyDoc.doc.transact(() => KEY.forEach((c, q) => keyDoc.doc.getMap('key').set(String(q), c)))
     await keyDoc.acknowledged()
     examDoc.doc.transact(() => {
@@ -83,7 +83,7 @@ if (cluster) {
       const token = await mintToken(student(id))
       sitters.push({ exam: connect(at(i).url, 's1/exam/e1', token), own: connect(at(i).url, `s1/exam/e1/student/${id}`, token) })
     }
-    await within(Promise.all(sitters.flatMap((s) => [s.exam.synced, s.own.synced])), 10_000, 'students sync')
+    await within(Promise.all(sitters.flatMap((s) => [s.exam.synced, s.own.synced])), DEADLINE_MS, 'students sync')
     // Each client's sequence of distinct status values, as its user would see them change.
     const seen = sitters.map((s) => {
       const meta = s.exam.doc.getMap('meta')
@@ -93,18 +93,18 @@ if (cluster) {
       })
       return values
     })
-    await eventually(() => sitters.every((s) => s.exam.doc.getMap('meta').get('status') === 'open'), 5000, 'exam open on every instance')
+    await until(() => sitters.every((s) => s.exam.doc.getMap('meta').get('status') === 'open'), { what: 'exam open on every instance' })
     for (const [i, s] of sitters.entries()) {
       s.own.doc.transact(() => KEY.forEach((c, q) => s.own.doc.getMap('answers').set(String(q), q < i % 4 ? c : (c + 1) % 3)))
       await s.own.acknowledged()
     }
-    await eventually(() => sitters.every((s) => s.exam.doc.getMap('meta').get('status') === 'closed'), 8000, 'exam closed on every instance')
-    await eventually(() => sitters.every((s) => s.own.doc.getMap('status').get('score') !== undefined), 8000, 'every student graded')
+    await until(() => sitters.every((s) => s.exam.doc.getMap('meta').get('status') === 'closed'), { what: 'exam closed on every instance' })
+    await until(() => sitters.every((s) => s.own.doc.getMap('status').get('score') !== undefined), { what: 'every student graded' })
     for (const [i, s] of sitters.entries()) assert.is(s.own.doc.getMap('status').get('score'), Math.min(i % 4, KEY.length), `score of ${STUDENTS[i]}`)
     for (const values of seen) assert.equal(values.filter((v) => v !== 'scheduled'), ['open', 'closed'], 'opened once, closed once, never reopened')
     const board = connect(at(2).url, 's1/leaderboard/exam-e1', await mintToken(student('u0')))
-    await within(board.synced, 10_000, 'leaderboard')
-    await eventually(() => board.doc.getMap('entries').size === STUDENTS.length, 5000, 'leaderboard complete')
+    await within(board.synced, DEADLINE_MS, 'leaderboard')
+    await until(() => board.doc.getMap('entries').size === STUDENTS.length, { what: 'leaderboard complete' })
     for (const [i, id] of STUDENTS.entries()) assert.is((board.doc.getMap('entries').get(id) as { score: number }).score, Math.min(i % 4, KEY.length))
     // Every instance grades what it sees; the journal shows agreeing writes, never a differing score.
     for (const id of STUDENTS) {
@@ -123,22 +123,22 @@ if (cluster) {
     const { document } = (await response.json()) as { document: string }
     // Admins watch the emergency from every instance, so all three observe it and arm escalation.
     const admins = await Promise.all([0, 1, 2].map(async (i) => connect(at(i).url, document, await mintToken(admin('a1')))))
-    await within(Promise.all(admins.map((c) => c.synced)), 10_000, 'admins sync')
+    await within(Promise.all(admins.map((c) => c.synced)), DEADLINE_MS, 'admins sync')
     const escalations = (c: Client) => c.doc.getMap('status').get('escalations')
-    await eventually(() => admins.every((c) => escalations(c) === 1), 10_000, 'one escalation seen everywhere')
-    await eventually(() => receiver.deliveries.some((d) => d.body?.escalation === 1), 5000, 'escalation webhook')
+    await until(() => admins.every((c) => escalations(c) === 1), { what: 'one escalation seen everywhere' })
+    await until(() => receiver.deliveries.some((d) => d.body?.escalation === 1), { what: 'escalation webhook' })
     // Give a duplicate (late timer on another instance) time to show up before counting.
     await new Promise((r) => setTimeout(r, 1500))
     assert.is(receiver.deliveries.filter((d) => d.body?.escalation === 1).length, 1, 'one webhook')
     const steps = await valuesWritten(document, 'escalations')
     assert.equal([...new Set(steps)], [0, 1], `escalation steps written: ${steps}`)
     const inbox = connect(at(2).url, 's1/inbox/a1', await mintToken(admin('a1')))
-    await within(inbox.synced, 10_000, 'admin inbox')
+    await within(inbox.synced, DEADLINE_MS, 'admin inbox')
     const items = [...inbox.doc.getMap('items').values()] as Array<{ type: string }>
     assert.is(items.filter((i) => i.type === 'emergency-escalation').length, 1, 'one escalation item')
     for (const [i, id] of STUDENTS.entries()) {
       const own = connect(at(i).url, `s1/inbox/${id}`, await mintToken(student(id)))
-      await within(own.synced, 10_000, `inbox of ${id}`)
+      await within(own.synced, DEADLINE_MS, `inbox of ${id}`)
       assert.is(([...own.doc.getMap('items').values()] as Array<{ type: string }>).filter((x) => x.type === 'emergency').length, 1, `one announcement for ${id}`)
     }
   })

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { rmSync } from 'node:fs'
 import { PgStore } from '../server/store/postgres.ts'
 import { replay } from '../server/history/replay.ts'
-import { closeClients, connect, within } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, within } from './helpers/clients.ts'
 import { startProxy } from './helpers/proxy.ts'
 import { freshDatabase } from './helpers/services.ts'
 import { startServerProcess, tempDir } from './helpers/server.ts'
@@ -26,17 +26,17 @@ test('writes are refused while PostgreSQL is away and accepted again when it ret
     const token = await mintToken(student('u1'))
     const name = 's1/doc/pg-outage'
     const first = connect(server.url, name, token)
-    await within(first.synced, 10_000, 'first sync')
+    await within(first.synced, DEADLINE_MS, 'first sync')
     first.doc.getMap('comments').set('u1:before', { text: 'stored', at: Date.now() })
     await first.acknowledged()
 
     await proxy.cut()
     first.doc.getMap('comments').set('u1:during', { text: 'cannot be journaled', at: Date.now() })
-    assert.match(await within(first.closed, 20_000, 'refusal of the unjournaled write'), /^unavailable:/)
+    assert.match(await within(first.closed, DEADLINE_MS, 'refusal of the unjournaled write'), /^unavailable:/)
 
     await proxy.restore()
     const second = connect(server.url, name, token)
-    await within(second.synced, 10_000, 'sync after PostgreSQL returned')
+    await within(second.synced, DEADLINE_MS, 'sync after PostgreSQL returned')
     assert.ok(second.doc.getMap('comments').has('u1:before'))
     assert.not.ok(second.doc.getMap('comments').has('u1:during'), 'the refused write was not applied')
     second.doc.getMap('comments').set('u1:after', { text: 'stored again', at: Date.now() })

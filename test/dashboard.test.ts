@@ -2,22 +2,16 @@
 // system status the server refreshes for admins.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, eventually, within } from './helpers/clients.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, DEADLINE_MS, open, until, within } from './helpers/clients.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
-import { mapEquals, open } from './helpers/classroom.ts'
+import { mapEquals } from './helpers/classroom.ts'
 import { api, assertError } from './helpers/api.ts'
 import { recordScores } from '../extensions/observers/leaderboard.ts'
 
 const SERVICE_TOKEN = 'service-token-0123456789abcdef'
-let server: TestServer
-test.before(async () => {
-  server = await startServer({ SERVICE_TOKEN })
-})
+const server = useServer({ SERVICE_TOKEN })
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 const patch = (token: string, json: unknown, path = 's1/attendance') => api(server, 'PATCH', `/api/v1/dashboards/${path}`, { token, json })
 const journal = async (name: string) => (await server.app.store.entriesAfter(name, 0)).length
@@ -44,10 +38,10 @@ test('teachers read dashboards but cannot write them', async () => {
   const writer = await open(server, 's1/dashboard/grades', teacher())
   assert.is(writer.provider.authorizedScope, 'readonly')
   writer.doc.getMap('data').set('mean', 6)
-  assert.is(await within(writer.closed, 5000, 'the refusal'), 'forbidden-write: data/mean')
+  assert.is(await within(writer.closed, DEADLINE_MS, 'the refusal'), 'forbidden-write: data/mean')
   const watcher = await open(server, 's1/dashboard/grades', teacher('t2'))
   await patch(SERVICE_TOKEN, { median: 7 }, 's1/grades')
-  await eventually(() => watcher.doc.getMap('data').get('median') === 7, 5000, 'the service write')
+  await until(() => watcher.doc.getMap('data').get('median') === 7, { what: 'the service write' })
   const stored = await api(server, 'GET', '/api/v1/docs/s1/dashboard/grades', { token: SERVICE_TOKEN })
   assert.equal(stored.json.data, { median: 7 }, 'the teacher\'s change never reached the server')
 })
@@ -87,13 +81,13 @@ test('leaderboards sum each source\'s scores and rank them deterministically', a
 test('system status shows live figures to admins while they watch', async () => {
   const watcher = await open(server, 's1/system/status', admin())
   const now = watcher.doc.getMap('now')
-  await eventually(() => typeof now.get('at') === 'number', 5000, 'first figures')
+  await until(() => typeof now.get('at') === 'number', { what: 'first figures' })
   assert.is(now.get('instances'), 1)
   assert.type(now.get('messagesPerSec'), 'number')
   const connections = now.get('connections') as number
   assert.ok(connections >= 1)
   await open(server, 's1/doc/extra', teacher())
-  await eventually(() => (now.get('connections') as number) > connections, 8000, 'the new connection counted')
+  await until(() => (now.get('connections') as number) > connections, { what: 'the new connection counted' })
   assert.ok((now.get('documents') as number) >= 2)
 })
 

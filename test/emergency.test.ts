@@ -4,8 +4,8 @@
 // writing the broadcast starts one too; deadlines survive a restart.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, openSocket, within } from './helpers/clients.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, openSocket, until, within } from './helpers/clients.ts'
 import { admin, mintToken, student } from './helpers/tokens.ts'
 import { api, assertError } from './helpers/api.ts'
 import { docJson, putRoster, webhookReceiver, type WebhookReceiver } from './helpers/safety.ts'
@@ -26,9 +26,7 @@ const staff: RosterMember[] = [
   { id: 'pr2', name: 'Pia Proctor', role: 'proctor' },
 ]
 
-let server: TestServer
 let receiver: WebhookReceiver
-const dataDir = tempDir()
 
 const env = (url: string) => ({
   EMERGENCY_ESCALATE_AFTER_S: String(ESCALATE_S),
@@ -39,19 +37,16 @@ const env = (url: string) => ({
 
 test.before(async () => {
   receiver = await webhookReceiver({ failFirst: 1 })
-  server = await startServer(env(receiver.url), { dataDir })
-  await putRoster(server, 's1', [...students, ...teachers, ...staff])
 })
+const server = useServer(() => env(receiver.url))
+test.before(() => putRoster(server, 's1', [...students, ...teachers, ...staff]))
 /** Acknowledging users each have their own socket, which clients do not close for us. */
 const sockets: HocuspocusProviderWebsocket[] = []
 test.after.each(() => {
   closeClients()
   for (const socket of sockets.splice(0)) socket.destroy()
 })
-test.after(async () => {
-  await server.stop()
-  await receiver.close()
-})
+test.after(() => receiver.close())
 
 const roleToken = (sub: string, role: string) => mintToken({ sub, role: role as any, schools: ['s1'] })
 
@@ -69,7 +64,7 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
   // in docs/surfaces-exam-emergency-bus.md.) How fast is a benchmark's question, not this test's:
   // a loaded CI machine must not fail it.
   const watcher = connect(server.url, 's1/inbox/st000', await roleToken('st000', 'student'))
-  await within(watcher.synced, 5000, 'inbox sync')
+  await within(watcher.synced, DEADLINE_MS, 'inbox sync')
   const created = await api(server, 'POST', '/api/v1/schools/s1/emergencies', {
     token: await mintToken({ sub: 'dir1', role: 'director', schools: ['s1', 's2'] }),
     json: { title: 'Lockdown', message: 'Stay in your classroom, lock the door.', level: 'warning', targetRoles: ['student', 'teacher'] },
@@ -78,10 +73,10 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
   const { id, document } = created.json
   assert.is(document, `s1/emergency/${id}`)
 
-  await eventually(() => watcher.doc.getMap('items').has(`emergency:${id}`), 15_000, 'live inbox item')
+  await until(() => watcher.doc.getMap('items').has(`emergency:${id}`), { what: 'live inbox item' })
   assert.is((watcher.doc.getMap('items').get(`emergency:${id}`) as any).priority, 'urgent')
 
-  await eventually(async () => (await docJson(server, document)).status.targeted === 200, 3000, 'targeted count')
+  await until(async () => (await docJson(server, document)).status.targeted === 200, { what: 'targeted count' })
   const startedAt = (await docJson(server, document)).status.startedAt as number
   // 100 acknowledge through their own clients; 100 never do.
   const ackers = [...students.slice(0, 90), ...teachers.slice(0, 10)]
@@ -92,7 +87,7 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
         const socket = openSocket(server.url)
         sockets.push(socket)
         const client = connect(server.url, document, await roleToken(member.id, member.role), { socket })
-        await within(client.synced, 15_000, `sync of ${member.id}`)
+        await within(client.synced, DEADLINE_MS, `sync of ${member.id}`)
         client.doc.getMap('acks').set(member.id, { at: Date.now() })
         await client.acknowledged()
         client.destroy()
@@ -100,7 +95,7 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
       }),
     )
   }
-  await eventually(async () => (await docJson(server, document)).status.acked === 100, 3000, '100 acknowledgements counted')
+  await until(async () => (await docJson(server, document)).status.acked === 100, { what: '100 acknowledgements counted' })
   const ackedAfter = Date.now() - startedAt
   // 100 connections take a few seconds on a loaded machine; they must be in before the second escalation.
   assert.ok(ackedAfter < 2 * ESCALATE_S * 1000 - 500, `acknowledgements took ${ackedAfter} ms`)
@@ -112,7 +107,7 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
   assert.equal((await docJson(server, 's1/inbox/pr1')).items, {}, 'untargeted roles get nothing')
 
   // Two escalations (the maximum), ESCALATE_S apart, then none.
-  await eventually(async () => (await docJson(server, document)).status.escalations === 2, (2 * ESCALATE_S + 3) * 1000, 'two escalations')
+  await until(async () => (await docJson(server, document)).status.escalations === 2, { timeout: (2 * ESCALATE_S + 3) * 1000, what: 'two escalations' })
   const after = await docJson(server, document)
   assert.is(after.status.escalatedAt - startedAt >= 2 * ESCALATE_S * 1000, true)
   assert.ok(after.status.escalatedAt - startedAt < 2 * ESCALATE_S * 1000 + 1500, `second escalation after ${after.status.escalatedAt - startedAt} ms`)
@@ -129,7 +124,7 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
   }
 
   // The webhook: the first attempt got a 500 and was retried; both escalations delivered, signed.
-  await eventually(() => receiver.deliveries.length === 2, 5000, 'two webhook deliveries')
+  await until(() => receiver.deliveries.length === 2, { what: 'two webhook deliveries' })
   assert.is(receiver.attempts, 3)
   for (const [i, delivery] of receiver.deliveries.entries()) {
     const timestamp = String(delivery.headers['x-homeroom-timestamp'])
@@ -150,7 +145,7 @@ test('200 targeted users: inbox items, acknowledgements counted, the rest escala
 
 test('an admin writing the broadcast starts one; everyone acknowledging stops escalation, also across a restart', async () => {
   const adminClient = connect(server.url, 's1/emergency/drill1', await mintToken(admin('a1')))
-  await within(adminClient.synced, 5000, 'admin sync')
+  await within(adminClient.synced, DEADLINE_MS, 'admin sync')
   adminClient.doc.transact(() => {
     const b = adminClient.doc.getMap('broadcast')
     b.set('title', `Drill ${'x'.repeat(244)}`)
@@ -161,29 +156,28 @@ test('an admin writing the broadcast starts one; everyone acknowledging stops es
     b.set('at', Date.now())
   })
   await adminClient.acknowledged()
-  await eventually(async () => (await docJson(server, 's1/inbox/pr2')).items['emergency:drill1'] !== undefined, 3000, 'inbox item for pr2')
+  await until(async () => (await docJson(server, 's1/inbox/pr2')).items['emergency:drill1'] !== undefined, { what: 'inbox item for pr2' })
   assert.is((await docJson(server, 's1/inbox/pr2')).items['emergency:drill1'].title.length, 200, 'a long title is cut to fit an inbox item')
   const pr1 = connect(server.url, 's1/emergency/drill1', await roleToken('pr1', 'proctor'))
-  await within(pr1.synced, 5000, 'pr1 sync')
+  await within(pr1.synced, DEADLINE_MS, 'pr1 sync')
   pr1.doc.getMap('acks').set('pr1', { at: Date.now() })
   await pr1.acknowledged()
   closeClients()
 
   // Restart before the deadline: the escalation is armed again from the stored status and fires on time.
   const startedAt = (await docJson(server, 's1/emergency/drill1')).status.startedAt as number
-  await server.stop()
-  server = await startServer(env(receiver.url), { dataDir })
-  await eventually(async () => (await docJson(server, 's1/emergency/drill1')).status.escalations === 1, (ESCALATE_S + 3) * 1000, 'escalation after restart')
+  await server.restart()
+  await until(async () => (await docJson(server, 's1/emergency/drill1')).status.escalations === 1, { timeout: (ESCALATE_S + 3) * 1000, what: 'escalation after restart' })
   const status = (await docJson(server, 's1/emergency/drill1')).status
   assert.ok(status.escalatedAt - startedAt >= ESCALATE_S * 1000 && status.escalatedAt - startedAt < ESCALATE_S * 1000 + 1500, `escalated after ${status.escalatedAt - startedAt} ms`)
   assert.equal((await docJson(server, 's1/inbox/a1')).items['emergency:drill1:escalation:1'].data.unacknowledged, ['pr2'])
 
   // The last one acknowledges: no further escalation.
   const pr2 = connect(server.url, 's1/emergency/drill1', await roleToken('pr2', 'proctor'))
-  await within(pr2.synced, 5000, 'pr2 sync')
+  await within(pr2.synced, DEADLINE_MS, 'pr2 sync')
   pr2.doc.getMap('acks').set('pr2', { at: Date.now() })
   await pr2.acknowledged()
-  await eventually(async () => (await docJson(server, 's1/emergency/drill1')).status.acked === 2, 3000, 'all acknowledged')
+  await until(async () => (await docJson(server, 's1/emergency/drill1')).status.acked === 2, { what: 'all acknowledged' })
   await new Promise((r) => setTimeout(r, ESCALATE_S * 1000 + 500))
   assert.is((await docJson(server, 's1/emergency/drill1')).status.escalations, 1)
 })

@@ -3,9 +3,9 @@
 // and grades every student at close, publishes the leaderboard, and late writes get `frozen:`.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, openSocket, within, type Client } from './helpers/clients.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, openSocket, until, within, type Client } from './helpers/clients.ts'
+import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { dueStatus, grade } from '../docs-model/surfaces/exam/state.ts'
 import { answer, submit } from '../docs-model/surfaces/exam/surface.ts'
@@ -21,11 +21,8 @@ const choiceOf = (i: number, q: number): number => (i * 7 + q * 3 + (i % 3)) % 4
 const answers = (i: number): number[] => KEY.map((_, q) => q).filter((q) => !(i % 10 === 0 && q === KEY.length - 1))
 const expectedScore = (i: number): number => answers(i).filter((q) => choiceOf(i, q) === KEY[q]).length
 
-const dataDir = tempDir()
-let server: TestServer
-
+const server = useServer()
 test.before(async () => {
-  server = await startServer({}, { dataDir })
   await putRoster(server, 's1', [
     { id: 't1', name: 'Tess Teacher', role: 'teacher' },
     { id: 'pr1', name: 'Pim Proctor', role: 'proctor' },
@@ -39,9 +36,6 @@ function closeAll(): void {
   for (const socket of sockets.splice(0)) socket.destroy()
 }
 test.after.each(closeAll)
-test.after(async () => {
-  await server.stop()
-})
 
 test('grading and the schedule as pure functions', () => {
   const doc = new Y.Doc()
@@ -69,7 +63,7 @@ async function sit(i: number): Promise<Sitter> {
   sockets.push(socket)
   const exam = connect(server.url, 's1/exam/e1', token, { socket })
   const own = connect(server.url, `s1/exam/e1/student/${ids[i]}`, token, { socket })
-  await within(Promise.all([exam.synced, own.synced]), 10_000, `sync of ${ids[i]}`)
+  await within(Promise.all([exam.synced, own.synced]), DEADLINE_MS, `sync of ${ids[i]}`)
   return { exam, own }
 }
 
@@ -84,7 +78,7 @@ test('40 students from open to close with a restart in the middle', async () => 
   const t = await mintToken(teacher('t1'))
   const examDoc = connect(server.url, 's1/exam/e1', t)
   const keyDoc = connect(server.url, 's1/exam/e1/key', t)
-  await within(Promise.all([examDoc.synced, keyDoc.synced]), 5000, 'teacher sync')
+  await within(Promise.all([examDoc.synced, keyDoc.synced]), DEADLINE_MS, 'teacher sync')
   const startsAt = Date.now() + 2000
   examDoc.doc.transact(() => {
     KEY.forEach((_, q) => examDoc.doc.getArray('questions').push([{ prompt: `Question ${q}`, choices: ['a', 'b', 'c', 'd'] }]))
@@ -95,40 +89,39 @@ test('40 students from open to close with a restart in the middle', async () => 
   })
   keyDoc.doc.transact(() => KEY.forEach((c, q) => keyDoc.doc.getMap('key').set(String(q), c)))
   await Promise.all([examDoc.acknowledged(), keyDoc.acknowledged()])
-  await eventually(() => statusOf(examDoc) === 'scheduled', 2000, 'status scheduled')
+  await until(() => statusOf(examDoc) === 'scheduled', { what: 'status scheduled' })
   const peeker = connect(server.url, 's1/exam/e1/key', await mintToken(student(ids[0])))
-  assert.match(await within(peeker.refused, 5000, 'key refused'), /^forbidden/)
+  assert.match(await within(peeker.refused, DEADLINE_MS, 'key refused'), /^forbidden/)
 
   let sitters = await Promise.all(ids.map((_, i) => sit(i)))
-  await eventually(() => sitters.every((s) => statusOf(s.exam) === 'open'), 4000, 'exam open for every student')
+  await until(() => sitters.every((s) => statusOf(s.exam) === 'open'), { what: 'exam open for every student' })
   const openedLate = Date.now() - startsAt
   assert.ok(openedLate >= 0 && openedLate < 1000, `opened ${openedLate} ms after startsAt`)
 
   // First half of the answers, then the monitor shows every student within a second.
   sitters.forEach((s, i) => answerAll(s, i, answers(i).slice(0, 3)))
   await Promise.all(sitters.map((s) => s.own.acknowledged()))
-  const proctor = connect(server.url, 's1/exam/e1/monitor', await mintToken({ sub: 'pr1', role: 'proctor', schools: ['s1'] }))
-  await within(proctor.synced, 5000, 'monitor sync')
-  await eventually(() => ids.every((id) => (proctor.doc.getMap('students').get(id) as any)?.answered === 3), 1000, 'monitor shows 3 answers each')
+  const proctor = connect(server.url, 's1/exam/e1/monitor', await mintToken(claims.proctor('pr1')))
+  await within(proctor.synced, DEADLINE_MS, 'monitor sync')
+  await until(() => ids.every((id) => (proctor.doc.getMap('students').get(id) as any)?.answered === 3), { timeout: 1000, what: 'monitor shows 3 answers each' })
   assert.is((proctor.doc.getMap('students').get('u05') as any).current, 2)
   assert.is((proctor.doc.getMap('students').get('u05') as any).state, 'in_progress')
 
   // Restart in the middle of the exam.
   closeAll()
-  await server.stop()
-  server = await startServer({}, { dataDir })
+  await server.restart()
   assert.ok(Date.now() < startsAt + DURATION_S * 1000 - 3000, 'the restart happened well before the end')
   assert.is((await docJson(server, 's1/exam/e1')).meta.status, 'open')
 
   sitters = await Promise.all(ids.map((_, i) => sit(i)))
   for (const [i, s] of sitters.entries()) assert.is(s.own.doc.getMap('answers').size, 3, `answers of ${ids[i]} kept`)
   const monitor = connect(server.url, 's1/exam/e1/monitor', await mintToken(teacher('t1')))
-  await within(monitor.synced, 5000, 'monitor sync')
+  await within(monitor.synced, DEADLINE_MS, 'monitor sync')
 
   // The monitor follows one student's change within a second.
   const changed = Date.now()
   answerAll(sitters[7], 7, [answers(7)[3]])
-  await eventually(() => (monitor.doc.getMap('students').get('u07') as any)?.answered === 4, 1000, 'monitor within a second')
+  await until(() => (monitor.doc.getMap('students').get('u07') as any)?.answered === 4, { timeout: 1000, what: 'monitor within a second' })
   const lag = Date.now() - changed
   const entry = monitor.doc.getMap('students').get('u07') as any
   assert.ok(entry.online === true && entry.lastSeen >= changed - 50, JSON.stringify(entry))
@@ -140,21 +133,21 @@ test('40 students from open to close with a restart in the middle', async () => 
   await Promise.all(sitters.map((s) => s.own.acknowledged()))
 
   // The server closes the exam on time, across the restart.
-  await eventually(() => sitters.every((s) => statusOf(s.exam) === 'closed'), DURATION_S * 1000 + 3000, 'exam closed')
+  await until(() => sitters.every((s) => statusOf(s.exam) === 'closed'), { timeout: DURATION_S * 1000 + 3000, what: 'exam closed' })
   const closedLate = Date.now() - (startsAt + DURATION_S * 1000)
   assert.ok(closedLate >= 0 && closedLate < 1000, `closed ${closedLate} ms after the deadline`)
 
   // Every student submitted and graded.
-  await eventually(async () => (await docJson(server, 's1/exam/e1')).meta.gradedAt !== undefined, 5000, 'graded')
+  await until(async () => (await docJson(server, 's1/exam/e1')).meta.gradedAt !== undefined, { what: 'graded' })
   for (const [i, id] of ids.entries()) {
     const status = (await docJson(server, `s1/exam/e1/student/${id}`)).status
     assert.is(status.state, 'submitted', id)
     assert.is(status.score, expectedScore(i), `score of ${id}`)
     // The server stamps its own time on an early submission; students cannot backdate it.
     if (i === 1) assert.ok(status.submittedAt >= submittedAt && status.submittedAt < startsAt + DURATION_S * 1000, String(status.submittedAt))
-    await eventually(() => (sitters[i].own.doc.getMap('status').get('score') as number) === expectedScore(i), 2000, `live score of ${id}`)
+    await until(() => (sitters[i].own.doc.getMap('status').get('score') as number) === expectedScore(i), { what: `live score of ${id}` })
   }
-  await eventually(() => ids.every((id, i) => (monitor.doc.getMap('students').get(id) as any)?.score === expectedScore(i)), 2000, 'scores in the monitor')
+  await until(() => ids.every((id, i) => (monitor.doc.getMap('students').get(id) as any)?.score === expectedScore(i)), { what: 'scores in the monitor' })
   assert.ok(ids.every((id) => (monitor.doc.getMap('students').get(id) as any).state === 'submitted'))
 
   // Scores feed the exam's leaderboard.
@@ -168,7 +161,7 @@ test('40 students from open to close with a restart in the middle', async () => 
 
   // A late answer is refused: the document is frozen.
   sitters[3].own.doc.getMap('answers').set('0', 3)
-  assert.match(await within(sitters[3].own.closed, 5000, 'late write refused'), /^frozen/)
+  assert.match(await within(sitters[3].own.closed, DEADLINE_MS, 'late write refused'), /^frozen/)
   assert.is((await docJson(server, 's1/exam/e1/student/u03')).answers['0'], choiceOf(3, 0))
   console.log(`exam: opened ${openedLate} ms and closed ${closedLate} ms after their times; monitor lag ${lag} ms`)
 })
@@ -177,25 +170,25 @@ test('a teacher closing early grades at once; correcting the key after close reg
   const t = await mintToken(teacher('t1'))
   const examDoc = connect(server.url, 's1/exam/e3', t)
   const keyDoc = connect(server.url, 's1/exam/e3/key', t)
-  await within(Promise.all([examDoc.synced, keyDoc.synced]), 5000, 'teacher sync')
+  await within(Promise.all([examDoc.synced, keyDoc.synced]), DEADLINE_MS, 'teacher sync')
   keyDoc.doc.transact(() => [0, 1].forEach((q) => keyDoc.doc.getMap('key').set(String(q), 2)))
   examDoc.doc.transact(() => {
     examDoc.doc.getMap('meta').set('startsAt', Date.now() - 1000)
     examDoc.doc.getMap('meta').set('durationSec', 3600)
   })
   await Promise.all([examDoc.acknowledged(), keyDoc.acknowledged()])
-  await eventually(() => statusOf(examDoc) === 'open', 2000, 'open')
+  await until(() => statusOf(examDoc) === 'open', { what: 'open' })
   const u = connect(server.url, 's1/exam/e3/student/u01', await mintToken(student('u01')))
-  await within(u.synced, 5000, 'student sync')
+  await within(u.synced, DEADLINE_MS, 'student sync')
   answer(u.doc, 0, 2)
   answer(u.doc, 1, 1)
   await u.acknowledged()
 
   examDoc.doc.getMap('meta').set('status', 'closed')
-  await eventually(() => u.doc.getMap('status').get('score') === 1, 3000, 'graded at the early close')
+  await until(() => u.doc.getMap('status').get('score') === 1, { what: 'graded at the early close' })
   assert.is(u.doc.getMap('status').get('state'), 'submitted')
   keyDoc.doc.getMap('key').set('1', 1)
-  await eventually(() => u.doc.getMap('status').get('score') === 2, 3000, 'regraded')
+  await until(() => u.doc.getMap('status').get('score') === 2, { what: 'regraded' })
   assert.is((await docJson(server, 's1/leaderboard/exam-e3')).entries.u01.score, 2)
   assert.is(statusOf(examDoc), 'closed', 'never reopened')
 })

@@ -2,22 +2,15 @@
 // the school, refused to other schools; sizes, names and types checked; never served inline.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, eventually } from './helpers/clients.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, open, until } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
-import { open } from './helpers/classroom.ts'
 import { api, assertError } from './helpers/api.ts'
 import { messagesOf, sendMessage } from '../docs-model/surfaces/chat/surface.ts'
 
 const MAX = 4096
-let server: TestServer
-test.before(async () => {
-  server = await startServer({ MAX_FILE_BYTES: String(MAX) })
-})
+const server = useServer({ MAX_FILE_BYTES: String(MAX) })
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 const png = new Uint8Array(1000).map((_, i) => (i * 7) % 256)
 const upload = (token: string, body: Uint8Array | string, headers: Record<string, string>, school = 's1') =>
@@ -33,7 +26,7 @@ test('a file uploaded, linked in a message and downloaded by another member; ref
   const room = await open(server, 's1/chat/art', student('u1'))
   const peer = await open(server, 's1/chat/art', student('u2'))
   sendMessage(room.doc, 'u1', 'my drawing', { name: up.json.name, size: up.json.size, url: up.json.url })
-  await eventually(() => messagesOf(peer.doc).length === 1, 5000, 'message with the file')
+  await until(() => messagesOf(peer.doc).length === 1, { what: 'message with the file' })
   const link = messagesOf(peer.doc)[0].file!
 
   const download = await api(server, 'GET', link.url, { token: await mintToken(student('u2')) })

@@ -26,9 +26,10 @@ import {
   type Failure, type Stats,
 } from './helpers/differential.ts'
 import { SCENARIOS } from './helpers/differential-scenarios.ts'
+import { testSeed } from './helpers/random.ts'
 import { describeUpdate, encodeBlocks, toHex } from './helpers/update-blocks.ts'
 
-const SEED = process.env.GUARD_SEED === 'random' ? String(Math.floor(Math.random() * 1e9)) : (process.env.GUARD_SEED ?? '20261122')
+const SEED = testSeed('GUARD_SEED', '20261122')
 const CASES = Number(process.env.GUARD_CASES ?? 14)
 const STEPS = Number(process.env.GUARD_STEPS ?? 40)
 const ONLY_SURFACE = process.env.GUARD_SURFACE

@@ -11,13 +11,12 @@ import type { Identity, Surface } from '../docs-model/types.ts'
 import { normalise, type Claims } from '../server/identity.ts'
 import { serverWrite } from '../server/writes.ts'
 import { nextSyncStatus, sendRawUpdate } from './helpers/guard.ts'
-import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
-import { mintToken } from './helpers/tokens.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
+import { claims, mintToken } from './helpers/tokens.ts'
+import { Rng, testSeed } from './helpers/random.ts'
 
 const UPDATES_PER_SURFACE = Number(process.env.FUZZ_UPDATES ?? 100)
-
-const claims = (sub: string, role: Claims['role'], extra: Partial<Claims> = {}): Claims => ({ sub, role, schools: ['s1'], ...extra })
 
 interface Target {
   doc: string
@@ -33,25 +32,25 @@ const message = (id: string, author: string) => ({ id, author, text: 'hello', at
 const put = (root: string, key: string, value: (n: number) => unknown) => (d: Y.Doc, n: number) => d.getMap(root).set(key, value(n))
 const push = (root: string, value: (n: number) => unknown) => (d: Y.Doc, n: number) => d.getArray(root).push([value(n)])
 const targets: Target[] = [
-  { doc: 's1/doc/f1', hostile: claims('u1', 'student'), setup: (d) => { d.getMap('meta').set('title', 'Essay'); d.getMap('comments').set('t1:c1', { text: 'good', at: 1 }) }, good: put('comments', 'u1:c', (n) => ({ text: `c${n}`, at: n })) },
-  { doc: 's1/board/f1', hostile: claims('u1', 'student'), setup: (d) => { d.getMap('meta').set('title', 'Board'); d.getMap('elements').set('t1:e1', { kind: 'rect', color: 'red', z: 1 }) }, good: put('elements', 'u1:e', (n) => ({ kind: 'rect', color: 'blue', z: n })) },
-  { doc: 's1/poll/f1', hostile: claims('t1', 'teacher'), setup: (d) => { d.getMap('meta').set('options', ['a', 'b']); d.getMap('tallies').set('0', 4); d.getMap('results').set('correct', 1) }, good: put('meta', 'question', (n) => `Q${n}`) },
-  { doc: 's1/poll/f2/ballot/u1', hostile: claims('u1', 'student'), setup: (d) => d.getMap('ballot').set('choice', 0), good: put('ballot', 'choice', (n) => n % 2) },
-  { doc: 's1/poll/f1/key', hostile: claims('t1', 'teacher'), setup: (d) => d.getMap('key').set('correct', 1), good: put('key', 'correct', (n) => n % 2) },
-  { doc: 's1/exam/f1', hostile: claims('t1', 'teacher'), setup: (d) => d.getMap('meta').set('status', 'open'), good: put('meta', 'title', (n) => `Exam ${n}`) },
-  { doc: 's1/exam/f1/key', hostile: claims('t1', 'teacher'), setup: (d) => d.getMap('key').set('0', 1), good: put('key', '1', (n) => n % 4) },
-  { doc: 's1/exam/f2/student/u1', hostile: claims('u1', 'student'), setup: (d) => { d.getMap('status').set('state', 'in_progress'); d.getArray('events').push([{ type: 'tab_switch', at: 1 }]) }, good: put('answers', '0', (n) => n % 4) },
-  { doc: 's1/exam/f1/monitor', hostile: claims('pr1', 'proctor'), setup: (d) => { d.getMap('students').set('u1', { answered: 1 }); d.getMap('alerts').set('a1', { user: 'u1', type: 'tab_switch', severity: 'low', at: 1, count: 1 }) }, good: put('acks', 'a1', (n) => ({ by: 'pr1', at: n })), derived: ['students', 'alerts'] },
-  { doc: 's1/chat/f1', hostile: claims('u1', 'student'), setup: (d) => { d.getArray('messages').push([message('m1', 't1'), message('m2', 'u2')]); d.getMap('meta').set('title', 'Chat') }, good: push('messages', (n) => message(`x${n}`, 'u1')) },
-  { doc: 's1/dm/t1~u1', hostile: claims('u1', 'student'), setup: (d) => d.getArray('messages').push([message('m1', 't1')]), good: put('reads', 'u1', (n) => `m${n}`) },
-  { doc: 's1/group/f1', hostile: claims('u1', 'student'), setup: (d) => { d.getMap('meta').set('owner', 't1'); d.getMap('meta').set('isPublic', true); d.getMap('members').set('t1', { at: 1 }); d.getArray('messages').push([message('m1', 't1')]) }, good: put('members', 'u1', (n) => ({ at: n })) },
-  { doc: 's1/inbox/u1', hostile: claims('u1', 'student'), setup: (d) => d.getMap('items').set('n1', { type: 'x', title: 'Hi', body: '', priority: 'low', at: 1 }), good: put('read', 'n1', (n) => n) },
-  { doc: 's1/emergency/f1', hostile: claims('u1', 'student'), setup: (d) => { d.getMap('broadcast').set('title', 'Drill'); d.getMap('broadcast').set('targetRoles', ['student']); d.getMap('status').set('acked', 0) }, good: put('acks', 'u1', (n) => ({ at: n })), derived: ['status'] },
-  { doc: 's1/bus/b1', hostile: claims('d1', 'driver', { buses: ['b1'] }), setup: (d) => { d.getMap('route').set('speedLimitKmh', 50); d.getMap('alerts').set('x', { type: 'stale', at: 1, detail: '' }) }, good: put('position', 'now', (n) => ({ lat: 1, lng: 2, speed: 10, heading: n % 360, at: Date.now() })), derived: ['alerts'] },
-  { doc: 's1/class/7a', hostile: claims('u1', 'student', { classes: ['7a'] }), setup: (d) => { d.getMap('actions').set('lock', false); d.getMap('activity').set('u2', { state: 'away', at: 1 }) }, good: put('activity', 'u1', (n) => ({ state: 'active', at: n })), derived: ['stats'] },
-  { doc: 's1/dashboard/f1', hostile: claims('a1', 'admin'), setup: (d) => d.getMap('data').set('attendance', 0.9), good: put('data', 'grades', (n) => n) },
-  { doc: 's1/leaderboard/f1', hostile: claims('u1', 'student'), setup: (d) => d.getMap('entries').set('u2', { name: 'U2', score: 5, rank: 1 }), derived: ['sources'] },
-  { doc: 's1/system/status', hostile: claims('a1', 'admin'), setup: () => {}, derived: ['now'] },
+  { doc: 's1/doc/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('meta').set('title', 'Essay'); d.getMap('comments').set('t1:c1', { text: 'good', at: 1 }) }, good: put('comments', 'u1:c', (n) => ({ text: `c${n}`, at: n })) },
+  { doc: 's1/board/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('meta').set('title', 'Board'); d.getMap('elements').set('t1:e1', { kind: 'rect', color: 'red', z: 1 }) }, good: put('elements', 'u1:e', (n) => ({ kind: 'rect', color: 'blue', z: n })) },
+  { doc: 's1/poll/f1', hostile: claims.teacher('t1'), setup: (d) => { d.getMap('meta').set('options', ['a', 'b']); d.getMap('tallies').set('0', 4); d.getMap('results').set('correct', 1) }, good: put('meta', 'question', (n) => `Q${n}`) },
+  { doc: 's1/poll/f2/ballot/u1', hostile: claims.student('u1'), setup: (d) => d.getMap('ballot').set('choice', 0), good: put('ballot', 'choice', (n) => n % 2) },
+  { doc: 's1/poll/f1/key', hostile: claims.teacher('t1'), setup: (d) => d.getMap('key').set('correct', 1), good: put('key', 'correct', (n) => n % 2) },
+  { doc: 's1/exam/f1', hostile: claims.teacher('t1'), setup: (d) => d.getMap('meta').set('status', 'open'), good: put('meta', 'title', (n) => `Exam ${n}`) },
+  { doc: 's1/exam/f1/key', hostile: claims.teacher('t1'), setup: (d) => d.getMap('key').set('0', 1), good: put('key', '1', (n) => n % 4) },
+  { doc: 's1/exam/f2/student/u1', hostile: claims.student('u1'), setup: (d) => { d.getMap('status').set('state', 'in_progress'); d.getArray('events').push([{ type: 'tab_switch', at: 1 }]) }, good: put('answers', '0', (n) => n % 4) },
+  { doc: 's1/exam/f1/monitor', hostile: claims.proctor('pr1'), setup: (d) => { d.getMap('students').set('u1', { answered: 1 }); d.getMap('alerts').set('a1', { user: 'u1', type: 'tab_switch', severity: 'low', at: 1, count: 1 }) }, good: put('acks', 'a1', (n) => ({ by: 'pr1', at: n })), derived: ['students', 'alerts'] },
+  { doc: 's1/chat/f1', hostile: claims.student('u1'), setup: (d) => { d.getArray('messages').push([message('m1', 't1'), message('m2', 'u2')]); d.getMap('meta').set('title', 'Chat') }, good: push('messages', (n) => message(`x${n}`, 'u1')) },
+  { doc: 's1/dm/t1~u1', hostile: claims.student('u1'), setup: (d) => d.getArray('messages').push([message('m1', 't1')]), good: put('reads', 'u1', (n) => `m${n}`) },
+  { doc: 's1/group/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('meta').set('owner', 't1'); d.getMap('meta').set('isPublic', true); d.getMap('members').set('t1', { at: 1 }); d.getArray('messages').push([message('m1', 't1')]) }, good: put('members', 'u1', (n) => ({ at: n })) },
+  { doc: 's1/inbox/u1', hostile: claims.student('u1'), setup: (d) => d.getMap('items').set('n1', { type: 'x', title: 'Hi', body: '', priority: 'low', at: 1 }), good: put('read', 'n1', (n) => n) },
+  { doc: 's1/emergency/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('broadcast').set('title', 'Drill'); d.getMap('broadcast').set('targetRoles', ['student']); d.getMap('status').set('acked', 0) }, good: put('acks', 'u1', (n) => ({ at: n })), derived: ['status'] },
+  { doc: 's1/bus/b1', hostile: claims.driver('d1', { buses: ['b1'] }), setup: (d) => { d.getMap('route').set('speedLimitKmh', 50); d.getMap('alerts').set('x', { type: 'stale', at: 1, detail: '' }) }, good: put('position', 'now', (n) => ({ lat: 1, lng: 2, speed: 10, heading: n % 360, at: Date.now() })), derived: ['alerts'] },
+  { doc: 's1/class/7a', hostile: claims.student('u1', { classes: ['7a'] }), setup: (d) => { d.getMap('actions').set('lock', false); d.getMap('activity').set('u2', { state: 'away', at: 1 }) }, good: put('activity', 'u1', (n) => ({ state: 'active', at: n })), derived: ['stats'] },
+  { doc: 's1/dashboard/f1', hostile: claims.admin('a1'), setup: (d) => d.getMap('data').set('attendance', 0.9), good: put('data', 'grades', (n) => n) },
+  { doc: 's1/leaderboard/f1', hostile: claims.student('u1'), setup: (d) => d.getMap('entries').set('u2', { name: 'U2', score: 5, rank: 1 }), derived: ['sources'] },
+  { doc: 's1/system/status', hostile: claims.admin('a1'), setup: () => {}, derived: ['now'] },
 ]
 
 /** Documents the targets' rules consult, kept apart from the ones the hostile teacher scrambles. */
@@ -61,9 +60,9 @@ const related: Record<string, (doc: Y.Doc) => void> = {
 }
 
 /** Deterministic pseudo-random numbers (seed from FUZZ_SEED to replay a failure). */
-let seed = Number(process.env.FUZZ_SEED ?? 20261122)
-const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
-const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]
+const rng = new Rng(testSeed('FUZZ_SEED', '20261122'))
+const random = () => rng.next()
+const pick = <T>(list: readonly T[]): T => rng.pick(list)
 
 function randomValue(sub: string, depth = 0): unknown {
   switch (Math.floor(random() * (depth > 1 ? 5 : 8))) {
@@ -157,18 +156,19 @@ console.error = (...args: unknown[]) => {
   logError(...args)
 }
 
-let server: TestServer
+// Let the refused clients' disconnects settle before the fixture stops the server, so no document
+// is mid-load at shutdown (after hooks run in the order they are added).
+test.after(async () => {
+  closeClients()
+  const hocuspocus = server.app.hocuspocus
+  await until(() => hocuspocus.getConnectionsCount() === 0 && hocuspocus.loadingDocuments.size === 0, { what: 'connections to close' })
+})
+const server = useServer({ MAX_MESSAGES_PER_SEC: '100000', MAX_OPENS_PER_SEC: '100000' })
 test.before(async () => {
-  server = await startServer({ MAX_MESSAGES_PER_SEC: '100000', MAX_OPENS_PER_SEC: '100000' })
   for (const [name, setup] of Object.entries(related)) await serverWrite(server.app.hocuspocus, name, setup)
   for (const t of targets) await serverWrite(server.app.hocuspocus, t.doc, t.setup)
 })
-test.after(async () => {
-  closeClients()
-  // Let the refused clients' disconnects settle before stopping, so no document is mid-load at shutdown.
-  const hocuspocus = server.app.hocuspocus
-  await eventually(() => hocuspocus.getConnectionsCount() === 0 && hocuspocus.loadingDocuments.size === 0, 10_000, 'connections to close')
-  await server.stop()
+test.after(() => {
   // Seen under this barrage: a class document that stays loaded (never destroyed) after rapid
   // student disconnects, whose awareness timer keeps the process alive. Fail clearly, not by hanging.
   setTimeout(() => {
@@ -188,8 +188,8 @@ for (const target of targets) {
     const expected = protectedView(target, surface, initialCopy, user, initialCopy)
     const known = new Y.Doc()
     // Someone keeps watching, so the document stays loaded between the hostile client's reconnects.
-    const watcher = connect(server.url, target.doc, await mintToken(claims('watch', 'admin')))
-    await within(watcher.synced, 5000, 'watcher sync')
+    const watcher = connect(server.url, target.doc, await mintToken(claims.admin('watch')))
+    await within(watcher.synced, DEADLINE_MS, 'watcher sync')
     let client: Client | undefined
     let accepted = 0
     let refused = 0
@@ -198,14 +198,14 @@ for (const target of targets) {
         if (!client) {
           client = connect(server.url, target.doc, token)
           const settled = nextSyncStatus(client)
-          await within(client.synced, 5000, 'sync')
-          await within(settled, 5000, 'first acknowledgement')
+          await within(client.synced, DEADLINE_MS, 'sync')
+          await within(settled, DEADLINE_MS, 'first acknowledgement')
           Y.applyUpdate(known, Y.encodeStateAsUpdate(client.doc))
         }
         const update = randomUpdate(known, surface, user.sub, target.good)
         const outcome = Promise.race([nextSyncStatus(client), client.closed.then(() => 'closed' as const)])
         sendRawUpdate(client, update)
-        const result = await within(outcome, 5000, `outcome of update ${i}`)
+        const result = await within(outcome, DEADLINE_MS, `outcome of update ${i}`)
         if (result === true) {
           accepted++
           Y.applyUpdate(known, update)
@@ -227,8 +227,8 @@ for (const target of targets) {
 }
 
 test('the server still serves after the barrage', async () => {
-  const client = connect(server.url, 's1/doc/f1', await mintToken(claims('t1', 'teacher')))
-  await within(client.synced, 5000, 'sync')
+  const client = connect(server.url, 's1/doc/f1', await mintToken(claims.teacher('t1')))
+  await within(client.synced, DEADLINE_MS, 'sync')
   assert.is(client.doc.getMap('meta').get('title'), 'Essay')
 })
 

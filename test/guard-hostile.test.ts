@@ -11,10 +11,10 @@ import { checkUpdate } from '../server/guard/check.ts'
 import { RelatedDocs } from '../server/facts.ts'
 import { serverWrite } from '../server/writes.ts'
 import { craft, itemAt, journalLength, sendRawUpdate, serverJson } from './helpers/guard.ts'
-import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, within } from './helpers/clients.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, within } from './helpers/clients.ts'
 import { closeYClients, connectY } from './helpers/ywebsocket.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 
 const identity = (sub: string, role: Identity['role']): Identity => ({ sub, name: sub, role, schools: ['s1'], classes: [], children: [], buses: [] })
 const u1 = identity('u1', 'student')
@@ -242,51 +242,45 @@ test('a sync step 2 resending what the server has passes; a replaced map value m
   assert.is(verdict('s1/poll/p1/ballot/u1', ballot, u1, vanishing), 'forbidden-write: ballot/choice')
 })
 
-let server: TestServer
-test.before(async () => {
-  server = await startServer()
-})
+const server = useServer()
 test.after.each(() => {
   closeClients()
   closeYClients()
-})
-test.after(async () => {
-  await server.stop()
 })
 
 test('over a real connection: a hidden tally overwrite and a delete of a classmate\'s message close with the reason; nothing changes', async () => {
   await serverWrite(server.app.hocuspocus, 's1/poll/p9', (d) => d.getMap('tallies').set('0', 3))
   const teacherClient = connect(server.url, 's1/poll/p9', await mintToken(teacher()))
-  await within(teacherClient.synced, 5000, 'sync')
+  await within(teacherClient.synced, DEADLINE_MS, 'sync')
   const tally = craft([{ id: [777, 0], origin: itemAt(teacherClient.doc, 'tallies', '0'), content: { any: [999] } }])
   const entries = await journalLength(server, 's1/poll/p9')
   sendRawUpdate(teacherClient, tally)
-  assert.is(await within(teacherClient.closed, 5000, 'refusal'), 'forbidden-write: tallies/0')
+  assert.is(await within(teacherClient.closed, DEADLINE_MS, 'refusal'), 'forbidden-write: tallies/0')
   assert.equal((await serverJson(server, 's1/poll/p9') as { tallies: unknown }).tallies, { 0: 3 })
   assert.is(await journalLength(server, 's1/poll/p9'), entries)
 
   const author = connect(server.url, 's1/chat/c9', await mintToken(student('u1')))
-  await within(author.synced, 5000, 'sync')
+  await within(author.synced, DEADLINE_MS, 'sync')
   author.doc.getArray('messages').push([{ id: 'm1', author: 'u1', text: 'mine', at: 1 }])
   await author.acknowledged()
   const other = connect(server.url, 's1/chat/c9', await mintToken(student('u2')))
-  await within(other.synced, 5000, 'sync')
+  await within(other.synced, DEADLINE_MS, 'sync')
   sendRawUpdate(other, craft([], [{ client: author.doc.clientID, clock: 0, len: 1 }]))
-  assert.is(await within(other.closed, 5000, 'refusal'), 'forbidden-write: messages (not yours to delete)')
+  assert.is(await within(other.closed, DEADLINE_MS, 'refusal'), 'forbidden-write: messages (not yours to delete)')
   assert.is(author.doc.getArray('messages').length, 1)
   assert.is((await serverJson(server, 's1/chat/c9') as { messages: unknown[] }).messages.length, 1)
 })
 
 test("structs under another user's client id are refused, so that user's next changes are not taken as known", async () => {
   const victim = connect(server.url, 's1/doc/ids', await mintToken(student('u1')))
-  await within(victim.synced, 5000, 'sync')
+  await within(victim.synced, DEADLINE_MS, 'sync')
   victim.doc.getMap('comments').set('u1:c1', { text: 'first', at: 1 })
   await victim.acknowledged()
   const attacker = connect(server.url, 's1/doc/ids', await mintToken(student('u2')))
-  await within(attacker.synced, 5000, 'sync')
+  await within(attacker.synced, DEADLINE_MS, 'sync')
   const next = Y.getState(victim.doc.store, victim.doc.clientID)
   sendRawUpdate(attacker, craft([{ id: [victim.doc.clientID, next], parent: 'comments', parentSub: 'u2:c1', content: { any: [{ text: 'squat', at: 1 }] } }]))
-  assert.is(await within(attacker.closed, 5000, 'refusal'), `forbidden-write: client id ${victim.doc.clientID} belongs to another user`)
+  assert.is(await within(attacker.closed, DEADLINE_MS, 'refusal'), `forbidden-write: client id ${victim.doc.clientID} belongs to another user`)
   victim.doc.getMap('comments').set('u1:c2', { text: 'second', at: 2 })
   await victim.acknowledged()
   assert.equal(Object.keys((await serverJson(server, 's1/doc/ids') as { comments: object }).comments).sort(), ['u1:c1', 'u1:c2'])
@@ -294,19 +288,19 @@ test("structs under another user's client id are refused, so that user's next ch
 
 test('a stock y-websocket client is guarded the same way', async () => {
   const client = connectY(server.url, 's1/poll/p9', await mintToken(teacher()))
-  await within(client.synced, 5000, 'sync')
+  await within(client.synced, DEADLINE_MS, 'sync')
   client.doc.getMap('tallies').set('0', 1000)
-  const { code, reason } = await within(client.closed, 5000, 'refusal')
+  const { code, reason } = await within(client.closed, DEADLINE_MS, 'refusal')
   assert.is(reason, 'forbidden-write: tallies/0')
   assert.is(code, 4403)
   assert.equal((await serverJson(server, 's1/poll/p9') as { tallies: unknown }).tallies, { 0: 3 })
 })
 
 test('a token named like the server is still a client: its writes to server paths are refused', async () => {
-  const impostor = connect(server.url, 's1/poll/p9', await mintToken({ sub: 'server', role: 'teacher', schools: ['s1'] }))
-  await within(impostor.synced, 5000, 'sync')
+  const impostor = connect(server.url, 's1/poll/p9', await mintToken(claims.teacher('server')))
+  await within(impostor.synced, DEADLINE_MS, 'sync')
   impostor.doc.getMap('tallies').set('1', 50)
-  assert.is(await within(impostor.closed, 5000, 'refusal'), 'forbidden-write: tallies/1')
+  assert.is(await within(impostor.closed, DEADLINE_MS, 'refusal'), 'forbidden-write: tallies/1')
 })
 
 test.run()

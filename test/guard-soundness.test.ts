@@ -6,8 +6,8 @@ import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
 import { serverWrite } from '../server/writes.ts'
 import { craft, encodeGc, itemAt, journalLength, sendRawUpdate, serverJson } from './helpers/guard.ts'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, open, until, within, type Client } from './helpers/clients.ts'
 import { closeYClients, connectY, sendRawYUpdate } from './helpers/ywebsocket.ts'
 import { startTestCluster } from './helpers/cluster.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
@@ -16,37 +16,21 @@ const DOC = 's1/doc/graded'
 const GRADE_A = { text: 'Grade: A', at: 1 }
 const GRADE_F = { text: 'Grade: F', at: 2 }
 
-let dataDir: string
-let server: TestServer
-
-const start = async () => (server = await startServer({}, { dataDir }))
+const server = useServer()
 const restart = async () => {
   closeClients()
   closeYClients()
-  await server.stop()
-  await start()
+  await server.restart()
 }
 
-test.before(async () => {
-  dataDir = tempDir()
-  await start()
-})
 test.after.each(() => {
   closeClients()
   closeYClients()
 })
-test.after(() => server.stop())
-
-/** A connected, synced client. */
-async function open(name: string, token: string, doc?: Y.Doc): Promise<Client> {
-  const client = connect(server.url, name, token, { doc })
-  await within(client.synced, 5000, `sync of ${name}`)
-  return client
-}
 
 /** The teacher grades under its own client id; returns that id and the teacher's document. */
 async function teacherGrades(name: string): Promise<{ client: number; doc: Y.Doc }> {
-  const t1 = await open(name, await mintToken(teacher()))
+  const t1 = await open(server, name, teacher())
   t1.doc.getMap('comments').set('t1:c1', GRADE_A)
   await t1.acknowledged()
   t1.destroy()
@@ -95,11 +79,11 @@ const ATTACKS: Array<{ name: string; build: (doc: Y.Doc, victim: number) => Uint
 test('offset struct under a teacher client id from history (after a restart): refused, the grade stays', async () => {
   const { client } = await teacherGrades(DOC)
   await restart()
-  const u1 = await open(DOC, await mintToken(student()))
+  const u1 = await open(server, DOC, student())
   const state = Y.getState(u1.doc.store, client)
   const before = await journalLength(server, DOC)
   sendRawUpdate(u1, offsetStruct(client, state))
-  assert.is(await within(u1.closed, 5000, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
+  assert.is(await within(u1.closed, DEADLINE_MS, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
   assert.equal(((await serverJson(server, DOC)) as { comments: Record<string, unknown> }).comments['t1:c1'], GRADE_A)
   assert.is(await journalLength(server, DOC), before, 'nothing journaled')
   await restart()
@@ -109,11 +93,11 @@ test('offset struct under a teacher client id from history (after a restart): re
 test('offset struct under the server document’s own client id: refused', async () => {
   const name = 's1/doc/server-id'
   await serverWrite(server.app.hocuspocus, name, (d) => d.getMap('meta').set('title', 'Set by the server'))
-  const u1 = await open(name, await mintToken(student()))
+  const u1 = await open(server, name, student())
   const [serverClient] = itemAt(u1.doc, 'meta', 'title')
   const state = Y.getState(u1.doc.store, serverClient)
   sendRawUpdate(u1, craft([{ id: [serverClient, state - 1], parent: 'body', content: { any: ['x', 'y'] } }]))
-  assert.is(await within(u1.closed, 5000, 'refusal'), `forbidden-write: client id ${serverClient} is the server's`)
+  assert.is(await within(u1.closed, DEADLINE_MS, 'refusal'), `forbidden-write: client id ${serverClient} is the server's`)
   assert.is(((await serverJson(server, name)) as { meta: Record<string, unknown> }).meta.title, 'Set by the server')
 })
 
@@ -121,9 +105,9 @@ test('offset struct through /y/: refused with 4403, the grade stays', async () =
   const name = 's1/doc/graded-y'
   const { client } = await teacherGrades(name)
   const y = connectY(server.url, name, await mintToken(student()))
-  await within(y.synced, 5000, 'y-websocket sync')
+  await within(y.synced, DEADLINE_MS, 'y-websocket sync')
   sendRawYUpdate(y, offsetStruct(client, Y.getState(y.doc.store, client)))
-  const closed = await within(y.closed, 5000, 'close')
+  const closed = await within(y.closed, DEADLINE_MS, 'close')
   assert.is(closed.code, 4403)
   assert.is(closed.reason, `forbidden-write: client id ${client} belongs to another user`)
   assert.equal(((await serverJson(server, name)) as { comments: Record<string, unknown> }).comments['t1:c1'], GRADE_A)
@@ -133,37 +117,37 @@ test('clock squatting: a GC under the teacher’s id after a restart is refused;
   const name = 's1/doc/squat'
   const { client, doc } = await teacherGrades(name)
   await restart()
-  const u1 = await open(name, await mintToken(student()))
+  const u1 = await open(server, name, student())
   sendRawUpdate(u1, encodeGc(client, Y.getState(u1.doc.store, client), 1000))
-  assert.is(await within(u1.closed, 5000, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
+  assert.is(await within(u1.closed, DEADLINE_MS, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
   // The teacher was offline meanwhile and edited; the same document reconnects.
   doc.getMap('comments').set('t1:c2', { text: 'Well argued', at: 3 })
-  const t1 = await open(name, await mintToken(teacher()), doc)
+  const t1 = await open(server, name, teacher(), { doc })
   await t1.acknowledged()
-  const reader = await open(name, await mintToken(student('u2')))
-  await eventually(() => reader.doc.getMap('comments').has('t1:c2'), 5000, 'the offline edit to reach another reader')
+  const reader = await open(server, name, student('u2'))
+  await until(() => reader.doc.getMap('comments').has('t1:c2'), { what: 'the offline edit to reach another reader' })
   assert.equal(reader.doc.getMap('comments').get('t1:c2'), { text: 'Well argued', at: 3 })
 })
 
 test('an id seen in presence is its user’s: nobody takes it while they are offline, and their offline edit arrives', async () => {
   const name = 's1/doc/presence-id'
   const doc = new Y.Doc()
-  const victim = await open(name, await mintToken(teacher()), doc)
+  const victim = await open(server, name, teacher(), { doc })
   victim.provider.setAwarenessField('cursor', { at: 1 })
-  await eventually(async () => (await server.app.store.clientOwners(name, [doc.clientID])).get(doc.clientID) === 't1', 5000, 'the presence id to be recorded')
+  await until(async () => (await server.app.store.clientOwners(name, [doc.clientID])).get(doc.clientID) === 't1', { what: 'the presence id to be recorded' })
   victim.destroy()
-  const u1 = await open(name, await mintToken(student()))
+  const u1 = await open(server, name, student())
   sendRawUpdate(u1, craft([{ id: [doc.clientID, 0], parent: 'comments', parentSub: 'u1:c1', content: { any: [{ text: 'mine now', at: 1 }] } }]))
-  assert.is(await within(u1.closed, 5000, 'refusal'), `forbidden-write: client id ${doc.clientID} belongs to another user`)
+  assert.is(await within(u1.closed, DEADLINE_MS, 'refusal'), `forbidden-write: client id ${doc.clientID} belongs to another user`)
   doc.getMap('comments').set('t1:c1', GRADE_A)
-  const back = await open(name, await mintToken(teacher()), doc)
+  const back = await open(server, name, teacher(), { doc })
   await back.acknowledged()
   assert.equal(((await serverJson(server, name)) as { comments: Record<string, unknown> }).comments, { 't1:c1': GRADE_A })
 })
 
 test('a value nested 5,000 deep is refused before the journal; the room still opens after a restart', async () => {
   const name = 's1/chat/deep'
-  const u1 = await open(name, await mintToken(student()))
+  const u1 = await open(server, name, student())
   let deep: unknown = 'bottom'
   for (let i = 0; i < 5000; i++) deep = [deep]
   const copy = new Y.Doc()
@@ -174,19 +158,19 @@ test('a value nested 5,000 deep is refused before the journal; the room still op
   assert.throws(() => Y.applyUpdate(new Y.Doc(), update), 'the update really cannot be read back')
   const journaled = await journalLength(server, name)
   sendRawUpdate(u1, update)
-  assert.is(await within(u1.closed, 5000, 'refusal'), 'too-large: a value nests deeper than 16 levels')
+  assert.is(await within(u1.closed, DEADLINE_MS, 'refusal'), 'too-large: a value nests deeper than 16 levels')
   assert.is(await journalLength(server, name), journaled, 'nothing journaled')
   await restart()
-  const again = await open(name, await mintToken(student()))
+  const again = await open(server, name, student())
   again.doc.getArray('messages').push([{ id: 'm2', author: 'u1', text: 'still here', at: Date.now() }])
   await again.acknowledged()
 })
 
 test('one update of 150,000 structs is refused by the struct cap', async () => {
   const name = 's1/doc/huge'
-  const u1 = await open(name, await mintToken(student()))
+  const u1 = await open(server, name, student())
   sendRawUpdate(u1, hugeUpdate(424242))
-  assert.is(await within(u1.closed, 10_000, 'refusal'), 'too-large: update carries more than 20000 new structs')
+  assert.is(await within(u1.closed, DEADLINE_MS, 'refusal'), 'too-large: update carries more than 20000 new structs')
   assert.is(((await serverJson(server, name)) as { body: string }).body, '')
 })
 
@@ -195,10 +179,10 @@ test('every attack through /y/: closed with its reason, nothing stored', async (
   const { client: victim } = await teacherGrades(name)
   for (const attack of ATTACKS) {
     const y = connectY(server.url, name, await mintToken(student()))
-    await within(y.synced, 5000, `y-websocket sync before ${attack.name}`)
+    await within(y.synced, DEADLINE_MS, `y-websocket sync before ${attack.name}`)
     const journaled = await journalLength(server, name)
     sendRawYUpdate(y, attack.build(y.doc, victim))
-    const closed = await within(y.closed, 10_000, `close after ${attack.name}`)
+    const closed = await within(y.closed, DEADLINE_MS, `close after ${attack.name}`)
     assert.is(closed.reason, attack.reason(victim), attack.name)
     assert.is(closed.code, attack.reason(victim).startsWith('too-large') ? 4413 : 4403, attack.name)
     assert.is(await journalLength(server, name), journaled, `${attack.name}: nothing journaled`)
@@ -209,8 +193,8 @@ test('every attack through /y/: closed with its reason, nothing stored', async (
 
 test('honest concurrent editing: two users typing at once, each deleting the other’s text, are accepted whole', async () => {
   const name = 's1/doc/together'
-  const t1 = await open(name, await mintToken(teacher()))
-  const u1 = await open(name, await mintToken(student()))
+  const t1 = await open(server, name, teacher())
+  const u1 = await open(server, name, student())
   const refusals: string[] = []
   void t1.closed.then((reason) => refusals.push(`t1: ${reason}`))
   void u1.closed.then((reason) => refusals.push(`u1: ${reason}`))
@@ -221,7 +205,7 @@ test('honest concurrent editing: two users typing at once, each deleting the oth
   }
   textOf(t1).insert(0, 'teacher ')
   await t1.acknowledged()
-  await eventually(() => u1.doc.getXmlFragment('body').length > 0, 5000, 'the shared paragraph')
+  await until(() => u1.doc.getXmlFragment('body').length > 0, { what: 'the shared paragraph' })
   for (let round = 0; round < 20; round++) {
     const a = textOf(t1)
     const b = textOf(u1)
@@ -233,7 +217,7 @@ test('honest concurrent editing: two users typing at once, each deleting the oth
     }
   }
   await Promise.all([t1.acknowledged(), u1.acknowledged()])
-  await eventually(() => textOf(t1).toString() === textOf(u1).toString(), 5000, 'convergence')
+  await until(() => textOf(t1).toString() === textOf(u1).toString(), { what: 'convergence' })
   assert.equal(refusals, [])
   const stored = ((await serverJson(server, name)) as { body: string }).body
   assert.ok(stored.includes(textOf(t1).toString()), 'the server holds what both see')
@@ -246,28 +230,28 @@ test('two instances: every attack under the client id of a teacher live on the o
     const [a, b] = cluster.instances
     const name = 's1/doc/cluster-grade'
     const t1 = connect(a.url, name, await mintToken(teacher()))
-    await within(t1.synced, 10_000, 'teacher sync')
+    await within(t1.synced, DEADLINE_MS, 'teacher sync')
     t1.doc.getMap('comments').set('t1:c1', GRADE_A)
     await t1.acknowledged()
     const u1 = connect(b.url, name, await mintToken(student()))
-    await within(u1.synced, 10_000, 'student sync')
-    await eventually(() => u1.doc.getMap('comments').has('t1:c1'), 10_000, 'the grade to reach the other instance')
+    await within(u1.synced, DEADLINE_MS, 'student sync')
+    await until(() => u1.doc.getMap('comments').has('t1:c1'), { what: 'the grade to reach the other instance' })
     const client = t1.doc.clientID
     u1.destroy()
     for (const attack of ATTACKS) {
       const attacker = connect(b.url, name, await mintToken(student()))
-      await within(attacker.synced, 10_000, `sync before ${attack.name}`)
-      await eventually(() => Y.getState(attacker.doc.store, client) > 0, 10_000, 'the teacher’s changes')
+      await within(attacker.synced, DEADLINE_MS, `sync before ${attack.name}`)
+      await until(() => Y.getState(attacker.doc.store, client) > 0, { what: 'the teacher’s changes' })
       sendRawUpdate(attacker, attack.build(attacker.doc, client))
-      assert.is(await within(attacker.closed, 10_000, `refusal of ${attack.name}`), attack.reason(client), attack.name)
+      assert.is(await within(attacker.closed, DEADLINE_MS, `refusal of ${attack.name}`), attack.reason(client), attack.name)
       attacker.destroy()
     }
     // The teacher keeps working on the first instance; a fresh reader on the second sees A and the new comment.
     t1.doc.getMap('comments').set('t1:c2', { text: 'See me', at: 4 })
     await t1.acknowledged()
     const reader = connect(b.url, name, await mintToken(student('u2')))
-    await within(reader.synced, 10_000, 'reader sync')
-    await eventually(() => reader.doc.getMap('comments').has('t1:c2'), 10_000, 'the new comment')
+    await within(reader.synced, DEADLINE_MS, 'reader sync')
+    await until(() => reader.doc.getMap('comments').has('t1:c2'), { what: 'the new comment' })
     assert.equal(reader.doc.getMap('comments').get('t1:c1'), GRADE_A)
   } finally {
     closeClients()

@@ -10,21 +10,20 @@ import { MAX_OPEN_JSON_CHARS } from '../docs-model/common.ts'
 import { sendMessage } from '../docs-model/surfaces/chat/surface.ts'
 import { serverWrite } from '../server/writes.ts'
 import type { Claims } from '../server/identity.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { craft, journalLength, sendRawUpdate, serverJson } from './helpers/guard.ts'
-import { startServer, type TestServer } from './helpers/server.ts'
-import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
+import { useServer } from './helpers/server.ts'
+import { admin, claims, mintToken, student, teacher } from './helpers/tokens.ts'
 
-let server: TestServer
+// The generic size limits are raised out of the way: what refuses here is the layout.
+const server = useServer({ MAX_VALUE_BYTES: String(64 * 1024 * 1024), MAX_MESSAGE_BYTES: String(8 * 1024 * 1024) })
 const sessions: Session[] = []
 
-const driver: Claims = { sub: 'd1', role: 'driver', schools: ['s1'], buses: ['b1'] }
-const proctor: Claims = { sub: 'pr1', role: 'proctor', schools: ['s1'] }
-const service: Claims = { sub: 'svc', role: 'service', schools: ['s1'] }
+const driver: Claims = claims.driver('d1', { buses: ['b1'] })
+const proctor: Claims = claims.proctor('pr1')
+const service: Claims = claims.service('svc')
 
 test.before(async () => {
-  // The generic size limits are raised out of the way: what refuses here is the layout.
-  server = await startServer({ MAX_VALUE_BYTES: String(64 * 1024 * 1024), MAX_MESSAGE_BYTES: String(8 * 1024 * 1024) })
   const write = (name: string, change: (doc: Y.Doc) => void) => serverWrite(server.app.hocuspocus, name, change)
   await write('s1/exam/e1', (d) => {
     const meta = d.getMap('meta')
@@ -32,7 +31,7 @@ test.before(async () => {
     meta.set('startsAt', Date.now() - 1000)
     meta.set('durationSec', 3600)
   })
-  await eventually(async () => (await server.app.peek('s1/exam/e1')).getMap('meta').get('status') === 'open', 5000, 'the exam opened')
+  await until(async () => (await server.app.peek('s1/exam/e1')).getMap('meta').get('status') === 'open', { what: 'the exam opened' })
   await write('s1/group/g1', (d) => {
     const meta = d.getMap('meta')
     for (const [key, value] of Object.entries({ name: 'Chess', maxMembers: 10, isPublic: true, owner: 't1' })) meta.set(key, value)
@@ -48,9 +47,6 @@ test.after.each(() => {
   closeClients()
   for (const s of sessions.splice(0)) s.destroy()
 })
-test.after(async () => {
-  await server.stop()
-})
 
 async function session(claims: Claims): Promise<Session> {
   const s = new Session({ url: server.url, token: await mintToken(claims), WebSocketPolyfill: WebSocket })
@@ -60,7 +56,7 @@ async function session(claims: Claims): Promise<Session> {
 
 /** Waits until the server acknowledged a helper's write, then returns the server's copy. */
 async function landed(handle: Handle): Promise<any> {
-  await eventually(() => !handle.pending, 5000, `${handle.name} acknowledged`)
+  await until(() => !handle.pending, { what: `${handle.name} acknowledged` })
   return serverJson(server, handle.name)
 }
 
@@ -77,12 +73,12 @@ interface Change {
  */
 async function refused(name: string, claims: Claims, change: Change, reason: string | RegExp): Promise<void> {
   const client = connect(server.url, name, await mintToken(claims))
-  await within(client.synced, 5000, `sync of ${name}`)
+  await within(client.synced, DEADLINE_MS, `sync of ${name}`)
   const journal = await journalLength(server, name)
   const root = async () => ((await serverJson(server, name)) as Record<string, unknown>)[change.root]
   const before = await root()
   change.apply(client)
-  const got = await within(client.closed, 5000, `refusal on ${name}`)
+  const got = await within(client.closed, DEADLINE_MS, `refusal on ${name}`)
   if (typeof reason === 'string') assert.is(got, reason)
   else assert.match(got, reason)
   assert.is(await journalLength(server, name), journal, `${name}: nothing journaled`)
@@ -97,7 +93,7 @@ const tooLong = (path: string, at: string, max: number) => `forbidden-write: ${p
 
 test('chat: a message with an extra key is refused however large; the honest message and file land', async () => {
   const chat = new ChatClient(await session(student('u1')), 's1/chat/v1')
-  await within(chat.handle.ready, 5000, 'chat open')
+  await within(chat.handle.ready, DEADLINE_MS, 'chat open')
   const sent = chat.send('hello')
   assert.equal((await landed(chat.handle)).messages, [sent])
   const withFile = sendMessage(chat.handle.doc, 'u1', 'the worksheet', { name: 'sheet.pdf', size: 2048, url: '/files/s1/abc' })
@@ -133,7 +129,7 @@ test('a key hidden as the prototype of a crafted value is refused, in objects an
 
 test('doc comments: anchors are a position or a range; other anchors, extra keys and long texts are refused', async () => {
   const doc = new DocClient(await session(student('u1')), 's1/doc/v1')
-  await within(doc.handle.ready, 5000, 'doc open')
+  await within(doc.handle.ready, DEADLINE_MS, 'doc open')
   const plain = doc.comment('Is this right?')
   const at = doc.comment('Check this word', 4)
   const range = doc.comment('And this sentence', { from: 10, to: 42 })
@@ -155,7 +151,7 @@ test('doc comments: anchors are a position or a range; other anchors, extra keys
 
 test('exam events: details are a short note or a few primitive fields; other details and extra keys are refused', async () => {
   const exam = new ExamClient(await session(student('u1')), 's1', 'e1')
-  await within(Promise.all([exam.exam.ready, exam.sheet.ready]), 5000, 'exam open')
+  await within(Promise.all([exam.exam.ready, exam.sheet.ready]), DEADLINE_MS, 'exam open')
   exam.event('tab_switch')
   exam.event('face_missing', { durationSec: 4 })
   exam.event('multiple_faces', { faces: 2, confidence: 0.9, camera: 'front', mirrored: false })
@@ -177,7 +173,7 @@ test('exam events: details are a short note or a few primitive fields; other det
 
 test('board elements: extra keys, long texts and too many points are refused; a drawn stroke lands', async () => {
   const board = new BoardClient(await session(student('u1')), 's1/board/v1')
-  await within(board.handle.ready, 5000, 'board open')
+  await within(board.handle.ready, DEADLINE_MS, 'board open')
   const key = board.draw({ kind: 'stroke', points: [0, 0, 10, 12, 30, 40], color: 'hsl(120 65% 45%)' })
   assert.equal((await landed(board.handle)).elements[key].points, [0, 0, 10, 12, 30, 40])
 
@@ -191,20 +187,20 @@ test('board elements: extra keys, long texts and too many points are refused; a 
 test('classroom activity, group membership and emergency acknowledgements refuse extra keys', async () => {
   const seven: Claims = student('u1', { classes: ['7a'] })
   const room = new ClassClient(await session(seven), 's1', '7a')
-  await within(room.handle.ready, 5000, 'class open')
+  await within(room.handle.ready, DEADLINE_MS, 'class open')
   room.report('active', { page: '/lessons/4', handRaised: true })
   assert.equal({ ...(await landed(room.handle)).activity.u1, at: 0 }, { state: 'active', page: '/lessons/4', handRaised: true, at: 0 })
   await refused('s1/class/7a', seven, set('activity', 'u1', { state: 'idle', at: 1, mood: 'bored' }), unknownKey('activity/u1', 'mood'))
   await refused('s1/class/7a', seven, set('activity', 'u1', { state: 'idle', at: 1, page: 'x'.repeat(501) }), tooLong('activity/u1', 'page', 500))
 
   const group = new GroupClient(await session(student('u1')), 's1/group/g1')
-  await within(group.handle.ready, 5000, 'group open')
+  await within(group.handle.ready, DEADLINE_MS, 'group open')
   group.join()
   assert.ok((await landed(group.handle)).members.u1)
   await refused('s1/group/g1', student('u2'), set('members', 'u2', { at: 1, role: 'owner' }), unknownKey('members/u2', 'role'))
 
   const emergency = new EmergencyClient(await session(student('u1')), 's1/emergency/x1')
-  await within(emergency.handle.ready, 5000, 'emergency open')
+  await within(emergency.handle.ready, DEADLINE_MS, 'emergency open')
   emergency.acknowledge()
   assert.ok((await landed(emergency.handle)).acks.u1)
   await refused('s1/emergency/x1', student('u2'), set('acks', 'u2', { at: 1, location: 'x'.repeat(10_000) }), unknownKey('acks/u2', 'location'))
@@ -212,7 +208,7 @@ test('classroom activity, group membership and emergency acknowledgements refuse
 
 test('bus fixes and route stops, and proctors\' acknowledgements, refuse extra keys', async () => {
   const bus = new BusClient(await session(driver), 's1', 'b1')
-  await within(bus.handle.ready, 5000, 'bus open')
+  await within(bus.handle.ready, DEADLINE_MS, 'bus open')
   const fix = { lat: 52.5, lng: 13.4, speed: 30, heading: 90, accuracy: 5, at: Date.now() }
   bus.report(fix)
   assert.equal((await landed(bus.handle)).position.now, fix)
@@ -221,7 +217,7 @@ test('bus fixes and route stops, and proctors\' acknowledgements, refuse extra k
   await refused('s1/bus/b1', admin(), set('route', 'stops', [stop, { ...stop, id: 'park', photo: 'x' }]), unknownKey('route/stops', 'photo', '1'))
 
   const monitor = new MonitorClient(await session(proctor), 's1', 'e1')
-  await within(monitor.handle.ready, 5000, 'monitor open')
+  await within(monitor.handle.ready, DEADLINE_MS, 'monitor open')
   monitor.ack('u1:tab_switch')
   assert.is((await landed(monitor.handle)).acks['u1:tab_switch'].by, 'pr1')
   await refused('s1/exam/e1/monitor', proctor, set('acks', 'u1:face_missing', { by: 'pr1', at: 1, note: 'seen' }), unknownKey('acks/u1:face_missing', 'note'))
@@ -229,7 +225,7 @@ test('bus fixes and route stops, and proctors\' acknowledgements, refuse extra k
 
 test('dashboards stay open JSON, bounded as a whole', async () => {
   const writer = connect(server.url, 's1/dashboard/v1', await mintToken(service))
-  await within(writer.synced, 5000, 'dashboard open')
+  await within(writer.synced, DEADLINE_MS, 'dashboard open')
   writer.doc.getMap('data').set('attendance', { present: 412, absent: 9, byClass: { '7a': 28 }, trend: [1, 2, 3] })
   await writer.acknowledged()
   assert.equal(((await serverJson(server, 's1/dashboard/v1')) as any).data.attendance.byClass, { '7a': 28 })

@@ -5,8 +5,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
 import { journalLength, nextSyncStatus, serverJson } from './helpers/guard.ts'
 import { serverWrite } from '../server/writes.ts'
@@ -140,26 +140,19 @@ const cases: Case[] = [
   { doc: 's1/system/status', as: admin(), forbidden: { change: set('now', 'connections', -1), reason: 'read-only', absent: (d) => d.getMap('now').get('connections') !== -1 } },
 ]
 
-let dataDir: string
-let server: TestServer
+const server = useServer()
 const observers = new Map<string, Client>()
 
 test.before(async () => {
-  dataDir = tempDir()
-  server = await startServer({}, { dataDir })
   for (const [name, change] of Object.entries(setups)) await serverWrite(server.app.hocuspocus, name, change)
-})
-test.after(async () => {
-  closeClients()
-  await server.stop()
 })
 
 /** Opens a document and waits until the server acknowledged the client's own first sync step 2. */
 async function open(name: string, claims: Claims): Promise<Client> {
   const client = connect(server.url, name, await mintToken(claims))
   const settled = nextSyncStatus(client)
-  await within(Promise.race([client.synced, client.refused.then((r) => Promise.reject(new Error(`${claims.sub} refused: ${r}`)))]), 5000, `${claims.sub} opening ${name}`)
-  await within(settled, 5000, 'the first sync acknowledgement')
+  await within(Promise.race([client.synced, client.refused.then((r) => Promise.reject(new Error(`${claims.sub} refused: ${r}`)))]), DEADLINE_MS, `${claims.sub} opening ${name}`)
+  await within(settled, DEADLINE_MS, 'the first sync acknowledgement')
   return client
 }
 
@@ -179,8 +172,8 @@ for (const c of cases) {
       writers.push(writer)
       const applied = nextSyncStatus(writer)
       writer.doc.transact(() => c.allowed!.change(writer.doc))
-      assert.is(await within(applied, 5000, 'acknowledgement'), true, 'the allowed write was applied')
-      await eventually(() => c.allowed!.seen(watcher.doc), 5000, 'the observer to see the allowed write')
+      assert.is(await within(applied, DEADLINE_MS, 'acknowledgement'), true, 'the allowed write was applied')
+      await until(() => c.allowed!.seen(watcher.doc), { what: 'the observer to see the allowed write' })
     }
     const before = stable(c.doc, await serverJson(server, c.doc))
     const seen = stable(c.doc, watcher.doc.toJSON())
@@ -190,10 +183,10 @@ for (const c of cases) {
     if (c.forbidden.reason === 'read-only') {
       assert.is(writer.provider.authorizedScope, 'readonly')
       writer.doc.transact(() => c.forbidden.change(writer.doc))
-      assert.match(await within(writer.closed, 5000, 'the refusal'), /^forbidden-write: \w+\/\S+/)
+      assert.match(await within(writer.closed, DEADLINE_MS, 'the refusal'), /^forbidden-write: \w+\/\S+/)
     } else {
       writer.doc.transact(() => c.forbidden.change(writer.doc))
-      assert.is(await within(writer.closed, 5000, 'the refusal'), c.forbidden.reason)
+      assert.is(await within(writer.closed, DEADLINE_MS, 'the refusal'), c.forbidden.reason)
     }
     assert.is(stable(c.doc, await serverJson(server, c.doc)), before, 'server copy unchanged')
     assert.is(stable(c.doc, watcher.doc.toJSON()), seen, 'observer unchanged')
@@ -211,18 +204,18 @@ test('frozen: a locked board, a closed poll and a closed exam refuse late writes
   await serverWrite(server.app.hocuspocus, 's1/board/b1', set('meta', 'locked', true))
   const boardWriter = await open('s1/board/b1', student('u1'))
   boardWriter.doc.getMap('elements').set('u1:late', { kind: 'rect', color: 'red', z: 2 })
-  assert.is(await within(boardWriter.closed, 5000, 'refusal'), 'frozen: board locked')
+  assert.is(await within(boardWriter.closed, DEADLINE_MS, 'refusal'), 'frozen: board locked')
 
   await serverWrite(server.app.hocuspocus, 's1/poll/p1', set('meta', 'closesAt', Date.now() - 1000))
   const voter = await open('s1/poll/p1/ballot/u1', student('u1'))
   voter.doc.getMap('ballot').set('choice', 0)
-  assert.is(await within(voter.closed, 5000, 'refusal'), 'frozen: poll closed')
+  assert.is(await within(voter.closed, DEADLINE_MS, 'refusal'), 'frozen: poll closed')
 
   await serverWrite(server.app.hocuspocus, 's1/exam/e1', set('meta', 'status', 'closed'))
   const examinee = await open('s1/exam/e1/student/u1', student('u1'))
   examinee.doc.getMap('answers').set('1', 3)
   // The exam observer may already have submitted the open attempt; either way it is frozen.
-  assert.match(await within(examinee.closed, 5000, 'refusal'), /^frozen: exam (closed|submitted)$/)
+  assert.match(await within(examinee.closed, DEADLINE_MS, 'refusal'), /^frozen: exam (closed|submitted)$/)
 })
 
 test('offline edits to a document that froze meanwhile are refused with frozen:', async () => {
@@ -233,7 +226,7 @@ test('offline edits to a document that froze meanwhile are refused with frozen:'
   Y.applyUpdate(offline, Y.encodeStateAsUpdate(examinee.doc))
   offline.getMap('answers').set('0', 1)
   const again = connect(server.url, 's1/exam/e1/student/u2', await mintToken(student('u2')), { doc: offline })
-  assert.is(await within(again.closed, 5000, 'refusal'), 'frozen: exam closed')
+  assert.is(await within(again.closed, DEADLINE_MS, 'refusal'), 'frozen: exam closed')
   assert.equal((await serverJson(server, 's1/exam/e1/student/u2') as { answers: unknown }).answers, {})
 })
 
@@ -242,8 +235,7 @@ test('a restarted server shows every document as it was before the restart', asy
   for (const { doc } of cases) expected.set(doc, stable(doc, await serverJson(server, doc)))
   closeClients()
   observers.clear()
-  await server.stop()
-  server = await startServer({}, { dataDir })
+  await server.restart()
   for (const [name, json] of expected) assert.is(stable(name, await serverJson(server, name)), json, name)
 })
 

@@ -5,19 +5,13 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import pino from 'pino'
 import { Validator } from '@seriousme/openapi-schema-validator'
-import { startServer, type TestServer } from './helpers/server.ts'
+import { startServer, useServer, type TestServer } from './helpers/server.ts'
 import { api, assertError } from './helpers/api.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
 
-let server: TestServer
 const logLines: Record<string, unknown>[] = []
-test.before(async () => {
-  const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) })
-  server = await startServer({ CORS_ORIGINS: 'https://app.example, https://other.example', SERVICE_TOKEN: 'svc-0123456789abcdef' }, { log })
-})
-test.after(async () => {
-  await server.stop()
-})
+const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) })
+const server = useServer({ CORS_ORIGINS: 'https://app.example, https://other.example', SERVICE_TOKEN: 'svc-0123456789abcdef' }, { log })
 
 test('a CORS preflight from an allowed origin is answered with the CORS headers', async () => {
   const res = await fetch(`${server.http}/api/v1/schools/s1/roster`, {

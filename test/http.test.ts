@@ -1,18 +1,12 @@
 // Health, metrics, statistics and the error shape of the HTTP API.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, within } from './helpers/clients.ts'
+import { startServer, useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, within } from './helpers/clients.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
 
-let server: TestServer
-test.before(async () => {
-  server = await startServer({ SERVICE_TOKEN: 'svc-0123456789abcdef' })
-})
+const server = useServer({ SERVICE_TOKEN: 'svc-0123456789abcdef' })
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 const get = (path: string, token?: string) => fetch(`${server.http}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} })
 
@@ -24,11 +18,11 @@ test('GET /health answers ok', async () => {
 
 test('GET /metrics serves Prometheus text with the documented series', async () => {
   const client = connect(server.url, 's1/doc/m', await mintToken(teacher()))
-  await within(client.synced, 5000, 'sync')
+  await within(client.synced, DEADLINE_MS, 'sync')
   client.doc.getMap('meta').set('title', 'x')
   await client.acknowledged()
   const refused = connect(server.url, 's1/nothing/1', await mintToken(teacher()))
-  await within(refused.refused, 5000, 'refusal')
+  await within(refused.refused, DEADLINE_MS, 'refusal')
   const text = await (await get('/metrics')).text()
   for (const series of [
     'homeroom_connections 1',

@@ -10,7 +10,7 @@ import { loadConfig } from '../server/config.ts'
 import { Identities, type Claims } from '../server/identity.ts'
 import { mintToken, mintTokenWithTimes, nowS, TEST_SECRET, teacher, unsignedToken } from './helpers/tokens.ts'
 import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, within } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, within } from './helpers/clients.ts'
 import { api } from './helpers/api.ts'
 import { runCli } from './helpers/cli.ts'
 import { closeYClients, connectY } from './helpers/ywebsocket.ts'
@@ -83,7 +83,7 @@ const admin = (sub = 'a1'): Claims => ({ sub, role: 'admin', schools: ['s1'] })
 /** What a real provider client is told when opening a document with `token`: the refusal reason, or 'synced'. */
 async function openingWith(server: TestServer, token: string): Promise<string> {
   const client = connect(server.url, 's1/doc/lifetimes', token)
-  return within(Promise.race([client.refused, client.synced.then(() => 'synced')]), 5000, 'refusal or sync')
+  return within(Promise.race([client.refused, client.synced.then(() => 'synced')]), DEADLINE_MS, 'refusal or sync')
 }
 
 /** What `GET /api/v1/stats` answers to `Authorization: Bearer <token>`: status and error message. */
@@ -99,7 +99,7 @@ test('a token without exp is refused, directly, over the provider and over HTTP'
   try {
     assert.is(await openingWith(server, noExp), NO_EXP)
     assert.equal(await statsWith(server, noExp), { status: 401, message: NO_EXP })
-    assert.equal(await within(connectY(server.url, 's1/doc/lifetimes', noExp).closed, 5000, 'y-websocket refusal'), { code: 4401, reason: NO_EXP })
+    assert.equal(await within(connectY(server.url, 's1/doc/lifetimes', noExp).closed, DEADLINE_MS, 'y-websocket refusal'), { code: 4401, reason: NO_EXP })
     // Nor does leaving out iat as well help.
     assert.is(await openingWith(server, await mintTokenWithTimes(admin(), {})), NO_EXP)
   } finally {

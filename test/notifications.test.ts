@@ -4,20 +4,18 @@
 // also after a restart); and the contract's error shape for bad input.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
+import { startServer, tempDir, useServer, type TestServer } from './helpers/server.ts'
 import { rmSync } from 'node:fs'
-import { closeClients, eventually } from './helpers/clients.ts'
-import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
-import { open } from './helpers/classroom.ts'
+import { closeClients, open, until } from './helpers/clients.ts'
+import { admin, claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { api, assertError, type ApiResponse } from './helpers/api.ts'
 import { startTestCluster } from './helpers/cluster.ts'
 import { markItemRead, unreadCount } from '../docs-model/surfaces/inbox/surface.ts'
 
 const SERVICE_TOKEN = 'service-token-0123456789abcdef'
-let server: TestServer
+const server = useServer({ SERVICE_TOKEN })
 let adminToken: string
 test.before(async () => {
-  server = await startServer({ SERVICE_TOKEN })
   adminToken = await mintToken(admin())
   const roster = [
     { id: 'u1', name: 'Ana', role: 'student', classes: ['7a'] },
@@ -31,9 +29,6 @@ test.before(async () => {
   assert.equal(put.json, { school: 's1', members: 5 })
 })
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 const notify = (token: string, json: unknown) => api(server, 'POST', '/api/v1/notifications', { token, json })
 
@@ -52,7 +47,7 @@ test('an offline recipient finds the notification on the next connect; an online
   assert.is(sent.json.recipients, 4, 'u1, u2 and t1 of 7a, and the parent p1')
   const id = sent.json.id
   assert.match(id, /^notification:service:n-/, 'the inbox item id names the sender')
-  await eventually(() => online.doc.getMap('items').has(id), 5000, 'live delivery')
+  await until(() => online.doc.getMap('items').has(id), { what: 'live delivery' })
 
   const later = await open(server, 's1/inbox/u1', student('u1'))
   const item = later.doc.getMap('items').get(id) as Record<string, unknown>
@@ -64,7 +59,7 @@ test('an offline recipient finds the notification on the next connect; an online
   markItemRead(later.doc, id)
   await later.acknowledged()
   assert.is(unreadCount(later.doc), 0)
-  const parent = await open(server, 's1/inbox/p1', { sub: 'p1', role: 'parent', schools: ['s1'], children: ['u1'] })
+  const parent = await open(server, 's1/inbox/p1', claims.parent('p1', { children: ['u1'] }))
   assert.ok(parent.doc.getMap('items').has(id))
 })
 

@@ -6,10 +6,10 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within } from './helpers/clients.ts'
+import { startServer, tempDir, useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
 import { closeYClients, connectY } from './helpers/ywebsocket.ts'
-import { mintToken, student, teacher, unsignedToken } from './helpers/tokens.ts'
+import { claims, mintToken, student, teacher, unsignedToken } from './helpers/tokens.ts'
 import type { Claims } from '../server/identity.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
 import type { Store } from '../server/store/types.ts'
@@ -54,27 +54,21 @@ async function skipRetention(store: Store): Promise<void> {
   for (const day of [0, 1]) await store.claim(`retention:${new Date(Date.now() + day * 86_400_000).toISOString().slice(0, 10)}`)
 }
 
-let server: TestServer
 let counting: ReturnType<typeof countingStore>
-const dataDir = tempDir()
-test.before(async () => {
+const server = useServer({}, async (dataDir) => {
   counting = countingStore(dataDir)
   await skipRetention(counting.target)
-  server = await startServer({}, { dataDir, store: counting.store })
+  return { store: counting.store }
 })
 test.after.each(() => {
   closeClients()
   closeYClients()
 })
-test.after(async () => {
-  await server.stop()
-  rmSync(dataDir, { recursive: true, force: true })
-})
 
 async function refusalFor(name: string, token: string): Promise<string> {
   const client = connect(server.url, name, token)
   try {
-    return await within(client.refused, 5000, `refusal of ${name}`)
+    return await within(client.refused, DEADLINE_MS, `refusal of ${name}`)
   } finally {
     client.destroy()
   }
@@ -83,7 +77,7 @@ async function refusalFor(name: string, token: string): Promise<string> {
 async function opens(name: string, claims: Claims): Promise<boolean> {
   const client = connect(server.url, name, await mintToken(claims))
   try {
-    const outcome = await within(Promise.race([client.synced.then(() => true), client.refused.then(() => false)]), 5000, `opening ${name}`)
+    const outcome = await within(Promise.race([client.synced.then(() => true), client.refused.then(() => false)]), DEADLINE_MS, `opening ${name}`)
     return outcome
   } finally {
     client.destroy()
@@ -107,29 +101,29 @@ test('malformed names, unknown surfaces and other schools are refused', async ()
 
 test('read rules decide who may open each surface', async () => {
   assert.ok(await opens('s1/doc/d1', student()))
-  assert.not.ok(await opens('s1/doc/d1', { sub: 'p1', role: 'parent', schools: ['s1'] }))
+  assert.not.ok(await opens('s1/doc/d1', claims.parent('p1')))
   assert.ok(await opens('s1/poll/p1/ballot/u1', student('u1')))
   assert.not.ok(await opens('s1/poll/p1/ballot/u2', student('u1')))
   assert.not.ok(await opens('s1/exam/e1/key', student()))
   assert.ok(await opens('s1/exam/e1/key', teacher()))
-  assert.ok(await opens('s1/exam/e1/monitor', { sub: 'pr1', role: 'proctor', schools: ['s1'] }))
+  assert.ok(await opens('s1/exam/e1/monitor', claims.proctor('pr1')))
   assert.not.ok(await opens('s1/inbox/u2', student('u1')))
-  assert.ok(await opens('s1/inbox/u2', { sub: 'a1', role: 'admin', schools: ['s1'] }))
+  assert.ok(await opens('s1/inbox/u2', claims.admin('a1')))
   assert.ok(await opens('s1/dm/u1~t1', student('u1')))
   assert.not.ok(await opens('s1/dm/u2~t1', student('u1')))
-  assert.ok(await opens('s1/bus/b1', { sub: 'd1', role: 'driver', schools: ['s1'], buses: ['b1'] }))
-  assert.not.ok(await opens('s1/bus/b2', { sub: 'd1', role: 'driver', schools: ['s1'], buses: ['b1'] }))
+  assert.ok(await opens('s1/bus/b1', claims.driver('d1', { buses: ['b1'] })))
+  assert.not.ok(await opens('s1/bus/b2', claims.driver('d1', { buses: ['b1'] })))
   assert.not.ok(await opens('s1/system/status', teacher()))
   assert.ok(await opens('s1/system/status', { sub: 'dir', role: 'director', schools: ['s1', 's2'] }))
 })
 
 test('roles with no write path get read-only connections', async () => {
   const client = connect(server.url, 's1/leaderboard/math', await mintToken(student()))
-  await within(client.synced, 5000, 'sync')
+  await within(client.synced, DEADLINE_MS, 'sync')
   assert.is(client.provider.authorizedScope, 'readonly')
   client.destroy()
   const writer = connect(server.url, 's1/doc/d1', await mintToken(student()))
-  await within(writer.synced, 5000, 'sync')
+  await within(writer.synced, DEADLINE_MS, 'sync')
   assert.is(writer.provider.authorizedScope, 'read-write')
   writer.destroy()
 })
@@ -153,26 +147,26 @@ test('a non-member\'s 100 attempts on a large private chat read it from storage 
 
   // Members still open it, with its whole history.
   const member = connect(server.url, PRIVATE, await mintToken(student('u1')))
-  await within(member.synced, 30_000, 'member sync')
+  await within(member.synced, DEADLINE_MS, 'member sync')
   assert.is(member.doc.getArray('messages').length, messages)
 })
 
 test('a user added to the members while the chat is loaded can open it, also after it unloads', async () => {
   const owner = connect(server.url, PRIVATE, await mintToken(teacher('t1')))
-  await within(owner.synced, 30_000, 'teacher sync')
+  await within(owner.synced, DEADLINE_MS, 'teacher sync')
   const newcomer = await mintToken(student('u10'))
   assert.match(await refusalFor(PRIVATE, newcomer), /^forbidden: u10 may not open/)
 
   owner.doc.getMap('meta').set('members', ['t1', 'u1', 'u10'])
   await owner.acknowledged()
   const joined = connect(server.url, PRIVATE, newcomer)
-  await within(joined.synced, 30_000, 'newcomer sync')
+  await within(joined.synced, DEADLINE_MS, 'newcomer sync')
   closeClients()
-  await eventually(() => !server.app.hocuspocus.documents.has(PRIVATE), 30_000, 'the chat to unload')
+  await until(() => !server.app.hocuspocus.documents.has(PRIVATE), { what: 'the chat to unload' })
 
   // Unloaded again: read from storage afresh, not from a copy taken before the change.
   const again = connect(server.url, PRIVATE, newcomer)
-  await within(again.synced, 30_000, 'newcomer sync after unload')
+  await within(again.synced, DEADLINE_MS, 'newcomer sync after unload')
   again.destroy()
   assert.match(await refusalFor(PRIVATE, await mintToken(student('u11'))), /^forbidden: u11 may not open/)
 })
@@ -189,10 +183,10 @@ test('attempts over the opening rate are refused before any storage read, also o
     // A burst of two: spent on attempts the read rule refuses from the name alone.
     for (let i = 0; i < 2; i++) {
       const spent = connect(strict.url, 's1/inbox/someone-else', token)
-      assert.match(await within(spent.refused, 5000, 'refusal by name'), /^forbidden: role student/)
+      assert.match(await within(spent.refused, DEADLINE_MS, 'refusal by name'), /^forbidden: role student/)
     }
     const attempts = Array.from({ length: 10 }, () => connect(strict.url, name, token))
-    const reasons = await within(Promise.all(attempts.map((a) => a.refused)), 10_000, 'ten refusals')
+    const reasons = await within(Promise.all(attempts.map((a) => a.refused)), DEADLINE_MS, 'ten refusals')
     const decided = reasons.filter((reason) => !OPENING_RATE.test(reason))
     for (const reason of decided) assert.match(reason, /^forbidden: u8 may not open/)
     // The bucket refills at one a second: an attempt may have got through, never more than a few.
@@ -201,7 +195,7 @@ test('attempts over the opening rate are refused before any storage read, also o
 
     // The stock y-websocket endpoint counts the same way: the user is still over the rate.
     const y = connectY(strict.url, name, token)
-    const closed = await within(y.closed, 5000, 'y-websocket refusal')
+    const closed = await within(y.closed, DEADLINE_MS, 'y-websocket refusal')
     if (OPENING_RATE.test(closed.reason)) assert.is(closed.code, 4429)
     else assert.match(closed.reason, /^forbidden: u8 may not open/)
   } finally {

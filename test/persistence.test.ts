@@ -5,28 +5,21 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import * as Y from 'yjs'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within } from './helpers/clients.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { FaultyStore } from './helpers/faulty-store.ts'
 import { replay } from '../server/history/replay.ts'
 
-let server: TestServer
 let store: FaultyStore
 let token: string
-
+const server = useServer({ SNAPSHOT_EVERY: '10' }, (dataDir) => ({ store: (store = new FaultyStore(join(dataDir, 'homeroom.db'))) }))
 test.before(async () => {
-  const dataDir = tempDir()
-  store = new FaultyStore(join(dataDir, 'homeroom.db'))
-  server = await startServer({ SNAPSHOT_EVERY: '10' }, { store, dataDir })
   token = await mintToken(teacher())
 })
 test.after.each(() => {
   closeClients()
   store.heal()
-})
-test.after(async () => {
-  await server.stop()
 })
 
 const failures = async (op: string): Promise<number> =>
@@ -34,7 +27,7 @@ const failures = async (op: string): Promise<number> =>
 
 async function write(name: string, key: string, value: string) {
   const client = connect(server.url, name, token)
-  await within(client.synced, 5000, `sync ${name}`)
+  await within(client.synced, DEADLINE_MS, `sync ${name}`)
   client.doc.getMap('meta').set(key, value)
   return client
 }
@@ -57,14 +50,14 @@ test('snapshots compact the tail past the threshold; loading reads snapshot plus
   for (let i = 1; i < 25; i++) client.doc.getMap('meta').set(`k${i}`, `v${i}`)
   await client.acknowledged()
   client.destroy()
-  await eventually(async () => (await store.latestSnapshot('s1/doc/snap')) !== undefined, 5000, 'a snapshot')
-  await eventually(() => !server.app.hocuspocus.documents.has('s1/doc/snap'), 5000, 'unload')
+  await until(async () => (await store.latestSnapshot('s1/doc/snap')) !== undefined, { what: 'a snapshot' })
+  await until(() => !server.app.hocuspocus.documents.has('s1/doc/snap'), { what: 'unload' })
   const snapshot = (await store.latestSnapshot('s1/doc/snap'))!
   const { doc, tail } = await replay(store, 's1/doc/snap')
   assert.ok(tail.length < 10, `tail of ${tail.length} after snapshot at ${snapshot.seq}`)
   assert.is(doc.getMap('meta').get('k24'), 'v24')
   const reader = connect(server.url, 's1/doc/snap', token)
-  await within(reader.synced, 5000, 'reload')
+  await within(reader.synced, DEADLINE_MS, 'reload')
   assert.is(reader.doc.getMap('meta').size, 25)
 })
 
@@ -72,19 +65,19 @@ test('a failed load refuses the connection and never stores an empty document', 
   const writer = await write('s1/doc/precious', 'title', 'keep me')
   await writer.acknowledged()
   writer.destroy()
-  await eventually(() => !server.app.hocuspocus.documents.has('s1/doc/precious'), 5000, 'unload')
+  await until(() => !server.app.hocuspocus.documents.has('s1/doc/precious'), { what: 'unload' })
   const before = await store.entriesAfter('s1/doc/precious', 0)
 
   store.failLoadsOf = 'precious'
   const refused = connect(server.url, 's1/doc/precious', token)
-  assert.match(await within(refused.refused, 5000, 'refusal'), /^unavailable: /)
+  assert.match(await within(refused.refused, DEADLINE_MS, 'refusal'), /^unavailable: /)
   assert.not.ok(server.app.hocuspocus.documents.has('s1/doc/precious'))
   assert.equal(await store.entriesAfter('s1/doc/precious', 0), before)
   assert.ok((await failures('load')) >= 1)
 
   store.heal()
   const reader = connect(server.url, 's1/doc/precious', token)
-  await within(reader.synced, 5000, 'sync after heal')
+  await within(reader.synced, DEADLINE_MS, 'sync after heal')
   assert.is(reader.doc.getMap('meta').get('title'), 'keep me')
 })
 
@@ -99,10 +92,10 @@ test('a transient journal failure is retried and the update lands', async () => 
 
 test('a persistent journal failure refuses the write: not applied, not broadcast, client told', async () => {
   const other = connect(server.url, 's1/doc/down', await mintToken(teacher('t2')))
-  await within(other.synced, 5000, 'bystander')
+  await within(other.synced, DEADLINE_MS, 'bystander')
   store.fail('append')
   const client = await write('s1/doc/down', 'title', 'lost?')
-  assert.match(await within(client.closed, 5000, 'close'), /^unavailable: the change could not be stored/)
+  assert.match(await within(client.closed, DEADLINE_MS, 'close'), /^unavailable: the change could not be stored/)
   assert.is(other.doc.getMap('meta').get('title'), undefined)
   assert.is(server.app.hocuspocus.documents.get('s1/doc/down')?.getMap('meta').get('title'), undefined)
   store.heal()
@@ -115,11 +108,11 @@ test('a failed snapshot is logged and counted and the document still unloads', a
   for (let i = 0; i < 15; i++) client.doc.getMap('meta').set(`k${i}`, 'v')
   await client.acknowledged()
   client.destroy()
-  await eventually(() => !server.app.hocuspocus.documents.has('s1/doc/nosnap'), 5000, 'unload despite failed snapshot')
+  await until(() => !server.app.hocuspocus.documents.has('s1/doc/nosnap'), { what: 'unload despite failed snapshot' })
   assert.ok((await failures('snapshot')) > before)
   store.heal()
   const reader = connect(server.url, 's1/doc/nosnap', token)
-  await within(reader.synced, 5000, 'reload')
+  await within(reader.synced, DEADLINE_MS, 'reload')
   assert.is(reader.doc.getMap('meta').get('k14'), 'v')
 })
 
@@ -133,17 +126,17 @@ test('a thousand documents opened and closed, some failing to load, leave nothin
       const n = batch * 50 + i
       return connect(server.url, `s1/doc/${n % 10 === 0 ? 'fail' : 'ok'}${n}`, tokens[i])
     })
-    await within(Promise.all(clients.map((c) => Promise.race([c.synced, c.refused]))), 20_000, `batch ${batch}`)
+    await within(Promise.all(clients.map((c) => Promise.race([c.synced, c.refused]))), DEADLINE_MS, `batch ${batch}`)
     for (const [i, c] of clients.entries()) if ((batch * 50 + i) % 10 !== 0) c.doc.getMap('meta').set('n', `${i}`)
     await Promise.all(clients.map((c, i) => ((batch * 50 + i) % 10 !== 0 ? c.acknowledged() : undefined)))
     closeClients()
   }
   const { hocuspocus } = server.app
-  await eventually(() => hocuspocus.documents.size === 0, 20_000, 'every document unloaded')
+  await until(() => hocuspocus.documents.size === 0, { what: 'every document unloaded' })
   assert.is(hocuspocus.loadingDocuments.size, 0)
   assert.is(hocuspocus.unloadingDocuments.size, 0)
   assert.is(server.app.limits.socketCount(), 0)
-  await eventually(() => timers() <= timersBefore + 2, 5000, `timers back to ${timersBefore} (now ${timers()})`)
+  await until(() => timers() <= timersBefore + 2, { what: `timers back to ${timersBefore} (now ${timers()})` })
 })
 
 test.run()

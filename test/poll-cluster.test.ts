@@ -2,7 +2,7 @@
 // the tallies every instance derives agree with all ballots, and all agree on the close.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { closeClients, connect, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, within, type Client } from './helpers/clients.ts'
 import { startTestCluster } from './helpers/cluster.ts'
 import { mintToken } from './helpers/tokens.ts'
 import { classTeacher, createPoll, mapEquals, students } from './helpers/classroom.ts'
@@ -17,7 +17,7 @@ if (cluster) {
 
   const open = async (instance: number, name: string, claims: Claims): Promise<Client> => {
     const client = connect(cluster.instances[instance].url, name, await mintToken(claims))
-    await within(client.synced, 10_000, `sync of ${name} on instance ${instance}`)
+    await within(client.synced, DEADLINE_MS, `sync of ${name} on instance ${instance}`)
     return client
   }
 

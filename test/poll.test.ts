@@ -5,21 +5,15 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within } from './helpers/clients.ts'
+import { startServer, tempDir, useServer, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, open, until, within } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
-import { classTeacher, createPoll, mapEquals, open, students } from './helpers/classroom.ts'
+import { classTeacher, createPoll, mapEquals, students } from './helpers/classroom.ts'
 import { FaultyStore } from './helpers/faulty-store.ts'
 import { vote } from '../docs-model/surfaces/poll/surface.ts'
 
-let server: TestServer
-test.before(async () => {
-  server = await startServer()
-})
+const server = useServer()
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 test('a class of 30 students votes while the teacher watches the tallies', async () => {
   const watcher = await open(server, 's1/poll/p30', classTeacher())
@@ -40,7 +34,7 @@ test('a ballot outside the options is refused and not counted', async () => {
   await createPoll(watcher, { options: ['yes', 'no'] })
   const voter = await open(server, 's1/poll/pbad/ballot/u1', student('u1'))
   vote(voter.doc, 7)
-  assert.match(await within(voter.closed, 5000, 'refusal'), /^forbidden-write: ballot\/choice/)
+  assert.match(await within(voter.closed, DEADLINE_MS, 'refusal'), /^forbidden-write: ballot\/choice/)
   const honest = await open(server, 's1/poll/pbad/ballot/u2', student('u2'))
   vote(honest.doc, 1)
   await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 1 })
@@ -54,7 +48,7 @@ test('an anonymous poll shows the teacher counts but never a ballot', async () =
   await mapEquals(watcher.doc, 'tallies', { 0: 1, 1: 3 })
 
   const peeking = connect(server.url, 's1/poll/anon/ballot/u1', await mintToken(classTeacher()))
-  assert.match(await within(peeking.refused, 5000, 'refusal of the ballot'), /^forbidden/)
+  assert.match(await within(peeking.refused, DEADLINE_MS, 'refusal of the ballot'), /^forbidden/)
   assert.is(peeking.doc.getMap('ballot').size, 0, 'nothing of the ballot reached the teacher')
   assert.not.ok(JSON.stringify(watcher.doc.toJSON()).includes('u1'), 'the poll document names no voter')
 
@@ -88,7 +82,7 @@ test('the server closes a quiz at closesAt, publishes results and feeds the lead
 
   // A vote after the close is refused as frozen and changes nothing.
   vote(ben.doc, 1)
-  assert.match(await within(ben.closed, 5000, 'frozen refusal'), /^frozen:/)
+  assert.match(await within(ben.closed, DEADLINE_MS, 'frozen refusal'), /^frozen:/)
   await mapEquals(watcher.doc, 'tallies', { 0: 1, 1: 2, 2: 0 })
 })
 
@@ -99,10 +93,10 @@ test('a poll whose closesAt passes while the server is down is closed after the 
   try {
     const closesAt = Date.now() + 1500
     const watcher = connect(first.url, 's1/poll/pr', await mintToken(teacher()))
-    await within(watcher.synced, 5000, 'sync')
+    await within(watcher.synced, DEADLINE_MS, 'sync')
     await createPoll(watcher, { options: ['x', 'y'], closesAt })
     const voter = connect(first.url, 's1/poll/pr/ballot/u1', await mintToken(student('u1')))
-    await within(voter.synced, 5000, 'sync')
+    await within(voter.synced, DEADLINE_MS, 'sync')
     vote(voter.doc, 1)
     await voter.acknowledged()
     await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 1 })
@@ -110,10 +104,10 @@ test('a poll whose closesAt passes while the server is down is closed after the 
     await first.stop()
     first = undefined
 
-    await eventually(() => Date.now() > closesAt, 5000, 'the deadline to pass while stopped')
+    await until(() => Date.now() > closesAt, { what: 'the deadline to pass while stopped' })
     second = await startServer({}, { dataDir })
     const reader = connect(second.url, 's1/poll/pr', await mintToken(student('u2')))
-    await within(reader.synced, 5000, 'sync after restart')
+    await within(reader.synced, DEADLINE_MS, 'sync after restart')
     await mapEquals(reader.doc, 'results', { closedAt: closesAt, total: 1 })
     await mapEquals(reader.doc, 'tallies', { 0: 0, 1: 1 })
   } finally {
@@ -132,23 +126,23 @@ test('a failed close is counted, retried once storage answers, and a key fixed a
   try {
     const teacherToken = await mintToken(classTeacher())
     const key = connect(faulty.url, 's1/poll/qf/key', teacherToken)
-    await within(key.synced, 5000, 'sync')
+    await within(key.synced, DEADLINE_MS, 'sync')
     key.doc.getMap('key').set('correct', 0)
     await key.acknowledged()
     key.destroy()
-    await eventually(() => !faulty.app.hocuspocus.documents.has('s1/poll/qf/key'), 5000, 'the key to unload')
+    await until(() => !faulty.app.hocuspocus.documents.has('s1/poll/qf/key'), { what: 'the key to unload' })
     store.failLoadsOf = 's1/poll/qf/key'
 
     const closesAt = Date.now() + 1000
     const watcher = connect(faulty.url, 's1/poll/qf', teacherToken)
-    await within(watcher.synced, 5000, 'sync')
+    await within(watcher.synced, DEADLINE_MS, 'sync')
     await createPoll(watcher, { options: ['a', 'b'], kind: 'quiz', closesAt })
     const voter = connect(faulty.url, 's1/poll/qf/ballot/u1', await mintToken(student('u1')))
-    await within(voter.synced, 5000, 'sync')
+    await within(voter.synced, DEADLINE_MS, 'sync')
     vote(voter.doc, 1)
     await voter.acknowledged()
 
-    await eventually(async () => (await errors()) > 0, 5000, 'the failed read of the key to be counted')
+    await until(async () => (await errors()) > 0, { what: 'the failed read of the key to be counted' })
     await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 1 })
     assert.is(watcher.doc.getMap('results').get('correct'), undefined)
 
@@ -157,7 +151,7 @@ test('a failed close is counted, retried once storage answers, and a key fixed a
     await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 1, correct: 0, scores: { u1: 0 } })
 
     const fixer = connect(faulty.url, 's1/poll/qf/key', teacherToken)
-    await within(fixer.synced, 5000, 'sync')
+    await within(fixer.synced, DEADLINE_MS, 'sync')
     fixer.doc.getMap('key').set('correct', 1)
     await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 1, correct: 1, scores: { u1: 1 } })
   } finally {

@@ -9,19 +9,21 @@ import { join } from 'node:path'
 import { rmSync } from 'node:fs'
 import * as encoding from 'lib0/encoding'
 import WebSocket from 'ws'
-import { startServer, startServerProcess, tempDir, testEnv } from './helpers/server.ts'
-import { closeClients, connect, within } from './helpers/clients.ts'
+import { serveUntilExit, startServer, startServerProcess, tempDir, testEnv } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
 
 test.after.each(closeClients)
 
-const serve = (env: Record<string, string>) =>
-  spawnSync(process.execPath, ['scripts/homeroom.ts', 'serve'], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 })
+const serve = (env: Record<string, string>) => serveUntilExit({ ...process.env, ...env } as Record<string, string>)
 
-test('a bad configuration value exits 2 with one line naming the variable', () => {
-  for (const [variable, value] of [['PORT', 'eighty'], ['MAX_MESSAGES_PER_SEC', '-5'], ['DATABASE_URL', 'mysql://x'], ['JWT_SECRET', 'short']]) {
-    const result = serve({ ...testEnv(tempDir()), [variable]: value })
+// The processes of one test run at once: each spends most of its life loading the code.
+test('a bad configuration value exits 2 with one line naming the variable', async () => {
+  const cases = [['PORT', 'eighty'], ['MAX_MESSAGES_PER_SEC', '-5'], ['DATABASE_URL', 'mysql://x'], ['JWT_SECRET', 'short']]
+  const results = await Promise.all(cases.map(([variable, value]) => serve({ ...testEnv(tempDir()), [variable]: value })))
+  for (const [i, [variable, value]] of cases.entries()) {
+    const result = results[i]
     assert.is(result.status, 2, `${variable}=${value}`)
     const lines = result.stderr.trim().split('\n')
     assert.is(lines.length, 1)
@@ -29,16 +31,18 @@ test('a bad configuration value exits 2 with one line naming the variable', () =
   }
 })
 
-test('bad values are named without printing secrets; unusable keys and data directories exit 2 too', () => {
-  const secret = serve({ ...testEnv(tempDir()), JWT_SECRET: 'hunter2secret' })
+test('bad values are named without printing secrets; unusable keys and data directories exit 2 too', async () => {
+  const [secret, url, key, dir] = await Promise.all([
+    serve({ ...testEnv(tempDir()), JWT_SECRET: 'hunter2secret' }),
+    serve({ ...testEnv(tempDir()), DATABASE_URL: 'mysql://user:S3cretPw@db/x' }),
+    serve({ ...testEnv(tempDir()), JWT_SECRET: '', JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----garbage' }),
+    serve({ ...testEnv(join(process.argv[1], 'not-a-directory')) }),
+  ])
   assert.is(secret.status, 2)
   assert.not.ok(secret.stderr.includes('hunter2'), secret.stderr)
-  const url = serve({ ...testEnv(tempDir()), DATABASE_URL: 'mysql://user:S3cretPw@db/x' })
   assert.not.ok(url.stderr.includes('S3cretPw'), url.stderr)
-  const key = serve({ ...testEnv(tempDir()), JWT_SECRET: '', JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----garbage' })
   assert.is(key.status, 2)
   assert.match(key.stderr, /^homeroom: bad configuration: JWT_PUBLIC_KEY: is not a valid PEM key\n$/)
-  const dir = serve({ ...testEnv(join(process.argv[1], 'not-a-directory')) })
   assert.is(dir.status, 2)
   assert.match(dir.stderr, /^homeroom: bad configuration: DATA_DIR: cannot open /)
 })
@@ -47,11 +51,11 @@ test('SIGTERM stops accepting, snapshots documents and exits 0', async () => {
   const dataDir = tempDir()
   const server = await startServerProcess(dataDir)
   const client = connect(server.url, 's1/doc/term', await mintToken(teacher()))
-  await within(client.synced, 5000, 'sync')
+  await within(client.synced, DEADLINE_MS, 'sync')
   client.doc.getMap('meta').set('title', 'before shutdown')
   await client.acknowledged()
   server.child.kill('SIGTERM')
-  assert.is(await within(server.exited, 15_000, 'exit'), 0)
+  assert.is(await within(server.exited, DEADLINE_MS, 'exit'), 0)
   const store = new SqliteStore(join(dataDir, 'homeroom.db'), { readonly: true })
   const snapshot = await store.latestSnapshot('s1/doc/term')
   assert.ok(snapshot, 'a snapshot was written on shutdown')
@@ -75,7 +79,7 @@ test('npm start defaults: port 8400, SQLite and a generated secret in ./data, a 
     })
     assert.is(token.status, 0, token.stderr)
     const client = connect(server.url, 's1/doc/hello', token.stdout.trim())
-    await within(client.synced, 5000, 'a token minted by the CLI opens a document')
+    await within(client.synced, DEADLINE_MS, 'a token minted by the CLI opens a document')
   } finally {
     server.child.kill('SIGTERM')
     await server.exited
@@ -86,7 +90,7 @@ test('npm start defaults: port 8400, SQLite and a generated secret in ./data, a 
 /** A bare WebSocket that authenticates one document, then sends nothing at all. */
 async function quietClient(url: string, name: string, token: string, answersPings: boolean): Promise<WebSocket> {
   const ws = new WebSocket(url, { autoPong: answersPings })
-  await within(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), 5000, 'open')
+  await within(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), DEADLINE_MS, 'open')
   const authenticated = new Promise<void>((resolve) => {
     ws.on('message', (data: Buffer) => {
       // <name> Auth(2) Authenticated(2): the first document authenticated, so Hocuspocus' idle rule applies.
@@ -99,7 +103,7 @@ async function quietClient(url: string, name: string, token: string, answersPing
   encoding.writeVarUint(auth, 0) // Token
   encoding.writeVarString(auth, token)
   ws.send(encoding.toUint8Array(auth))
-  await within(authenticated, 5000, 'authenticated')
+  await within(authenticated, DEADLINE_MS, 'authenticated')
   return ws
 }
 
@@ -111,12 +115,15 @@ test('a client that stops answering pings is closed; one that answers them but s
     const silent = await quietClient(server.url, 's1/doc/pings', token, false)
     const answering = await quietClient(server.url, 's1/doc/pings', token, true)
     open.push(silent, answering)
-    await within(new Promise((r) => silent.once('ping', r)), 10_000, 'a ping from the server')
+    await within(new Promise((r) => silent.once('ping', r)), DEADLINE_MS, 'a ping from the server')
     const closed = new Promise<number>((r) => silent.once('close', (code) => r(code)))
-    await within(closed, 20_000, 'the silent socket to be closed')
+    await within(closed, DEADLINE_MS, 'the silent socket to be closed')
     assert.is(answering.readyState, WebSocket.OPEN, 'the answering socket is open while the silent one is closed')
     // Longer than Hocuspocus' idle check takes (at most twice the timeout): pongs count as life.
-    await new Promise((r) => setTimeout(r, 5000))
+    // Counted in pings (one a second), not in time, so a slow machine stretches the wait with them.
+    let pings = 0
+    answering.on('ping', () => pings++)
+    await until(() => pings >= 5 || answering.readyState !== WebSocket.OPEN, { what: 'five more pings to the answering socket' })
     assert.is(answering.readyState, WebSocket.OPEN, 'pongs alone keep a quiet client connected')
   } finally {
     for (const ws of open) ws.terminate()

@@ -3,19 +3,18 @@
 // proctor acknowledges, and malformed events are ignored and counted.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
+import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { alertsFor } from '../docs-model/surfaces/exam/state.ts'
 import { reportEvent, type ExamEventDetail, type ExamEventType } from '../docs-model/surfaces/exam/surface.ts'
 
-let server: TestServer
+const server = useServer()
 const T = Date.parse('2026-11-02T09:00:00Z')
 const MIN = 60_000
 
 test.before(async () => {
-  server = await startServer()
   await putRoster(server, 's1', [
     { id: 't1', name: 'Tess', role: 'teacher', classes: ['7a'] },
     { id: 't2', name: 'Theo', role: 'teacher', classes: ['7b'] },
@@ -27,9 +26,6 @@ test.before(async () => {
   ])
 })
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 test('the severity rules', () => {
   const tab = (minutes: number[]) => alertsFor('u1', minutes.map((m) => ({ type: 'tab_switch', at: T + m * MIN }))).alerts.get('u1:tab_switch')
@@ -52,7 +48,7 @@ test('the severity rules', () => {
 
 async function sitting(user: string): Promise<Client> {
   const client = connect(server.url, `s1/exam/e2/student/${user}`, await mintToken(student(user)))
-  await within(client.synced, 5000, `sync of ${user}`)
+  await within(client.synced, DEADLINE_MS, `sync of ${user}`)
   return client
 }
 
@@ -62,7 +58,7 @@ const items = async (user: string): Promise<Record<string, any>> => (await docJs
 
 test('events become alerts in the monitor; high and critical ones reach the exam staff once', async () => {
   const exam = connect(server.url, 's1/exam/e2', await mintToken(teacher('t1')))
-  await within(exam.synced, 5000, 'exam sync')
+  await within(exam.synced, DEADLINE_MS, 'exam sync')
   exam.doc.transact(() => {
     const meta = exam.doc.getMap('meta')
     meta.set('title', 'Biology quiz')
@@ -71,42 +67,42 @@ test('events become alerts in the monitor; high and critical ones reach the exam
     meta.set('durationSec', 600)
   })
   await exam.acknowledged()
-  await eventually(() => exam.doc.getMap('meta').get('status') === 'open', 3000, 'exam open')
+  await until(() => exam.doc.getMap('meta').get('status') === 'open', { what: 'exam open' })
 
-  const monitor = connect(server.url, 's1/exam/e2/monitor', await mintToken({ sub: 'pr1', role: 'proctor', schools: ['s1'] }))
-  await within(monitor.synced, 5000, 'monitor sync')
+  const monitor = connect(server.url, 's1/exam/e2/monitor', await mintToken(claims.proctor('pr1')))
+  await within(monitor.synced, DEADLINE_MS, 'monitor sync')
   const alert = (id: string) => monitor.doc.getMap('alerts').get(id) as any
 
   const [u1, u2, u3] = await Promise.all(['u1', 'u2', 'u3'].map(sitting))
   emit(u1, 'tab_switch', T)
   emit(u1, 'tab_switch', T + 1 * MIN)
-  await eventually(() => alert('u1:tab_switch')?.count === 2, 2000, 'two tab switches')
+  await until(() => alert('u1:tab_switch')?.count === 2, { what: 'two tab switches' })
   assert.is(alert('u1:tab_switch').severity, 'low')
   emit(u1, 'tab_switch', T + 6.5 * MIN)
   emit(u1, 'tab_switch', T + 7 * MIN)
-  await eventually(() => alert('u1:tab_switch')?.count === 4, 2000, 'four tab switches')
+  await until(() => alert('u1:tab_switch')?.count === 4, { what: 'four tab switches' })
   assert.is(alert('u1:tab_switch').severity, 'low', 'never three within five minutes yet')
   emit(u1, 'tab_switch', T + 7.5 * MIN)
-  await eventually(() => alert('u1:tab_switch')?.severity === 'high', 2000, 'three within five minutes')
+  await until(() => alert('u1:tab_switch')?.severity === 'high', { what: 'three within five minutes' })
   assert.equal(alert('u1:tab_switch'), { user: 'u1', type: 'tab_switch', severity: 'high', at: T + 7.5 * MIN, count: 5 })
 
   emit(u2, 'multiple_faces', T + 2 * MIN, { faces: 2 })
   emit(u3, 'face_missing', T, { durationSec: 4 })
   emit(u3, 'copy_paste', T + MIN)
   emit(u3, 'fullscreen_exit', T + 2 * MIN)
-  await eventually(() => alert('u3:fullscreen_exit') !== undefined && alert('u2:multiple_faces') !== undefined, 2000, 'more alerts')
+  await until(() => alert('u3:fullscreen_exit') !== undefined && alert('u2:multiple_faces') !== undefined, { what: 'more alerts' })
   assert.is(alert('u2:multiple_faces').severity, 'critical')
   assert.is(alert('u3:face_missing').severity, 'low')
   assert.is(alert('u3:copy_paste').severity, 'medium')
   assert.is(alert('u3:fullscreen_exit').severity, 'low')
   emit(u3, 'face_missing', T + 3 * MIN, { durationSec: 15 })
-  await eventually(() => alert('u3:face_missing')?.severity === 'high', 2000, 'face missing for 15 s')
+  await until(() => alert('u3:face_missing')?.severity === 'high', { what: 'face missing for 15 s' })
   assert.is(alert('u3:face_missing').count, 2)
 
   // The exam's class staff (t1, pr1) get one item per high or critical alert; others nothing.
   const expected = ['exam:e2:alert:u1:tab_switch:high', 'exam:e2:alert:u2:multiple_faces:critical', 'exam:e2:alert:u3:face_missing:high']
   for (const user of ['t1', 'pr1']) {
-    await eventually(async () => Object.keys(await items(user)).length === 3, 3000, `three items for ${user}`)
+    await until(async () => Object.keys(await items(user)).length === 3, { what: `three items for ${user}` })
     assert.equal(Object.keys(await items(user)).sort(), expected)
     assert.is((await items(user))['exam:e2:alert:u2:multiple_faces:critical'].priority, 'urgent')
     assert.is((await items(user))['exam:e2:alert:u1:tab_switch:high'].priority, 'high')
@@ -117,7 +113,7 @@ test('events become alerts in the monitor; high and critical ones reach the exam
   // Repeats raise the count, not the number of inbox items.
   emit(u1, 'tab_switch', T + 8 * MIN)
   emit(u2, 'multiple_faces', T + 9 * MIN)
-  await eventually(() => alert('u1:tab_switch')?.count === 6 && alert('u2:multiple_faces')?.count === 2, 2000, 'repeats counted')
+  await until(() => alert('u1:tab_switch')?.count === 6 && alert('u2:multiple_faces')?.count === 2, { what: 'repeats counted' })
   assert.is(Object.keys(await items('t1')).length, 3)
 
   // A proctor acknowledges.
@@ -136,8 +132,8 @@ test('malformed events that got past the guard are ignored and counted', async (
   await direct.transact((doc) => doc.getArray('events').push([{ type: 'sneeze', at: T }, { type: 'tab_switch', at: 'never' }, 42]))
   await direct.transact((doc) => doc.getArray('events').push([{ type: 'copy_paste', at: T }]))
   await direct.disconnect()
-  await eventually(async () => (await count()) === before + 3, 2000, 'three ignored events')
-  await eventually(async () => (await docJson(server, 's1/exam/e2/monitor')).alerts['u9:copy_paste'] !== undefined, 2000, 'the valid event still counts')
+  await until(async () => (await count()) === before + 3, { what: 'three ignored events' })
+  await until(async () => (await docJson(server, 's1/exam/e2/monitor')).alerts['u9:copy_paste'] !== undefined, { what: 'the valid event still counts' })
   assert.is((await docJson(server, 's1/exam/e2/monitor')).alerts['u9:sneeze'], undefined)
 })
 

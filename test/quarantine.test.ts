@@ -6,7 +6,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { rmSync } from 'node:fs'
 import { startServer, tempDir, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, open, until, within, type Client } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { runCli } from './helpers/cli.ts'
 import { startHeartbeat } from '../server/store/heartbeat.ts'
@@ -29,15 +29,11 @@ function quarantineSuite(backend: Backend) {
   /** The content clients saw, which every later load must show. */
   const expected = { title: 'Essay', author: 'Ann', mark: 'A' }
 
-  async function open(token?: string): Promise<Client> {
-    const client = connect(server!.url, NAME, token ?? (await mintToken(teacher('t1'))))
-    await within(Promise.race([client.synced, client.refused.then((r) => Promise.reject(new Error(`refused: ${r}`)))]), 10_000, `sync of ${NAME}`)
-    return client
-  }
+  const openPoisoned = (): Promise<Client> => open(server!, NAME, teacher('t1'))
 
   async function unloaded(): Promise<void> {
     closeClients()
-    await eventually(() => !server!.app.hocuspocus.documents.has(NAME), 10_000, `${NAME} to unload`)
+    await until(() => !server!.app.hocuspocus.documents.has(NAME), { what: `${NAME} to unload` })
   }
 
   const quarantinedCount = async (): Promise<number> => (await server!.app.metrics.journalQuarantined.get()).values[0]?.value ?? 0
@@ -51,7 +47,7 @@ function quarantineSuite(backend: Backend) {
 
   test('good updates around poisoned entries: the document opens with the good content, counted once', async () => {
     server = await startServer(env, { dataDir })
-    const writer = await open()
+    const writer = await openPoisoned()
     writer.doc.getMap('meta').set('title', expected.title)
     await writer.acknowledged()
     // Appended straight into the journal, as a store that predates the guard's limits might hold them.
@@ -66,13 +62,13 @@ function quarantineSuite(backend: Backend) {
     await writer.acknowledged()
     await unloaded()
 
-    const reader = await open()
+    const reader = await openPoisoned()
     assert.equal(reader.doc.getMap('meta').toJSON(), expected)
     assert.is(await quarantinedCount(), 2)
     assert.equal((await store.listQuarantined(NAME)).map((q) => [q.seq, q.user]), poisoned.map((seq) => [seq, 'u9']))
     // Later loads skip the flagged entries without trying them again.
     await unloaded()
-    const again = await open()
+    const again = await openPoisoned()
     assert.equal(again.doc.getMap('meta').toJSON(), expected)
     assert.is(await quarantinedCount(), 2)
     // And the document goes on working.
@@ -130,7 +126,7 @@ function quarantineSuite(backend: Backend) {
 
   test('after a restart the document opens with the same content and nothing is quarantined', async () => {
     server = await startServer(env, { dataDir })
-    const reader = await open()
+    const reader = await openPoisoned()
     assert.equal(reader.doc.getMap('meta').toJSON(), expected)
     assert.is(await quarantinedCount(), 0)
     assert.equal(await server.app.store.listQuarantined(), [])
@@ -143,7 +139,7 @@ function quarantineSuite(backend: Backend) {
     const other = 's1/doc/unopened'
     server = await startServer(env, { dataDir })
     const writer = connect(server.url, other, await mintToken(teacher('t1')))
-    await within(writer.synced, 5000, 'sync')
+    await within(writer.synced, DEADLINE_MS, 'sync')
     writer.doc.getMap('meta').set('title', 'kept')
     await writer.acknowledged()
     const bad = await server.app.store.append(other, { at: Date.now(), user: 'u9', origin: 'client', update: garbageUpdate() })

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
 import { Redis as IORedis } from 'ioredis'
 import { startTestCluster, type TestCluster } from './helpers/cluster.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { admin, mintToken } from './helpers/tokens.ts'
 
 const DOC = 's1/doc/prefixed'
@@ -23,21 +23,20 @@ test.after(async () => {
 const title = (client: Client) => client.doc.getMap('meta').get('title')
 
 test('clusters with different prefixes share one Redis without seeing each other', async () => {
-  for (const [i, prefix] of PREFIXES.entries()) {
-    const cluster = await startTestCluster(`prefix_${i}`, 2, { env: { REDIS_KEY_PREFIX: prefix } })
-    if (!cluster) return
-    clusters.push(cluster)
-  }
+  // Started at once: each instance spends seconds loading, and the clusters share nothing but Redis.
+  const started = await Promise.all(PREFIXES.map((prefix, i) => startTestCluster(`prefix_${i}`, 2, { env: { REDIS_KEY_PREFIX: prefix } })))
+  for (const cluster of started) if (cluster) clusters.push(cluster)
+  if (clusters.length < PREFIXES.length) return
   const token = await mintToken(admin('a1'))
   const clients = clusters.map((cluster) => cluster.instances.map((instance) => connect(instance.url, DOC, token)))
-  for (const client of clients.flat()) await within(client.synced, 10_000, 'sync')
+  for (const client of clients.flat()) await within(client.synced, DEADLINE_MS, 'sync')
 
   // Both instances of each cluster hold the document and listen on their prefix's channel.
   const redis = new IORedis(clusters[0].redisUrl)
   try {
     for (const prefix of PREFIXES) {
       const channel = `${prefix}${DOC}`
-      await eventually(async () => ((await redis.pubsub('NUMSUB', channel)) as [string, number])[1] === 2, 5000, `two subscribers on ${channel}`)
+      await until(async () => ((await redis.pubsub('NUMSUB', channel)) as [string, number])[1] === 2, { what: `two subscribers on ${channel}` })
     }
     const replies = (await redis.pubsub('CHANNELS', `rp-${run}-*#reply:*`)) as string[]
     assert.is(replies.filter((c) => c.startsWith(`rp-${run}-a#reply:`)).length, 2, replies.join(' '))
@@ -48,11 +47,11 @@ test('clusters with different prefixes share one Redis without seeing each other
 
   const [[a1, a2], [b1, b2]] = clients
   a1.doc.getMap('meta').set('title', 'written in cluster A')
-  await eventually(() => title(a2) === 'written in cluster A', 10_000, "cluster A's second instance to pass the update on")
+  await until(() => title(a2) === 'written in cluster A', { what: "cluster A's second instance to pass the update on" })
   b1.doc.getMap('meta').set('title', 'written in cluster B')
-  await eventually(() => title(b2) === 'written in cluster B', 10_000, "cluster B's second instance to pass the update on")
+  await until(() => title(b2) === 'written in cluster B', { what: "cluster B's second instance to pass the update on" })
   a2.doc.getMap('meta').set('title', 'A again')
-  await eventually(() => title(a1) === 'A again', 10_000, 'cluster A, the other way')
+  await until(() => title(a1) === 'A again', { what: 'cluster A, the other way' })
   // Updates cross a cluster in milliseconds; give a leak between clusters ample time to show.
   await new Promise((r) => setTimeout(r, 500))
   for (const b of [b1, b2]) assert.is(title(b), 'written in cluster B', 'cluster B never sees cluster A')

@@ -2,25 +2,19 @@
 // connections on that board, with `from` set by the server; everything else is dropped and counted.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { startServer, type TestServer } from './helpers/server.ts'
-import { closeClients, connect, eventually, within, type Client } from './helpers/clients.ts'
+import { useServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import type { Claims } from '../server/identity.ts'
 
-let server: TestServer
-test.before(async () => {
-  server = await startServer()
-})
+const server = useServer()
 test.after.each(closeClients)
-test.after(async () => {
-  await server.stop()
-})
 
 async function open(name: string, claims: Claims): Promise<Client & { inbox: unknown[] }> {
   const client = connect(server.url, name, await mintToken(claims))
   const inbox: unknown[] = []
   client.provider.on('stateless', ({ payload }: { payload: string }) => inbox.push(JSON.parse(payload)))
-  await within(client.synced, 5000, `${claims.sub} sync`)
+  await within(client.synced, DEADLINE_MS, `${claims.sub} sync`)
   return Object.assign(client, { inbox })
 }
 
@@ -36,16 +30,16 @@ test('a signal reaches only the addressed user, on every connection they have, w
   const viewerElsewhere = await open(board, teacher('t1'))
   const bystander = await open(board, student('u2'))
   presenter.provider.sendStateless(JSON.stringify({ type: 'offer', to: 't1', from: 'forged', payload: { sdp: 'v=0' } }))
-  await eventually(() => viewer.inbox.length === 1 && viewerElsewhere.inbox.length === 1, 5000, 'the offer')
+  await until(() => viewer.inbox.length === 1 && viewerElsewhere.inbox.length === 1, { what: 'the offer' })
   assert.equal(viewer.inbox[0], { type: 'offer', to: 't1', from: 'u1', payload: { sdp: 'v=0' } })
   assert.equal(viewerElsewhere.inbox[0], viewer.inbox[0])
   // Relayed in order: the bystander's first message is the one addressed to them.
   presenter.provider.sendStateless(JSON.stringify({ type: 'ice', to: 'u2', payload: { candidate: 'c1' } }))
-  await eventually(() => bystander.inbox.length === 1, 5000, 'the ice candidate')
+  await until(() => bystander.inbox.length === 1, { what: 'the ice candidate' })
   assert.equal(bystander.inbox[0], { type: 'ice', to: 'u2', from: 'u1', payload: { candidate: 'c1' } })
   assert.is(presenter.inbox.length, 0)
   viewer.provider.sendStateless(JSON.stringify({ type: 'answer', to: 'u1', payload: { sdp: 'ok' } }))
-  await eventually(() => presenter.inbox.length === 1, 5000, 'the answer')
+  await until(() => presenter.inbox.length === 1, { what: 'the answer' })
   assert.equal(presenter.inbox[0], { type: 'answer', to: 'u1', from: 't1', payload: { sdp: 'ok' } })
 })
 
@@ -66,14 +60,14 @@ test('anything else is dropped and counted: other types, bad JSON, other surface
   onDoc.provider.sendStateless(JSON.stringify({ type: 'offer', to: 't1', payload: {} }))
   sender.provider.sendStateless(JSON.stringify({ type: 'offer', to: 'nobody', payload: {} }))
   sender.provider.sendStateless(JSON.stringify({ type: 'offer', to: 't1', payload: 'x'.repeat(70 * 1024) }))
-  await eventually(async () => (await dropped('too-large')) === before.tooLarge + 1, 5000, 'the drops to be counted')
+  await until(async () => (await dropped('too-large')) === before.tooLarge + 1, { what: 'the drops to be counted' })
   assert.is(await dropped('not-signaling'), before.notSignaling + 1)
   assert.is(await dropped('not-json'), before.notJson + 1)
   assert.is(await dropped('not-a-board'), before.notBoard + 1)
   assert.is(await dropped('no-recipient'), before.noRecipient + 1)
   // A valid signal sent last arrives first: nothing before it was relayed.
   sender.provider.sendStateless(JSON.stringify({ type: 'ice', to: 't1', payload: 1 }))
-  await eventually(() => receiver.inbox.length === 1, 5000, 'the valid signal')
+  await until(() => receiver.inbox.length === 1, { what: 'the valid signal' })
   assert.equal(receiver.inbox, [{ type: 'ice', to: 't1', from: 'u1', payload: 1 }])
   assert.is(docReceiver.inbox.length, 0)
 })

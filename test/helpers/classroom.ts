@@ -1,17 +1,9 @@
 // Helpers for the classroom and communication tests: a teacher's poll, many students at once,
 // and waiting on a map of a client's document.
 import type * as Y from 'yjs'
-import { closeClients, connect, eventually, within, type Client } from './clients.ts'
-import { mintToken, student, teacher } from './tokens.ts'
-import type { TestServer } from './server.ts'
+import { until, type Client } from './clients.ts'
+import { student, teacher } from './tokens.ts'
 import type { Claims } from '../../server/identity.ts'
-
-/** Opens a document as `claims` and waits for the first sync. */
-export async function open(server: TestServer, name: string, claims: Claims): Promise<Client> {
-  const client = connect(server.url, name, await mintToken(claims))
-  await within(client.synced, 10_000, `sync of ${name} as ${claims.sub}`)
-  return client
-}
 
 /** Students `u1`..`u<n>` of class `7a`. */
 export const students = (n: number, extra: Partial<Claims> = {}): Claims[] =>
@@ -47,7 +39,7 @@ export async function mapEquals(doc: Y.Doc, root: string, expected: Record<strin
   const want = JSON.stringify(sortKeys(expected))
   const have = () => JSON.stringify(sortKeys(doc.getMap(root).toJSON()))
   try {
-    await eventually(() => have() === want, timeoutMs, `${root} = ${want}`)
+    await until(() => have() === want, { timeout: timeoutMs, what: `${root} = ${want}` })
   } catch (error) {
     throw new Error(`${(error as Error).message}; have ${have()}`)
   }
@@ -57,4 +49,3 @@ function sortKeys(value: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)))
 }
 
-export { closeClients }

@@ -2,6 +2,8 @@
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
+import type { Claims } from '../../server/identity.ts'
+import { mintToken } from './tokens.ts'
 
 export interface Client {
   doc: Y.Doc
@@ -13,16 +15,16 @@ export interface Client {
   refused: Promise<string>
   /** Resolves with the reason when the server closes the document connection. */
   closed: Promise<string>
-  /** Resolves once the server acknowledged every change made so far (fails after `timeoutMs`, default 10 s). */
+  /** Resolves once the server acknowledged every change made so far (fails after `timeoutMs`, default `DEADLINE_MS`). */
   acknowledged(timeoutMs?: number): Promise<void>
   destroy(): void
 }
 
-const open = new Set<Client>()
+const live = new Set<Client>()
 
 /** Destroys every client a test opened (use as `test.after.each(closeClients)`). */
 export function closeClients(): void {
-  for (const client of open) client.destroy()
+  for (const client of live) client.destroy()
 }
 
 export function openSocket(url: string): HocuspocusProviderWebsocket {
@@ -55,14 +57,14 @@ export function connect(url: string, name: string, token: string, options: { soc
     synced,
     refused,
     closed,
-    acknowledged: (timeoutMs = 10_000) => within(acknowledgement(provider), timeoutMs, 'server acknowledgement'),
+    acknowledged: (timeoutMs = DEADLINE_MS) => within(acknowledgement(provider), timeoutMs, 'server acknowledgement'),
     destroy() {
-      open.delete(client)
+      live.delete(client)
       provider.destroy()
       if (!options.socket) socket.destroy()
     },
   }
-  open.add(client)
+  live.add(client)
   return client
 }
 
@@ -79,13 +81,40 @@ function acknowledgement(provider: HocuspocusProvider): Promise<void> {
   })
 }
 
-/** Waits until `check` holds, re-checking every few milliseconds; fails after `timeoutMs`. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+/**
+ * How long a test waits for something that must happen before it gives up. Generous on purpose:
+ * on a loaded machine a sync can take seconds, and a deadline only decides when a failure is
+ * reported, never whether the behaviour is right (tests that check promptness pass their own).
+ */
+export const DEADLINE_MS = 30_000
+
+/** Waits until `condition` holds, re-checking every few milliseconds; fails after `timeout`. */
+export async function until(condition: () => boolean | Promise<boolean>, { timeout = DEADLINE_MS, what = 'condition' }: { timeout?: number; what?: string } = {}): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+/** `until` with positional arguments, for the suites that have not moved to it yet. */
+export const eventually = (check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> => until(check, { timeout: timeoutMs, what })
+
+/**
+ * Connects to `name` as `claims` (or with a ready token) and waits for the first sync; fails at
+ * once with the reason if the server refuses the document.
+ */
+export async function open(
+  server: { url: string },
+  name: string,
+  who: Claims | string,
+  options: { socket?: HocuspocusProviderWebsocket; doc?: Y.Doc; timeout?: number } = {},
+): Promise<Client> {
+  const client = connect(server.url, name, typeof who === 'string' ? who : await mintToken(who), options)
+  const as = typeof who === 'string' ? 'a token' : who.sub
+  const refused = client.refused.then((reason) => Promise.reject(new Error(`${name} refused to ${as}: ${reason}`)))
+  await within(Promise.race([client.synced, refused]), options.timeout ?? DEADLINE_MS, `sync of ${name} as ${as}`)
+  return client
 }
 
 /** Races a promise against a deadline, naming what was awaited. */

@@ -3,7 +3,7 @@
 import { rmSync } from 'node:fs'
 import * as Y from 'yjs'
 import { startServerProcess, tempDir, type ServerProcess } from './server.ts'
-import { eventually, type Client } from './clients.ts'
+import { until, type Client } from './clients.ts'
 import { freshDatabase, redisReachable, SHARED_REDIS_URL, sql, type TestDatabase } from './services.ts'
 
 export interface TestCluster {
@@ -47,10 +47,10 @@ export async function startTestCluster(label: string, count: number, options: { 
 
 /** Waits until every client holds the same state as the first: same structs, same deletions. */
 export async function converged(clients: Client[], timeoutMs: number, what: string): Promise<void> {
-  await eventually(() => {
+  await until(() => {
     const first = Y.snapshot(clients[0].doc)
     return clients.every((c) => Y.equalSnapshots(first, Y.snapshot(c.doc)))
-  }, timeoutMs, what)
+  }, { timeout: timeoutMs, what })
 }
 
 export interface JournalCheck {

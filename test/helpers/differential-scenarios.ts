@@ -7,7 +7,8 @@ import { resolve } from '../../docs-model/registry.ts'
 import type { Path } from '../../docs-model/rules.ts'
 import { EXAM_EVENT_TYPES } from '../../docs-model/surfaces/exam/surface.ts'
 import { ROLES } from '../../docs-model/types.ts'
-import { person, type Honest, type HonestAction, type Rng, type Scenario, type World } from './differential.ts'
+import { person, type Honest, type HonestAction, type Scenario, type World } from './differential.ts'
+import type { Rng } from './random.ts'
 
 /** A broken honest generator is a bug of this test, not of the guard: say so loudly. */
 class HonestValueError extends Error {}

@@ -15,77 +15,7 @@ import {
   anyBytes, blockEnd, decodeBlocks, describeUpdate, encodeBlocks, isItem, nestedArrayBytes, objectWithRawBytes, structLength, toHex,
   type Block, type Blocks, type Content, type Id, type ItemStruct, type Range, type Struct, type TypeName,
 } from './update-blocks.ts'
-
-// ---------------------------------------------------------------------------------------------
-// Seeded randomness
-
-/** sfc32, seeded from a string: every case has its own stream, so one case replays alone. */
-export class Rng {
-  private a: number
-  private b: number
-  private c: number
-  private d: number
-
-  constructor(seed: string) {
-    let h = 1779033703 ^ seed.length
-    for (let i = 0; i < seed.length; i++) {
-      h = Math.imul(h ^ seed.charCodeAt(i), 3432918353)
-      h = (h << 13) | (h >>> 19)
-    }
-    const next = () => {
-      h = Math.imul(h ^ (h >>> 16), 2246822507)
-      h = Math.imul(h ^ (h >>> 13), 3266489909)
-      return (h ^= h >>> 16) >>> 0
-    }
-    this.a = next()
-    this.b = next()
-    this.c = next()
-    this.d = next()
-    for (let i = 0; i < 12; i++) this.next()
-  }
-
-  next(): number {
-    this.a >>>= 0
-    this.b >>>= 0
-    this.c >>>= 0
-    this.d >>>= 0
-    let t = (this.a + this.b) | 0
-    this.a = this.b ^ (this.b >>> 9)
-    this.b = (this.c + (this.c << 3)) | 0
-    this.c = (this.c << 21) | (this.c >>> 11)
-    this.d = (this.d + 1) | 0
-    t = (t + this.d) | 0
-    this.c = (this.c + t) | 0
-    return (t >>> 0) / 4294967296
-  }
-
-  int(n: number): number {
-    return Math.floor(this.next() * n)
-  }
-
-  range(min: number, max: number): number {
-    return min + this.int(max - min + 1)
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p
-  }
-
-  pick<T>(list: readonly T[]): T {
-    if (list.length === 0) throw new Error('pick from an empty list')
-    return list[this.int(list.length)]
-  }
-
-  /** One of the options, by weight. */
-  weighted<T>(options: ReadonlyArray<readonly [number, T]>): T {
-    const total = options.reduce((sum, [w]) => sum + w, 0)
-    let r = this.next() * total
-    for (const [w, value] of options) {
-      if ((r -= w) < 0) return value
-    }
-    return options[options.length - 1][1]
-  }
-}
+import { Rng } from './random.ts'
 
 export const person = (sub: string, role: Role, extra: Partial<Identity> = {}): Identity => ({
   sub, name: sub, role, schools: ['s1'], classes: [], children: [], buses: [], ...extra,

@@ -4,10 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { test, type Test } from 'uvu'
 import { loadConfig } from '../../server/config.ts'
 import { createHomeroom, type HomeroomServer as Homeroom, type HomeroomOptions } from '../../server/app.ts'
 import type { Claims } from '../../server/identity.ts'
 import { mintToken, TEST_SECRET } from './tokens.ts'
+import { closeClients } from './clients.ts'
 
 export interface TestServer {
   app: Homeroom
@@ -43,12 +45,81 @@ export async function startServer(env: Record<string, string> = {}, options: Hom
   }
 }
 
+export interface ServerFixture extends TestServer {
+  /** Stops the server and starts it again on the same data directory, as a restart of the process would. */
+  restart(): Promise<void>
+}
+
+/**
+ * One server for a whole suite: started before its first test on a data directory of its own,
+ * stopped (clients closed, directory removed) after its last. `env` and `options` may be
+ * functions, called at every start (a store on the fixture's directory, a webhook URL known only
+ * then). The returned object forwards to the running server, so it serves as a `TestServer` in
+ * tests and helpers, and survives `restart()`.
+ */
+export function useServer(
+  env: Record<string, string> | (() => Record<string, string>) = {},
+  options: HomeroomOptions | ((dataDir: string) => HomeroomOptions | Promise<HomeroomOptions>) = {},
+  suite: Test = test,
+): ServerFixture {
+  let current: TestServer | undefined
+  let dataDir: string | undefined
+  const running = (): TestServer => {
+    if (!current) throw new Error('the server fixture is not running (used outside the suite?)')
+    return current
+  }
+  const start = async () => {
+    dataDir ??= tempDir()
+    const given = typeof options === 'function' ? await options(dataDir) : options
+    current = await startServer(typeof env === 'function' ? env() : env, { ...given, dataDir })
+  }
+  suite.before(start)
+  suite.after(async () => {
+    closeClients()
+    await current?.stop()
+    current = undefined
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  })
+  return {
+    get app() { return running().app },
+    get port() { return running().port },
+    get url() { return running().url },
+    get http() { return running().http },
+    get dataDir() {
+      if (!dataDir) throw new Error('the server fixture has not started yet')
+      return dataDir
+    },
+    token: (claims) => mintToken(claims),
+    stop: async () => {
+      await current?.stop()
+      current = undefined
+    },
+    async restart() {
+      await current?.stop()
+      await start()
+    },
+  }
+}
+
 export interface ServerProcess {
   child: ChildProcess
   port: number
   url: string
   http: string
   exited: Promise<number | null>
+}
+
+/**
+ * Runs `homeroom serve` with exactly this environment until it exits (killed after `timeoutMs`):
+ * for configurations that must fail. Asynchronous, so that several can run at once.
+ */
+export function serveUntilExit(env: Record<string, string>, timeoutMs = 20_000): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['scripts/homeroom.ts', 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'], timeout: timeoutMs })
+    let stderr = ''
+    child.stderr!.on('data', (d) => (stderr += d))
+    child.once('close', (status) => resolve({ status, stderr }))
+  })
 }
 
 /** Runs `homeroom serve` in a child process and resolves once it listens. */

@@ -34,6 +34,22 @@ export function unsignedToken(claims: Claims): string {
   return `${part({ alg: 'none', typ: 'JWT' })}.${part({ ...claims, exp: Math.floor(Date.now() / 1000) + 3600 })}.`
 }
 
-export const teacher = (sub = 't1', extra: Partial<Claims> = {}): Claims => ({ sub, role: 'teacher', schools: ['s1'], ...extra })
-export const student = (sub = 'u1', extra: Partial<Claims> = {}): Claims => ({ sub, role: 'student', schools: ['s1'], ...extra })
-export const admin = (sub = 'a1', extra: Partial<Claims> = {}): Claims => ({ sub, role: 'admin', schools: ['s1'], ...extra })
+const byRole = (role: Claims['role'], defaultSub: string) => (sub = defaultSub, extra: Partial<Claims> = {}): Claims => ({ sub, role, schools: ['s1'], ...extra })
+
+/**
+ * The claims of a token, by role: `claims.student('u1', { classes: ['7a'] })` is
+ * `{ sub: 'u1', role: 'student', schools: ['s1'], classes: ['7a'] }`. `extra` overrides anything,
+ * schools included.
+ */
+export const claims = {
+  student: byRole('student', 'u1'),
+  teacher: byRole('teacher', 't1'),
+  admin: byRole('admin', 'a1'),
+  parent: byRole('parent', 'p1'),
+  proctor: byRole('proctor', 'pr1'),
+  driver: byRole('driver', 'd1'),
+  director: byRole('director', 'dir1'),
+  service: byRole('service', 'svc'),
+}
+
+export const { teacher, student, admin } = claims
