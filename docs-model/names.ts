@@ -1,5 +1,6 @@
 // Parsing document names into a surface and its parameters, with precise refusals.
 import type { DocRef, Surface } from './types.ts'
+import * as map from 'lib0/map'
 
 export const SEGMENT = /^[A-Za-z0-9_-]{1,64}$/
 
@@ -27,9 +28,7 @@ export class NameParser {
     for (const surface of surfaces) {
       const parts = surface.pattern.split('/').map((p) => (p.startsWith(':') ? { param: p.slice(1) } : { literal: p }))
       const word = (parts[0] as { literal: string }).literal
-      const list = this.byWord.get(word) ?? []
-      list.push({ surface, parts })
-      this.byWord.set(word, list)
+      map.setIfUndefined(this.byWord, word, () => [] as CompiledPattern[]).push({ surface, parts })
     }
   }
 

@@ -2,6 +2,7 @@
 // per connection, opening attempts per second. A client over a limit is refused with a clear
 // reason; nobody else notices.
 import { closeCodeFor, OPENING_RATE_REASON } from '../docs-model/refusals.ts'
+import * as map from 'lib0/map'
 import type { beforeHandleMessagePayload, connectedPayload, Extension, onDisconnectPayload } from '@hocuspocus/server'
 import { parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
@@ -61,11 +62,8 @@ export class Limits implements Extension {
   async connected({ context, socketId, documentName }: connectedPayload): Promise<void> {
     const user = contextOf(context)?.user.sub
     if (!user) return
-    const sockets = this.open.get(user) ?? new Map<string, Set<string>>()
-    this.open.set(user, sockets)
-    const docs = sockets.get(socketId) ?? new Set<string>()
-    sockets.set(socketId, docs)
-    docs.add(documentName)
+    const sockets = map.setIfUndefined(this.open, user, () => new Map<string, Set<string>>())
+    map.setIfUndefined(sockets, socketId, () => new Set<string>()).add(documentName)
     this.metrics.connections.inc()
   }
 

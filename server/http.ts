@@ -6,6 +6,7 @@
 // the identity of the caller (verified once per request, and the key of its rate limit) and one
 // access log line per request. See docs/http.md.
 import { once } from 'node:events'
+import * as map from 'lib0/map'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import Fastify, {
   type FastifyBaseLogger,
@@ -243,9 +244,8 @@ export class HttpApi {
 
     fastify.addHook('onRoute', (route) => {
       if (route.url === '*') return
-      const methods = this.paths.get(route.url) ?? new Set<string>()
+      const methods = map.setIfUndefined(this.paths, route.url, () => new Set<string>())
       for (const method of [route.method].flat()) methods.add(method)
-      this.paths.set(route.url, methods)
     })
 
     if (config.redisUrl) {

@@ -3,6 +3,7 @@
 // open), keeps the monitor's per-student view current, and publishes scores to a leaderboard.
 // Deadlines live in the exam document, so a restarted server re-arms them from there.
 import type * as Y from 'yjs'
+import * as map from 'lib0/map'
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { HomeroomContext } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
@@ -66,9 +67,7 @@ export class ExamObserver implements Observer {
 
   connected({ ref, doc, socketId, context }: Visit): void {
     if (!ownStudentDocument(ref, context)) return
-    const sockets = this.sockets.get(ref.name) ?? new Set()
-    sockets.add(socketId)
-    this.sockets.set(ref.name, sockets)
+    map.setIfUndefined(this.sockets, ref.name, () => new Set<string>()).add(socketId)
     this.observeStudent(ref, doc, true)
   }
 
@@ -163,10 +162,9 @@ export class ExamObserver implements Observer {
    */
   private observeStudent(ref: DocRef, doc: Y.Doc, active: boolean): void {
     const monitor = examMonitorName(ref.school, ref.params.exam)
-    const entries = this.pending.get(monitor) ?? new Map<string, MonitorEntry>()
+    const entries = map.setIfUndefined(this.pending, monitor, () => new Map<string, MonitorEntry>())
     const lastSeen = active ? this.app.clock.now() : (entries.get(ref.params.user)?.lastSeen ?? 0)
     entries.set(ref.params.user, monitorEntry(doc, lastSeen, this.sockets.has(ref.name)))
-    this.pending.set(monitor, entries)
     this.monitorWrites.request(monitor, () =>
       contain(this.app, 'exam.monitor', async () => {
         const batch = this.pending.get(monitor)

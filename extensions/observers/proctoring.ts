@@ -4,6 +4,7 @@
 // instances) writes the same values. New high and critical alerts also reach the inboxes of the
 // exam's teachers and proctors, once (claimed in the store).
 import type { Homeroom } from '../../server/homeroom.ts'
+import * as map from 'lib0/map'
 import { arrayOf, mapOf } from '../../docs-model/common.ts'
 import { examMonitorName, examName, type ExamAlert } from '../../docs-model/surfaces/exam/surface.ts'
 import { alertsFor, notifiesStaff } from '../../docs-model/surfaces/exam/state.ts'
@@ -50,9 +51,8 @@ export class ProctoringObserver implements Observer {
 
   private queue(student: DocRef, alerts: Map<string, ExamAlert>): void {
     const monitor = examMonitorName(student.school, student.params.exam)
-    const waiting = this.pending.get(monitor) ?? new Map<string, ExamAlert>()
+    const waiting = map.setIfUndefined(this.pending, monitor, () => new Map<string, ExamAlert>())
     for (const [id, alert] of alerts) waiting.set(id, alert)
-    this.pending.set(monitor, waiting)
     this.writes.request(monitor, () =>
       contain(this.app, 'proctoring.write', async () => {
         const batch = this.pending.get(monitor)

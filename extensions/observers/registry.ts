@@ -2,6 +2,7 @@
 // of the surfaces they watch. One Hocuspocus extension, `Observers`, runs them all: it parses
 // each document name once, hands every hook only to the observers that watch the document's
 // surface key, and keeps an observer's own derived writes from coming back to it as changes.
+import * as map from 'lib0/map'
 import type {
   afterLoadDocumentPayload,
   afterUnloadDocumentPayload,
@@ -84,9 +85,7 @@ export class Observers implements Extension {
     this.observers = observers
     for (const observer of observers) {
       for (const surface of observer.surfaces) {
-        const list = this.bySurface.get(surface) ?? []
-        list.push(observer)
-        this.bySurface.set(surface, list)
+        map.setIfUndefined(this.bySurface, surface, () => [] as Observer[]).push(observer)
       }
     }
   }

@@ -2,6 +2,7 @@
 // server's document and check it against the surface's write rules. Nothing here mutates the
 // document; the caller refuses the whole update when a reason comes back.
 import * as Y from 'yjs'
+import * as map from 'lib0/map'
 import { RuleBook, type Path } from '../../docs-model/rules.ts'
 import type { Op, RootDecl, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
 import {
@@ -579,9 +580,7 @@ class Check {
     if (!this.deletesByClient) {
       this.deletesByClient = new Map()
       for (const range of this.decoded.deletes) {
-        const list = this.deletesByClient.get(range.client) ?? []
-        list.push(range)
-        this.deletesByClient.set(range.client, list)
+        map.setIfUndefined(this.deletesByClient, range.client, () => [] as typeof range[]).push(range)
       }
       // Sorted and merged, so the one range that can hold a clock is found by binary search.
       for (const [client, list] of this.deletesByClient) {
