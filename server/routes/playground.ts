@@ -9,6 +9,10 @@ import { errors, HttpError, isLoopback, before, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
 import { DEMO_USERS } from '../playground/cast.ts'
 import { ROLES } from '../../docs-model/types.ts'
+import { pollName, setupPoll } from '../../docs-model/surfaces/poll/surface.ts'
+import { examKeyName, examName } from '../../docs-model/surfaces/exam/surface.ts'
+import { busName } from '../../docs-model/surfaces/bus/surface.ts'
+import { chatName } from '../../docs-model/surfaces/chat/surface.ts'
 import type { ClientBundle } from '../playground/build.ts'
 
 const dir = new URL('../playground/', import.meta.url)
@@ -94,17 +98,11 @@ async function seed(app: Homeroom, school: string): Promise<void> {
     )
   }
   const once = (name: string, root: string, fill: (doc: Y.Doc) => void) =>
-    serverWrite(app.hocuspocus, `${school}/${name}`, (doc) => {
+    serverWrite(app.hocuspocus, name, (doc) => {
       if (doc.getMap(root).size === 0) fill(doc)
     })
-  await once('poll/demo', 'meta', (doc) => {
-    const meta = doc.getMap('meta')
-    meta.set('question', 'Which topic should we review on Friday?')
-    meta.set('options', ['Fractions', 'Photosynthesis', 'The Romans', 'Poetry'])
-    meta.set('kind', 'poll')
-    meta.set('anonymous', false)
-  })
-  await once('exam/demo', 'meta', (doc) => {
+  await once(pollName(school, 'demo'), 'meta', (doc) => setupPoll(doc, 'Which topic should we review on Friday?', ['Fractions', 'Photosynthesis', 'The Romans', 'Poetry']))
+  await once(examName(school, 'demo'), 'meta', (doc) => {
     const meta = doc.getMap('meta')
     meta.set('title', 'Science quiz')
     meta.set('startsAt', Date.now() - 60_000)
@@ -116,13 +114,13 @@ async function seed(app: Homeroom, school: string): Promise<void> {
       { prompt: 'Which planet is largest?', choices: ['Mars', 'Venus', 'Jupiter'] },
     ])
   })
-  await once('exam/demo/key', 'key', (doc) => {
+  await once(examKeyName(school, 'demo'), 'key', (doc) => {
     const key = doc.getMap('key')
     key.set('0', 0)
     key.set('1', 1)
     key.set('2', 2)
   })
-  await once('bus/b1', 'route', (doc) => {
+  await once(busName(school, 'b1'), 'route', (doc) => {
     const route = doc.getMap('route')
     route.set('stops', [
       { id: 'depot', name: 'Depot', lat: 52.5, lng: 13.4, radiusM: 60 },
@@ -132,5 +130,5 @@ async function seed(app: Homeroom, school: string): Promise<void> {
     ])
     route.set('speedLimitKmh', 50)
   })
-  await once('chat/general', 'meta', (doc) => doc.getMap('meta').set('title', 'Class 7a'))
+  await once(chatName(school, 'general'), 'meta', (doc) => doc.getMap('meta').set('title', 'Class 7a'))
 }
