@@ -45,6 +45,15 @@ export class ManualClock implements Clock {
     this.time = until
   }
 
+  /**
+   * Moves time forward to `at` (not back: an earlier `at` only fires what is already due), so a
+   * test can name a deadline rather than a distance, and repeat the call until a timer armed
+   * late (after asynchronous work) has fired.
+   */
+  advanceTo(at: number): Promise<void> {
+    return this.advance(Math.max(0, at - this.time))
+  }
+
   /** Timers waiting to fire. */
   get waiting(): number {
     return this.pending.size
