@@ -7,6 +7,7 @@ import * as Y from 'yjs'
 import { join } from 'node:path'
 import { rmSync } from 'node:fs'
 import { startServer, tempDir, useServer } from './helpers/server.ts'
+import { ManualClock } from './helpers/clock.ts'
 import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
 import { admin, claims, mintToken } from './helpers/tokens.ts'
 import { api } from './helpers/api.ts'
@@ -50,7 +51,9 @@ function recordedTrip(t0: number): BusFix[] {
   return fixes.map(([lat, lng, speed], i) => ({ lat, lng, speed, heading: 0, at: t0 + i * 5000 }))
 }
 
-const server = useServer({ BUS_STALE_AFTER_S: '5', MAX_MESSAGES_PER_SEC: '100000' })
+// Stale deadlines fire when a test advances this clock, not after real seconds.
+const clock = new ManualClock()
+const server = useServer({ BUS_STALE_AFTER_S: '5', MAX_MESSAGES_PER_SEC: '100000' }, { clock })
 test.before(async () => {
   await putRoster(server, 's1', [
     { id: 'par1', name: 'Pat', role: 'parent', children: ['kid1'] },
@@ -130,14 +133,19 @@ test('a trip through the server: exactly the expected alerts, parents told once,
 test('a bus without a fix for BUS_STALE_AFTER_S gets a stale alert', async () => {
   const car = connect(server.url, 's1/bus/b2', await mintToken(driver('b2')))
   await within(car.synced, DEADLINE_MS, 'driver sync')
-  const at = Date.now()
+  const at = clock.now()
   reportPosition(car.doc, { lat: 52.505, lng: LNG, speed: 20, heading: 0, at })
   await car.acknowledged()
-  const sent = Date.now()
-  await until(async () => (await docJson(server, 's1/bus/b2')).alerts[`stale:${at}`] !== undefined, { what: 'stale alert' })
-  const elapsed = Date.now() - sent
-  assert.ok(elapsed >= 4900 && elapsed < 6500, `stale after ${elapsed} ms`)
-  assert.equal((await docJson(server, 's1/bus/b2')).alerts[`stale:${at}`].detail, { lastFixAt: at, afterS: 5 })
+  // The fix is stored after its stale timer is armed (extensions/observers/bus.ts).
+  await until(async () => (await server.app.store.trail('s1/b2', 0)).length === 1, { what: 'the fix stored' })
+  const stale = async () => (await docJson(server, 's1/bus/b2')).alerts[`stale:${at}`]
+  await clock.advance(5000 - 1)
+  assert.is(await stale(), undefined, 'not stale before BUS_STALE_AFTER_S')
+  await clock.advance(1)
+  await until(async () => (await stale()) !== undefined, { what: 'stale alert' })
+  const alert = await stale()
+  assert.is(alert.at, at + 5000, 'stale exactly BUS_STALE_AFTER_S after the fix')
+  assert.equal(alert.detail, { lastFixAt: at, afterS: 5 })
 })
 
 test('malformed fixes are ignored and counted, and the server keeps serving', async () => {
@@ -161,10 +169,12 @@ test('a stale deadline survives a restart, and a failing trail store leaves the 
   }
   const dataDir = tempDir()
   const env = { BUS_STALE_AFTER_S: '5' }
-  let second = await startServer(env, { dataDir, store: new FlakyTrailStore(join(dataDir, 'homeroom.db')) })
+  // One clock across the restart, as the wall clock would be.
+  const clock = new ManualClock()
+  let second = await startServer(env, { dataDir, clock, store: new FlakyTrailStore(join(dataDir, 'homeroom.db')) })
   const car = connect(second.url, 's1/bus/b5', await mintToken(driver('b5')))
   await within(car.synced, DEADLINE_MS, 'driver sync')
-  const t0 = Date.now()
+  const t0 = clock.now()
   reportPosition(car.doc, { lat: 52.5, lng: LNG, speed: 10, heading: 0, at: t0 - 1000 })
   reportPosition(car.doc, { lat: 52.5001, lng: LNG, speed: 10, heading: 0, at: t0 })
   await car.acknowledged()
@@ -174,11 +184,16 @@ test('a stale deadline survives a restart, and a failing trail store leaves the 
   car.destroy()
   await second.stop()
 
-  second = await startServer(env, { dataDir })
+  second = await startServer(env, { dataDir, clock })
   try {
-    await until(async () => (await docJson(second, 's1/bus/b5')).alerts[`stale:${t0}`] !== undefined, { what: 'stale alert after restart' })
-    const late = Date.now() - (t0 + 5000)
-    assert.ok(late >= 0 && late < 1500, `stale ${late} ms after the deadline`)
+    const stale = async () => (await docJson(second, 's1/bus/b5')).alerts[`stale:${t0}`]
+    // The scan at start re-arms the deadline from the stored fix.
+    await until(() => clock.waiting > 0, { what: 'the stale deadline re-armed after the restart' })
+    await clock.advance(5000 - 1)
+    assert.is(await stale(), undefined, 'not stale before the deadline')
+    await clock.advance(1)
+    await until(async () => (await stale()) !== undefined, { what: 'stale alert after restart' })
+    assert.is((await stale()).at, t0 + 5000, 'stale at the deadline set before the restart')
   } finally {
     await second.stop()
     rmSync(dataDir, { recursive: true, force: true })

@@ -3,13 +3,15 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { rmSync } from 'node:fs'
-import { startServerProcess, tempDir, useServer, type ServerProcess } from './helpers/server.ts'
+import { startServer, startServerProcess, tempDir, useServer, type TestServer } from './helpers/server.ts'
+import { ManualClock } from './helpers/clock.ts'
 import { closeClients, connect, DEADLINE_MS, open, until, within } from './helpers/clients.ts'
 import { mintToken, student } from './helpers/tokens.ts'
 import { classTeacher, mapEquals, students } from './helpers/classroom.ts'
 import { reportActivity } from '../docs-model/surfaces/class/surface.ts'
 
-const server = useServer()
+// The away sweep after a load (10 s) fires only when a test advances this clock.
+const server = useServer({}, { clock: new ManualClock() })
 test.before(async () => {
   await server.app.store.putRoster('s1', [
     ...students(4).map((s) => ({ id: s.sub, name: s.sub, role: 'student', classes: ['7a'] })),
@@ -17,6 +19,9 @@ test.before(async () => {
   ])
 })
 test.after.each(closeClients)
+
+/** The classroom observer's reconnect grace after a class document loads (extensions/observers/classroom.ts). */
+const RECONNECT_GRACE_MS = 10_000
 
 const serverWrites = async (name: string) => (await server.app.store.entriesAfter(name, 0)).filter((e) => e.origin === 'server').length
 
@@ -69,8 +74,11 @@ test('students write only their own entry, and only in their classes', async () 
 
 test('students not back after a crash and restart turn away by themselves', async () => {
   const dataDir = tempDir()
+  // The crash is a real one (a child process killed); the restart runs here on a hand-driven
+  // clock, so the reconnect grace after the load passes when the test says.
   const first = await startServerProcess(dataDir)
-  let second: ServerProcess | undefined
+  const clock = new ManualClock()
+  let second: TestServer | undefined
   try {
     const u1 = connect(first.url, 's1/class/7a', await mintToken(students(1)[0]))
     await within(u1.synced, DEADLINE_MS, 'sync')
@@ -80,16 +88,22 @@ test('students not back after a crash and restart turn away by themselves', asyn
     await first.exited
     u1.destroy()
 
-    second = await startServerProcess(dataDir)
+    second = await startServer({}, { dataDir, clock })
     const teacher = connect(second.url, 's1/class/7a', await mintToken(classTeacher()))
     await within(teacher.synced, DEADLINE_MS, 'sync after restart')
-    assert.is((teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state, 'active', 'as stored before the crash')
-    await until(() => (teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state === 'away', { what: 'u1 to turn away' })
+    const u1State = () => (teacher.doc.getMap('activity').get('u1') as Record<string, unknown>).state
+    assert.is(u1State(), 'active', 'as stored before the crash')
+    await until(() => clock.waiting > 0, { what: 'the away sweep to be armed' })
+    // Just before the grace ends nobody is swept yet; once it has passed, u1 turns away.
+    await clock.advance(RECONNECT_GRACE_MS - 1)
+    await mapEquals(teacher.doc, 'stats', { active: 1, idle: 0, away: 0, participation: 100, handsRaised: 0 })
+    assert.is(u1State(), 'active', 'not away before the grace has passed')
+    await clock.advance(1)
+    await until(() => u1State() === 'away', { what: 'u1 to turn away' })
     await mapEquals(teacher.doc, 'stats', { active: 0, idle: 0, away: 1, participation: 0, handsRaised: 0 })
   } finally {
     first.child.kill('SIGKILL')
-    second?.child.kill('SIGTERM')
-    await second?.exited
+    await second?.stop()
     rmSync(dataDir, { recursive: true, force: true })
   }
 })

@@ -1,5 +1,5 @@
 // Faults in a cluster of three instances: one instance killed with SIGKILL mid-edit loses no
-// acknowledged update; Redis stopped for ten seconds mid-edit (a private redis-server, so other
+// acknowledged update; Redis stopped for a few seconds mid-edit (a private redis-server, so other
 // tests keep theirs) leaves every instance serving and ends in converged documents; an update
 // arriving with a gap makes an instance ask its peers for the missing part.
 import { test } from 'uvu'
@@ -44,6 +44,9 @@ async function edit(writer: Writer, key: string, stop?: Promise<unknown>): Promi
   if (acked) writer.acked.push(`${writer.sub}:${key}`)
   return acked
 }
+
+/** How long Redis stays down while the writers keep editing. */
+const OUTAGE_MS = 3000
 
 async function storedComments(cluster: TestCluster, name: string): Promise<Record<string, unknown>> {
   const store = new PgStore(cluster.db.url, { poolSize: 1 })
@@ -91,7 +94,7 @@ test('an instance killed with SIGKILL mid-edit loses no acknowledged update', as
   }
 })
 
-test('Redis stopped for ten seconds mid-edit: instances keep serving, then every document converges', async () => {
+test('Redis stopped mid-edit: instances keep serving, then every document converges', async () => {
   const redis = await startPrivateRedis()
   if (!redis) return
   const cluster = await startTestCluster('outage', 3, { redisUrl: redis.url })
@@ -107,12 +110,13 @@ test('Redis stopped for ten seconds mid-edit: instances keep serving, then every
     await converged(all.map((w) => w.client), 10_000, 'converging before the outage')
 
     await redis.stop()
-    const outageEnds = Date.now() + 10_000
+    // The point is an outage, not its length: a few seconds of edits show the same behaviour as ten.
+    const outageEnds = Date.now() + OUTAGE_MS
     let round = 0
     while (Date.now() < outageEnds) {
       await Promise.all(all.map((w) => edit(w, `during${round}`)))
       round++
-      await new Promise((r) => setTimeout(r, 200))
+      await new Promise((r) => setTimeout(r, 100))
     }
     // Deletions do not move state vectors: the resync must carry them too.
     for (const writer of all) {

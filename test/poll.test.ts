@@ -10,9 +10,15 @@ import { closeClients, connect, DEADLINE_MS, open, until, within } from './helpe
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import { classTeacher, createPoll, mapEquals, students } from './helpers/classroom.ts'
 import { FaultyStore } from './helpers/faulty-store.ts'
+import { ManualClock } from './helpers/clock.ts'
 import { vote } from '../docs-model/surfaces/poll/surface.ts'
 
-const server = useServer()
+// Closes fire when a test advances this clock, not after real seconds.
+const clock = new ManualClock()
+/** How long the poll observer waits before retrying a failed close (extensions/observers/poll.ts). */
+const CLOSE_RETRY_MS = 2000
+
+const server = useServer({}, { clock })
 test.after.each(closeClients)
 
 test('a class of 30 students votes while the teacher watches the tallies', async () => {
@@ -58,21 +64,31 @@ test('an anonymous poll shows the teacher counts but never a ballot', async () =
 })
 
 test('the server closes a quiz at closesAt, publishes results and feeds the leaderboard', async () => {
-  const closesAt = Date.now() + 1500
   const watcher = await open(server, 's1/poll/q1', classTeacher())
   const key = await open(server, 's1/poll/q1/key', classTeacher())
   key.doc.getMap('key').set('correct', 1)
   await key.acknowledged()
-  await createPoll(watcher, { options: ['3', '4', '5'], kind: 'quiz', closesAt, leaderboard: 'math' })
+  await createPoll(watcher, { options: ['3', '4', '5'], kind: 'quiz', leaderboard: 'math' })
   const [ana, ben, cat] = await Promise.all(students(3).map((claims) => open(server, `s1/poll/q1/ballot/${claims.sub}`, claims)))
   vote(ana.doc, 1)
   vote(ben.doc, 0)
   vote(cat.doc, 1)
   await Promise.all([ana, ben, cat].map((c) => c.acknowledged()))
   const board = await open(server, 's1/leaderboard/math', student('u9'))
+  await mapEquals(watcher.doc, 'tallies', { 0: 1, 1: 2, 2: 0 })
+
+  // The deadline is set once the ballots are in, at the real time of setting: the write guard
+  // freezes ballots by real time, the observer closes by the server's clock, and from closesAt
+  // on both agree that the quiz is closed.
+  const closesAt = Date.now()
+  watcher.doc.getMap('meta').set('closesAt', closesAt)
+  await watcher.acknowledged()
+  await until(() => clock.waiting > 0, { what: 'the close to be armed' })
+  await clock.advance(Math.max(0, closesAt - 1 - clock.now()))
+  assert.is(watcher.doc.getMap('results').size, 0, 'not closed before closesAt')
+  await clock.advance(1)
 
   await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 3, correct: 1, scores: { u1: 1, u2: 0, u3: 1 } }, 5000)
-  assert.ok(Date.now() >= closesAt, 'not closed before closesAt')
   await mapEquals(watcher.doc, 'tallies', { 0: 1, 1: 2, 2: 0 })
   await mapEquals(board.doc, 'entries', {
     u1: { name: 'u1', score: 1, rank: 1 },
@@ -88,10 +104,13 @@ test('the server closes a quiz at closesAt, publishes results and feeds the lead
 
 test('a poll whose closesAt passes while the server is down is closed after the restart', async () => {
   const dataDir = tempDir()
-  let first: TestServer | undefined = await startServer({}, { dataDir })
+  // One clock across the restart, as the wall clock would be.
+  const clock = new ManualClock()
+  let first: TestServer | undefined = await startServer({}, { dataDir, clock })
   let second: TestServer | undefined
   try {
-    const closesAt = Date.now() + 1500
+    // Far enough ahead that the ballot is journaled, and let in by the guard, well before it.
+    const closesAt = clock.now() + 60_000
     const watcher = connect(first.url, 's1/poll/pr', await mintToken(teacher()))
     await within(watcher.synced, DEADLINE_MS, 'sync')
     await createPoll(watcher, { options: ['x', 'y'], closesAt })
@@ -104,10 +123,15 @@ test('a poll whose closesAt passes while the server is down is closed after the 
     await first.stop()
     first = undefined
 
-    await until(() => Date.now() > closesAt, { what: 'the deadline to pass while stopped' })
-    second = await startServer({}, { dataDir })
+    assert.is(clock.waiting, 0, 'no close pending while stopped')
+    await clock.advance(closesAt - clock.now() + 1) // the deadline passes while stopped
+    second = await startServer({}, { dataDir, clock })
     const reader = connect(second.url, 's1/poll/pr', await mintToken(student('u2')))
     await within(reader.synced, DEADLINE_MS, 'sync after restart')
+    assert.is(reader.doc.getMap('results').size, 0, 'not closed before the restart')
+    // A deadline already past is re-armed to fire at once: at once on this clock is its next step.
+    await until(() => clock.waiting > 0, { what: 'the close re-armed after the restart' })
+    await clock.advance(0)
     await mapEquals(reader.doc, 'results', { closedAt: closesAt, total: 1 })
     await mapEquals(reader.doc, 'tallies', { 0: 0, 1: 1 })
   } finally {
@@ -121,7 +145,8 @@ test('a poll whose closesAt passes while the server is down is closed after the 
 test('a failed close is counted, retried once storage answers, and a key fixed after the close updates the results', async () => {
   const dataDir = tempDir()
   const store = new FaultyStore(join(dataDir, 'homeroom.db'))
-  const faulty = await startServer({}, { dataDir, store })
+  const clock = new ManualClock()
+  const faulty = await startServer({}, { dataDir, store, clock })
   const errors = async () => (await faulty.app.metrics.observerErrors.get()).values.find((v) => v.labels.where === 'poll-observer')?.value ?? 0
   try {
     const teacherToken = await mintToken(classTeacher())
@@ -133,7 +158,8 @@ test('a failed close is counted, retried once storage answers, and a key fixed a
     await until(() => !faulty.app.hocuspocus.documents.has('s1/poll/qf/key'), { what: 'the key to unload' })
     store.failLoadsOf = 's1/poll/qf/key'
 
-    const closesAt = Date.now() + 1000
+    // Far enough ahead that the ballot is journaled, and let in by the guard, well before it.
+    const closesAt = clock.now() + 60_000
     const watcher = connect(faulty.url, 's1/poll/qf', teacherToken)
     await within(watcher.synced, DEADLINE_MS, 'sync')
     await createPoll(watcher, { options: ['a', 'b'], kind: 'quiz', closesAt })
@@ -141,13 +167,17 @@ test('a failed close is counted, retried once storage answers, and a key fixed a
     await within(voter.synced, DEADLINE_MS, 'sync')
     vote(voter.doc, 1)
     await voter.acknowledged()
+    await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 1 })
+    assert.is(await errors(), 0, 'nothing fails before the close')
 
+    await clock.advance(closesAt - clock.now())
     await until(async () => (await errors()) > 0, { what: 'the failed read of the key to be counted' })
     await mapEquals(watcher.doc, 'tallies', { 0: 0, 1: 1 })
     assert.is(watcher.doc.getMap('results').get('correct'), undefined)
 
-    // Once storage answers again the close is retried by itself.
+    // Once storage answers again the close is retried by itself, CLOSE_RETRY_MS (2 s) later.
     store.heal()
+    await clock.advance(CLOSE_RETRY_MS)
     await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 1, correct: 0, scores: { u1: 0 } })
 
     const fixer = connect(faulty.url, 's1/poll/qf/key', teacherToken)
