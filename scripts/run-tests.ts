@@ -17,11 +17,14 @@ const files = findTests('test')
   .sort()
   .filter((f) => filters.length === 0 || filters.some((filter) => f.includes(filter)))
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2)
+// Every file, and every server process a file starts, loads the same modules: Node's on-disk
+// compile cache spares them compiling (and type-stripping) each one again, about half of start-up.
+const env = { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join('node_modules', '.cache', 'node-compile') }
 
 function run(file: string): Promise<{ file: string; ok: boolean; ms: number; output: string }> {
   const started = Date.now()
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', file], { stdio: ['ignore', 'pipe', 'pipe'], env })
     let output = ''
     child.stdout.on('data', (d) => (output += d))
     child.stderr.on('data', (d) => (output += d))
