@@ -9,6 +9,7 @@ import { closeClients, connect, DEADLINE_MS, open, until, within } from './helpe
 import { mintToken, student } from './helpers/tokens.ts'
 import { classTeacher, mapEquals, students } from './helpers/classroom.ts'
 import { reportActivity } from '../docs-model/surfaces/class/surface.ts'
+import { RECONNECT_GRACE_MS } from '../extensions/observers/classroom.ts'
 
 // The away sweep after a load (10 s) fires only when a test advances this clock.
 const server = useServer({}, { clock: new ManualClock() })
@@ -21,7 +22,6 @@ test.before(async () => {
 test.after.each(closeClients)
 
 /** The classroom observer's reconnect grace after a class document loads (extensions/observers/classroom.ts). */
-const RECONNECT_GRACE_MS = 10_000
 
 const serverWrites = async (name: string) => (await server.app.store.entriesAfter(name, 0)).filter((e) => e.origin === 'server').length
 

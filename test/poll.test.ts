@@ -12,11 +12,11 @@ import { classTeacher, createPoll, mapEquals, students } from './helpers/classro
 import { FaultyStore } from './helpers/faulty-store.ts'
 import { ManualClock } from './helpers/clock.ts'
 import { vote } from '../docs-model/surfaces/poll/surface.ts'
+import { CLOSE_RETRY_MS } from '../extensions/observers/poll.ts'
 
 // Closes fire when a test advances this clock, not after real seconds.
 const clock = new ManualClock()
 /** How long the poll observer waits before retrying a failed close (extensions/observers/poll.ts). */
-const CLOSE_RETRY_MS = 2000
 
 const server = useServer({}, { clock })
 test.after.each(closeClients)

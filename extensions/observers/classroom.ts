@@ -13,7 +13,7 @@ import type { Change, Observer, Visit } from './registry.ts'
 
 const STATS_DELAY_MS = 20
 /** After a load, students get this long to reconnect before their entries turn away. */
-const RECONNECT_GRACE_MS = 10_000
+export const RECONNECT_GRACE_MS = 10_000
 /** Stats re-read the roster's class sizes at most this often (activity changes many times a second). */
 const ROSTER_TTL_MS = 30_000
 

@@ -11,8 +11,7 @@ import { resolve } from '../../docs-model/registry.ts'
 import { examBoard, examKeyName, examMonitorName, examName, type MonitorEntry } from '../../docs-model/surfaces/exam/surface.ts'
 import { dueStatus, examSchedule, grade, laterStatus, monitorEntry, recordedStatus } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
-import type { Scores } from '../../docs-model/surfaces/leaderboard/surface.ts'
-import { recordScores } from './leaderboard.ts'
+import { namedScores, recordScores } from './leaderboard.ts'
 import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial } from './runtime.ts'
 import type { Change, Observer, Visit } from './registry.ts'
 import { replay } from '../../server/history/replay.ts'
@@ -136,9 +135,7 @@ export class ExamObserver implements Observer {
         }),
       )
     }
-    const names = new Map((await store.roster(school)).map((m) => [m.id, m.name]))
-    const board: Scores = {}
-    for (const [user, score] of scores) board[user] = { name: names.get(user) ?? user, score }
+    const board = await namedScores(store, school, scores)
     if (this.app.serving()) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
     await derive(this.app, this.name, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')

@@ -4,6 +4,7 @@
 // replaces its contribution, so a repeated or concurrent call changes nothing.
 import type { Hocuspocus } from '@hocuspocus/server'
 import { serverWrite } from '../../server/writes.ts'
+import type { RosterStore } from '../../server/store/types.ts'
 import { leaderboardName, type Scores } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import { applyScores } from '../../docs-model/surfaces/leaderboard/state.ts'
 
@@ -14,4 +15,12 @@ import { applyScores } from '../../docs-model/surfaces/leaderboard/state.ts'
 export async function recordScores(hocuspocus: Hocuspocus, school: string, board: string, scores: Scores, source = 'scores'): Promise<void> {
   // Yjs emits no update for a transaction that changes nothing, so an unchanged board stays untouched.
   await serverWrite(hocuspocus, leaderboardName(school, board), (doc) => applyScores(doc, source, scores))
+}
+
+/** Points per user as a board's scores, each user named as the school's roster names them (else by id). */
+export async function namedScores(roster: RosterStore, school: string, points: Iterable<[string, number]>): Promise<Scores> {
+  const names = new Map((await roster.roster(school)).map((m) => [m.id, m.name]))
+  const scores: Scores = {}
+  for (const [user, score] of points) scores[user] = { name: names.get(user) ?? user, score }
+  return scores
 }

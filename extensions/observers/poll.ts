@@ -14,14 +14,14 @@ import type { DocRef } from '../../docs-model/types.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { ballotVoter, isChoice, pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
 import { quizPoints, tallies } from '../../docs-model/surfaces/poll/state.ts'
-import type { Scores } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import { Coalescer, Deadlines, readDoc, report, syncMap } from './runtime.ts'
 import type { Change, Observer } from './registry.ts'
-import { recordScores } from './leaderboard.ts'
+import { namedScores, recordScores } from './leaderboard.ts'
 
 /** Votes arriving within this window are counted in one pass. */
 const RECOUNT_DELAY_MS = 30
-const CLOSE_RETRY_MS = 2000
+/** A close that failed (storage briefly unavailable) is tried again this much later. */
+export const CLOSE_RETRY_MS = 2000
 
 export class PollObserver implements Observer {
   readonly name = 'poll-observer'
@@ -132,9 +132,7 @@ export class PollObserver implements Observer {
 
   private async feedLeaderboard(poll: string, meta: PollMeta, points: Record<string, number>): Promise<void> {
     const { school, params } = resolve(poll).ref
-    const names = new Map((await this.app.store.roster(school)).map((m) => [m.id, m.name]))
-    const scores: Scores = {}
-    for (const [user, score] of Object.entries(points)) scores[user] = { name: names.get(user) ?? user, score }
+    const scores = await namedScores(this.app.store, school, Object.entries(points))
     await recordScores(this.app.hocuspocus, school, meta.leaderboard ?? params.poll, scores, `poll-${params.poll}`)
   }
 }
