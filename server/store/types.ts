@@ -1,6 +1,7 @@
 // The storage contract shared by the SQLite and PostgreSQL stores: one narrow interface per
 // concern (the journal, its quarantine, client-id owners, rosters, claims, files, bus trails,
 // heartbeats), so a consumer names only what it uses; `Store` composes them for wiring.
+import type { Fix } from '../../docs-model/surfaces/bus/surface.ts'
 
 /** One accepted update, as journaled. `seq` orders entries (globally increasing). */
 export interface JournalEntry {
@@ -86,13 +87,8 @@ export interface StoredFile {
   bytes: Uint8Array
 }
 
-export interface TrailPoint {
-  lat: number
-  lng: number
-  speed: number
-  heading: number
-  at: number
-}
+/** A recorded bus fix: the model's fix, as the bus observer parsed it. */
+export type TrailPoint = Fix
 
 /** A running server's heartbeat row (see heartbeat.ts). */
 export interface ServerBeat {
