@@ -6,13 +6,13 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { test, type Test } from 'uvu'
 import { loadConfig } from '../../server/config.ts'
-import { createHomeroom, type HomeroomServer as Homeroom, type HomeroomOptions } from '../../server/app.ts'
+import { createHomeroom, type HomeroomServer, type HomeroomOptions } from '../../server/app.ts'
 import type { Claims } from '../../server/identity.ts'
 import { mintToken, TEST_SECRET } from './tokens.ts'
 import { closeClients } from './clients.ts'
 
 export interface TestServer {
-  app: Homeroom
+  app: HomeroomServer
   port: number
   url: string
   http: string
