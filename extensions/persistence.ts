@@ -10,7 +10,7 @@ import type {
   onLoadDocumentPayload,
   onStoreDocumentPayload,
 } from '@hocuspocus/server'
-import { isTransactionOrigin } from '@hocuspocus/server'
+import { serverContext, sourceOf } from '../server/origin.ts'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import { SERVER_OWNER } from '../server/guard/check.ts'
 import { contextOf, Refusal } from '../server/context.ts'
@@ -90,8 +90,8 @@ export class Persistence implements Extension {
    * user can claim them later (the guard lets only an id's owner write under it).
    */
   private journalServerWrite(documentName: string, update: Uint8Array, origin: unknown): void {
-    if (isTransactionOrigin(origin) && (origin.source === 'connection' || origin.source === 'redis')) return
-    const user = isTransactionOrigin(origin) && origin.source === 'local' ? (origin.context?.user?.sub ?? 'server') : 'server'
+    if (sourceOf(origin) !== 'server') return
+    const user = serverContext(origin)?.user?.sub ?? 'server'
     const entry: NewEntry = { at: Date.now(), user, origin: 'server', update }
     const previous = this.pending.get(documentName) ?? Promise.resolve()
     const next = previous.then(async () => {

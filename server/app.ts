@@ -2,7 +2,6 @@
 // an HTTP router and the metrics, started and stopped as one.
 import type { Socket } from 'node:net'
 import { Server, type Extension, type Hocuspocus } from '@hocuspocus/server'
-import type * as Y from 'yjs'
 import type { Config } from './config.ts'
 import { Identities } from './identity.ts'
 import { createLogger, routeConsoleContext, type Logger } from './log.ts'

@@ -21,7 +21,6 @@ import type { TrailPoint } from '../server/store/types.ts'
 const driver = (bus: string): Claims => ({ sub: `drv-${bus}`, role: 'driver', schools: ['s1'], buses: [bus] })
 const LNG = 13.4
 /** Metres per degree of latitude; of longitude at 52.5° it is about 67,690. */
-const M_PER_LAT = 111_195
 
 const route = {
   speedLimitKmh: 50,

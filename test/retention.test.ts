@@ -1,7 +1,6 @@
 // Retention: old chat messages removed as a new change (live clients see it), old bus trail
 // points deleted, conversation history before the window dropped, through the server and through
 // `homeroom retention run`; on SQLite, and on PostgreSQL when it can be reached.
-import { rmSync } from 'node:fs'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type * as Y from 'yjs'

@@ -12,7 +12,8 @@ import { busTrailKey, type BusAlert, type BusStop, type Fix } from '../../docs-m
 import { advance, atLastStop, parseFix, recoverTrip, routeOf, type Trip } from '../../docs-model/surfaces/bus/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, sameJson, Serial } from './runtime.ts'
-import { sourceOf, type Observer } from './registry.ts'
+import type { Observer } from './registry.ts'
+import { sourceOf } from '../../server/origin.ts'
 
 export class BusObserver implements Observer {
   readonly name = 'bus-observer'

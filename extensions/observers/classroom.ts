@@ -2,7 +2,6 @@
 // entries of students who left turned `away` by the server (when their last connection to the
 // class document closes, and for everyone not connected shortly after the document loads, which
 // covers a restart in between).
-import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import { contextOf } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'

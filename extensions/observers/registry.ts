@@ -11,16 +11,14 @@ import type {
   onChangePayload,
   onDisconnectPayload,
 } from '@hocuspocus/server'
-import { isTransactionOrigin } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import { resolve, type DocRef } from '../../docs-model/index.ts'
 import { contextOf, type HomeroomContext } from '../../server/context.ts'
 import type { Homeroom } from '../../server/homeroom.ts'
+import { serverContext, sourceOf, type ChangeSource } from '../../server/origin.ts'
 import { EXTENSION_PRIORITY } from '../priorities.ts'
 import { report } from './runtime.ts'
 
-/** Who made a change: a client of this instance, this server (observers, routes, tools), or a peer instance through Redis. */
-export type ChangeSource = 'client' | 'server' | 'peer'
 
 export interface Change {
   ref: DocRef
@@ -51,19 +49,6 @@ export interface Observer {
   unloaded?(ref: DocRef): Promise<void> | void
 }
 
-/** The context of a server write made for an observer; its origin carries it back to the registry. */
-export interface DerivedContext {
-  derivedBy: string
-}
-
-const derivedBy = (origin: unknown): string | undefined =>
-  isTransactionOrigin(origin) && origin.source === 'local' ? (origin.context as Partial<DerivedContext> | undefined)?.derivedBy : undefined
-
-export function sourceOf(origin: unknown): ChangeSource {
-  if (!isTransactionOrigin(origin)) return 'server'
-  if (origin.source === 'connection') return 'client'
-  return origin.source === 'redis' ? 'peer' : 'server'
-}
 
 function refOf(name: string): DocRef | undefined {
   try {
@@ -106,7 +91,7 @@ export class Observers implements Extension {
   async onChange({ documentName, document, transactionOrigin }: onChangePayload): Promise<void> {
     const ref = refOf(documentName)
     if (!ref) return
-    const by = derivedBy(transactionOrigin)
+    const by = serverContext(transactionOrigin)?.derivedBy
     const change: Change = { ref, doc: document, source: sourceOf(transactionOrigin) }
     // An observer's own derived write is the result of its work, not a reason to redo it.
     await this.each(this.watching(ref).filter((o) => o.name !== by), 'changed', (o) => o.changed?.(change), documentName)

@@ -37,7 +37,7 @@ import type {
   onConfigurePayload,
   RedisTransactionOrigin,
 } from '@hocuspocus/server'
-import { isTransactionOrigin, MessageType } from '@hocuspocus/server'
+import { MessageType } from '@hocuspocus/server'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import client from 'prom-client'
@@ -48,6 +48,7 @@ import type { Logger } from '../../server/log.ts'
 import type { Metrics } from '../../server/metrics.ts'
 import { RedisHealth } from './health.ts'
 import { EXTENSION_PRIORITY } from '../priorities.ts'
+import { sourceOf } from '../../server/origin.ts'
 import { DEFAULT_PREFIX, documentChannel, FrameWriter, readFrame, redisNamespace, replyChannel, type Frame } from './wire.ts'
 
 export interface RedisSyncConfig {
@@ -87,7 +88,7 @@ interface PendingAwareness {
 
 export class RedisSync implements Extension {
   readonly extensionName = 'redis'
-  /** Below Guard (500) and Persistence (100): only accepted, journaled updates are published. */
+  /** After the guard and persistence (extensions/priorities.ts): only accepted, journaled updates are published. */
   readonly priority = EXTENSION_PRIORITY.redis
   readonly identifier: string
   private readonly config: RedisSyncConfig
@@ -159,13 +160,13 @@ export class RedisSync implements Extension {
 
   /** Publishes the server's own writes; client updates were published before they were applied. */
   async onChange({ documentName, update, transactionOrigin: origin }: onChangePayload): Promise<void> {
-    if (!this.health.up || (isTransactionOrigin(origin) && (origin.source === 'connection' || origin.source === 'redis'))) return
+    if (!this.health.up || sourceOf(origin) !== 'server') return
     await this.publishOrAnnounce(documentName, this.publish(documentName, this.frames.update(documentName, update)))
   }
 
   async onAwarenessUpdate({ documentName, document, added, updated, removed, awareness, transactionOrigin }: onAwarenessUpdatePayload): Promise<void> {
     // Presence that came from a peer is not sent back.
-    if (!this.health.up || (isTransactionOrigin(transactionOrigin) && transactionOrigin.source === 'redis')) return
+    if (!this.health.up || sourceOf(transactionOrigin) === 'peer') return
     // Departures go out at once: a peer would otherwise show a departed client until its
     // presence times out (30 s) whenever the last local client left within the turn.
     if (removed.length > 0) await this.guard('awareness', documentName, this.publish(documentName, this.frames.awareness(documentName, awareness, removed)))

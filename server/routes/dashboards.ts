@@ -2,7 +2,6 @@
 // `data` map, as one change that live readers receive at once. A key set to null is removed
 // (JSON merge patch); keys whose value did not change are not written.
 import { z } from 'zod'
-import { equalityDeep } from 'lib0/function'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
