@@ -49,8 +49,7 @@ export interface Observer {
   unloaded?(ref: DocRef): Promise<void> | void
 }
 
-
-function refOf(name: string): DocRef | undefined {
+function parse(name: string): DocRef | undefined {
   try {
     return resolve(name).ref
   } catch {
@@ -64,6 +63,8 @@ export class Observers implements Extension {
   private readonly app: Homeroom
   private readonly observers: readonly Observer[]
   private readonly bySurface = new Map<string, Observer[]>()
+  /** Each loaded document's parsed name: a change (every keystroke) then costs one lookup. */
+  private readonly refs = new WeakMap<Y.Doc, DocRef | null>()
 
   constructor(app: Homeroom, observers: readonly Observer[]) {
     this.app = app
@@ -84,12 +85,12 @@ export class Observers implements Extension {
   }
 
   async afterLoadDocument({ documentName, document }: afterLoadDocumentPayload): Promise<void> {
-    const ref = refOf(documentName)
+    const ref = this.refOf(documentName, document)
     if (ref) await this.each(this.watching(ref), 'loaded', (o) => o.loaded?.(ref, document), documentName)
   }
 
   async onChange({ documentName, document, transactionOrigin }: onChangePayload): Promise<void> {
-    const ref = refOf(documentName)
+    const ref = this.refOf(documentName, document)
     if (!ref) return
     const by = serverContext(transactionOrigin)?.derivedBy
     const change: Change = { ref, doc: document, source: sourceOf(transactionOrigin) }
@@ -98,19 +99,25 @@ export class Observers implements Extension {
   }
 
   async connected({ documentName, context, socketId, instance }: connectedPayload): Promise<void> {
-    const ref = refOf(documentName)
     const doc = instance.documents.get(documentName)
+    const ref = doc && this.refOf(documentName, doc)
     if (ref && doc) await this.each(this.watching(ref), 'connected', (o) => o.connected?.({ ref, doc, socketId, context: contextOf(context) }), documentName)
   }
 
   async onDisconnect({ documentName, context, socketId, document }: onDisconnectPayload): Promise<void> {
-    const ref = refOf(documentName)
+    const ref = this.refOf(documentName, document)
     if (ref) await this.each(this.watching(ref), 'disconnected', (o) => o.disconnected?.({ ref, doc: document, socketId, context: contextOf(context) }), documentName)
   }
 
   async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
-    const ref = refOf(documentName)
+    const ref = parse(documentName)
     if (ref) await this.each(this.watching(ref), 'unloaded', (o) => o.unloaded?.(ref), documentName)
+  }
+
+  private refOf(name: string, doc: Y.Doc): DocRef | undefined {
+    let ref = this.refs.get(doc)
+    if (ref === undefined) this.refs.set(doc, (ref = parse(name) ?? null))
+    return ref ?? undefined
   }
 
   private watching(ref: DocRef): readonly Observer[] {
