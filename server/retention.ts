@@ -10,11 +10,9 @@ import type { HistoryStore, TrailStore } from './store/types.ts'
 import { truncateHistory } from './history/prune.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
 import type { Identity } from '../docs-model/types.ts'
+import { CONVERSATION_FAMILIES, oldMessages, removeOldMessages } from '../docs-model/surfaces/chat/state.ts'
 
 export const DAY_MS = 86_400_000
-
-/** Conversation surfaces: their `messages` array is what CHAT_RETENTION_DAYS applies to. */
-export const CONVERSATION_SURFACES = ['chat', 'dm', 'group'] as const
 
 export const RETENTION_USER: Identity = { ...SERVER_USER, sub: 'retention', name: 'Retention' }
 
@@ -39,24 +37,6 @@ export interface RetentionReport {
   trailCutoff: string
 }
 
-/** A message's time (milliseconds or an ISO string, as clients write it); NaN when unreadable, so it is kept. */
-function messageTime(message: unknown): number {
-  const at = (message as { at?: unknown } | null)?.at
-  if (typeof at === 'number') return at
-  return typeof at === 'string' ? Date.parse(at) : Number.NaN
-}
-
-function oldMessages(doc: Y.Doc, cutoff: number): number[] {
-  const messages = doc.getArray('messages').toArray()
-  return messages.flatMap((message, index) => (messageTime(message) < cutoff ? [index] : []))
-}
-
-/** Deletes messages older than `cutoff`, from the end so earlier indexes stay valid. */
-function removeOldMessages(doc: Y.Doc, cutoff: number): void {
-  const messages = doc.getArray('messages')
-  for (const index of oldMessages(doc, cutoff).reverse()) messages.delete(index, 1)
-}
-
 export async function runRetention(options: RetentionOptions): Promise<RetentionReport> {
   const { store } = options
   const now = options.now ?? Date.now()
@@ -70,7 +50,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
     chatCutoff: new Date(chatCutoff).toISOString(),
     trailCutoff: new Date(trailCutoff).toISOString(),
   }
-  const documents = (await Promise.all(CONVERSATION_SURFACES.map((surface) => store.listDocuments({ surface })))).flat()
+  const documents = (await Promise.all(CONVERSATION_FAMILIES.map((family) => store.listDocuments({ surface: family })))).flat()
   for (const { name } of documents) {
     const { doc } = await replay(store, name)
     const old = oldMessages(doc, chatCutoff).length
