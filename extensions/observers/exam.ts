@@ -1,6 +1,8 @@
 // Exams: the server opens and closes each exam on time from `meta.startsAt` and
 // `meta.durationSec`, grades every student at close against the key (which no student can
-// open), keeps the monitor's per-student view current, and publishes scores to a leaderboard.
+// open), keeps the monitor's per-student view current, writes each student's grade into
+// `s/exam/<id>/result/<user>` (the student, teachers and the student's parents read it), and
+// publishes scores to a leaderboard only when the exam's meta says `leaderboard: true`.
 // Deadlines live in the exam document, so a restarted server re-arms them from there.
 import type * as Y from 'yjs'
 import * as map from 'lib0/map'
@@ -8,11 +10,11 @@ import type { Homeroom } from '../../server/homeroom.ts'
 import type { HomeroomContext } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
 import { resolve } from '../../docs-model/registry.ts'
-import { examBoard, examKeyName, examMonitorName, examName, type MonitorEntry } from '../../docs-model/surfaces/exam/surface.ts'
+import { examBoard, examKeyName, examLeaderboard, examMonitorName, examName, examResultName, type MonitorEntry } from '../../docs-model/surfaces/exam/surface.ts'
 import { dueStatus, examSchedule, grade, laterStatus, monitorEntry, recordedStatus } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { namedScores, recordScores } from './leaderboard.ts'
-import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial, syncMap } from './runtime.ts'
 import type { Change, Observer, Visit } from './registry.ts'
 import { replay } from '../../server/history/replay.ts'
 
@@ -115,6 +117,7 @@ export class ExamObserver implements Observer {
     const students = await documentsUnder(store, hocuspocus.documents.keys(), { school, family: 'exam' }, (ref) => ref.surface === 'exam/student' && ref.params.exam === id)
     const now = this.app.clock.now()
     const scores = new Map<string, number>()
+    const submitted = new Map<string, number>()
     for (const batch of chunks(students, GRADING_BATCH)) {
       await Promise.all(
         batch.map(async (student) => {
@@ -127,16 +130,26 @@ export class ExamObserver implements Observer {
             const status = mapOf(d, 'status')
             if (status.get('state') !== 'submitted') status.set('state', 'submitted')
             if (!status.has('submittedAt')) status.set('submittedAt', now)
-            if (status.get('score') !== score) status.set('score', score)
             scores.set(student.params.user, score)
+            submitted.set(student.params.user, status.get('submittedAt') as number)
             // The registry does not hand this observer its own write: the monitor learns the score here.
             this.observeStudent(student, d, false)
           })
         }),
       )
     }
-    const board = await namedScores(store, school, scores)
-    if (this.app.serving()) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
+    const of = key.size
+    for (const batch of chunks(students, GRADING_BATCH)) {
+      await Promise.all(
+        batch.map((student) =>
+          syncMap(this.app, this.name, examResultName(school, id, student.params.user), 'result', { score: scores.get(student.params.user)!, of, submittedAt: submitted.get(student.params.user)! }),
+        ),
+      )
+    }
+    if (examLeaderboard(await this.app.peek(exam.name))) {
+      const board = await namedScores(store, school, scores)
+      if (this.app.serving()) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
+    }
     await derive(this.app, this.name, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')
   }

@@ -3,14 +3,15 @@
 import { z } from 'zod'
 import { decodeLayout, isLearnerOrStaff, mapOf, openRecord, shortText, time, userId } from '../../common.ts'
 import { named, roles, server } from '../../who.ts'
-import type { Surface, WriteContext } from '../../types.ts'
+import type { Identity, Surface, WriteContext } from '../../types.ts'
 import type * as Y from 'yjs'
 
 export const examName = (school: string, exam: string): string => `${school}/exam/${exam}`
 export const examKeyName = (school: string, exam: string): string => `${examName(school, exam)}/key`
 export const examStudentName = (school: string, exam: string, user: string): string => `${examName(school, exam)}/student/${user}`
 export const examMonitorName = (school: string, exam: string): string => `${examName(school, exam)}/monitor`
-/** Each exam ranks its students on its own board, `<school>/leaderboard/exam-<id>`. */
+export const examResultName = (school: string, exam: string, user: string): string => `${examName(school, exam)}/result/${user}`
+/** An exam whose meta says `leaderboard: true` ranks its students on its own board, `<school>/leaderboard/exam-<id>`. */
 export const examBoard = (exam: string): string => `exam-${exam}`
 
 export const EXAM_EVENT_TYPES = ['tab_switch', 'face_missing', 'multiple_faces', 'copy_paste', 'fullscreen_exit'] as const
@@ -30,7 +31,7 @@ export type ExamQuestion = z.infer<typeof examQuestion>
 const examLayout = {
   meta: {
     kind: 'map',
-    value: z.union([z.string().max(300), z.number().finite().nonnegative(), z.enum(EXAM_STATUSES)]),
+    value: z.union([z.string().max(300), z.number().finite().nonnegative(), z.enum(EXAM_STATUSES), z.boolean()]),
   },
   questions: { kind: 'array', value: examQuestion },
 } as const
@@ -53,6 +54,9 @@ export const exam: Surface = {
   ],
   decode: (d) => decodeLayout(examLayout, d),
 }
+
+/** Scores are private unless the teacher turns the exam's leaderboard on (`meta.leaderboard: true`). */
+export const examLeaderboard = (doc: Y.Doc): boolean => mapOf(doc, 'meta').get('leaderboard') === true
 
 const keyLayout = { key: { kind: 'map', value: z.number().int().nonnegative() } } as const
 
@@ -115,6 +119,27 @@ export const examStudent: Surface = {
   decode: (d) => decodeLayout(studentLayout, d),
 }
 
+const resultLayout = {
+  result: { kind: 'map', value: z.union([z.number().finite(), z.enum(SHEET_STATES)]) },
+} as const
+
+/** A parent of `student`, by the token's `children` claim. */
+const parentOf = (user: Identity, student: string): boolean => user.role === 'parent' && user.children.includes(student)
+
+/**
+ * `s/exam/<id>/result/<user>`: one student's grade `{score, of, submittedAt}`, for that student,
+ * the teachers and that student's parents. The only place a grade is written: proctors, who read
+ * sheets and the monitor, never see one.
+ */
+export const examResult: Surface = {
+  key: 'exam/result',
+  pattern: 'exam/:exam/result/:user',
+  layout: resultLayout,
+  read: (user, ref) => user.sub === ref.params.user || user.role === 'teacher' || parentOf(user, ref.params.user),
+  writes: [{ path: 'result', by: server }],
+  decode: (d) => decodeLayout(resultLayout, d),
+}
+
 /** The monitor's view of one student (`students/<user>`), derived by the server. */
 export interface MonitorEntry {
   answered: number
@@ -122,7 +147,6 @@ export interface MonitorEntry {
   lastSeen: number
   state: (typeof SHEET_STATES)[number]
   online: boolean
-  score?: number
 }
 
 /** One alert per student and event type (`alerts/<user>:<type>`); `at` is the latest event's time. */
