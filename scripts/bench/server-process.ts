@@ -41,7 +41,10 @@ async function start(): Promise<{ port: number; stop: () => Promise<void> }> {
   const http = createServer()
   const io = new SocketIO(http, { serveClient: false, maxHttpBufferSize: 2 * 1024 * 1024 })
   io.on('connection', (socket) => {
-    socket.on('join', (room: string) => void socket.join(room))
+    socket.on('join', (room: string, joined?: () => void) => {
+      void socket.join(room)
+      joined?.()
+    })
     socket.on('relay', (room: string, payload: unknown) => socket.to(room).emit('relay', room, payload))
   })
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
