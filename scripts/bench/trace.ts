@@ -53,7 +53,7 @@ interface Running {
 }
 
 async function startServer(mode: 'bare' | 'homeroom', dataDir: string): Promise<Running> {
-  const script = new URL('server-process.ts', import.meta.url).pathname
+  const script = new URL('journal-server.ts', import.meta.url).pathname
   const [command, args] = pinned ? ['taskset', ['-c', SERVER_CPU, process.execPath, script, mode, dataDir]] : [process.execPath, [script, mode, dataDir]]
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
