@@ -14,6 +14,9 @@ import { rosterRoutes } from './routes/roster.ts'
 import { notificationRoutes } from './routes/notifications.ts'
 import { dashboardRoutes } from './routes/dashboards.ts'
 import { fileRoutes } from './routes/files.ts'
+import { eventRoutes } from './routes/events.ts'
+import { EventIngress } from './events/ingress.ts'
+import { eventStore } from './store/events.ts'
 import { startRetentionTimer } from './retention.ts'
 import { openStore } from './store/open.ts'
 import type { Store } from './store/types.ts'
@@ -77,7 +80,8 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
 
   const clock = options.clock ?? systemClock
   // Completed below: observers need the app, and the app needs the server they are part of.
-  const app = { config, log, metrics, store, identities, clock } as HomeroomServer
+  const events = eventStore(store)
+  const app = { config, log, metrics, store, eventStore: events, identities, clock } as HomeroomServer
   const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
   // Read rules see live documents, or recent copies: a refused opening never replays a document by itself.
   const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
@@ -138,12 +142,15 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
 
   let stopping: Promise<void> | undefined
   let stopRetention: (() => void) | undefined
+  // Events from a back end's Redis stream (docs/integration.md).
+  const ingress = config.redisUrl ? new EventIngress(app, config.redisUrl) : undefined
 
   Object.assign(app, {
     config,
     log,
     metrics,
     store,
+    eventStore: events,
     identities,
     limits,
     persistence,
@@ -169,6 +176,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       await server.listen()
       const port = server.address.port
       stopRetention = startRetentionTimer(app)
+      ingress?.start()
       warnIfPlaygroundExposed(config, log)
       log.info({ port, host: config.host, store: store.kind }, `Homeroom listening on http://${config.host}:${port} (WebSocket on the same port)`)
       return { port }
@@ -176,6 +184,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     stop() {
       stopping ??= (async () => {
         stopRetention?.()
+        await ingress?.stop()
         persistence.snapshotEverything()
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())
         await Promise.race([server.destroy(), timeout])
@@ -186,7 +195,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
   return app
 }
 

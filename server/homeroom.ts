@@ -9,12 +9,15 @@ import type { Identities } from './identity.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import type { Store } from './store/types.ts'
+import type { EventStore } from './store/events.ts'
 
 export interface Homeroom {
   readonly config: Config
   readonly log: Logger
   readonly metrics: Metrics
   readonly store: Store
+  /** Events received from back ends, by id (server/events/incoming.ts). */
+  readonly eventStore: EventStore
   readonly identities: Identities
   readonly clock: Clock
   /** Documents in memory and direct connections for server writes. */
