@@ -15,6 +15,7 @@ import { notificationRoutes } from './routes/notifications.ts'
 import { dashboardRoutes } from './routes/dashboards.ts'
 import { fileRoutes } from './routes/files.ts'
 import { eventRoutes } from './routes/events.ts'
+import { meRoutes } from './routes/me.ts'
 import { EventIngress } from './events/ingress.ts'
 import { eventStore } from './store/events.ts'
 import { startRetentionTimer } from './retention.ts'
@@ -195,7 +196,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
   return app
 }
 
