@@ -18,6 +18,7 @@ import { eventRoutes } from './routes/events.ts'
 import { meRoutes } from './routes/me.ts'
 import { EventIngress } from './events/ingress.ts'
 import { eventStore } from './store/events.ts'
+import { EventsOut, type Publisher } from './events/outbound.ts'
 import { startRetentionTimer } from './retention.ts'
 import { openStore } from './store/open.ts'
 import type { Store } from './store/types.ts'
@@ -30,6 +31,7 @@ import { Guard } from '../extensions/guard.ts'
 import { Presence } from '../extensions/presence.ts'
 import { Signaling } from '../extensions/signaling.ts'
 import { Observers } from '../extensions/observers/registry.ts'
+import { ConnectionEvents } from '../extensions/connection-events.ts'
 import { PollObserver } from '../extensions/observers/poll.ts'
 import { ClassroomObserver } from '../extensions/observers/classroom.ts'
 import { SystemStatusObserver } from '../extensions/observers/system-status.ts'
@@ -82,7 +84,8 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const clock = options.clock ?? systemClock
   // Completed below: observers need the app, and the app needs the server they are part of.
   const events = eventStore(store)
-  const app = { config, log, metrics, store, eventStore: events, identities, clock } as HomeroomServer
+  const eventsOut = new EventsOut({ config, log, metrics, claims: store })
+  const app = { config, log, metrics, store, eventStore: events, eventsOut: eventsOut as Publisher, identities, clock } as HomeroomServer
   const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
   // Read rules see live documents, or recent copies: a refused opening never replays a document by itself.
   const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
@@ -137,7 +140,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log }).attach(instance)
       routeConsoleContext(instance)
     },
-    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, new ConnectionEvents(app), ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
@@ -152,6 +155,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     metrics,
     store,
     eventStore: events,
+    eventsOut,
     identities,
     limits,
     persistence,
@@ -190,6 +194,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())
         await Promise.race([server.destroy(), timeout])
         for (const socket of sockets) socket.destroy()
+        await eventsOut.stop()
         await store.close()
         log.info('stopped')
       })()

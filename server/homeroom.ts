@@ -10,6 +10,7 @@ import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import type { Store } from './store/types.ts'
 import type { EventStore } from './store/events.ts'
+import type { Publisher } from './events/outbound.ts'
 
 export interface Homeroom {
   readonly config: Config
@@ -18,6 +19,8 @@ export interface Homeroom {
   readonly store: Store
   /** Events received from back ends, by id (server/events/incoming.ts). */
   readonly eventStore: EventStore
+  /** Outbound events: the stream and the events webhook (server/events/outbound.ts). */
+  readonly eventsOut: Publisher
   readonly identities: Identities
   readonly clock: Clock
   /** Documents in memory and direct connections for server writes. */

@@ -75,6 +75,18 @@ export class Metrics {
     help: 'Entries of the events stream read by a consumer and not yet acknowledged',
     registers: [this.registry],
   })
+  readonly eventsOut = new client.Counter({
+    name: 'homeroom_events_out_total',
+    help: 'Outbound events published (once cluster-wide), by type',
+    labelNames: ['type'],
+    registers: [this.registry],
+  })
+  readonly eventsOutFailed = new client.Counter({
+    name: 'homeroom_events_out_failures_total',
+    help: 'Outbound events that could not be published (Redis or the store unreachable), by type',
+    labelNames: ['type'],
+    registers: [this.registry],
+  })
 
   /** Messages received so far, and the rate over the last sampling window. */
   messageCount = 0

@@ -93,6 +93,7 @@ export class ExamObserver implements Observer {
           })
           status = due
           this.app.log.info({ doc: name, status }, 'exam status changed')
+          if (due === 'open') this.app.eventsOut.publish({ type: 'exam.opened', id: `exam.opened:${name}`, school: ref.school, at: schedule.opensAt, data: { exam: name } })
         }
         if (status === 'closed') {
           this.deadlines.clear(name)
@@ -139,18 +140,22 @@ export class ExamObserver implements Observer {
     if (this.app.serving()) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
     await derive(this.app, this.name, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')
+    this.app.eventsOut.publish({ type: 'exam.closed', id: `exam.closed:${exam.name}`, school, at: now, data: { exam: exam.name, scores: Object.fromEntries(scores) } })
   }
 
   /** The time of a student's own submission is the server's: a client could backdate it. */
   private stampSubmission(ref: DocRef, doc: Y.Doc): void {
     const status = mapOf(doc, 'status')
     if (status.get('state') !== 'submitted' || status.has('submittedAt')) return
-    void contain(this.app, 'exam.submitted', () =>
-      derive(this.app, this.name, ref.name, (d) => {
+    void contain(this.app, 'exam.submitted', async () => {
+      const at = this.app.clock.now()
+      await derive(this.app, this.name, ref.name, (d) => {
         const current = mapOf(d, 'status')
-        if (!current.has('submittedAt')) current.set('submittedAt', this.app.clock.now())
-      }),
-    )
+        if (!current.has('submittedAt')) current.set('submittedAt', at)
+      })
+      const exam = examName(ref.school, ref.params.exam)
+      this.app.eventsOut.publish({ type: 'exam.submitted', id: `exam.submitted:${ref.name}`, school: ref.school, at, data: { exam, user: ref.params.user } })
+    })
   }
 
   /**

@@ -115,6 +115,8 @@ export class PollObserver implements Observer {
       }
     }
     await syncMap(this.app, this.name, poll, 'results', results, { prune: true })
+    const { school } = resolve(poll).ref
+    this.app.eventsOut.publish({ type: 'poll.closed', id: `poll.closed:${poll}:${meta.closesAt}`, school, at: meta.closesAt, data: { poll, tallies: tallies(votes, meta), ...results } })
   }
 
   /** Each voter's valid choice, from their ballot document (as stored at `at`, when given). */
