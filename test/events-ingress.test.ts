@@ -81,7 +81,7 @@ test('malformed entries and an id reused for another event go to the dead-letter
   await redis.xadd(STREAM, '*', 'id', 'e-1', 'school', 's1', 'type', 'homework', 'targets', '{"classes":["7a"]}', 'title', 'Something else')
   await until(async () => (await deadLetters()).length >= 3, { what: 'three dead letters' })
   const reasons = (await deadLetters()).map((d) => d.reason)
-  assert.equal(reasons, ['bad-event: targets: not JSON', 'bad-event: title: Invalid input: expected string, received undefined', 'conflict: event id e-1 was already used for another event; use a new id'])
+  assert.equal(reasons, ['bad-event: targets: not JSON', 'bad-event: title: required, as type x of school s1 declares no title template', 'conflict: event id e-1 was already used for another event; use a new id'])
   const first = (await deadLetters())[0]
   assert.equal(JSON.parse(first.fields).slice(0, 2), ['id', 'e-bad'], 'the entry is kept whole')
   assert.ok(await acknowledged(), 'dead letters are acknowledged')

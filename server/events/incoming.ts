@@ -2,7 +2,8 @@
 // delivery as one inbox item per recipient through the notification path (the roster's targets,
 // `deliverInBatches`). The event id is the idempotency key: its item lands under `event:<id>` and
 // the event is recorded under its id, so a redelivery completes an interrupted delivery and adds
-// nothing where the item already is, and an id reused for another event is refused.
+// nothing where the item already is, and an id reused for another event is refused. An event of
+// a declared type (templates.ts) takes what it leaves out from the type.
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { SEGMENT } from '../../docs-model/names.ts'
@@ -10,6 +11,7 @@ import { PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox/surf
 import type { Homeroom } from '../homeroom.ts'
 import { resolveTargets } from '../inbox.ts'
 import { actionUrl, canonicalJson, deliverInBatches, notificationData, notificationTargets } from '../routes/notifications.ts'
+import { render, TemplateError, type EventTypeDefinition } from './templates.ts'
 
 const segment = z.string().regex(SEGMENT)
 
@@ -18,8 +20,10 @@ export const incomingEvent = z.strictObject({
   id: segment,
   school: segment,
   type: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only, at most 64'),
-  targets: notificationTargets,
-  title: z.string().min(1).max(200),
+  /** Optional when the type declares `targetRoles`. */
+  targets: notificationTargets.optional(),
+  /** Optional when the type declares a title template. */
+  title: z.string().min(1).max(200).optional(),
   body: z.string().max(4000).optional(),
   data: notificationData.optional(),
   priority: z.enum(PRIORITIES).optional(),
@@ -61,22 +65,46 @@ export interface Received {
  * other content throws EventRefused('conflict'). Other errors are worth retrying.
  */
 export async function receiveEvent(app: Homeroom, event: IncomingEvent): Promise<Received> {
-  const priority = event.priority ?? 'normal'
+  const declared = await app.eventStore.eventType(event.school, event.type)
+  const { targets, item } = itemOf(event, declared)
   const digest = createHash('sha256').update(canonicalJson(event)).digest('base64url')
-  const recorded = await app.eventStore.recordEvent({ id: event.id, school: event.school, type: event.type, priority, digest, at: Date.now() })
+  const recorded = await app.eventStore.recordEvent({ id: event.id, school: event.school, type: event.type, priority: item.priority, digest, at: Date.now() })
   if (recorded.outcome === 'conflict') throw new EventRefused('conflict', `event id ${event.id} was already used for another event; use a new id`)
-  const recipients = resolveTargets(await app.store.roster(event.school), event.targets)
-  const item: InboxItem = {
-    type: event.type,
-    title: event.title,
-    body: event.body ?? '',
-    priority,
-    at: recorded.at,
-    ...(event.actionUrl !== undefined ? { actionUrl: event.actionUrl } : {}),
-    ...(event.data !== undefined ? { data: event.data } : {}),
-  }
+  const recipients = resolveTargets(await app.store.roster(event.school), targets)
   const key = eventItemKey(event.id)
-  await deliverInBatches(app, event.school, recipients, key, item)
+  await deliverInBatches(app, event.school, recipients, key, { ...item, at: recorded.at })
   await app.eventStore.setRecipients(event.id, recipients.length)
   return { item: key, recipients: recipients.length, duplicate: recorded.outcome === 'same' }
+}
+
+const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
+
+/** The event's targets and inbox item (without its time): what it says, else what its type declares, templates filled from `data`. */
+function itemOf(event: IncomingEvent, type: EventTypeDefinition | undefined): { targets: NonNullable<IncomingEvent['targets']>; item: Omit<InboxItem, 'at'> } {
+  const fill = (field: string, template: string | undefined, encode?: (v: string) => string): string | undefined => {
+    if (template === undefined) return undefined
+    try {
+      return render(template, event.data, encode)
+    } catch (error) {
+      if (error instanceof TemplateError) throw new EventRefused('bad-event', `${field}: ${error.message} (type ${event.type})`)
+      throw error
+    }
+  }
+  const targets = event.targets ?? (type?.targetRoles ? { roles: type.targetRoles } : undefined)
+  if (!targets) throw new EventRefused('bad-event', `targets: required, as type ${event.type} of school ${event.school} declares no targetRoles`)
+  const title = event.title ?? fill('title', type?.title)
+  if (title === undefined) throw new EventRefused('bad-event', `title: required, as type ${event.type} of school ${event.school} declares no title template`)
+  const link = event.actionUrl ?? fill('actionUrl', type?.actionUrl, encodeURIComponent)
+  if (link !== undefined && !actionUrl.safeParse(link).success) throw new EventRefused('bad-event', `actionUrl: ${link.slice(0, 100)} must be a path starting with / or an http(s) URL`)
+  return {
+    targets,
+    item: {
+      type: event.type,
+      title: clip(title, 200),
+      body: clip(event.body ?? fill('body', type?.body) ?? '', 4000),
+      priority: event.priority ?? type?.priority ?? 'normal',
+      ...(link !== undefined ? { actionUrl: link } : {}),
+      ...(event.data !== undefined ? { data: event.data } : {}),
+    },
+  }
 }

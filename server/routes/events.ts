@@ -37,7 +37,7 @@ export function eventRoutes(api: Api, app: Homeroom): void {
         seen.add(event.id)
       }
       const delivered: Array<Received & { id: string }> = []
-      const refused: string[] = []
+      const refused: EventRefused[] = []
       // In order, one at a time: each event already fans out to its recipients in batches.
       for (const event of events) {
         try {
@@ -45,12 +45,16 @@ export function eventRoutes(api: Api, app: Homeroom): void {
           app.metrics.eventsProcessed.inc({ source: 'http', outcome: delivered.at(-1)!.duplicate ? 'duplicate' : 'new' })
         } catch (error) {
           if (!(error instanceof EventRefused)) throw error
-          refused.push(error.message)
+          refused.push(error)
         }
       }
       if (refused.length) {
+        // A template the data cannot fill is the request's fault (400); an id taken by another event, a conflict (409).
+        const bad = refused.some((e) => e.code === 'bad-event')
+        const listed = refused.slice(0, 5).map((e) => e.message).join('; ')
+        const more = refused.length > 5 ? ` (and ${refused.length - 5} more)` : ''
         const others = delivered.length ? `; the other ${delivered.length} were delivered` : ''
-        throw new HttpError(409, 'conflict', `${refused.slice(0, 5).join('; ')}${refused.length > 5 ? ` (and ${refused.length - 5} more)` : ''}${others}`)
+        throw new HttpError(bad ? 400 : 409, bad ? 'bad-request' : 'conflict', `${listed}${more}${others}`)
       }
       return reply.code(202).send({ events: delivered })
     },
