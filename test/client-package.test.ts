@@ -39,7 +39,7 @@ test('the declarations type-check in an app: sessions, handles and the Yjs types
     join(app, 'typed.ts'),
     `import * as Y from 'yjs'
 import { Session, DocClient, ChatClient, type ConnectionState } from '@homeroom/client'
-const session = new Session({ url: 'ws://localhost:8400', token: 'token' })
+const session = new Session({ url: 'ws://localhost:8400', token: async () => 'token' })
 const fragment: Y.XmlFragment = new DocClient(session, 's1/doc/d1').fragment
 const state: ConnectionState = session.state()
 const text: string = new ChatClient(session, 's1/chat/7a').messages()[0].text

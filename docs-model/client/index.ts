@@ -1,6 +1,6 @@
 // Homeroom's browser client: sessions, documents with offline copies and recovery, and the typed
 // client of each surface family (docs-model/surfaces/<family>/client.ts).
-export { Session, Handle, NotAllowed, differingPaths, type ConnectionState, type Recovery, type SessionOptions } from './session.ts'
+export { Session, Handle, NotAllowed, differingPaths, type ConnectionState, type Recovery, type Refusal, type SessionOptions, type TokenSource } from './session.ts'
 export { identityFromToken } from './identity.ts'
 export { PollClient } from '../surfaces/poll/client.ts'
 export { ExamClient, MonitorClient } from '../surfaces/exam/client.ts'

@@ -1,14 +1,15 @@
 // A front-end app outside the repository that installs `@homeroom/client` from its tarball next to
 // its own Yjs, React and Tiptap, the way an app team would, and bundles pages with esbuild without
 // aliases: what the package promises is tested as its users get it. Pages are served to Chromium
-// from memory under APP_ORIGIN.
+// from memory by a small HTTP server.
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'esbuild'
-import type { BrowserContext } from 'playwright-core'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { packClient } from '../../scripts/pack-client.ts'
 
 /** The app's own dependencies, pinned (Tiptap's caret extension is on 3.31.3; the rest of @tiptap/* matches it). */
@@ -27,7 +28,6 @@ export const APP_DEPENDENCIES: Record<string, string> = {
   '@tiptap/y-tiptap': '3.0.9',
 }
 
-export const APP_ORIGIN = 'http://app.test'
 
 const npm = (cwd: string, args: string[]) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, stdio: ['ignore', 'ignore', 'inherit'] })
 
@@ -73,13 +73,23 @@ export async function bundlePage(appDir: string, name: string, source: string): 
   return result.outputFiles[0].text
 }
 
-/** Serves `/<name>.html` (loading `/<name>.js`) under APP_ORIGIN in this browser context. */
-export async function servePages(context: BrowserContext, pages: Record<string, string>): Promise<void> {
-  await context.route(`${APP_ORIGIN}/**`, (route) => {
-    const path = new URL(route.request().url()).pathname.slice(1)
-    const [name, ext] = path.split('.')
-    if (ext === 'js' && pages[name]) return route.fulfill({ contentType: 'text/javascript', body: pages[name] })
-    if (ext === 'html' && pages[name]) return route.fulfill({ contentType: 'text/html', body: `<!doctype html><meta charset="utf-8"><div id="app"></div><script type="module" src="/${name}.js"></script>` })
-    return route.fulfill({ status: 404, body: 'not found' })
+export interface AppServer {
+  /** `http://127.0.0.1:<port>`: a loopback origin, so the pages may reach the server under Chromium's local network access rules. */
+  origin: string
+  close(): Promise<void>
+}
+
+/** Serves `/<name>.html` (loading `/<name>.js`) for each bundled page, on an ephemeral loopback port. */
+export async function servePages(pages: Record<string, string>): Promise<AppServer> {
+  const server = createServer((request, response) => {
+    const [name, ext] = new URL(request.url ?? '/', 'http://x').pathname.slice(1).split('.')
+    if (ext === 'js' && pages[name] !== undefined) return response.writeHead(200, { 'Content-Type': 'text/javascript' }).end(pages[name])
+    if (ext === 'html' && pages[name] !== undefined) {
+      return response.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><meta charset="utf-8"><div id="app"></div><script type="module" src="/${name}.js"></script>`)
+    }
+    response.writeHead(404).end('not found')
   })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return { origin: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) }
 }
