@@ -12,6 +12,7 @@ import type { DocRef, Facts, Identity, Op, Surface } from '../types.ts'
 import { Emitter } from './emitter.ts'
 import { identityFromToken } from './identity.ts'
 import { hasPending, pendingPaths, pendingUpdate } from './pending.ts'
+import { readClockMessage } from '../clock-message.ts'
 
 /** What a connection indicator shows; `refused`: the server refused a document that holds unacknowledged changes. */
 export type ConnectionState = 'online' | 'syncing' | 'offline' | 'refused'
@@ -229,6 +230,10 @@ export class Handle extends Emitter<HandleEvents> {
         else if (REJECTED.test(event.reason)) void this.recover(event.reason)
         else if (RETRY.test(event.reason)) this.retry()
       },
+      onStateless: ({ payload }) => {
+        const now = readClockMessage(payload)
+        if (now !== undefined) this.session.heardServerTime(now)
+      },
       onUnsyncedChanges: () => {
         this.acknowledge(provider)
         this.session.changed()
@@ -324,6 +329,8 @@ export class Session extends Emitter<SessionEvents> {
   private current?: { token: string; user: Identity }
   private readonly handles = new Map<string, Handle>()
   private lastState?: ConnectionState
+  /** Server time minus device time, from the last clock message; 0 until one arrived. */
+  private clockOffsetMs = 0
 
   /** A session whose first token is known: `new Session(options)` then `await session.ready`. */
   static async start(options: SessionOptions): Promise<Session> {
@@ -389,6 +396,20 @@ export class Session extends Emitter<SessionEvents> {
     }
   }
 
+  /** The server's time now (ms since the epoch): the device clock corrected by the server's last clock message. */
+  now(): number {
+    return Date.now() + this.clockOffsetMs
+  }
+
+  /** True once a clock message arrived: until then `now()` is the device clock. */
+  heardServer = false
+
+  /** A clock message arrived (its transit time, a few milliseconds, is not corrected for). */
+  heardServerTime(serverNow: number): void {
+    this.clockOffsetMs = serverNow - Date.now()
+    this.heardServer = true
+  }
+
   private readonly goOffline = () => this.socket.disconnect()
   private readonly goOnline = () => void this.socket.connect()
 
@@ -405,8 +426,14 @@ export class Session extends Emitter<SessionEvents> {
   /** Reconnects now: the socket, and every refused document (asking the token function again). */
   reconnect(): void {
     for (const handle of this.handles.values()) if (handle.refusal) handle.reopen()
+    if (this.socket.status === 'disconnected') return void this.socket.connect()
+    // The socket ignores connect() until its close has come through.
+    const again = () => {
+      this.socket.off('disconnect', again)
+      void this.socket.connect()
+    }
+    this.socket.on('disconnect', again)
     this.socket.disconnect()
-    void this.socket.connect()
   }
 
   state(): ConnectionState {
