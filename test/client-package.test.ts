@@ -21,6 +21,8 @@ test('the package ships ES modules with source maps and types, and leaves the pe
   assert.equal(Object.keys(manifest.peerDependencies).sort(), [...PEERS].sort())
   assert.ok(manifest.peerDependenciesMeta.react.optional, 'react is needed only for the React entry')
   assert.is(manifest.type, 'module')
+  assert.match(installed(manifest.exports['./react'].import), /^import .* from "\.\/index\.js";$/m, 'the React entry uses the main entry, not a copy of it')
+  assert.match(installed(manifest.exports['./react'].types), /export declare function useInbox/)
   const main = installed(manifest.exports['.'].import)
   assert.match(main, /^import .* from "yjs";$/m, 'Yjs is imported, not bundled')
   assert.not.match(main, /Yjs was already imported/, 'no copy of Yjs inside')

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Entry point of each export (`@homeroom/client`, `@homeroom/client/react`) → its source. */
-export const PACKAGE_ENTRIES = { index: 'docs-model/client/index.ts' } as const
+export const PACKAGE_ENTRIES = { index: 'docs-model/client/index.ts', react: 'docs-model/client/react.ts' } as const
 
 /** Shared with the app: two copies of Yjs (or of React) on a page break it. `react` is optional. */
 export const PEERS = ['yjs', '@hocuspocus/provider', 'y-protocols', 'y-indexeddb', 'react'] as const

@@ -87,7 +87,8 @@ export async function servePages(pages: Record<string, string>): Promise<AppServ
     if (ext === 'html' && pages[name] !== undefined) {
       return response.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><meta charset="utf-8"><div id="app"></div><script type="module" src="/${name}.js"></script>`)
     }
-    response.writeHead(404).end('not found')
+    // No favicon: an empty answer rather than a 404 in the console.
+    response.writeHead(request.url === '/favicon.ico' ? 204 : 404).end()
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
