@@ -42,6 +42,8 @@ import { ExamObserver } from '../extensions/observers/exam.ts'
 import { ProctoringObserver } from '../extensions/observers/proctoring.ts'
 import { EmergencyObserver } from '../extensions/observers/emergency.ts'
 import { BusObserver } from '../extensions/observers/bus.ts'
+import { MessageNoticeObserver } from '../extensions/observers/message-notices.ts'
+import { PollNoticeObserver } from '../extensions/observers/poll-notices.ts'
 import { Webhook } from './webhook.ts'
 import { emergencyRoutes } from './routes/emergencies.ts'
 import { busRoutes } from './routes/buses.ts'
@@ -108,6 +110,8 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     new ProctoringObserver(app),
     new EmergencyObserver(app, webhook),
     new BusObserver(app),
+    new MessageNoticeObserver(app),
+    new PollNoticeObserver(app),
   ])
 
   const http: Extension = {
