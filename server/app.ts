@@ -47,6 +47,7 @@ import { PollNoticeObserver } from '../extensions/observers/poll-notices.ts'
 import { Webhook } from './webhook.ts'
 import { emergencyRoutes } from './routes/emergencies.ts'
 import { busRoutes } from './routes/buses.ts'
+import { groupRoutes } from './routes/groups.ts'
 import { playgroundRoutes } from './routes/playground.ts'
 import { RelatedDocs } from './facts.ts'
 import { ReadFacts } from './read-facts.ts'
@@ -211,7 +212,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes, groupRoutes)
   return app
 }
 
