@@ -157,7 +157,7 @@ export class Persistence implements Extension {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now()
       try {
-        await this.config.store.append(documentName, entry)
+        await this.config.store.record(documentName, entry)
         this.config.metrics.journalAppend.observe((performance.now() - started) / 1000)
         return true
       } catch (error) {

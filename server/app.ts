@@ -68,7 +68,7 @@ export interface HomeroomOptions {
 export function createHomeroom(config: Config, options: HomeroomOptions = {}): HomeroomServer {
   const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId })
   const metrics = new Metrics()
-  const store = options.store ?? openStore(config, log)
+  const store = options.store ?? openStore(config, log, { server: true })
   const identities = new Identities(config)
   const limits = new Limits({ limits: config.limits, metrics })
   const persistence = new Persistence({ store, metrics, log, snapshotEvery: config.snapshotEvery })

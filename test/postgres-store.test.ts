@@ -25,7 +25,8 @@ async function resetSchema(db: TestDatabase): Promise<void> {
 storeBehaviour('SQLite', async () => {
   const dir = tempDir()
   const file = join(dir, 'homeroom.db')
-  const store = new SqliteStore(file)
+  // The server's configuration (an append log); a sibling is a command line on the same file.
+  const store = new SqliteStore(file, { appendLog: true })
   const siblings: SqliteStore[] = []
   return {
     store,

@@ -148,6 +148,8 @@ export class PgStore implements Store {
   private readonly attempts: number
   private readonly busyWaitMs: number
   private schema?: Promise<void>
+  /** Entries recorded in this event-loop turn, committed together (see `record`). */
+  private recorded: Array<{ doc: string; entry: NewEntry; resolve: () => void; reject: (error: unknown) => void }> = []
   private serversTable?: Promise<void>
 
   constructor(url: string, options: PgStoreOptions = {}) {
@@ -254,6 +256,46 @@ export class PgStore implements Store {
       digestOf(entry.update),
     ])
     return rows[0].seq
+  }
+
+  /**
+   * Group commit: the entries recorded in one event-loop turn go in one statement (one
+   * transaction, one round trip), sorted by document so instances lock documents in one order.
+   * All of them commit or none does.
+   */
+  record(doc: string, entry: NewEntry): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.recorded.push({ doc, entry, resolve, reject })
+      if (this.recorded.length === 1) setImmediate(() => void this.commitRecorded())
+    })
+  }
+
+  private async commitRecorded(): Promise<void> {
+    const batch = this.recorded
+    this.recorded = []
+    // Stable: each document's entries keep their order.
+    const rows = [...batch].sort((a, b) => (a.doc < b.doc ? -1 : a.doc > b.doc ? 1 : 0))
+    const column = <T>(f: (r: (typeof rows)[number]) => T): T[] => rows.map(f)
+    try {
+      await this.query(
+        'append',
+        `SELECT homeroom_append(d, s, f, a, u, o, b, g) FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
+           WITH ORDINALITY AS t(d, s, f, a, u, o, b, g, n) ORDER BY n`,
+        [
+          column((r) => r.doc),
+          column((r) => nameParts(r.doc).school),
+          column((r) => nameParts(r.doc).surface),
+          column((r) => r.entry.at),
+          column((r) => r.entry.user),
+          column((r) => r.entry.origin),
+          column((r) => Buffer.from(r.entry.update.buffer, r.entry.update.byteOffset, r.entry.update.byteLength)),
+          column((r) => digestOf(r.entry.update)),
+        ],
+      )
+      for (const r of batch) r.resolve()
+    } catch (error) {
+      for (const r of batch) r.reject(error)
+    }
   }
 
   async latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined> {

@@ -110,6 +110,12 @@ export interface JournalStore {
   readonly kind: 'sqlite' | 'postgres'
   /** Appends one entry and returns its sequence number. Resolves only once it is durable. */
   append(doc: string, entry: NewEntry): Promise<number>
+  /**
+   * Appends one entry as part of a group commit: resolves once it is durable, maybe before it has
+   * its sequence number (every later read of this store sees it). Rejects when it could not be
+   * made durable: then it is not in the journal. The path of every update a server journals.
+   */
+  record(doc: string, entry: NewEntry): Promise<void>
   /** The newest snapshot, or the newest taken at or before `at`. */
   latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined>
   /** Entries after `seq` in order, optionally only those at or before `until`. Quarantined entries are left out (as in every read of entries). */

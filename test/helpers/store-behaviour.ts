@@ -94,6 +94,22 @@ export function storeBehaviour(label: string, open: OpenStore) {
     assert.equal(doc.getMap('meta').toJSON(), { k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 })
   })
 
+  s('records of one turn (a group commit) land in order after earlier appends, readable at once', async () => {
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    const first = await store.append('s1/doc/a', { at: 1000, user: 'u1', origin: 'client', update: updateSetting(a, 'k', 0) })
+    const updates = Array.from({ length: 10 }, (_, i) => ({ doc: i % 2 ? 's1/doc/a' : 's1/doc/b', update: updateSetting(i % 2 ? a : b, `r${i}`, i), at: 2000 + i }))
+    await Promise.all(updates.map(({ doc, update, at }) => store.record(doc, { at, user: 'u2', origin: 'client', update })))
+    const inA = await store.entriesAfter('s1/doc/a', 0)
+    assert.equal(inA.map((e) => e.at), [1000, 2001, 2003, 2005, 2007, 2009])
+    assert.ok(inA.every((e, i) => i === 0 || e.seq > inA[i - 1].seq) && inA[1].seq > first)
+    assert.equal((await store.entriesAfter('s1/doc/b', 0)).map((e) => e.at), [2000, 2002, 2004, 2006, 2008])
+    assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').toJSON(), a.getMap('meta').toJSON())
+    assert.equal((await replay(store, 's1/doc/b')).doc.getMap('meta').toJSON(), b.getMap('meta').toJSON())
+    const listed = await store.listDocuments()
+    assert.equal(listed.map((d) => [d.name, d.updates]), [['s1/doc/a', 6], ['s1/doc/b', 5]])
+  })
+
   s('snapshots: latest, at a time, listed, read, and replay from snapshot plus tail', async () => {
     const source = new Y.Doc()
     for (let i = 0; i < 3; i++) await store.append('s1/doc/a', { at: 1000 + i, user: 'u1', origin: 'client', update: updateSetting(source, `k${i}`, i) })
