@@ -5,7 +5,8 @@
 // Prints medians over rounds: keystrokes acknowledged per second and the ratio; server CPU per
 // keystroke overall and per tenth of the trace (flat or growing); Homeroom's stored bytes after a
 // graceful stop; a fresh client's load after the restart against Yjs' own parse time of the state.
-// Run: `npx node scripts/bench/trace.ts` (ROUNDS=3, TRACE_FRACTION=1, CLIENT_CPU=0, SERVER_CPU=1).
+// Run: `npx node scripts/bench/trace.ts` (ROUNDS=3, TRACE_FRACTION=1, CLIENT_CPU=0, SERVER_CPU=1;
+// BENCH_PROFILE_DIR=dir writes the servers' CPU profiles there).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -54,7 +55,8 @@ interface Running {
 
 async function startServer(mode: 'bare' | 'homeroom', dataDir: string): Promise<Running> {
   const script = new URL('server-process.ts', import.meta.url).pathname
-  const [command, args] = pinned ? ['taskset', ['-c', SERVER_CPU, process.execPath, script, mode, dataDir]] : [process.execPath, [script, mode, dataDir]]
+  const node = [process.execPath, ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), script, mode, dataDir]
+  const [command, args] = pinned ? ['taskset', ['-c', SERVER_CPU, ...node]] : [node[0], node.slice(1)]
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const port = await new Promise<number>((resolve, reject) => {
