@@ -55,7 +55,7 @@ test('a reader holding a read transaction does not block the server\'s journal a
     }
     assert.is((await reader.listDocuments())[0].updates, 1, 'the reader keeps its consistent view')
     reader.db.exec('COMMIT')
-    assert.is((await reader.listDocuments())[0].updates, 21)
+    await until(async () => (await reader.listDocuments())[0].updates === 21, { what: 'every acknowledged entry in SQLite' })
     await reader.close()
   } finally {
     client.destroy()

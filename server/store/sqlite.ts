@@ -9,10 +9,12 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { AppendLog, LOG_HEADER_BYTES, type LoggedEntry } from './append-log.ts'
-import { nameParts, toEntry, type EntryRow } from './rows.ts'
+import { pack } from './packing.ts'
+import { nameParts, toEntry, toSnapshot, type EntryRow, type SnapshotRow } from './rows.ts'
 import type {
   DocumentFilter,
   DocumentInfo,
+  EntryMerge,
   JournalEntry,
   NewEntry,
   QuarantinedEntry,
@@ -57,6 +59,10 @@ const MIGRATIONS = [
    CREATE UNIQUE INDEX trail_bus ON trail (bus, at);`,
   // How far the append log (append-log.ts) was moved into the journal, written with the moved rows.
   `CREATE TABLE journal_log (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL, moved INTEGER NOT NULL);`,
+  // Merged entries and snapshots may be stored compressed (packing.ts); how far merging got.
+  `ALTER TABLE journal ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE snapshots ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE documents ADD COLUMN merged_seq INTEGER NOT NULL DEFAULT 0;`,
 ]
 
 /** Records in the append log wait this long to be moved into SQLite together. */
@@ -83,7 +89,7 @@ const SERVERS_TABLE = `CREATE TABLE IF NOT EXISTS servers (
 /** Heartbeats older than this are deleted by the next beat of any server. */
 const FORGET_AFTER_MS = 24 * 3600 * 1000
 
-const ENTRY_COLUMNS = 'seq, doc, at, user, origin, update_bytes'
+const ENTRY_COLUMNS = 'seq, doc, at, user, origin, update_bytes, packed'
 const READABLE = 'quarantine_reason IS NULL'
 
 export class SqliteStore implements Store {
@@ -116,12 +122,12 @@ export class SqliteStore implements Store {
       insert: db.prepare('INSERT INTO journal (doc, at, user, origin, update_bytes) VALUES (?, ?, ?, ?, ?)'),
       touch: db.prepare(`INSERT INTO documents (name, school, surface, updates, bytes, updated_at) VALUES (?, ?, ?, 1, ?, ?)
         ON CONFLICT (name) DO UPDATE SET updates = updates + 1, bytes = bytes + excluded.bytes, updated_at = excluded.updated_at`),
-      latest: db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1'),
-      latestAt: db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? AND at <= ? ORDER BY seq DESC LIMIT 1'),
+      latest: db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1'),
+      latestAt: db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? AND at <= ? ORDER BY seq DESC LIMIT 1'),
       after: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND ${READABLE} ORDER BY seq`),
       afterUntil: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND at <= ? AND ${READABLE} ORDER BY seq`),
       count: db.prepare(`SELECT COUNT(*) AS n FROM journal WHERE doc = ? AND seq > ? AND ${READABLE}`),
-      snapshot: db.prepare('INSERT OR REPLACE INTO snapshots (doc, seq, at, state) VALUES (?, ?, ?, ?)'),
+      snapshot: db.prepare('INSERT OR REPLACE INTO snapshots (doc, seq, at, state, packed) VALUES (?, ?, ?, ?, ?)'),
       logState: db.prepare('SELECT generation, moved FROM journal_log WHERE id = 1'),
       setLogState: db.prepare('INSERT INTO journal_log (id, generation, moved) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, moved = excluded.moved'),
     }
@@ -218,10 +224,8 @@ export class SqliteStore implements Store {
   }
 
   async latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined> {
-    const row = (at === undefined ? this.statements.latest.get(doc) : this.statements.latestAt.get(doc, at)) as
-      | { doc: string; seq: number; at: number; state: Buffer }
-      | undefined
-    return row && { doc: row.doc, seq: row.seq, at: row.at, state: new Uint8Array(row.state) }
+    const row = (at === undefined ? this.statements.latest.get(doc) : this.statements.latestAt.get(doc, at)) as SnapshotRow | undefined
+    return row && toSnapshot(row)
   }
 
   async entriesAfter(doc: string, seq: number, until?: number): Promise<JournalEntry[]> {
@@ -236,7 +240,8 @@ export class SqliteStore implements Store {
   }
 
   async writeSnapshot(s: Snapshot): Promise<void> {
-    this.statements.snapshot.run(s.doc, s.seq, s.at, s.state)
+    const { bytes, packed } = pack(s.state)
+    this.statements.snapshot.run(s.doc, s.seq, s.at, bytes, packed)
   }
 
   async listDocuments(filter: DocumentFilter = {}): Promise<DocumentInfo[]> {
@@ -261,10 +266,46 @@ export class SqliteStore implements Store {
   }
 
   async readSnapshot(doc: string, seq: number): Promise<Snapshot | undefined> {
-    const row = this.db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? AND seq = ?').get(doc, seq) as
-      | { doc: string; seq: number; at: number; state: Buffer }
-      | undefined
-    return row && { doc: row.doc, seq: row.seq, at: row.at, state: new Uint8Array(row.state) }
+    const row = this.db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? AND seq = ?').get(doc, seq) as SnapshotRow | undefined
+    return row && toSnapshot(row)
+  }
+
+  async mergedThrough(doc: string): Promise<number> {
+    const row = this.db.prepare('SELECT merged_seq AS seq FROM documents WHERE name = ?').get(doc) as { seq: number } | undefined
+    return row?.seq ?? 0
+  }
+
+  async mergeEntries(doc: string, merges: readonly EntryMerge[], through: number): Promise<void> {
+    this.settle()
+    const sizeOf = this.db.prepare(`SELECT length(update_bytes) AS bytes FROM journal WHERE doc = ? AND seq = ? AND ${READABLE}`)
+    const remove = this.db.prepare('DELETE FROM journal WHERE doc = ? AND seq = ?')
+    const insert = this.db.prepare('INSERT INTO journal (seq, doc, at, user, origin, update_bytes, packed) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.db.transaction(() => {
+      let rows = 0
+      let bytes = 0
+      for (const { seqs, entry } of merges) {
+        for (const seq of seqs) {
+          const row = sizeOf.get(doc, seq) as { bytes: number } | undefined
+          if (!row) throw new Error(`entry ${seq} of ${doc} is gone or quarantined: not merged`)
+          remove.run(doc, seq)
+          bytes -= row.bytes
+        }
+        const stored = pack(entry.update)
+        insert.run(seqs[seqs.length - 1], doc, entry.at, entry.user, entry.origin, stored.bytes, stored.packed)
+        rows += seqs.length - 1
+        bytes += stored.bytes.byteLength
+      }
+      this.db
+        .prepare('UPDATE documents SET updates = max(0, updates - ?), bytes = max(0, bytes + ?), merged_seq = max(merged_seq, ?) WHERE name = ?')
+        .run(rows, bytes, through, doc)
+    })()
+  }
+
+  async deleteSnapshots(doc: string, seqs: readonly number[]): Promise<void> {
+    const remove = this.db.prepare('DELETE FROM snapshots WHERE doc = ? AND seq = ?')
+    this.db.transaction(() => {
+      for (const seq of seqs) remove.run(doc, seq)
+    })()
   }
 
   async pruneBefore(doc: string, seq: number): Promise<number> {

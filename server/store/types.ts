@@ -23,6 +23,12 @@ export interface NewEntry {
   update: Uint8Array
 }
 
+/** Entries (`seqs`, in order) to be replaced by one that holds them all (`Y.mergeUpdates`). */
+export interface EntryMerge {
+  seqs: number[]
+  entry: NewEntry
+}
+
 /** The state of a document after applying every entry up to and including `seq`. */
 export interface Snapshot {
   doc: string
@@ -136,6 +142,17 @@ export interface JournalStore {
    * Quarantined entries are kept until `dropQuarantined`, so pruning never hides them.
    */
   pruneBefore(doc: string, seq: number): Promise<number>
+  /** The sequence number up to which the document's entries were considered for merging (0: none yet). */
+  mergedThrough(doc: string): Promise<number>
+  /**
+   * Replaces each group of entries by its merged entry, stored under the group's last sequence
+   * number (compressed where that pays), lowers the document's counters accordingly and records
+   * `through`, in one transaction. When an entry of a group is gone or quarantined meanwhile,
+   * nothing changes and the call rejects.
+   */
+  mergeEntries(doc: string, merges: readonly EntryMerge[], through: number): Promise<void>
+  /** Deletes the document's snapshots at these sequence numbers (keeping history sparse). */
+  deleteSnapshots(doc: string, seqs: readonly number[]): Promise<void>
 }
 
 /** Journal entries set aside because they cannot be read (a flag on the journal's rows). */
