@@ -54,7 +54,7 @@ interface Running {
 }
 
 async function startServer(mode: 'bare' | 'homeroom', dataDir: string): Promise<Running> {
-  const script = new URL('server-process.ts', import.meta.url).pathname
+  const script = new URL('journal-server.ts', import.meta.url).pathname
   const node = [process.execPath, ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), script, mode, dataDir]
   const [command, args] = pinned ? ['taskset', ['-c', SERVER_CPU, ...node]] : [node[0], node.slice(1)]
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
