@@ -109,6 +109,9 @@ export class SqliteStore implements Store {
     this.db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true })
     this.db.pragma('busy_timeout = 5000')
     if (!options.readonly) {
+      // A new file gives pages freed by merging and pruning back (incremental_vacuum below);
+      // the mode can only be chosen before the first table exists.
+      if ((this.db.pragma('user_version', { simple: true }) as number) === 0) this.db.pragma('auto_vacuum = INCREMENTAL')
       this.db.pragma('journal_mode = WAL')
       this.db.pragma('synchronous = NORMAL')
       this.migrate()
@@ -299,6 +302,7 @@ export class SqliteStore implements Store {
         .prepare('UPDATE documents SET updates = max(0, updates - ?), bytes = max(0, bytes + ?), merged_seq = max(merged_seq, ?) WHERE name = ?')
         .run(rows, bytes, through, doc)
     })()
+    this.db.pragma('incremental_vacuum')
   }
 
   async deleteSnapshots(doc: string, seqs: readonly number[]): Promise<void> {
@@ -306,6 +310,7 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       for (const seq of seqs) remove.run(doc, seq)
     })()
+    this.db.pragma('incremental_vacuum')
   }
 
   async pruneBefore(doc: string, seq: number): Promise<number> {
