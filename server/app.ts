@@ -77,7 +77,7 @@ export interface HomeroomOptions {
 export function createHomeroom(config: Config, options: HomeroomOptions = {}): HomeroomServer {
   const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId })
   const metrics = new Metrics()
-  const store = options.store ?? openStore(config, log)
+  const store = options.store ?? openStore(config, log, { server: true })
   const identities = new Identities(config)
   const clock = options.clock ?? systemClock
   const directory = new Directory(store, log)
