@@ -16,8 +16,10 @@ export const EXTENSION_PRIORITY = {
   persistence: 160,
   presence: 150,
   signaling: 140,
+  serverClock: 135,
   http: 130,
   ywebsocket: 120,
   observers: 110,
+  connectionEvents: 105,
   redis: 50,
 } as const

@@ -5,17 +5,26 @@ import type { Redis } from 'ioredis'
 import type * as Y from 'yjs'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
+import type { Directory } from './directory.ts'
 import type { Identities } from './identity.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import type { Store } from './store/types.ts'
+import type { EventStore } from './store/events.ts'
+import type { Publisher } from './events/outbound.ts'
 
 export interface Homeroom {
   readonly config: Config
   readonly log: Logger
   readonly metrics: Metrics
   readonly store: Store
+  /** Events received from back ends, by id (server/events/incoming.ts). */
+  readonly eventStore: EventStore
+  /** Outbound events: the stream and the events webhook (server/events/outbound.ts). */
+  readonly eventsOut: Publisher
   readonly identities: Identities
+  /** Who the server has seen per school, and the school's members for targeting (roster plus directory). */
+  readonly directory: Directory
   readonly clock: Clock
   /** Documents in memory and direct connections for server writes. */
   readonly hocuspocus: Hocuspocus

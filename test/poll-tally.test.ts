@@ -16,7 +16,7 @@ console.log(`poll tally seed: ${seed} (TALLY_SEED=<seed> to replay, TALLY_SEED=r
 const server = useServer()
 test.after.each(closeClients)
 
-const metaOf = (options: number): PollMeta => ({ options: Array.from({ length: options }, (_, i) => `o${i}`), kind: 'poll', anonymous: false })
+const metaOf = (options: number): PollMeta => ({ options: Array.from({ length: options }, (_, i) => `o${i}`), kind: 'poll', anonymous: false, leaderboard: false })
 
 test('the incremental tally equals a full count after every step of seeded vote, revote and unvote sequences', () => {
   for (let round = 0; round < 200; round++) {

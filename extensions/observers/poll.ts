@@ -19,9 +19,9 @@ import type { Homeroom } from '../../server/homeroom.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { mapOf } from '../../docs-model/common.ts'
-import { ballotName, ballotVoter, isChoice, pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
+import { ballotName, ballotVoter, isChoice, pollClosed, pollKeyName, pollMeta, pollName, pollResultName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
 import { quizPoints, Tally, tallies } from '../../docs-model/surfaces/poll/state.ts'
-import { Coalescer, Deadlines, readDoc, report, syncMap } from './runtime.ts'
+import { chunks, Coalescer, Deadlines, readDoc, report, syncMap } from './runtime.ts'
 import type { Change, Observer } from './registry.ts'
 import { namedScores, recordScores } from './leaderboard.ts'
 
@@ -31,6 +31,8 @@ const RECOUNT_DELAY_MS = 30
 const REPAIR_DELAY_MS = 1000
 /** A close that failed (storage briefly unavailable) is tried again this much later. */
 export const CLOSE_RETRY_MS = 2000
+/** Result documents written at once after a quiz closes (each write loads and stores one document). */
+const RESULT_BATCH = 25
 
 export class PollObserver implements Observer {
   readonly name = 'poll-observer'
@@ -142,12 +144,17 @@ export class PollObserver implements Observer {
       const correct = await readDoc(this.app, pollKeyName(school, params.poll), (doc) => mapOf(doc, 'key').get('correct'))
       if (typeof correct === 'number') {
         const points = quizPoints(votes, correct)
-        // Per-user points would tell who chose the right option: anonymous quizzes publish only the answer.
-        Object.assign(results, { correct, scores: meta.anonymous ? {} : points })
-        if (!meta.anonymous) await this.feedLeaderboard(poll, meta, points)
+        Object.assign(results, { correct, correctCount: Object.values(points).filter((p) => p > 0).length })
+        // Per-user results would tell teachers who chose what: anonymous quizzes publish only the answer.
+        if (!meta.anonymous) {
+          await this.recordResults(poll, votes, points, meta.closesAt!)
+          if (meta.leaderboard !== false) await this.feedLeaderboard(poll, meta.leaderboard, points)
+        }
       }
     }
     await syncMap(this.app, this.name, poll, 'results', results, { prune: true })
+    const { school } = resolve(poll).ref
+    this.app.eventsOut.publish({ type: 'poll.closed', id: `poll.closed:${poll}:${meta.closesAt}`, school, at: meta.closesAt, data: { poll, tallies: tallies(votes, meta), ...results } })
   }
 
   /** The poll's tally with every changed ballot applied: built by a full count when there is none yet. */
@@ -182,9 +189,21 @@ export class PollObserver implements Observer {
     return votes
   }
 
-  private async feedLeaderboard(poll: string, meta: PollMeta, points: Record<string, number>): Promise<void> {
+  /** Each voter's own result document; rewriting an unchanged result writes nothing. */
+  private async recordResults(poll: string, votes: Map<string, number>, points: Record<string, number>, closedAt: number): Promise<void> {
+    const { school, params } = resolve(poll).ref
+    for (const batch of chunks([...votes], RESULT_BATCH)) {
+      await Promise.all(
+        batch.map(([user, choice]) =>
+          syncMap(this.app, this.name, pollResultName(school, params.poll, user), 'result', { choice, correct: points[user] > 0, points: points[user], closedAt }),
+        ),
+      )
+    }
+  }
+
+  private async feedLeaderboard(poll: string, board: true | string, points: Record<string, number>): Promise<void> {
     const { school, params } = resolve(poll).ref
     const scores = await namedScores(this.app.store, school, Object.entries(points))
-    await recordScores(this.app.hocuspocus, school, meta.leaderboard ?? params.poll, scores, `poll-${params.poll}`)
+    await recordScores(this.app.hocuspocus, school, board === true ? params.poll : board, scores, `poll-${params.poll}`)
   }
 }

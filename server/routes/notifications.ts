@@ -13,38 +13,43 @@ import { createHash, randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, requireRole, user, type Api } from '../http.ts'
-import { deliver, inboxItems, notificationKey, resolveTargets } from '../inbox.ts'
+import { deliver, inboxItems, notificationKey } from '../inbox.ts'
+import { targetedIds, type Targets } from '../../docs-model/surfaces/inbox/state.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES, type Identity } from '../../docs-model/types.ts'
 import { belongsTo, userId } from '../../docs-model/common.ts'
 import { NOTIFIERS, PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
 import type { RosterMember } from '../store/types.ts'
+import { NO_RECIPIENTS } from '../directory.ts'
 
 const DELIVERY_BATCH = 100
 const segment = z.string().regex(SEGMENT)
 /** A link the client may follow: a path on the app, or http(s). Never `javascript:` and friends. */
-const actionUrl = z
+export const actionUrl = z
   .string()
   .max(500)
   .refine((v) => /^\/(?!\/)/.test(v) || /^https?:\/\//i.test(v), 'must be a path starting with / or an http(s) URL')
+
+/** Who a notification is for (resolved through the roster). */
+export const notificationTargets = z
+  .object({ users: z.array(userId).max(10_000).optional(), roles: z.array(z.enum(ROLES)).max(8).optional(), classes: z.array(segment).max(1000).optional() })
+  .refine((t) => (t.users?.length ?? 0) + (t.roles?.length ?? 0) + (t.classes?.length ?? 0) > 0, 'name at least one user, role or class')
+
+/** A notification's `data`: bounded, since it is copied into every inbox. */
+export const notificationData = z.unknown().refine((v) => JSON.stringify(v ?? null).length <= 16 * 1024, 'at most 16 KiB of JSON: it is copied into every inbox')
 
 const notificationBody = z
   .object({
     /** Optional idempotency key: posting the same id again delivers nothing new. */
     id: segment.optional(),
     school: segment,
-    targets: z
-      .object({ users: z.array(userId).max(10_000).optional(), roles: z.array(z.enum(ROLES)).max(8).optional(), classes: z.array(segment).max(1000).optional() })
-      .refine((t) => (t.users?.length ?? 0) + (t.roles?.length ?? 0) + (t.classes?.length ?? 0) > 0, 'name at least one user, role or class'),
+    targets: notificationTargets,
     type: z.string().min(1).max(64),
     title: z.string().min(1).max(200),
     body: z.string().max(4000),
     priority: z.enum(PRIORITIES).default('normal'),
     actionUrl: actionUrl.optional(),
-    data: z
-      .unknown()
-      .refine((v) => JSON.stringify(v ?? null).length <= 16 * 1024, 'at most 16 KiB of JSON: it is copied into every inbox')
-      .optional(),
+    data: notificationData.optional(),
   })
   .strict()
 
@@ -63,16 +68,16 @@ export function notificationRoutes(api: Api, app: Homeroom): void {
         tags: ['notifications'],
         security: [{ bearer: [] }],
         body: notificationBody,
-        response: { 202: z.object({ id: z.string(), recipients: z.number() }), ...errors(400, 401, 403, 409, 413, 429) },
+        response: { 202: z.object({ id: z.string(), recipients: z.number(), warning: z.literal(NO_RECIPIENTS).optional() }), ...errors(400, 401, 403, 409, 413, 429) },
       },
     },
     async (request, reply) => {
       const caller = user(request)
       const input = request.body
       if (!belongsTo(caller, input.school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${input.school}`)
-      const roster = await app.store.roster(input.school)
-      if (caller.role === 'teacher') checkTeacherTargets(caller, input.targets, roster)
-      const recipients = resolveTargets(roster, input.targets)
+      const members = await app.directory.members(input.school)
+      if (caller.role === 'teacher') checkTeacherTargets(caller, input.targets, members)
+      const recipients = targetedIds(members, input.targets)
       const id = input.id ?? `n-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`
       const key = notificationKey(caller.sub, id)
       const { targets: _targets, school: _school, id: _id, ...content } = input
@@ -90,7 +95,8 @@ export function notificationRoutes(api: Api, app: Homeroom): void {
       } else {
         await answerRepeat(app, input.school, recipients, key, content, what, refusedClaim)
       }
-      return reply.code(202).send({ id: key, recipients: recipients.length })
+      // Reaching nobody is answered as such, never as a delivery.
+      return reply.code(202).send({ id: key, recipients: recipients.length, ...(recipients.length === 0 ? { warning: NO_RECIPIENTS } : {}) })
     },
   )
 }
@@ -127,7 +133,7 @@ async function answerRepeat(app: Homeroom, school: string, recipients: string[],
   await deliverInBatches(app, school, missing, key, { ...content, at: first.at })
 }
 
-async function deliverInBatches(app: Homeroom, school: string, recipients: string[], key: string, item: InboxItem): Promise<void> {
+export async function deliverInBatches(app: Homeroom, school: string, recipients: string[], key: string, item: InboxItem): Promise<void> {
   // In batches: each recipient's inbox is loaded to be written, and a school may hold thousands.
   for (let i = 0; i < recipients.length; i += DELIVERY_BATCH) {
     await deliver(app.hocuspocus, school, recipients.slice(i, i + DELIVERY_BATCH), key, item)
@@ -150,7 +156,7 @@ function sameContent(stored: unknown, content: ItemContent): boolean {
 }
 
 /** JSON with object keys sorted and undefined members left out, so equal values serialise alike. */
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`
   if (value !== null && typeof value === 'object') {
     const members = Object.entries(value as Record<string, unknown>)
@@ -162,9 +168,9 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null)
 }
 
-/** Teachers reach their own classes: whole classes they teach, or users listed in one of them. */
-function checkTeacherTargets(teacher: Identity, targets: { users?: string[]; roles?: string[]; classes?: string[] }, roster: RosterMember[]): void {
-  if (targets.roles?.length) throw new HttpError(403, 'forbidden', 'teachers may target classes and users of their classes, not roles')
+/** Teachers reach their own classes: whole classes they teach (or some roles in them), or users listed in one of them. */
+function checkTeacherTargets(teacher: Identity, targets: Targets, roster: RosterMember[]): void {
+  if (targets.roles?.length && !targets.classes?.length) throw new HttpError(403, 'forbidden', 'teachers may target roles only within their classes (roles together with classes)')
   const own = new Set(teacher.classes)
   const foreign = (targets.classes ?? []).filter((c) => !own.has(c))
   if (foreign.length) throw new HttpError(403, 'forbidden', `not a class of ${teacher.sub}: ${foreign.slice(0, 5).join(', ')}`)
