@@ -17,6 +17,7 @@ import { fileRoutes } from './routes/files.ts'
 import { eventRoutes } from './routes/events.ts'
 import { meRoutes } from './routes/me.ts'
 import { eventTypeRoutes } from './routes/event-types.ts'
+import { deliveryRoutes } from './routes/deliveries.ts'
 import { EventIngress } from './events/ingress.ts'
 import { eventStore } from './store/events.ts'
 import { EventsOut, type Publisher } from './events/outbound.ts'
@@ -40,6 +41,7 @@ import { ExamObserver } from '../extensions/observers/exam.ts'
 import { ProctoringObserver } from '../extensions/observers/proctoring.ts'
 import { EmergencyObserver } from '../extensions/observers/emergency.ts'
 import { BusObserver } from '../extensions/observers/bus.ts'
+import { InboxObserver } from '../extensions/observers/inbox.ts'
 import { Webhook } from './webhook.ts'
 import { emergencyRoutes } from './routes/emergencies.ts'
 import { busRoutes } from './routes/buses.ts'
@@ -104,6 +106,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     new ProctoringObserver(app),
     new EmergencyObserver(app, webhook),
     new BusObserver(app),
+    new InboxObserver(app),
   ])
 
   const http: Extension = {
@@ -202,7 +205,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
   return app
 }
 

@@ -84,6 +84,7 @@ const schema = z.object({
   EVENTS_OUT_MAXLEN: int(100, 100_000_000).default(100_000),
   EVENTS_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   EVENTS_WEBHOOK_SECRET: z.string().min(8).optional(),
+  UNDELIVERED_AFTER_S: int(5, 7 * 86400).default(300),
 })
 
 type Env = z.infer<typeof schema>
@@ -160,6 +161,8 @@ export interface Config {
     outMaxLen: number
     webhookUrl?: string
     webhookSecret?: string
+    /** An urgent or high inbox item no client of its recipient received this long fires `notification.undelivered`. */
+    undeliveredAfterS: number
   }
 }
 
@@ -266,6 +269,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       outMaxLen: e.EVENTS_OUT_MAXLEN,
       webhookUrl: e.EVENTS_WEBHOOK_URL,
       webhookSecret: e.EVENTS_WEBHOOK_SECRET,
+      undeliveredAfterS: e.UNDELIVERED_AFTER_S,
     },
   }
 }
