@@ -14,6 +14,7 @@ export const CLOSE_CODES: Readonly<Record<string, number>> = {
   'too-large': 4413,
   'rate-limited': 4429,
   limit: 4429,
+  full: 4429,
 }
 
 /** Anything else (restart, idle timeout, storage briefly down) is transient: the client reconnects. */

@@ -3,8 +3,8 @@ import { NameParser } from './names.ts'
 import type { DocRef, Surface } from './types.ts'
 import { doc } from './surfaces/doc/surface.ts'
 import { board } from './surfaces/board/surface.ts'
-import { ballot, poll, pollKey } from './surfaces/poll/surface.ts'
-import { exam, examKey, examMonitor, examStudent } from './surfaces/exam/surface.ts'
+import { ballot, poll, pollKey, pollResult } from './surfaces/poll/surface.ts'
+import { exam, examKey, examMonitor, examResult, examStudent } from './surfaces/exam/surface.ts'
 import { chat, dm, group } from './surfaces/chat/surface.ts'
 import { inbox } from './surfaces/inbox/surface.ts'
 import { emergency } from './surfaces/emergency/surface.ts'
@@ -15,7 +15,7 @@ import { leaderboard } from './surfaces/leaderboard/surface.ts'
 import { systemStatus } from './surfaces/system/surface.ts'
 
 export const SURFACES: readonly Surface[] = [
-  doc, board, poll, ballot, pollKey, exam, examKey, examStudent, examMonitor,
+  doc, board, poll, ballot, pollKey, pollResult, exam, examKey, examStudent, examMonitor, examResult,
   chat, dm, group, inbox, emergency, bus, classroom, dashboard, leaderboard, systemStatus,
 ]
 

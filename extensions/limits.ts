@@ -9,6 +9,7 @@ import { contextOf, Refusal } from '../server/context.ts'
 import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
 import { TokenBuckets } from '../server/rate.ts'
+import { Backlog, isPausable } from '../server/backlog.ts'
 import { EXTENSION_PRIORITY } from './priorities.ts'
 
 /**
@@ -23,7 +24,10 @@ export class Limits implements Extension {
   private readonly metrics: Metrics
   /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */
   private readonly open = new Map<string, Map<string, Set<string>>>()
-  private readonly buckets: TokenBuckets
+  /** document → its client connections on this instance (MAX_CLIENTS_PER_DOCUMENT). */
+  private readonly clients = new Map<string, number>()
+  /** Messages over the rate wait here (reads paused) until the byte budget runs out. */
+  private readonly backlog: Backlog
   /** Opening attempts, kept apart by socket and by user (a socket id never collides with a user id). */
   private readonly opensBySocket: TokenBuckets
   private readonly opensByUser: TokenBuckets
@@ -31,7 +35,7 @@ export class Limits implements Extension {
   constructor(config: { limits: Config['limits']; metrics: Metrics }) {
     this.limits = config.limits
     this.metrics = config.metrics
-    this.buckets = new TokenBuckets(config.limits.messagesPerSec)
+    this.backlog = new Backlog({ ratePerSec: config.limits.messagesPerSec, maxQueuedBytes: config.limits.queuedBytes, metrics: config.metrics })
     this.opensBySocket = new TokenBuckets(config.limits.opensPerSec)
     this.opensByUser = new TokenBuckets(config.limits.opensPerSec)
   }
@@ -51,6 +55,9 @@ export class Limits implements Extension {
     const sockets = this.open.get(user)
     const docs = sockets?.get(socketId)
     if (docs?.has(documentName)) return
+    if ((this.clients.get(documentName) ?? 0) >= this.limits.clientsPerDocument) {
+      throw new Refusal(`full: ${documentName} has ${this.limits.clientsPerDocument} connections already, try again later`, closeCodeFor('full:'))
+    }
     if (docs && docs.size >= this.limits.docsPerConnection) {
       throw new Refusal(`limit: at most ${this.limits.docsPerConnection} documents per connection`, 4429)
     }
@@ -64,6 +71,7 @@ export class Limits implements Extension {
     if (!user) return
     const sockets = map.setIfUndefined(this.open, user, () => new Map<string, Set<string>>())
     map.setIfUndefined(sockets, socketId, () => new Set<string>()).add(documentName)
+    this.clients.set(documentName, (this.clients.get(documentName) ?? 0) + 1)
     this.metrics.connections.inc()
   }
 
@@ -73,21 +81,25 @@ export class Limits implements Extension {
     const sockets = user ? this.open.get(user) : undefined
     const docs = sockets?.get(socketId)
     if (!user || !sockets || !docs?.delete(documentName)) return
+    const left = (this.clients.get(documentName) ?? 1) - 1
+    if (left > 0) this.clients.set(documentName, left)
+    else this.clients.delete(documentName)
     this.metrics.connections.dec()
     if (docs.size > 0) return
     sockets.delete(socketId)
     // The opening bucket stays (swept once idle): a socket that closes its last document may open more.
-    this.buckets.forget(socketId)
+    this.backlog.forget(socketId)
     if (sockets.size === 0) this.open.delete(user)
   }
 
-  async beforeHandleMessage({ update, socketId }: beforeHandleMessagePayload): Promise<void> {
+  async beforeHandleMessage({ update, socketId, connection }: beforeHandleMessagePayload): Promise<void> {
     if (update.byteLength > this.limits.maxMessageBytes) {
       throw this.refuse(new Refusal(`too-large: message of ${update.byteLength} bytes exceeds ${this.limits.maxMessageBytes}`, 4413))
     }
-    if (!this.buckets.take(socketId)) {
-      throw this.refuse(new Refusal(`rate-limited: more than ${this.limits.messagesPerSec} messages per second`, 4429))
-    }
+    // Every socket Homeroom serves can pause (ws through crossws, and the `/y/` adapter).
+    const socket = connection.webSocket
+    if (!isPausable(socket)) throw new Error('limits: a socket without pause() cannot be slowed down')
+    await this.backlog.admit(socketId, socket, update.byteLength)
     let kind: string
     try {
       kind = String(parseFrame(update).type)

@@ -1,6 +1,8 @@
 // Durable journal plus snapshots. A client's update is appended before Hocuspocus applies it
 // (and so before the sync acknowledgement); the server's own writes are appended as they
-// happen; snapshots are written when the journal tail grows past a threshold.
+// happen; snapshots are written when the journal tail grows past a threshold that grows with
+// the document (so their cost per update stays flat), encoded from the live document when it
+// holds everything stored (server/history/live-snapshot.ts), else replayed.
 import * as Y from 'yjs'
 import type {
   afterUnloadDocumentPayload,
@@ -16,6 +18,7 @@ import { SERVER_OWNER } from '../server/guard/check.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import { compact } from '../server/history/prune.ts'
 import { replay, type SkippedEntry } from '../server/history/replay.ts'
+import { snapshotLive } from '../server/history/live-snapshot.ts'
 import type { ClientOwnerStore, HistoryStore, NewEntry } from '../server/store/types.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
@@ -35,6 +38,14 @@ export { SERVER_OWNER }
 /** Client updates are retried this many times before the client is refused. */
 const CLIENT_ATTEMPTS = 3
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/**
+ * While a document is loaded, a snapshot waits for about as many journal bytes as it holds
+ * (counted as entries of this many bytes, a keystroke's size): each snapshot costs the
+ * document's size, so writing one per that much journal keeps the cost per update flat.
+ */
+const SNAPSHOT_BYTES_PER_ENTRY = 32
+/** A live snapshot retried this often while the document keeps changing under the store's reads, before replaying instead. */
+const LIVE_ATTEMPTS = 3
 
 export class Persistence implements Extension {
   readonly extensionName = 'persistence'
@@ -45,6 +56,10 @@ export class Persistence implements Extension {
   private snapshotThreshold: number
   /** Yjs client ids already claimed for the server, per document, so each is claimed once. */
   private readonly serverClients = new Map<string, Set<number>>()
+  /** Per loaded document: the sequence number up to which its live copy holds every entry (its load, its last live snapshot). */
+  private readonly covered = new Map<string, number>()
+  /** Per loaded document: how many changes it has taken (a live snapshot needs it still during the store's reads). */
+  private readonly changes = new WeakMap<Y.Doc, number>()
 
   constructor(config: PersistenceConfig) {
     this.config = config
@@ -53,7 +68,8 @@ export class Persistence implements Extension {
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
     try {
-      await replay(this.config.store, documentName, { target: document, onSkipped: (skipped) => this.reportSkipped(documentName, skipped) })
+      const { seq } = await replay(this.config.store, documentName, { target: document, onSkipped: (skipped) => this.reportSkipped(documentName, skipped) })
+      this.covered.set(documentName, seq)
     } catch (error) {
       this.config.metrics.storeFailures.inc({ op: 'load' })
       this.config.log.error({ err: error, doc: documentName }, 'loading failed; refusing the connection')
@@ -61,7 +77,10 @@ export class Persistence implements Extension {
       document.destroy()
       throw new Refusal('unavailable: the document could not be loaded, try again shortly', 4503)
     }
-    document.on('update', (update: Uint8Array, origin: unknown) => this.journalServerWrite(documentName, update, origin))
+    document.on('update', (update: Uint8Array, origin: unknown) => {
+      this.changes.set(document, (this.changes.get(document) ?? 0) + 1)
+      this.journalServerWrite(documentName, update, origin)
+    })
   }
 
   async beforeHandleMessage({ update, context, documentName, connection }: beforeHandleMessagePayload): Promise<void> {
@@ -151,9 +170,10 @@ export class Persistence implements Extension {
   }
 
   /** Debounced by Hocuspocus; never throws, so a failed snapshot does not pin the document in memory. */
-  async onStoreDocument({ documentName }: onStoreDocumentPayload): Promise<void> {
+  async onStoreDocument({ documentName, document, clientsCount }: onStoreDocumentPayload): Promise<void> {
     await this.pending.get(documentName)
-    await this.snapshot(documentName, this.snapshotThreshold)
+    // The last client left (the document unloads): the next load should find a short tail.
+    await this.snapshot(documentName, document, clientsCount > 0)
   }
 
   async beforeUnloadDocument({ documentName }: beforeUnloadDocumentPayload): Promise<void> {
@@ -163,6 +183,7 @@ export class Persistence implements Extension {
   async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
     // Claims are idempotent: forgetting them only costs one more claim after a reload.
     this.serverClients.delete(documentName)
+    this.covered.delete(documentName)
   }
 
   /** From now on every store writes a snapshot if anything is unsnapshotted (used at shutdown). */
@@ -175,13 +196,30 @@ export class Persistence implements Extension {
     return loaded.get(documentName) ?? (await replay(this.config.store, documentName)).doc
   }
 
-  private async snapshot(documentName: string, minTail: number): Promise<void> {
+  private async snapshot(documentName: string, document: Y.Doc, editing: boolean): Promise<void> {
+    const { store, metrics, log } = this.config
     try {
-      const bytes = await compact(this.config.store, documentName, minTail, { onSkipped: (skipped) => this.reportSkipped(documentName, skipped) })
-      if (bytes !== undefined) this.config.metrics.snapshotBytes.observe(bytes)
+      const latest = await store.latestSnapshot(documentName)
+      const sized = editing && this.snapshotThreshold > 1 ? Math.ceil((latest?.state.byteLength ?? 0) / SNAPSHOT_BYTES_PER_ENTRY) : 0
+      const minTail = Math.max(this.snapshotThreshold, sized)
+      if ((await store.countAfter(documentName, latest?.seq ?? 0)) < minTail) return
+      for (let attempt = 0; attempt < LIVE_ATTEMPTS; attempt++) {
+        const covered = this.covered.get(documentName) ?? 0
+        const live = await snapshotLive({ store, name: documentName, doc: document, covered, changes: () => this.changes.get(document) ?? 0 })
+        if (live.written) {
+          this.covered.set(documentName, live.seq)
+          metrics.snapshotBytes.observe(live.bytes)
+          return
+        }
+        if (live.why === 'current') return
+        if (live.why === 'uncovered') break
+      }
+      log.debug({ doc: documentName }, 'the live document does not hold every stored entry yet: snapshot replayed from storage')
+      const bytes = await compact(store, documentName, 1, { onSkipped: (skipped) => this.reportSkipped(documentName, skipped) })
+      if (bytes !== undefined) metrics.snapshotBytes.observe(bytes)
     } catch (error) {
-      this.config.metrics.storeFailures.inc({ op: 'snapshot' })
-      this.config.log.error({ err: error, doc: documentName }, 'snapshot failed; the journal still holds every change, will retry on the next store')
+      metrics.storeFailures.inc({ op: 'snapshot' })
+      log.error({ err: error, doc: documentName }, 'snapshot failed; the journal still holds every change, will retry on the next store')
     }
   }
 }

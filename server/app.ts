@@ -4,6 +4,7 @@ import type { Socket } from 'node:net'
 import { Server, type Extension, type Hocuspocus } from '@hocuspocus/server'
 import type { Config } from './config.ts'
 import { Identities } from './identity.ts'
+import { Directory } from './directory.ts'
 import { createLogger, routeConsoleContext, type Logger } from './log.ts'
 import { Keepalive } from './keepalive.ts'
 import { Metrics } from './metrics.ts'
@@ -79,16 +80,18 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const metrics = new Metrics()
   const store = options.store ?? openStore(config, log)
   const identities = new Identities(config)
+  const clock = options.clock ?? systemClock
+  const directory = new Directory(store, log)
+  identities.onVerified = (user) => directory.record(user, clock.now())
   const limits = new Limits({ limits: config.limits, metrics })
   const persistence = new Persistence({ store, metrics, log, snapshotEvery: config.snapshotEvery })
   const api = new HttpApi({ config, identities, log })
   const sockets = new Set<Socket>()
 
-  const clock = options.clock ?? systemClock
   // Completed below: observers need the app, and the app needs the server they are part of.
   const events = eventStore(store)
   const eventsOut = new EventsOut({ config, log, metrics, claims: store })
-  const app = { config, log, metrics, store, eventStore: events, eventsOut: eventsOut as Publisher, identities, clock } as HomeroomServer
+  const app = { config, log, metrics, store, eventStore: events, eventsOut: eventsOut as Publisher, identities, directory, clock } as HomeroomServer
   const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
   // Read rules see live documents, or recent copies: a refused opening never replays a document by itself.
   const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
@@ -161,6 +164,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     eventStore: events,
     eventsOut,
     identities,
+    directory,
     limits,
     persistence,
     api,

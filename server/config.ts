@@ -54,6 +54,8 @@ const schema = z.object({
   MAX_MESSAGE_BYTES: int(1024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
   MAX_MESSAGES_PER_SEC: int(1, 100000).default(200),
   MAX_CONNECTIONS_PER_USER: int(1, 100000).default(20),
+  MAX_QUEUED_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  MAX_CLIENTS_PER_DOCUMENT: int(1, 1_000_000).default(500),
   MAX_DOCS_PER_CONNECTION: int(1, 100000).default(100),
   MAX_AWARENESS_BYTES: int(64, 1024 * 1024).default(8192),
   MAX_AWARENESS_PER_SEC: int(1, 1000).default(20),
@@ -124,6 +126,10 @@ export interface Config {
     maxMessageBytes: number
     messagesPerSec: number
     connectionsPerUser: number
+    /** Bytes a socket over its message rate may have waiting (reads paused) before it is closed. */
+    queuedBytes: number
+    /** Connections one document may have at once; more are refused with `full:`. */
+    clientsPerDocument: number
     docsPerConnection: number
     awarenessBytes: number
     /** Awareness updates per second and connection; more are dropped. */
@@ -238,6 +244,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxMessageBytes: e.MAX_MESSAGE_BYTES,
       messagesPerSec: e.MAX_MESSAGES_PER_SEC,
       connectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+      queuedBytes: e.MAX_QUEUED_BYTES,
+      clientsPerDocument: e.MAX_CLIENTS_PER_DOCUMENT,
       docsPerConnection: e.MAX_DOCS_PER_CONNECTION,
       awarenessBytes: e.MAX_AWARENESS_BYTES,
       awarenessPerSec: e.MAX_AWARENESS_PER_SEC,

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis'
 import type * as Y from 'yjs'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
+import type { Directory } from './directory.ts'
 import type { Identities } from './identity.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
@@ -22,6 +23,8 @@ export interface Homeroom {
   /** Outbound events: the stream and the events webhook (server/events/outbound.ts). */
   readonly eventsOut: Publisher
   readonly identities: Identities
+  /** Who the server has seen per school, and the school's members for targeting (roster plus directory). */
+  readonly directory: Directory
   readonly clock: Clock
   /** Documents in memory and direct connections for server writes. */
   readonly hocuspocus: Hocuspocus

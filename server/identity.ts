@@ -105,6 +105,8 @@ export function describeTtl(seconds: number): string {
 export class Identities {
   private readonly keys: Keys
   private readonly config: Config
+  /** Called with every identity a token verified to (the user directory records them); awaited. */
+  onVerified?: (identity: Identity) => Promise<void>
 
   constructor(config: Config) {
     this.config = config
@@ -132,7 +134,9 @@ export class Identities {
       const issue = claims.error.issues[0]
       throw new AuthError(`unauthenticated: claim ${issue.path.join('.') || 'schools'} ${issue.message}`)
     }
-    return normalise(claims.data)
+    const identity = normalise(claims.data)
+    await this.onVerified?.(identity)
+    return identity
   }
 
   /** What `mint` uses without a `ttl`: 8 hours, or MAX_TOKEN_TTL when that is shorter. */

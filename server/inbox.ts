@@ -6,28 +6,7 @@ import type { Hocuspocus } from '@hocuspocus/server'
 import type * as Y from 'yjs'
 import { inboxItem, inboxName, type InboxItem } from '../docs-model/surfaces/inbox/surface.ts'
 import { mapOf } from '../docs-model/common.ts'
-import type { RosterMember } from './store/types.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
-
-export interface Targets {
-  users?: string[]
-  roles?: string[]
-  classes?: string[]
-}
-
-/** Roster members matched by any of the targets (a user id, a role, or a class). */
-export function resolveTargets(roster: RosterMember[], targets: Targets): string[] {
-  const users = new Set(targets.users ?? [])
-  const roles = new Set(targets.roles ?? [])
-  const classes = new Set(targets.classes ?? [])
-  const ids = new Set<string>()
-  for (const member of roster) {
-    if (users.has(member.id) || roles.has(member.role) || (member.classes ?? []).some((c) => classes.has(c))) ids.add(member.id)
-  }
-  // Users named explicitly receive the item even when the roster does not list them yet.
-  for (const id of users) ids.add(id)
-  return [...ids].sort()
-}
 
 /** Writes `item` as `id` into each user's inbox; an item already there is left as it is. */
 export async function deliver(hocuspocus: Hocuspocus, school: string, users: string[], id: string, item: InboxItem): Promise<void> {

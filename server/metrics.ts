@@ -12,6 +12,11 @@ export class Metrics {
     labelNames: ['kind'],
     registers: [this.registry],
   })
+  readonly messagesDelayed = new client.Counter({
+    name: 'homeroom_messages_delayed_total',
+    help: 'Messages held back because their socket was over MAX_MESSAGES_PER_SEC (its reads paused meanwhile)',
+    registers: [this.registry],
+  })
   readonly refusals = new client.Counter({
     name: 'homeroom_refusals_total',
     help: 'Refused connections and messages, by reason code',

@@ -16,6 +16,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws'
 import { MessageType, type Extension, type Hocuspocus, type onUpgradePayload, type WebSocketLike } from '@hocuspocus/server'
 import type { Logger } from './log.ts'
 import { closeCodeFor } from '../docs-model/refusals.ts'
+import type { PausableSocket } from './backlog.ts'
 import { EXTENSION_PRIORITY } from '../extensions/priorities.ts'
 
 export const YWEBSOCKET_PREFIX = '/y/'
@@ -60,10 +61,15 @@ export class YWebsocketEndpoint implements Extension {
       ws.close(code, truncateUtf8(reason, 123))
     }
 
-    const adapter: WebSocketLike = {
+    const adapter: WebSocketLike & PausableSocket = {
       get readyState() {
         return ws.readyState
       },
+      // Backpressure (server/backlog.ts) pauses and counts the socket itself.
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
+      on: (event, listener) => ws.on(event, listener),
+      unaddressed: true,
       send: (data) => {
         const frame = toClient(data as Uint8Array)
         if (frame.kind === 'forward') ws.send(frame.data)

@@ -6,7 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
-import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, open, until, within, type Client } from './helpers/clients.ts'
 import { startTestCluster } from './helpers/cluster.ts'
 import { sql } from './helpers/services.ts'
 import { webhookReceiver } from './helpers/safety.ts'
@@ -75,6 +75,7 @@ if (cluster) {
       examDoc.doc.getMap('meta').set('title', 'Cluster quiz')
       examDoc.doc.getMap('meta').set('startsAt', new Date(Date.now() + 1000).toISOString())
       examDoc.doc.getMap('meta').set('durationSec', 3)
+      examDoc.doc.getMap('meta').set('leaderboard', true)
     })
     await examDoc.acknowledged()
     // Every instance holds the exam (and arms its deadlines): students sit on all three.
@@ -99,8 +100,9 @@ if (cluster) {
       await s.own.acknowledged()
     }
     await until(() => sitters.every((s) => s.exam.doc.getMap('meta').get('status') === 'closed'), { what: 'exam closed on every instance' })
-    await until(() => sitters.every((s) => s.own.doc.getMap('status').get('score') !== undefined), { what: 'every student graded' })
-    for (const [i, s] of sitters.entries()) assert.is(s.own.doc.getMap('status').get('score'), Math.min(i % 4, KEY.length), `score of ${STUDENTS[i]}`)
+    const results = await Promise.all(STUDENTS.map((id, i) => open(at(i), `s1/exam/e1/result/${id}`, student(id))))
+    await until(() => results.every((r) => r.doc.getMap('result').get('score') !== undefined), { what: 'every student graded' })
+    for (const [i, r] of results.entries()) assert.is(r.doc.getMap('result').get('score'), Math.min(i % 4, KEY.length), `score of ${STUDENTS[i]}`)
     for (const values of seen) assert.equal(values.filter((v) => v !== 'scheduled'), ['open', 'closed'], 'opened once, closed once, never reopened')
     const board = connect(at(2).url, 's1/leaderboard/exam-e1', await mintToken(student('u0')))
     await within(board.synced, DEADLINE_MS, 'leaderboard')
@@ -108,7 +110,7 @@ if (cluster) {
     for (const [i, id] of STUDENTS.entries()) assert.is((board.doc.getMap('entries').get(id) as { score: number }).score, Math.min(i % 4, KEY.length))
     // Every instance grades what it sees; the journal shows agreeing writes, never a differing score.
     for (const id of STUDENTS) {
-      const scores = await valuesWritten(`s1/exam/e1/student/${id}`, 'score')
+      const scores = await valuesWritten(`s1/exam/e1/result/${id}`, 'score')
       assert.ok(scores.length >= 1 && scores.every((v) => v === scores[0]), `scores written for ${id}: ${scores}`)
     }
   })

@@ -1,11 +1,12 @@
 // Exams: 40 simulated students from open to close with a server restart in the middle. The
 // server opens and closes the exam on time, keeps the monitor current within a second, submits
-// and grades every student at close, publishes the leaderboard, and late writes get `frozen:`.
+// and grades every student at close (each grade in its result document), publishes the
+// leaderboard the teacher turned on, and late writes get `frozen:`.
 // Opening and closing follow a ManualClock the test advances; the monitor's coalescing runs in real time.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { useServer } from './helpers/server.ts'
-import { closeClients, connect, DEADLINE_MS, openSocket, until, within, type Client } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, open, openSocket, until, within, type Client } from './helpers/clients.ts'
 import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { docJson, putRoster } from './helpers/safety.ts'
 import { dueStatus, grade } from '../docs-model/surfaces/exam/state.ts'
@@ -102,6 +103,7 @@ test('40 students from open to close with a restart in the middle', async () => 
     meta.set('title', 'Algebra midterm')
     meta.set('startsAt', new Date(startsAt).toISOString())
     meta.set('durationSec', DURATION_S)
+    meta.set('leaderboard', true)
   })
   keyDoc.doc.transact(() => KEY.forEach((c, q) => keyDoc.doc.getMap('key').set(String(q), c)))
   await Promise.all([examDoc.acknowledged(), keyDoc.acknowledged()])
@@ -169,15 +171,22 @@ test('40 students from open to close with a restart in the middle', async () => 
   for (const [i, id] of ids.entries()) {
     const status = (await docJson(server, `s1/exam/e1/student/${id}`)).status
     assert.is(status.state, 'submitted', id)
-    assert.is(status.score, expectedScore(i), `score of ${id}`)
+    assert.not.ok('score' in status, 'the sheet, which proctors read, carries no grade')
     // The server stamps its own time on an early submission; students cannot backdate it.
     if (i === 1) assert.ok(status.submittedAt === submittedAt && status.submittedAt < closesAt, String(status.submittedAt))
-    await until(() => (sitters[i].own.doc.getMap('status').get('score') as number) === expectedScore(i), { what: `live score of ${id}` })
   }
-  await until(() => ids.every((id, i) => (monitor.doc.getMap('students').get(id) as any)?.score === expectedScore(i)), { what: 'scores in the monitor' })
-  assert.ok(ids.every((id) => (monitor.doc.getMap('students').get(id) as any).state === 'submitted'))
+  await until(() => ids.every((id) => (monitor.doc.getMap('students').get(id) as any)?.state === 'submitted'), { what: 'submissions in the monitor' })
+  assert.ok(ids.every((id) => !('score' in (monitor.doc.getMap('students').get(id) as any))), 'the monitor carries no grade')
 
-  // Scores feed the exam's leaderboard.
+  // Each student's grade, in the result document the student, teachers and parents read.
+  await until(async () => (await docJson(server, `s1/exam/e1/result/${ids.at(-1)}`)).result.score !== undefined, { what: 'results written' })
+  for (const [i, id] of ids.entries()) {
+    const status = (await docJson(server, `s1/exam/e1/student/${id}`)).status
+    assert.equal((await docJson(server, `s1/exam/e1/result/${id}`)).result, { score: expectedScore(i), of: KEY.length, submittedAt: status.submittedAt }, id)
+  }
+  const ownResult = await open(server, 's1/exam/e1/result/u05', student('u05'))
+  assert.is(ownResult.doc.getMap('result').get('score'), expectedScore(5), 'the student reads their grade live')
+  // Scores feed the exam's leaderboard: the teacher turned it on.
   const board = (await docJson(server, 's1/leaderboard/exam-e1')).entries
   assert.is(Object.keys(board).length, STUDENTS)
   for (const [i, id] of ids.entries()) {
@@ -212,11 +221,12 @@ test('a teacher closing early grades at once; correcting the key after close reg
   await u.acknowledged()
 
   examDoc.doc.getMap('meta').set('status', 'closed')
-  await until(() => u.doc.getMap('status').get('score') === 1, { what: 'graded at the early close' })
+  const result = await open(server, 's1/exam/e3/result/u01', student('u01'))
+  await until(() => result.doc.getMap('result').get('score') === 1, { what: 'graded at the early close' })
   assert.is(u.doc.getMap('status').get('state'), 'submitted')
   keyDoc.doc.getMap('key').set('1', 1)
-  await until(() => u.doc.getMap('status').get('score') === 2, { what: 'regraded' })
-  assert.is((await docJson(server, 's1/leaderboard/exam-e3')).entries.u01.score, 2)
+  await until(() => result.doc.getMap('result').get('score') === 2, { what: 'regraded' })
+  assert.equal((await docJson(server, 's1/leaderboard/exam-e3')).entries, {}, 'no leaderboard unless the teacher turns it on')
   assert.is(statusOf(examDoc), 'closed', 'never reopened')
 })
 

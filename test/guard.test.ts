@@ -103,8 +103,9 @@ const cases: Case[] = [
   { doc: 's1/exam/e1/key', as: teacher('t1'), allowed: { change: set('key', '0', 2), seen: has('key', '0') }, forbidden: { change: (d) => d.getArray('key').push([2]), reason: 'forbidden-write: key (key is declared as a map)' } },
   { doc: 's1/exam/e1/student/u1', as: student('u1'), allowed: { change: set('answers', '0', 2), seen: has('answers', '0') }, forbidden: { change: set('status', 'score', 100), reason: 'forbidden-write: status/score' } },
   { doc: 's1/exam/e1/student/u1', as: student('u1'), forbidden: { change: set('status', 'submittedAt', 1), reason: 'forbidden-write: status/submittedAt' } },
-  { doc: 's1/exam/e1/student/u1', as: teacher('t1'), forbidden: { change: set('answers', '0', 3), reason: 'read-only' } },
-  { doc: 's1/exam/e1/student/u1', as: proctor(), forbidden: { change: set('status', 'state', 'submitted'), reason: 'read-only' } },
+  // Teachers may reopen a sheet and proctors append evidence (test/exam-evidence.test.ts); neither answers for the student.
+  { doc: 's1/exam/e1/student/u1', as: teacher('t1'), forbidden: { change: set('answers', '0', 3), reason: 'forbidden-write: answers/0' } },
+  { doc: 's1/exam/e1/student/u1', as: proctor(), forbidden: { change: set('status', 'state', 'submitted'), reason: 'forbidden-write: status/state' } },
   { doc: 's1/exam/e1/monitor', as: proctor(), allowed: { change: set('acks', 'al1', { by: 'pr1', at: 1 }), seen: has('acks', 'al1') }, forbidden: { change: set('alerts', 'al9', { user: 'u1', type: 'tab_switch', severity: 'low', at: 1, count: 1 }), reason: 'forbidden-write: alerts/al9' } },
   { doc: 's1/exam/e1/monitor', as: teacher('t1'), allowed: { change: set('acks', 'al2', { by: 't1', at: 1 }), seen: has('acks', 'al2') }, forbidden: { change: set('acks', 'al3', { by: 'pr1', at: 1 }), reason: 'forbidden-write: acks/al3 (ack.by must be the acknowledging user)' } },
   // s/chat, s/dm, s/group

@@ -2,9 +2,12 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import WebSocket from 'ws'
-import { startServer, useServer } from './helpers/server.ts'
-import { closeClients, connect, DEADLINE_MS, openSocket, until, within } from './helpers/clients.ts'
+import * as Y from 'yjs'
+import { startServer, testEnv, useServer } from './helpers/server.ts'
+import { loadConfig } from '../server/config.ts'
+import { closeClients, connect, DEADLINE_MS, open, openSocket, until, within } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { closeYClients, connectY } from './helpers/ywebsocket.ts'
 
 const server = useServer({
     MAX_MESSAGE_BYTES: '4096',
@@ -12,7 +15,10 @@ const server = useServer({
     MAX_CONNECTIONS_PER_USER: '2',
     MAX_DOCS_PER_CONNECTION: '2',
   })
-test.after.each(closeClients)
+test.after.each(() => {
+  closeClients()
+  closeYClients()
+})
 
 /** A second client on the same document that must keep seeing changes. */
 async function bystander(name: string) {
@@ -34,14 +40,72 @@ test('an oversized message closes that client with too-large; others keep workin
   assert.is(check.doc.getMap('meta').get('title'), 'small')
 })
 
-test('too many messages per second closes that client with rate-limited', async () => {
+/** The server's count of messages held back for their socket's rate (server/backlog.ts). */
+async function delayedMessages(http: string): Promise<number> {
+  const text = await (await fetch(`${http}/metrics`)).text()
+  return Number(/^homeroom_messages_delayed_total (\d+)/m.exec(text)?.[1] ?? 0)
+}
+
+test('a burst over the message rate is slowed, not closed: every change arrives and is acknowledged', async () => {
   const other = await bystander('s1/doc/rate')
   const sender = connect(server.url, 's1/doc/rate', await mintToken(teacher('t1')))
   await within(sender.synced, DEADLINE_MS, 'sync')
-  for (let i = 0; i < 200; i++) sender.doc.getMap('meta').set('title', `t${i}`)
-  assert.match(await within(sender.closed, DEADLINE_MS, 'close'), /^rate-limited: more than 20 messages per second/)
+  const delayedBefore = await delayedMessages(server.http)
+  let closed = false
+  void sender.closed.then(() => (closed = true))
+  // 100 messages at 20 per second (bursts of 40): most of them wait their turn.
+  for (let i = 0; i < 100; i++) sender.doc.getMap('meta').set(`k${i}`, i)
+  await sender.acknowledged()
+  await until(() => other.doc.getMap('meta').size === 100, { what: 'every change at the bystander' })
+  assert.not.ok(closed, 'the sender stayed connected')
+  assert.ok((await delayedMessages(server.http)) - delayedBefore >= 50, 'messages were held back, not refused')
   other.doc.getMap('meta').set('title', 'still served')
   await other.acknowledged()
+})
+
+test('past its byte budget a client over the rate is closed with 4429, which the stock provider sees; it reconnects and its changes arrive', async () => {
+  const tight = await startServer({ MAX_MESSAGES_PER_SEC: '2', MAX_QUEUED_BYTES: '65536' })
+  try {
+    const other = connect(tight.url, 's1/doc/flood', await mintToken(teacher('t9')))
+    const sender = connect(tight.url, 's1/doc/flood', await mintToken(teacher('t1')))
+    await within(Promise.all([other.synced, sender.synced]), DEADLINE_MS, 'sync')
+    // Four messages pass (bursts of twice the rate); the fifth, of 100 KB, is more than may wait.
+    const body = sender.doc.getXmlFragment('body')
+    for (let i = 0; i < 8; i++) body.insert(body.length, [new Y.XmlText('x'.repeat(100_000))])
+    const { code, reason } = await within(sender.closeEvent, DEADLINE_MS, 'close of the flooding socket')
+    assert.is(code, 4429)
+    assert.match(reason, /^rate-limited: more than 65536 bytes waiting/)
+    assert.ok(sender.provider.hasUnsyncedChanges, 'the changes not let through stay with the client')
+    // The provider reconnects and sends what it holds in one sync: nothing was lost.
+    await until(() => other.doc.getXmlFragment('body').length === 8, { what: 'every paragraph at the bystander' })
+    await sender.acknowledged()
+  } finally {
+    closeClients()
+    await tight.stop()
+  }
+})
+
+test('on /y/ too: a burst over the rate arrives whole; past the budget the socket closes with 4429', async () => {
+  const other = await bystander('s1/doc/yrate')
+  const sender = connectY(server.url, 's1/doc/yrate', await mintToken(teacher('t3')))
+  await within(sender.synced, DEADLINE_MS, 'y-websocket sync')
+  for (let i = 0; i < 100; i++) sender.doc.getMap('meta').set(`k${i}`, i)
+  await until(() => other.doc.getMap('meta').size === 100, { what: 'every /y/ change at the bystander' })
+  assert.is(sender.reconnects(), 0, 'the y-websocket client was never disconnected')
+
+  const tight = await startServer({ MAX_MESSAGES_PER_SEC: '1', MAX_QUEUED_BYTES: '65536' })
+  try {
+    const flooder = connectY(tight.url, 's1/doc/yflood', await mintToken(teacher('t4')))
+    await within(flooder.synced, DEADLINE_MS, 'y-websocket sync')
+    const body = flooder.doc.getXmlFragment('body')
+    for (let i = 0; i < 4; i++) body.insert(body.length, [new Y.XmlText('x'.repeat(100_000))])
+    const { code, reason } = await within(flooder.closed, DEADLINE_MS, 'close of the flooding /y/ socket')
+    assert.is(code, 4429)
+    assert.match(reason, /^rate-limited: /)
+  } finally {
+    closeYClients()
+    await tight.stop()
+  }
 })
 
 test('connections per user and documents per connection are bounded', async () => {
@@ -99,6 +163,33 @@ test('opening attempts are limited per socket, also those whose token does not v
   } finally {
     closeClients()
     await strict.stop()
+  }
+})
+
+test('a document takes at most MAX_CLIENTS_PER_DOCUMENT connections (default 500): the next is refused with full, on /y/ with 4429', async () => {
+  const small = await startServer({ MAX_CLIENTS_PER_DOCUMENT: '3' })
+  try {
+    assert.is(loadConfig(testEnv(small.dataDir)).limits.clientsPerDocument, 500)
+    const members = await Promise.all(['u1', 'u2', 'u3'].map(async (sub) => open(small, 's1/chat/room', student(sub, { classes: ['7a'] }))))
+    const fourth = connect(small.url, 's1/chat/room', await mintToken(student('u4', { classes: ['7a'] })))
+    assert.match(await within(fourth.refused, DEADLINE_MS, 'refusal of the fourth'), /^full: s1\/chat\/room has 3 connections already/)
+    const y = connectY(small.url, 's1/chat/room', await mintToken(student('u5', { classes: ['7a'] })))
+    const closed = await within(y.closed, DEADLINE_MS, 'refusal on /y/')
+    assert.is(closed.code, 4429)
+    assert.match(closed.reason, /^full: /)
+    // Other documents are not affected, and a place that frees up can be taken.
+    await open(small, 's1/chat/other', student('u4', { classes: ['7a'] }))
+    members[0].destroy()
+    await until(async () => {
+      const again = connect(small.url, 's1/chat/room', await mintToken(student('u6', { classes: ['7a'] })))
+      const outcome = await Promise.race([again.synced.then(() => 'synced'), again.refused])
+      if (outcome !== 'synced') again.destroy()
+      return outcome === 'synced'
+    }, { what: 'a free place taken' })
+  } finally {
+    closeClients()
+    closeYClients()
+    await small.stop()
   }
 })
 

@@ -61,6 +61,25 @@ test('snapshots compact the tail past the threshold; loading reads snapshot plus
   assert.is(reader.doc.getMap('meta').size, 25)
 })
 
+test("a snapshot of a loaded document holds an entry journaled elsewhere that the live copy lacks (another instance's, not yet delivered)", async () => {
+  const name = 's1/doc/peer-entry'
+  const client = await write(name, 'k0', 'v0')
+  await client.acknowledged()
+  const peer = new Y.Doc()
+  peer.getMap('meta').set('peer', 'kept')
+  await store.append(name, { at: Date.now(), user: 't2', origin: 'client', update: Y.encodeStateAsUpdate(peer) })
+  for (let i = 1; i < 25; i++) client.doc.getMap('meta').set(`k${i}`, `v${i}`)
+  await client.acknowledged()
+  client.destroy()
+  await until(() => !server.app.hocuspocus.documents.has(name), { what: 'unload' })
+  const snapshot = (await store.latestSnapshot(name))!
+  assert.is(snapshot.seq, (await store.entriesAfter(name, 0)).at(-1)!.seq, 'the snapshot covers the whole journal')
+  const doc = new Y.Doc()
+  Y.applyUpdate(doc, snapshot.state)
+  assert.is(doc.getMap('meta').get('peer'), 'kept')
+  assert.is(doc.getMap('meta').get('k24'), 'v24')
+})
+
 test('a failed load refuses the connection and never stores an empty document', async () => {
   const writer = await write('s1/doc/precious', 'title', 'keep me')
   await writer.acknowledged()

@@ -63,7 +63,7 @@ test('an anonymous poll shows the teacher counts but never a ballot', async () =
   assert.is(open_.doc.getMap('ballot').get('choice'), 2)
 })
 
-test('the server closes a quiz at closesAt, publishes results and feeds the leaderboard', async () => {
+test('the server closes a quiz at closesAt, publishes aggregates and each voter\'s own result, and feeds the leaderboard it names', async () => {
   const watcher = await open(server, 's1/poll/q1', classTeacher())
   const key = await open(server, 's1/poll/q1/key', classTeacher())
   key.doc.getMap('key').set('correct', 1)
@@ -88,7 +88,10 @@ test('the server closes a quiz at closesAt, publishes results and feeds the lead
   assert.is(watcher.doc.getMap('results').size, 0, 'not closed before closesAt')
   await clock.advance(1)
 
-  await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 3, correct: 1, scores: { u1: 1, u2: 0, u3: 1 } }, 5000)
+  await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 3, correct: 1, correctCount: 2 }, 5000)
+  // Each voter's own result, in a document only they and teachers read.
+  const result = await open(server, 's1/poll/q1/result/u2', student('u2'))
+  await mapEquals(result.doc, 'result', { choice: 0, correct: false, points: 0, closedAt: closesAt })
   await mapEquals(watcher.doc, 'tallies', { 0: 1, 1: 2, 2: 0 })
   await mapEquals(board.doc, 'entries', {
     u1: { name: 'u1', score: 1, rank: 1 },
@@ -178,12 +181,12 @@ test('a failed close is counted, retried once storage answers, and a key fixed a
     // Once storage answers again the close is retried by itself, CLOSE_RETRY_MS (2 s) later.
     store.heal()
     await clock.advance(CLOSE_RETRY_MS)
-    await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 1, correct: 0, scores: { u1: 0 } })
+    await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 1, correct: 0, correctCount: 0 })
 
     const fixer = connect(faulty.url, 's1/poll/qf/key', teacherToken)
     await within(fixer.synced, DEADLINE_MS, 'sync')
     fixer.doc.getMap('key').set('correct', 1)
-    await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 1, correct: 1, scores: { u1: 1 } })
+    await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 1, correct: 1, correctCount: 1 })
   } finally {
     closeClients()
     await faulty.stop()

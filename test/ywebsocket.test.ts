@@ -179,8 +179,9 @@ test('hostile frames close the socket with bad-message (4400)', async () => {
   await within(y.synced, DEADLINE_MS, 'sync after hostile frames')
 })
 
-test('oversized messages (4413) and message floods (4429) close the stock client', async () => {
-  const strict = await startServer({ MAX_MESSAGE_BYTES: '4096', MAX_MESSAGES_PER_SEC: '5' })
+// Floods over the message rate are slowed, not closed, and past the byte budget closed with 4429: test/limits.test.ts.
+test('oversized messages (4413) close the stock client', async () => {
+  const strict = await startServer({ MAX_MESSAGE_BYTES: '4096' })
   try {
     const big = connectY(strict.url, 's1/doc/big', await mintToken(teacher()))
     await within(big.synced, DEADLINE_MS, 'sync')
@@ -188,13 +189,6 @@ test('oversized messages (4413) and message floods (4429) close the stock client
     const tooLarge = await refusal(big, 'a 10 kB update')
     assert.is(tooLarge.code, 4413)
     assert.match(tooLarge.reason, /^too-large:/)
-
-    const flood = connectY(strict.url, 's1/doc/flood', await mintToken(teacher()))
-    await within(flood.synced, DEADLINE_MS, 'sync')
-    for (let i = 0; i < 30; i++) flood.doc.getXmlFragment('body').insert(0, [new Y.XmlText(`${i}`)])
-    const limited = await refusal(flood, '30 updates at once')
-    assert.is(limited.code, 4429)
-    assert.match(limited.reason, /^rate-limited:/)
   } finally {
     closeYClients()
     await strict.stop()

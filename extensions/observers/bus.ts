@@ -98,7 +98,7 @@ export class BusObserver implements Observer {
     const riders = new Set(stop.riders ?? [])
     if (riders.size === 0) return
     if (!(await this.app.store.claim(`bus:${ref.name}:${alertId}`))) return
-    const parents = (await this.app.store.roster(ref.school)).filter((m) => m.role === 'parent' && (m.children ?? []).some((c) => riders.has(c))).map((m) => m.id)
+    const parents = (await this.app.directory.members(ref.school)).filter((m) => m.role === 'parent' && (m.children ?? []).some((c) => riders.has(c))).map((m) => m.id)
     const bus = ref.params.bus
     await notify(this.app, ref.school, parents, `bus:${bus}:${alertId}`, {
       type: 'bus-arrival',

@@ -2,10 +2,11 @@
 // entries of students who left turned `away` by the server (when their last connection to the
 // class document closes, and for everyone not connected shortly after the document loads, which
 // covers a restart in between).
+import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import { contextOf } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
-import { classStats, leaving } from '../../docs-model/surfaces/class/state.ts'
+import { ActivityCounts, classStats, leaving } from '../../docs-model/surfaces/class/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { Coalescer, Deadlines, derive, readDoc, report, syncMap } from './runtime.ts'
 import type { Change, Observer, Visit } from './registry.ts'
@@ -23,6 +24,8 @@ export class ClassroomObserver implements Observer {
   private readonly refreshes: Coalescer
   private readonly sweeps: Deadlines
   private readonly rosterSizes = new Map<string, { at: number; sizes: Map<string, number> }>()
+  /** Each loaded class document's counts, moved by the activity entries each change touches. */
+  private readonly counts = new WeakMap<Y.Doc, ActivityCounts>()
 
   constructor(app: Homeroom) {
     this.app = app
@@ -39,7 +42,13 @@ export class ClassroomObserver implements Observer {
     this.refreshes.request(ref.name, () => this.refreshStats(ref))
   }
 
-  loaded(ref: DocRef): void {
+  loaded(ref: DocRef, doc: Y.Doc): void {
+    const activity = mapOf(doc, 'activity')
+    const counts = new ActivityCounts(activity)
+    this.counts.set(doc, counts)
+    activity.observe((event) => {
+      for (const user of event.keysChanged) counts.set(user, activity.get(user))
+    })
     // Not awaited here: the load that runs this hook must finish before anything can write.
     this.refreshes.request(ref.name, () => this.refreshStats(ref))
     this.sweeps.set(ref.name, this.app.clock.now() + RECONNECT_GRACE_MS, () => {
@@ -56,7 +65,7 @@ export class ClassroomObserver implements Observer {
 
   private async refreshStats(ref: DocRef): Promise<void> {
     const classSize = (await this.classSizes(ref.school)).get(ref.params.class) ?? 0
-    const stats = await readDoc(this.app, ref.name, (doc) => classStats(doc, classSize))
+    const stats = await readDoc(this.app, ref.name, (doc) => this.counts.get(doc)?.stats(classSize) ?? classStats(doc, classSize))
     await syncMap(this.app, this.name, ref.name, 'stats', stats)
   }
 

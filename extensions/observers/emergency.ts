@@ -72,13 +72,16 @@ export class EmergencyObserver implements Observer {
           if (mapOf(doc, 'broadcast').size > 0) ignoredCounter(this.app.metrics).inc({ surface: 'emergency', reason: 'bad-broadcast' })
           return
         }
-        const targets = targetsOf(await this.app.store.roster(ref.school), broadcast)
+        const members = await this.app.directory.members(ref.school)
+        const targets = targetsOf(members, broadcast)
         const acks = mapOf(doc, 'acks')
         const acked = targets.filter((m) => acks.has(m.id)).length
         const status = mapOf(doc, 'status')
         const starting = !status.has('startedAt')
         // Outside the serial chain, and first: inbox items matter most; counting can follow.
         if (starting) void contain(this.app, 'emergency.announce', () => this.announce(ref, broadcast, targets))
+        // Reaching nobody is itself the alarm: the school's admins and directors hear of it at once.
+        if (starting && targets.length === 0) void contain(this.app, 'emergency.no-recipients', () => this.noRecipients(ref, broadcast, members))
         this.publishAcks(ref, targets, acks)
         if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
           const now = this.app.clock.now()
@@ -123,6 +126,31 @@ export class EmergencyObserver implements Observer {
     }
   }
 
+  /** An emergency that targets nobody: an urgent item for the admins and directors, and the webhook, once. */
+  private async noRecipients(ref: DocRef, broadcast: Broadcast, members: RosterMember[]): Promise<void> {
+    if (!(await this.app.store.claim(`emergency:${ref.name}:no-recipients`))) return
+    const at = this.app.clock.now()
+    this.app.log.warn({ doc: ref.name, targetRoles: broadcast.targetRoles }, 'emergency reached nobody; escalated to admins and directors')
+    await notify(this.app, ref.school, schoolLeaders(members), `emergency:${ref.params.id}:no-recipients`, {
+      type: 'emergency-no-recipients',
+      title: `Nobody received "${broadcast.title}"`.slice(0, 200),
+      body: `No member of the roles ${broadcast.targetRoles.join(', ')} is known in this school: the emergency reached nobody.`,
+      priority: 'urgent',
+      at,
+      data: { emergency: ref.name, level: broadcast.level, targetRoles: broadcast.targetRoles },
+    })
+    void this.webhook.send('emergency.no-recipients', `${ref.name}:no-recipients`, {
+      school: ref.school,
+      emergency: ref.params.id,
+      document: ref.name,
+      title: broadcast.title,
+      level: broadcast.level,
+      targetRoles: broadcast.targetRoles,
+      targeted: 0,
+      at,
+    })
+  }
+
   private arm(name: string, doc: Y.Doc, missing: number): void {
     const at = nextEscalationAt(mapOf(doc, 'status'), missing, this.app.config.emergency)
     if (at === undefined) {
@@ -143,7 +171,7 @@ export class EmergencyObserver implements Observer {
         const doc = await this.app.peek(name)
         const broadcast = broadcastOf(doc)
         if (!broadcast) return
-        const roster = await this.app.store.roster(ref.school)
+        const roster = await this.app.directory.members(ref.school)
         const acks = mapOf(doc, 'acks')
         const missing = targetsOf(roster, broadcast).filter((m) => !acks.has(m.id))
         const status = mapOf(doc, 'status')
@@ -166,8 +194,7 @@ export class EmergencyObserver implements Observer {
         this.app.log.warn({ doc: name, step, missing: missing.length }, 'emergency escalated')
         const shown = missing.slice(0, NAMES_SHOWN).map((m) => `${m.name} (${m.id})`)
         const more = missing.length > NAMES_SHOWN ? ` and ${missing.length - NAMES_SHOWN} more` : ''
-        const staff = roster.filter((m) => m.role === 'admin' || m.role === 'director').map((m) => m.id)
-        await notify(this.app, ref.school, staff, `emergency:${ref.params.id}:escalation:${step}`, {
+        await notify(this.app, ref.school, schoolLeaders(roster), `emergency:${ref.params.id}:escalation:${step}`, {
           type: 'emergency-escalation',
           title: `Escalation ${step}: ${missing.length} have not acknowledged "${broadcast.title}"`.slice(0, 200),
           body: `Not acknowledged: ${shown.join(', ')}${more}`.slice(0, 4000),
@@ -191,3 +218,6 @@ export class EmergencyObserver implements Observer {
     )
   }
 }
+
+/** Whom an emergency escalates to: the school's admins and directors. */
+const schoolLeaders = (members: readonly RosterMember[]): string[] => members.filter((m) => m.role === 'admin' || m.role === 'director').map((m) => m.id)

@@ -1,6 +1,8 @@
 // Exams: the server opens and closes each exam on time from `meta.startsAt` and
 // `meta.durationSec`, grades every student at close against the key (which no student can
-// open), keeps the monitor's per-student view current, and publishes scores to a leaderboard.
+// open), keeps the monitor's per-student view current, writes each student's grade into
+// `s/exam/<id>/result/<user>` (the student, teachers and the student's parents read it), and
+// publishes scores to a leaderboard only when the exam's meta says `leaderboard: true`.
 // Deadlines live in the exam document, so a restarted server re-arms them from there.
 import type * as Y from 'yjs'
 import * as map from 'lib0/map'
@@ -8,11 +10,11 @@ import type { Homeroom } from '../../server/homeroom.ts'
 import type { HomeroomContext } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
 import { resolve } from '../../docs-model/registry.ts'
-import { examBoard, examKeyName, examMonitorName, examName, type MonitorEntry } from '../../docs-model/surfaces/exam/surface.ts'
+import { examBoard, examKeyName, examLeaderboard, examMonitorName, examName, examResultName, type MonitorEntry } from '../../docs-model/surfaces/exam/surface.ts'
 import { dueStatus, examSchedule, grade, laterStatus, monitorEntry, recordedStatus } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { namedScores, recordScores } from './leaderboard.ts'
-import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial, syncMap } from './runtime.ts'
 import type { Change, Observer, Visit } from './registry.ts'
 import { replay } from '../../server/history/replay.ts'
 
@@ -60,7 +62,7 @@ export class ExamObserver implements Observer {
     if (ref.surface === 'exam') void this.review(ref.name)
     else if (ref.surface === 'exam/student') {
       this.observeStudent(ref, doc, source !== 'server')
-      this.stampSubmission(ref, doc)
+      this.followSubmission(ref, doc)
     } else void this.review(examName(ref.school, ref.params.exam), { regrade: true })
   }
 
@@ -97,7 +99,8 @@ export class ExamObserver implements Observer {
         }
         if (status === 'closed') {
           this.deadlines.clear(name)
-          if (options.regrade || !mapOf(doc, 'meta').has('gradedAt')) await this.finish(ref)
+          const closedAt = await this.closedAt(name, schedule)
+          if (options.regrade || !mapOf(doc, 'meta').has('gradedAt')) await this.finish(ref, closedAt)
           return
         }
         const next = status === 'open' ? schedule.closesAt : schedule.opensAt
@@ -107,55 +110,108 @@ export class ExamObserver implements Observer {
     )
   }
 
-  /** Submits and grades every student document of a closed exam, then publishes the scores. */
-  private async finish(exam: DocRef): Promise<void> {
+  /**
+   * When the exam closed, recorded once in `meta.closedAt`: its deadline when that has passed (also
+   * when the server was down then), else now (a teacher closed it early).
+   */
+  private async closedAt(name: string, schedule: { closesAt?: number }): Promise<number> {
+    const now = this.app.clock.now()
+    const at = schedule.closesAt !== undefined && schedule.closesAt <= now ? schedule.closesAt : now
+    let closedAt = at
+    await derive(this.app, this.name, name, (d) => {
+      const meta = mapOf(d, 'meta')
+      const recorded = meta.get('closedAt')
+      if (typeof recorded === 'number') closedAt = recorded
+      else meta.set('closedAt', at)
+    })
+    return closedAt
+  }
+
+  /**
+   * Submits and grades every student document of a closed exam, then publishes the scores (on a
+   * leaderboard only when the exam's meta turns it on). A sheet submitted by the close is dated
+   * `closedAt`, the deadline, never the time grading runs.
+   */
+  private async finish(exam: DocRef, closedAt: number): Promise<void> {
     const { school } = exam
     const id = exam.params.exam
     const { hocuspocus, store } = this.app
     const key = mapOf(await this.app.peek(examKeyName(school, id)), 'key')
     const students = await documentsUnder(store, hocuspocus.documents.keys(), { school, family: 'exam' }, (ref) => ref.surface === 'exam/student' && ref.params.exam === id)
-    const now = this.app.clock.now()
     const scores = new Map<string, number>()
     for (const batch of chunks(students, GRADING_BATCH)) {
       await Promise.all(
         batch.map(async (student) => {
-          // Graded from storage, which holds every acknowledged answer: this instance's live copy
-          // may lag behind answers given on another instance, and every instance grades alike.
-          const stored = (await replay(store, student.name)).doc
-          const score = grade(mapOf(stored, 'answers'), key)
-          stored.destroy()
+          let submittedAt = closedAt
           await derive(this.app, this.name, student.name, (d) => {
             const status = mapOf(d, 'status')
             if (status.get('state') !== 'submitted') status.set('state', 'submitted')
-            if (!status.has('submittedAt')) status.set('submittedAt', now)
-            if (status.get('score') !== score) status.set('score', score)
-            scores.set(student.params.user, score)
-            // The registry does not hand this observer its own write: the monitor learns the score here.
+            if (!status.has('submittedAt')) status.set('submittedAt', closedAt)
+            submittedAt = status.get('submittedAt') as number
+            // The registry does not hand this observer its own write: the monitor learns the submission here.
             this.observeStudent(student, d, false)
           })
+          scores.set(student.params.user, await this.grade(student, key, submittedAt))
         }),
       )
     }
-    const board = await namedScores(store, school, scores)
-    if (this.app.serving()) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
-    await derive(this.app, this.name, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', now))
+    if (examLeaderboard(await this.app.peek(exam.name))) {
+      const board = await namedScores(store, school, scores)
+      if (this.app.serving()) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
+    }
+    await derive(this.app, this.name, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', this.app.clock.now()))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')
-    this.app.eventsOut.publish({ type: 'exam.closed', id: `exam.closed:${exam.name}`, school, at: now, data: { exam: exam.name, scores: Object.fromEntries(scores) } })
+    this.app.eventsOut.publish({ type: 'exam.closed', id: `exam.closed:${exam.name}`, school, at: closedAt, data: { exam: exam.name, scores: Object.fromEntries(scores) } })
   }
 
-  /** The time of a student's own submission is the server's: a client could backdate it. */
-  private stampSubmission(ref: DocRef, doc: Y.Doc): void {
+  /**
+   * Grades one sheet against the key into its result document. From storage, which holds every
+   * acknowledged answer: this instance's live copy may lag behind answers given on another
+   * instance, and every instance grades alike.
+   */
+  private async grade(student: DocRef, key: Y.Map<unknown>, submittedAt: number): Promise<number> {
+    const stored = (await replay(this.app.store, student.name)).doc
+    const score = grade(mapOf(stored, 'answers'), key)
+    stored.destroy()
+    const result = examResultName(student.school, student.params.exam, student.params.user)
+    await syncMap(this.app, this.name, result, 'result', { score, of: key.size, submittedAt }, { prune: true })
+    return score
+  }
+
+  /**
+   * A student's own submission: the server stamps its time (a client could backdate it) and grades
+   * it at once. A sheet a teacher reopened loses its submission time and grade until submitted again.
+   */
+  private followSubmission(ref: DocRef, doc: Y.Doc): void {
     const status = mapOf(doc, 'status')
-    if (status.get('state') !== 'submitted' || status.has('submittedAt')) return
-    void contain(this.app, 'exam.submitted', async () => {
-      const at = this.app.clock.now()
-      await derive(this.app, this.name, ref.name, (d) => {
-        const current = mapOf(d, 'status')
-        if (!current.has('submittedAt')) current.set('submittedAt', at)
-      })
-      const exam = examName(ref.school, ref.params.exam)
-      this.app.eventsOut.publish({ type: 'exam.submitted', id: `exam.submitted:${ref.name}`, school: ref.school, at, data: { exam, user: ref.params.user } })
-    })
+    const submitted = status.get('state') === 'submitted'
+    if (submitted === status.has('submittedAt')) return
+    void contain(this.app, 'exam.submission', () =>
+      this.serial.run(ref.name, async () => {
+        let submittedAt: number | undefined
+        let stamped = false
+        await derive(this.app, this.name, ref.name, (d) => {
+          const current = mapOf(d, 'status')
+          if (current.get('state') === 'submitted') {
+            if (!current.has('submittedAt')) {
+              current.set('submittedAt', this.app.clock.now())
+              stamped = true
+            }
+            submittedAt = current.get('submittedAt') as number
+          } else if (current.has('submittedAt')) {
+            current.delete('submittedAt')
+            current.set('reopenedAt', this.app.clock.now())
+          }
+        })
+        if (stamped) {
+          const exam = examName(ref.school, ref.params.exam)
+          this.app.eventsOut.publish({ type: 'exam.submitted', id: `exam.submitted:${ref.name}`, school: ref.school, at: submittedAt!, data: { exam, user: ref.params.user } })
+        }
+        const result = examResultName(ref.school, ref.params.exam, ref.params.user)
+        if (submittedAt === undefined) await syncMap(this.app, this.name, result, 'result', {}, { prune: true })
+        else await this.grade(ref, mapOf(await this.app.peek(examKeyName(ref.school, ref.params.exam)), 'key'), submittedAt)
+      }),
+    )
   }
 
   /**

@@ -3,38 +3,54 @@
 // readable by their voter only); the poll document only ever shows counts, plus, for quizzes
 // that are not anonymous, each voter's points after the close.
 //
+// Live tallies are kept incrementally: a `Tally` per poll, built by one full count of the stored
+// ballots when the poll is first derived, then moved one ballot at a time as ballots change on
+// this instance. A change to the poll's options, and the close, count again from storage. With
+// other instances (Redis), ballots cast there are not seen here, so after a burst of votes each
+// instance repairs its tally by a full count, at most once per REPAIR_DELAY_MS.
+//
 // Every write here is a pure function of stored state (ballots as journaled, at `closesAt` for
 // the close), so re-running it on any instance, or after a restart, writes the same values or
 // nothing. That is why the close needs no claim: a claim taken by an instance that then died
 // would lose the close, while a second identical write changes nothing.
+import * as map from 'lib0/map'
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { mapOf } from '../../docs-model/common.ts'
-import { ballotVoter, isChoice, pollClosed, pollKeyName, pollMeta, pollName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
-import { quizPoints, tallies } from '../../docs-model/surfaces/poll/state.ts'
-import { Coalescer, Deadlines, readDoc, report, syncMap } from './runtime.ts'
+import { ballotName, ballotVoter, isChoice, pollClosed, pollKeyName, pollMeta, pollName, pollResultName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
+import { quizPoints, Tally, tallies } from '../../docs-model/surfaces/poll/state.ts'
+import { chunks, Coalescer, Deadlines, readDoc, report, syncMap } from './runtime.ts'
 import type { Change, Observer } from './registry.ts'
 import { namedScores, recordScores } from './leaderboard.ts'
 
 /** Votes arriving within this window are counted in one pass. */
 const RECOUNT_DELAY_MS = 30
+/** With other instances: how long after a vote the tally is counted again from storage. */
+const REPAIR_DELAY_MS = 1000
 /** A close that failed (storage briefly unavailable) is tried again this much later. */
 export const CLOSE_RETRY_MS = 2000
+/** Result documents written at once after a quiz closes (each write loads and stores one document). */
+const RESULT_BATCH = 25
 
 export class PollObserver implements Observer {
   readonly name = 'poll-observer'
   readonly surfaces = ['poll', 'poll/ballot', 'poll/key']
   private readonly app: Homeroom
   private readonly recounts: Coalescer
+  private readonly repairs: Coalescer
   private readonly closes: Deadlines
+  /** Each open poll's tally, and the voters whose ballots changed since it was last written. */
+  private readonly tallies = new Map<string, Tally>()
+  private readonly changedVoters = new Map<string, Set<string>>()
   /** The deadline each poll's close is armed for. */
   private readonly armed = new Map<string, number>()
 
   constructor(app: Homeroom) {
     this.app = app
     this.recounts = new Coalescer(RECOUNT_DELAY_MS, (error) => report(app, this.name, error))
+    this.repairs = new Coalescer(REPAIR_DELAY_MS, (error) => report(app, this.name, error))
     this.closes = new Deadlines(app.clock)
   }
 
@@ -45,18 +61,34 @@ export class PollObserver implements Observer {
 
   stop(): void {
     this.recounts.close()
+    this.repairs.close()
     this.closes.stop()
     this.armed.clear()
+    this.tallies.clear()
+    this.changedVoters.clear()
   }
 
   loaded(ref: DocRef, doc: Y.Doc): void {
     if (ref.surface === 'poll') this.arm(ref.name, pollMeta(doc), mapOf(doc, 'results').get('closedAt'))
   }
 
-  changed({ ref, doc }: Change): void {
+  changed({ ref, doc, source }: Change): void {
     const poll = pollName(ref.school, ref.params.poll)
-    if (ref.surface === 'poll') this.arm(poll, pollMeta(doc), mapOf(doc, 'results').get('closedAt'))
+    if (ref.surface === 'poll') {
+      this.arm(poll, pollMeta(doc), mapOf(doc, 'results').get('closedAt'))
+      // Another instance's derived write: answering it with this instance's partial tally
+      // would bounce writes between instances; the instance that changed the poll derives it.
+      if (source === 'peer') return
+    }
+    if (ref.surface === 'poll/ballot') map.setIfUndefined(this.changedVoters, poll, () => new Set<string>()).add(ref.params.user)
     this.recounts.request(poll, () => this.derive(poll))
+    if (this.app.redis && ref.surface === 'poll/ballot') this.repairs.request(poll, () => this.repair(poll))
+  }
+
+  /** Drops the tally and derives again from every stored ballot (ballots cast on other instances included). */
+  private async repair(poll: string): Promise<void> {
+    this.tallies.delete(poll)
+    await this.derive(poll)
   }
 
   private async rearmAll(): Promise<void> {
@@ -98,9 +130,12 @@ export class PollObserver implements Observer {
     if (!pollClosed(meta, this.app.clock.now())) {
       // A timer may fire a millisecond early; arming again is a no-op while one is pending.
       this.arm(poll, meta, undefined)
-      await syncMap(this.app, this.name, poll, 'tallies', tallies(await this.ballots(poll, meta), meta), { prune: true })
+      const tally = await this.liveTally(poll, meta)
+      await syncMap(this.app, this.name, poll, 'tallies', tally.toJSON(), { prune: true })
       return
     }
+    this.tallies.delete(poll)
+    this.changedVoters.delete(poll)
     const votes = await this.ballots(poll, meta, meta.closesAt)
     await syncMap(this.app, this.name, poll, 'tallies', tallies(votes, meta), { prune: true })
     const results: Record<string, unknown> = { closedAt: meta.closesAt, total: votes.size }
@@ -109,14 +144,36 @@ export class PollObserver implements Observer {
       const correct = await readDoc(this.app, pollKeyName(school, params.poll), (doc) => mapOf(doc, 'key').get('correct'))
       if (typeof correct === 'number') {
         const points = quizPoints(votes, correct)
-        // Per-user points would tell who chose the right option: anonymous quizzes publish only the answer.
-        Object.assign(results, { correct, scores: meta.anonymous ? {} : points })
-        if (!meta.anonymous) await this.feedLeaderboard(poll, meta, points)
+        Object.assign(results, { correct, correctCount: Object.values(points).filter((p) => p > 0).length })
+        // Per-user results would tell teachers who chose what: anonymous quizzes publish only the answer.
+        if (!meta.anonymous) {
+          await this.recordResults(poll, votes, points, meta.closesAt!)
+          if (meta.leaderboard !== false) await this.feedLeaderboard(poll, meta.leaderboard, points)
+        }
       }
     }
     await syncMap(this.app, this.name, poll, 'results', results, { prune: true })
     const { school } = resolve(poll).ref
     this.app.eventsOut.publish({ type: 'poll.closed', id: `poll.closed:${poll}:${meta.closesAt}`, school, at: meta.closesAt, data: { poll, tallies: tallies(votes, meta), ...results } })
+  }
+
+  /** The poll's tally with every changed ballot applied: built by a full count when there is none yet. */
+  private async liveTally(poll: string, meta: PollMeta): Promise<Tally> {
+    const voters = this.changedVoters.get(poll) ?? new Set<string>()
+    this.changedVoters.delete(poll)
+    let tally = this.tallies.get(poll)
+    if (tally?.options !== meta.options.length) tally = undefined
+    if (!tally) {
+      tally = new Tally(await this.ballots(poll, meta), meta)
+      this.tallies.set(poll, tally)
+      return tally
+    }
+    const { school, params } = resolve(poll).ref
+    for (const voter of voters) {
+      const choice = await readDoc(this.app, ballotName(school, params.poll, voter), (doc) => mapOf(doc, 'ballot').get('choice'))
+      tally.set(voter, isChoice(choice, meta) ? choice : undefined)
+    }
+    return tally
   }
 
   /** Each voter's valid choice, from their ballot document (as stored at `at`, when given). */
@@ -132,9 +189,21 @@ export class PollObserver implements Observer {
     return votes
   }
 
-  private async feedLeaderboard(poll: string, meta: PollMeta, points: Record<string, number>): Promise<void> {
+  /** Each voter's own result document; rewriting an unchanged result writes nothing. */
+  private async recordResults(poll: string, votes: Map<string, number>, points: Record<string, number>, closedAt: number): Promise<void> {
+    const { school, params } = resolve(poll).ref
+    for (const batch of chunks([...votes], RESULT_BATCH)) {
+      await Promise.all(
+        batch.map(([user, choice]) =>
+          syncMap(this.app, this.name, pollResultName(school, params.poll, user), 'result', { choice, correct: points[user] > 0, points: points[user], closedAt }),
+        ),
+      )
+    }
+  }
+
+  private async feedLeaderboard(poll: string, board: true | string, points: Record<string, number>): Promise<void> {
     const { school, params } = resolve(poll).ref
     const scores = await namedScores(this.app.store, school, Object.entries(points))
-    await recordScores(this.app.hocuspocus, school, meta.leaderboard ?? params.poll, scores, `poll-${params.poll}`)
+    await recordScores(this.app.hocuspocus, school, board === true ? params.poll : board, scores, `poll-${params.poll}`)
   }
 }

@@ -82,7 +82,7 @@ export class ProctoringObserver implements Observer {
     const meta = mapOf(await this.app.peek(examName(school, exam)), 'meta')
     const title = typeof meta.get('title') === 'string' ? String(meta.get('title')) : exam
     const examClass = meta.get('class')
-    const staff = (await this.app.store.roster(school))
+    const staff = (await this.app.directory.members(school))
       .filter((m) => (m.role === 'teacher' || m.role === 'proctor') && (typeof examClass !== 'string' || (m.classes ?? []).includes(examClass)))
       .map((m) => m.id)
     await notify(this.app, school, staff, `exam:${exam}:alert:${id}:${alert.severity}`, {

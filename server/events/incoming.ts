@@ -9,7 +9,7 @@ import { z } from 'zod'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
 import type { Homeroom } from '../homeroom.ts'
-import { resolveTargets } from '../inbox.ts'
+import { targetedIds } from '../../docs-model/surfaces/inbox/state.ts'
 import { actionUrl, canonicalJson, deliverInBatches, notificationData, notificationTargets } from '../routes/notifications.ts'
 import { render, TemplateError, type EventTypeDefinition } from './templates.ts'
 
@@ -70,7 +70,7 @@ export async function receiveEvent(app: Homeroom, event: IncomingEvent): Promise
   const digest = createHash('sha256').update(canonicalJson(event)).digest('base64url')
   const recorded = await app.eventStore.recordEvent({ id: event.id, school: event.school, type: event.type, priority: item.priority, digest, at: Date.now() })
   if (recorded.outcome === 'conflict') throw new EventRefused('conflict', `event id ${event.id} was already used for another event; use a new id`)
-  const recipients = resolveTargets(await app.store.roster(event.school), targets)
+  const recipients = targetedIds(await app.directory.members(event.school), targets)
   const key = eventItemKey(event.id)
   await deliverInBatches(app, event.school, recipients, key, { ...item, at: recorded.at })
   await app.eventStore.setRecipients(event.id, recipients.length)

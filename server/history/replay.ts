@@ -3,7 +3,7 @@
 // and retention stand on `replay`; `homeroom docs verify` and the history trace walk the same
 // journal with `walk` and apply each entry with `applyIfReadable`.
 //
-// The fast path merges snapshot and tail and applies them once. When that throws, some entry
+// The fast path merges snapshot and tail (merge.ts) and applies them once. When that throws, some entry
 // cannot be read (an Any value nested deep enough to overflow lib0's reader, bytes that are not
 // a Yjs update): the entries are then taken one by one, each decoded before it is applied, and
 // an entry that fails is quarantined (flagged in the store, kept in the journal, left out of
@@ -16,6 +16,7 @@
 import * as Y from 'yjs'
 import type { HistoryStore, JournalEntry, JournalStore, Snapshot } from '../store/types.ts'
 import { checkedBounds } from './time.ts'
+import { mergeAll } from './merge.ts'
 
 /** An entry a replay left out because it could not be read. */
 export interface SkippedEntry {
@@ -95,16 +96,12 @@ export async function replay(store: HistoryStore, name: string, options: ReplayO
 }
 
 /**
- * Snapshot and tail as one update, decoded in full (mergeUpdates reads every struct and value),
- * so a throw here means nothing was applied. A single journal entry is decoded explicitly, since
- * merging one update returns it unread; a snapshot alone was written from a sound document.
+ * Snapshot and tail as one update, the tail decoded in full (mergeAll reads every struct and
+ * value), so a throw here means nothing was applied; a snapshot was written from a sound document.
  */
 function mergeStored(snapshot: Snapshot | undefined, tail: JournalEntry[]): Uint8Array | undefined {
-  const updates = [...(snapshot ? [snapshot.state] : []), ...tail.map((e) => e.update)]
-  if (updates.length === 0) return undefined
-  if (updates.length > 1) return Y.mergeUpdates(updates)
-  if (!snapshot) Y.decodeUpdate(updates[0])
-  return updates[0]
+  if (!snapshot && tail.length === 0) return undefined
+  return mergeAll(tail.map((e) => e.update), snapshot?.state)
 }
 
 /** The slow path: each entry decoded first and applied only if it decodes; the rest quarantined. */

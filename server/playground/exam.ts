@@ -52,13 +52,13 @@ export function monitorPanel(monitor: MonitorClient): HTMLElement {
       h(
         'table',
         { class: 'students' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'Student'), h('th', {}, 'Answered'), h('th', {}, 'State'), h('th', {}, 'Score'))),
+        h('thead', {}, h('tr', {}, h('th', {}, 'Student'), h('th', {}, 'Answered'), h('th', {}, 'State'))),
         h(
           'tbody',
           {},
           ...(students.length
-            ? students.map(([user, s]) => h('tr', {}, h('td', {}, user), h('td', {}, s.answered ?? 0), h('td', {}, s.state ?? ''), h('td', {}, s.score ?? '–')))
-            : [h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'Nobody has started yet.'))]),
+            ? students.map(([user, s]) => h('tr', {}, h('td', {}, user), h('td', {}, s.answered ?? 0), h('td', {}, s.state ?? '')))
+            : [h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'Nobody has started yet.'))]),
         ),
       ),
       h('h3', {}, `Alerts (${alerts.filter((a) => !a.acked).length} open)`),

@@ -5,6 +5,8 @@ import { z } from 'zod'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
+import { NO_RECIPIENTS } from '../directory.ts'
+import { targetsOf } from '../../docs-model/surfaces/emergency/state.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { belongsTo } from '../../docs-model/common.ts'
 import { emergencyBroadcast, emergencyName, sendBroadcast } from '../../docs-model/surfaces/emergency/surface.ts'
@@ -30,7 +32,7 @@ export function emergencyRoutes(api: Api, app: Homeroom): void {
         security: [{ bearer: [] }],
         params: z.object({ school: z.string().regex(SEGMENT) }),
         body: emergencyBody,
-        response: { 201: z.object({ id: z.string(), document: z.string() }), ...errors(400, 401, 403, 413, 429) },
+        response: { 201: z.object({ id: z.string(), document: z.string(), targeted: z.number(), warning: z.literal(NO_RECIPIENTS).optional() }), ...errors(400, 401, 403, 413, 429) },
       },
     },
     async (request, reply) => {
@@ -39,8 +41,10 @@ export function emergencyRoutes(api: Api, app: Homeroom): void {
       const body = request.body
       const id = randomUUID()
       const document = emergencyName(school, id)
+      // Counted as the emergency observer counts: the same members, the same rule.
+      const targeted = targetsOf(await app.directory.members(school), body).length
       await serverWrite(app.hocuspocus, document, (doc) => sendBroadcast(doc, body, caller.sub), caller)
-      return reply.code(201).send({ id, document })
+      return reply.code(201).send({ id, document, targeted, ...(targeted === 0 ? { warning: NO_RECIPIENTS } : {}) })
     },
   )
 }

@@ -13,12 +13,14 @@ import { createHash, randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, requireRole, user, type Api } from '../http.ts'
-import { deliver, inboxItems, notificationKey, resolveTargets } from '../inbox.ts'
+import { deliver, inboxItems, notificationKey } from '../inbox.ts'
+import { targetedIds, type Targets } from '../../docs-model/surfaces/inbox/state.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES, type Identity } from '../../docs-model/types.ts'
 import { belongsTo, userId } from '../../docs-model/common.ts'
 import { NOTIFIERS, PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
 import type { RosterMember } from '../store/types.ts'
+import { NO_RECIPIENTS } from '../directory.ts'
 
 const DELIVERY_BATCH = 100
 const segment = z.string().regex(SEGMENT)
@@ -66,16 +68,16 @@ export function notificationRoutes(api: Api, app: Homeroom): void {
         tags: ['notifications'],
         security: [{ bearer: [] }],
         body: notificationBody,
-        response: { 202: z.object({ id: z.string(), recipients: z.number() }), ...errors(400, 401, 403, 409, 413, 429) },
+        response: { 202: z.object({ id: z.string(), recipients: z.number(), warning: z.literal(NO_RECIPIENTS).optional() }), ...errors(400, 401, 403, 409, 413, 429) },
       },
     },
     async (request, reply) => {
       const caller = user(request)
       const input = request.body
       if (!belongsTo(caller, input.school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${input.school}`)
-      const roster = await app.store.roster(input.school)
-      if (caller.role === 'teacher') checkTeacherTargets(caller, input.targets, roster)
-      const recipients = resolveTargets(roster, input.targets)
+      const members = await app.directory.members(input.school)
+      if (caller.role === 'teacher') checkTeacherTargets(caller, input.targets, members)
+      const recipients = targetedIds(members, input.targets)
       const id = input.id ?? `n-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`
       const key = notificationKey(caller.sub, id)
       const { targets: _targets, school: _school, id: _id, ...content } = input
@@ -93,7 +95,8 @@ export function notificationRoutes(api: Api, app: Homeroom): void {
       } else {
         await answerRepeat(app, input.school, recipients, key, content, what, refusedClaim)
       }
-      return reply.code(202).send({ id: key, recipients: recipients.length })
+      // Reaching nobody is answered as such, never as a delivery.
+      return reply.code(202).send({ id: key, recipients: recipients.length, ...(recipients.length === 0 ? { warning: NO_RECIPIENTS } : {}) })
     },
   )
 }
@@ -165,9 +168,9 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null)
 }
 
-/** Teachers reach their own classes: whole classes they teach, or users listed in one of them. */
-function checkTeacherTargets(teacher: Identity, targets: { users?: string[]; roles?: string[]; classes?: string[] }, roster: RosterMember[]): void {
-  if (targets.roles?.length) throw new HttpError(403, 'forbidden', 'teachers may target classes and users of their classes, not roles')
+/** Teachers reach their own classes: whole classes they teach (or some roles in them), or users listed in one of them. */
+function checkTeacherTargets(teacher: Identity, targets: Targets, roster: RosterMember[]): void {
+  if (targets.roles?.length && !targets.classes?.length) throw new HttpError(403, 'forbidden', 'teachers may target roles only within their classes (roles together with classes)')
   const own = new Set(teacher.classes)
   const foreign = (targets.classes ?? []).filter((c) => !own.has(c))
   if (foreign.length) throw new HttpError(403, 'forbidden', `not a class of ${teacher.sub}: ${foreign.slice(0, 5).join(', ')}`)

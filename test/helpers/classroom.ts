@@ -17,7 +17,8 @@ export interface PollSetup {
   kind?: 'poll' | 'quiz'
   anonymous?: boolean
   closesAt?: number
-  leaderboard?: string
+  /** Off unless set: `true` ranks on the poll's own board, a name on that board. */
+  leaderboard?: boolean | string
 }
 
 /** The teacher writes the poll's meta through their client and waits for the acknowledgement. */

@@ -15,6 +15,8 @@ export interface Client {
   refused: Promise<string>
   /** Resolves with the reason when the server closes the document connection. */
   closed: Promise<string>
+  /** The same close with its code: 1000 when the server closed the document, the socket's own code (4429…) when it closed the socket. */
+  closeEvent: Promise<{ code: number; reason: string }>
   /** Resolves once the server acknowledged every change made so far (fails after `timeoutMs`, default `DEADLINE_MS`). */
   acknowledged(timeoutMs?: number): Promise<void>
   destroy(): void
@@ -36,10 +38,11 @@ export function connect(url: string, name: string, token: string, options: { soc
   const doc = options.doc ?? new Y.Doc()
   let onSynced!: () => void
   let onRefused!: (reason: string) => void
-  let onClosed!: (reason: string) => void
+  let onClosed!: (code: number, reason: string) => void
   const synced = new Promise<void>((r) => (onSynced = r))
   const refused = new Promise<string>((r) => (onRefused = r))
-  const closed = new Promise<string>((r) => (onClosed = r))
+  const closeEvent = new Promise<{ code: number; reason: string }>((r) => (onClosed = (code, reason) => r({ code, reason })))
+  const closed = closeEvent.then(({ reason }) => reason)
   const provider = new HocuspocusProvider({
     websocketProvider: socket,
     name,
@@ -47,7 +50,7 @@ export function connect(url: string, name: string, token: string, options: { soc
     token,
     onSynced: () => onSynced(),
     onAuthenticationFailed: ({ reason }) => onRefused(reason),
-    onClose: ({ event }) => onClosed(event.reason),
+    onClose: ({ event }) => onClosed(event.code, event.reason),
   })
   provider.attach()
   const client: Client = {
@@ -57,6 +60,7 @@ export function connect(url: string, name: string, token: string, options: { soc
     synced,
     refused,
     closed,
+    closeEvent,
     acknowledged: (timeoutMs = DEADLINE_MS) => within(acknowledgement(provider), timeoutMs, 'server acknowledgement'),
     destroy() {
       live.delete(client)

@@ -527,6 +527,22 @@ export const SCENARIOS: Scenario[] = [
     sample: (root, _key, rng) => (root === 'entries' ? { name: 'Me', score: 1e6, rank: 1 } : { u1: { name: 'U1', score: rng.int(100) } }),
   },
   {
+    name: 's1/exam/e1/result/u1',
+    users: [person('u1', 'student'), person('t1', 'teacher'), person('p1', 'parent', { children: ['u1'] })],
+    setup: (d) => d.getMap('result').set('score', 3),
+    serverWrite: (d, rng, n) => d.getMap('result').set(rng.pick(['score', 'of', 'gradedAt', 'submittedAt']), n),
+    honest: [],
+    sample: (_root, _key, rng) => rng.int(100),
+  },
+  {
+    name: 's1/poll/q1/result/u1',
+    users: [person('u1', 'student'), person('t1', 'teacher')],
+    setup: (d) => d.getMap('result').set('points', 0),
+    serverWrite: (d, rng, n) => d.getMap('result').set(rng.pick(['choice', 'points', 'closedAt', 'correct']), rng.chance(0.3) ? n % 2 === 0 : n),
+    honest: [],
+    sample: (_root, _key, rng) => (rng.chance(0.5) ? rng.int(5) : true),
+  },
+  {
     name: 's1/system/status',
     users: [person('a1', 'admin'), person('dr1', 'director')],
     serverWrite: (d, rng, n) => d.getMap('now').set(rng.pick(['connections', 'documents', 'at']), n),

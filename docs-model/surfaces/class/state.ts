@@ -12,25 +12,54 @@ export type ClassStats = {
   handsRaised: number
 }
 
-/**
- * The `stats` the server derives from `activity`. `classSize` is the number of students the
- * roster lists for the class; when it lists none, the students with an entry are the class.
- */
-export function classStats(doc: Y.Doc, classSize = 0): ClassStats {
-  const stats: ClassStats = { active: 0, idle: 0, away: 0, participation: 0, handsRaised: 0 }
-  let entries = 0
-  mapOf(doc, 'activity').forEach((value) => {
-    const entry = record(value)
-    const state = entry?.state
-    if (state !== 'active' && state !== 'idle' && state !== 'away') return
-    entries++
-    stats[state]++
-    if (entry!.handRaised === true && state !== 'away') stats.handsRaised++
-  })
-  const size = Math.max(classSize, entries)
-  stats.participation = size === 0 ? 0 : Math.round((100 * stats.active) / size)
-  return stats
+type State = 'active' | 'idle' | 'away'
+/** What one activity entry adds to the stats: its state, and whether it holds a hand up. */
+type Contribution = { state: State; hand: boolean }
+
+function contributionOf(value: unknown): Contribution | undefined {
+  const entry = record(value)
+  const state = entry?.state
+  if (state !== 'active' && state !== 'idle' && state !== 'away') return undefined
+  return { state, hand: entry!.handRaised === true && state !== 'away' }
 }
+
+/**
+ * The counts behind a class's `stats`, kept one activity entry at a time: a student's change
+ * moves their own contribution, so it costs the same in a class of 5 as in one of 500.
+ */
+export class ActivityCounts {
+  private readonly entries = new Map<string, Contribution>()
+  private readonly counts = { active: 0, idle: 0, away: 0, handsRaised: 0 }
+
+  /** Counted from every entry of `activity`: the one full count. */
+  constructor(activity: Y.Map<unknown>) {
+    activity.forEach((value, user) => this.set(user, value))
+  }
+
+  /** Records `user`'s entry as it now is (`undefined` once removed). */
+  set(user: string, value: unknown): void {
+    const before = this.entries.get(user)
+    if (before) {
+      this.counts[before.state]--
+      if (before.hand) this.counts.handsRaised--
+    }
+    const after = contributionOf(value)
+    if (after) {
+      this.entries.set(user, after)
+      this.counts[after.state]++
+      if (after.hand) this.counts.handsRaised++
+    } else this.entries.delete(user)
+  }
+
+  /** The `stats` for a class the roster lists `classSize` students in (when it lists none, the students with an entry are the class). */
+  stats(classSize = 0): ClassStats {
+    const size = Math.max(classSize, this.entries.size)
+    return { ...this.counts, participation: size === 0 ? 0 : Math.round((100 * this.counts.active) / size) }
+  }
+}
+
+/** The `stats` the server derives from `activity`, counted afresh. */
+export const classStats = (doc: Y.Doc, classSize = 0): ClassStats => new ActivityCounts(mapOf(doc, 'activity')).stats(classSize)
 
 /** Users with an activity entry that is not away yet and that `gone` selects. */
 export function leaving(doc: Y.Doc, gone: (user: string) => boolean): string[] {

@@ -54,14 +54,12 @@ export function monitorEntry(doc: Y.Doc, lastSeen: number, online: boolean): Mon
   for (const choice of mapOf(doc, 'answers').values()) if (typeof choice === 'number' && Number.isInteger(choice) && choice >= 0) answered++
   const current = mapOf(doc, 'progress').get('current')
   const status = mapOf(doc, 'status')
-  const score = status.get('score')
   return {
     answered,
     current: typeof current === 'number' && Number.isFinite(current) ? current : null,
     lastSeen,
     state: status.get('state') === 'submitted' ? 'submitted' : 'in_progress',
     online,
-    ...(typeof score === 'number' && Number.isFinite(score) ? { score } : {}),
   }
 }
 

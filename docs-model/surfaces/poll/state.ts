@@ -27,3 +27,49 @@ export function choiceOf(ballotDoc: Y.Doc): number | undefined {
   const choice = mapOf(ballotDoc, 'ballot').get('choice')
   return typeof choice === 'number' ? choice : undefined
 }
+
+/**
+ * A poll's live tally kept up to date one ballot at a time: each voter's counted choice and the
+ * counts per option. A vote moves one count from the voter's old option to the new one, so a vote
+ * costs the same with ten ballots as with ten thousand; the full count (`tallies`) is needed only
+ * to build it, when a poll's tally is first derived or repaired.
+ */
+export class Tally {
+  private readonly choices: Map<string, number>
+  private readonly counts: number[]
+
+  /** Built from every ballot: the one full count. */
+  constructor(votes: Map<string, number>, meta: PollMeta) {
+    this.choices = new Map(votes)
+    this.counts = meta.options.map((_, i) => 0)
+    for (const choice of votes.values()) this.counts[choice]++
+  }
+
+  /** Options it counts; a poll whose options changed needs a new tally. */
+  get options(): number {
+    return this.counts.length
+  }
+
+  /** Records `voter`'s choice (`undefined`: no valid vote); returns the option keys whose counts changed. */
+  set(voter: string, choice: number | undefined): string[] {
+    const before = this.choices.get(voter)
+    if (before === choice) return []
+    const changed: string[] = []
+    if (before !== undefined) {
+      this.counts[before]--
+      changed.push(String(before))
+    }
+    if (choice === undefined) this.choices.delete(voter)
+    else {
+      this.choices.set(voter, choice)
+      this.counts[choice]++
+      changed.push(String(choice))
+    }
+    return changed
+  }
+
+  /** Counts per option index, every option present: the same shape as `tallies`. */
+  toJSON(): Record<string, number> {
+    return Object.fromEntries(this.counts.map((count, i) => [String(i), count]))
+  }
+}

@@ -25,6 +25,7 @@ export const pollName = (school: string, poll: string): string => `${school}/pol
 const BALLOT = '/ballot/'
 export const ballotName = (school: string, poll: string, user: string): string => `${pollName(school, poll)}${BALLOT}${user}`
 export const pollKeyName = (school: string, poll: string): string => `${pollName(school, poll)}/key`
+export const pollResultName = (school: string, poll: string, user: string): string => `${pollName(school, poll)}/result/${user}`
 
 /** The voter whose ballot `name` is, when it is a ballot of the poll document `poll`. */
 export function ballotVoter(poll: string, name: string): string | undefined {
@@ -37,8 +38,11 @@ export interface PollMeta {
   kind: 'poll' | 'quiz'
   anonymous: boolean
   closesAt?: number
-  /** Quizzes: the board (`s/leaderboard/<board>`) their scores feed; the poll's id when absent. */
-  leaderboard?: string
+  /**
+   * Quizzes: whether their scores feed a leaderboard (`s/leaderboard/<board>`), and which: off
+   * unless the teacher sets `true` (the board named as the poll) or a board's name.
+   */
+  leaderboard: boolean | string
 }
 
 export function pollMeta(doc: Y.Doc): PollMeta {
@@ -53,7 +57,7 @@ export function pollMeta(doc: Y.Doc): PollMeta {
     kind: meta.get('kind') === 'quiz' ? 'quiz' : 'poll',
     anonymous: meta.get('anonymous') === true,
     closesAt: Number.isFinite(closesAtMs) ? closesAtMs : undefined,
-    leaderboard: typeof board === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(board) ? board : undefined,
+    leaderboard: board === true || (typeof board === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(board) ? board : false),
   }
 }
 
@@ -110,6 +114,23 @@ export const ballot: Surface = {
     { path: 'ballot/at', by: named('user'), ops: ['insert'], frozen: ballotFrozen },
   ],
   decode: (d) => decodeLayout(ballotLayout, d),
+}
+
+const resultLayout = {
+  result: { kind: 'map', value: z.union([z.number().finite(), z.boolean()]) },
+} as const
+
+/**
+ * `s/poll/<id>/result/<user>`: one voter's quiz result `{choice, correct, points, closedAt}`, for
+ * that voter and the teachers only; the poll document carries only aggregates.
+ */
+export const pollResult: Surface = {
+  key: 'poll/result',
+  pattern: 'poll/:poll/result/:user',
+  layout: resultLayout,
+  read: (user, ref) => user.sub === ref.params.user || user.role === 'teacher',
+  writes: [{ path: 'result', by: server }],
+  decode: (d) => decodeLayout(resultLayout, d),
 }
 
 const keyLayout = { key: { kind: 'map', value: z.number().int().nonnegative() } } as const
