@@ -19,6 +19,7 @@ import { eventRoutes } from './routes/events.ts'
 import { meRoutes } from './routes/me.ts'
 import { eventTypeRoutes } from './routes/event-types.ts'
 import { deliveryRoutes } from './routes/deliveries.ts'
+import { leaderboardRoutes } from './routes/leaderboards.ts'
 import { EventIngress } from './events/ingress.ts'
 import { eventStore } from './store/events.ts'
 import { EventsOut, type Publisher } from './events/outbound.ts'
@@ -43,6 +44,7 @@ import { ProctoringObserver } from '../extensions/observers/proctoring.ts'
 import { EmergencyObserver } from '../extensions/observers/emergency.ts'
 import { BusObserver } from '../extensions/observers/bus.ts'
 import { InboxObserver } from '../extensions/observers/inbox.ts'
+import { LeaderboardViewsObserver } from '../extensions/observers/leaderboard-views.ts'
 import { Webhook } from './webhook.ts'
 import { emergencyRoutes } from './routes/emergencies.ts'
 import { busRoutes } from './routes/buses.ts'
@@ -110,6 +112,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     new EmergencyObserver(app, webhook),
     new BusObserver(app),
     new InboxObserver(app),
+    new LeaderboardViewsObserver(app),
   ])
 
   const http: Extension = {
@@ -209,7 +212,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, leaderboardRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
   return app
 }
 

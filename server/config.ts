@@ -87,6 +87,17 @@ const schema = z.object({
   EVENTS_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   EVENTS_WEBHOOK_SECRET: z.string().min(8).optional(),
   UNDELIVERED_AFTER_S: int(5, 7 * 86400).default(300),
+  SCHOOL_TIMEZONE: z
+    .string()
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: zone })
+        return true
+      } catch {
+        return false
+      }
+    }, 'must be an IANA time zone such as Europe/Berlin')
+    .default('UTC'),
 })
 
 type Env = z.infer<typeof schema>
@@ -150,6 +161,8 @@ export interface Config {
     docBytes: number
   }
   snapshotEvery: number
+  /** The schools' time zone: where leaderboard weeks (Monday 00:00) and months begin. */
+  schoolTimeZone: string
   retention: { chatDays: number; busTrailDays: number }
   bus: { staleAfterS: number }
   emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
@@ -259,6 +272,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       docBytes: e.MAX_DOC_BYTES,
     },
     snapshotEvery: e.SNAPSHOT_EVERY,
+    schoolTimeZone: e.SCHOOL_TIMEZONE,
     retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS },
     bus: { staleAfterS: e.BUS_STALE_AFTER_S },
     emergency: {
