@@ -20,6 +20,8 @@ import { meRoutes } from './routes/me.ts'
 import { eventTypeRoutes } from './routes/event-types.ts'
 import { deliveryRoutes } from './routes/deliveries.ts'
 import { leaderboardRoutes } from './routes/leaderboards.ts'
+import { schoolContextRoutes } from './routes/school-context.ts'
+import { broadcastRoutes } from './routes/broadcasts.ts'
 import { EventIngress } from './events/ingress.ts'
 import { eventStore } from './store/events.ts'
 import { EventsOut, type Publisher } from './events/outbound.ts'
@@ -212,7 +214,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, leaderboardRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, leaderboardRoutes, schoolContextRoutes, broadcastRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
   return app
 }
 

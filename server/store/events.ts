@@ -22,7 +22,14 @@ export interface EventRecord {
 /** What recording an event found: the first time, a repeat of the same event (with its first time), or another event under the id. */
 export type Recorded = { outcome: 'new' | 'same'; at: number } | { outcome: 'conflict' }
 
-export interface EventStore extends DeliveryStore {
+/** Which school a user of several schools (a director) works in now. */
+export interface SchoolContextStore {
+  /** Sets the user's current school; returns the one before (undefined the first time). */
+  switchSchool(user: string, school: string, at: number): Promise<string | undefined>
+  currentSchool(user: string): Promise<{ school: string; at: number } | undefined>
+}
+
+export interface EventStore extends DeliveryStore, SchoolContextStore {
   /** Records an event under its id once, also across instances sharing the store (INSERT … ON CONFLICT DO NOTHING, then read). */
   recordEvent(event: EventRecord): Promise<Recorded>
   /** How many recipients the event's delivery reached. */
@@ -94,6 +101,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   school TEXT NOT NULL, user_id TEXT NOT NULL, item TEXT NOT NULL, type TEXT NOT NULL, priority TEXT NOT NULL, title TEXT NOT NULL,
   at BIGINT NOT NULL, delivered_at BIGINT, read_at BIGINT, reported INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (school, user_id, item));
 CREATE INDEX IF NOT EXISTS deliveries_item ON deliveries (item);
+CREATE TABLE IF NOT EXISTS school_contexts (user_id TEXT PRIMARY KEY, school TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_school_at ON deliveries (school, at);
 CREATE INDEX IF NOT EXISTS deliveries_undelivered ON deliveries (at) WHERE delivered_at IS NULL AND reported = 0;`
 
@@ -116,8 +124,16 @@ class SqliteEventStore implements EventStore {
   private readonly listTypes: Database.Statement
   private readonly deliveries: Record<'record' | 'delivered' | 'read' | 'of' | 'counts' | 'undelivered' | 'reported', Database.Statement>
 
+  private readonly db: Database.Database
+  private readonly contexts: Record<'get' | 'set', Database.Statement>
+
   constructor(db: Database.Database) {
     db.exec(TABLES)
+    this.db = db
+    this.contexts = {
+      get: db.prepare('SELECT school, at FROM school_contexts WHERE user_id = ?'),
+      set: db.prepare('INSERT INTO school_contexts (user_id, school, at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET school = excluded.school, at = excluded.at'),
+    }
     this.putType = db.prepare('INSERT INTO event_types (school, type, definition, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (school, type) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at')
     this.getType = db.prepare('SELECT type, definition, updated_at FROM event_types WHERE school = ? AND type = ?')
     this.listTypes = db.prepare('SELECT type, definition, updated_at FROM event_types WHERE school = ? ORDER BY type')
@@ -180,6 +196,19 @@ class SqliteEventStore implements EventStore {
 
   async markReported(rows: Array<Pick<DeliveryRow, 'school' | 'item' | 'user'>>): Promise<void> {
     if (rows.length) this.deliveries.reported.run(JSON.stringify(rows))
+  }
+
+  async switchSchool(user: string, school: string, at: number): Promise<string | undefined> {
+    return this.db.transaction(() => {
+      const before = this.contexts.get.get(user) as { school: string } | undefined
+      this.contexts.set.run(user, school, at)
+      return before?.school
+    })()
+  }
+
+  async currentSchool(user: string): Promise<{ school: string; at: number } | undefined> {
+    const row = this.contexts.get.get(user) as { school: string; at: number } | undefined
+    return row && { school: row.school, at: Number(row.at) }
   }
 
   async eventType(school: string, type: string): Promise<EventTypeDefinition | undefined> {
@@ -293,6 +322,22 @@ class PgEventStore implements EventStore {
        WHERE d.school = r.school AND d.user_id = r."user" AND d.item = r.item`,
       [JSON.stringify(rows)],
     )
+  }
+
+  async switchSchool(user: string, school: string, at: number): Promise<string | undefined> {
+    // The row as it was, read by the same statement that replaces it.
+    const { rows } = await this.query<{ before: string | null }>(
+      `WITH old AS (SELECT school FROM school_contexts WHERE user_id = $1 FOR UPDATE),
+       upsert AS (INSERT INTO school_contexts (user_id, school, at) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET school = excluded.school, at = excluded.at)
+       SELECT (SELECT school FROM old) AS before`,
+      [user, school, at],
+    )
+    return rows[0]?.before ?? undefined
+  }
+
+  async currentSchool(user: string): Promise<{ school: string; at: number } | undefined> {
+    const { rows } = await this.query<{ school: string; at: number }>('SELECT school, at FROM school_contexts WHERE user_id = $1', [user])
+    return rows[0] && { school: rows[0].school, at: Number(rows[0].at) }
   }
 
   async eventTypes(school: string) {
