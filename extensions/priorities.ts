@@ -16,6 +16,7 @@ export const EXTENSION_PRIORITY = {
   persistence: 160,
   presence: 150,
   signaling: 140,
+  serverClock: 135,
   http: 130,
   ywebsocket: 120,
   observers: 110,

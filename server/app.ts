@@ -35,6 +35,7 @@ import { Persistence } from '../extensions/persistence.ts'
 import { RedisSync } from '../extensions/redis/index.ts'
 import { Guard } from '../extensions/guard.ts'
 import { Presence } from '../extensions/presence.ts'
+import { ServerClock } from '../extensions/server-clock.ts'
 import { Signaling } from '../extensions/signaling.ts'
 import { Observers } from '../extensions/observers/registry.ts'
 import { ConnectionEvents } from '../extensions/connection-events.ts'
@@ -152,7 +153,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log }).attach(instance)
       routeConsoleContext(instance)
     },
-    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, new ConnectionEvents(app), ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, new ConnectionEvents(app), ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 

@@ -9,7 +9,7 @@ import { SignJWT } from 'jose'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { eventually, within } from './helpers/clients.ts'
 import { mintToken, student, TEST_SECRET } from './helpers/tokens.ts'
-import { Session, ChatClient } from '../docs-model/client/index.ts'
+import { Session, ChatClient, type Refusal } from '../docs-model/client/index.ts'
 
 const ROOM = 's1/chat/offline'
 let server: TestServer
@@ -41,7 +41,7 @@ test('a message written offline survives a refusal for an expired token, and arr
 
   const expired = session(await expiredToken())
   const refused = new ChatClient(expired, ROOM)
-  const reason = await within(new Promise<string>((resolve) => refused.handle.on('refused', resolve)), 5000, 'refusal')
+  const { reason } = await within(new Promise<Refusal>((resolve) => refused.handle.on('refused', resolve)), 5000, 'refusal')
   assert.match(reason, /^unauthenticated/)
   expired.destroy()
 

@@ -7,7 +7,7 @@ import * as Y from 'yjs'
 import { startServer, type TestServer } from './helpers/server.ts'
 import { eventually, within } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
-import { Session, NotAllowed, PollClient, ChatClient, ExamClient, DocClient, ClassClient, type Recovery } from '../docs-model/client/index.ts'
+import { Session, NotAllowed, PollClient, ChatClient, ExamClient, DocClient, ClassClient, type Recovery, type Refusal } from '../docs-model/client/index.ts'
 import { serverWrite } from '../server/writes.ts'
 
 let server: TestServer
@@ -121,8 +121,9 @@ test('answers given offline to an exam that closed meanwhile come back as frozen
 test('an opening refusal is reported and the document offers no writes', async () => {
   const s = await session(student('u1'))
   const key = s.open('s1/exam/e1/key')
-  const reason = await within(new Promise<string>((resolve) => key.on('refused', resolve)), 5000, 'refusal')
+  const { reason, pending } = await within(new Promise<Refusal>((resolve) => key.on('refused', resolve)), 5000, 'refusal')
   assert.match(reason, /^forbidden/)
+  assert.equal(pending, [], 'nothing written, nothing held')
   assert.not.ok(key.canWrite('key/0'))
 })
 

@@ -6,6 +6,7 @@ import { useServer } from './helpers/server.ts'
 import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import type { Claims } from '../server/identity.ts'
+import { readClockMessage } from '../docs-model/clock-message.ts'
 
 const server = useServer()
 test.after.each(closeClients)
@@ -13,7 +14,8 @@ test.after.each(closeClients)
 async function open(name: string, claims: Claims): Promise<Client & { inbox: unknown[] }> {
   const client = connect(server.url, name, await mintToken(claims))
   const inbox: unknown[] = []
-  client.provider.on('stateless', ({ payload }: { payload: string }) => inbox.push(JSON.parse(payload)))
+  // Every connection also gets the server's clock message (extensions/server-clock.ts): not signaling.
+  client.provider.on('stateless', ({ payload }: { payload: string }) => readClockMessage(payload) === undefined && inbox.push(JSON.parse(payload)))
   await within(client.synced, DEADLINE_MS, `${claims.sub} sync`)
   return Object.assign(client, { inbox })
 }

@@ -1,6 +1,7 @@
 // A browser (or Node) session with a Homeroom server: one WebSocket shared by every open
 // document, an IndexedDB copy of each document for offline work, the same write rules as the
-// server's guard, and recovery when the server refuses a change.
+// server's guard, and recovery when the server refuses a change. A copy that holds changes the
+// server has not acknowledged is never dropped by a refusal: only by the app (`discard`).
 import { deniesAccess } from '../refusals.ts'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { IndexeddbPersistence } from 'y-indexeddb'
@@ -10,18 +11,31 @@ import { canWrite, writeContext } from '../rules.ts'
 import type { DocRef, Facts, Identity, Op, Surface } from '../types.ts'
 import { Emitter } from './emitter.ts'
 import { identityFromToken } from './identity.ts'
+import { hasPending, pendingPaths, pendingUpdate } from './pending.ts'
+import { readClockMessage } from '../clock-message.ts'
 
-/** What a connection indicator shows. */
-export type ConnectionState = 'online' | 'syncing' | 'offline'
+/** What a connection indicator shows; `refused`: the server refused a document that holds unacknowledged changes. */
+export type ConnectionState = 'online' | 'syncing' | 'offline' | 'refused'
+
+/** A token, or a function returning one: called before every (re)connect and after the server answers `unauthenticated`. */
+export type TokenSource = string | (() => string | Promise<string>)
 
 export interface SessionOptions {
   /** The server's WebSocket URL, e.g. `ws://localhost:8400`. */
   url: string
-  token: string
+  token: TokenSource
   /** Keep a copy of every document in IndexedDB so it opens and edits offline. Default: true where IndexedDB exists. */
   offline?: boolean
   /** A WebSocket class where there is no global one (Node 20). */
   WebSocketPolyfill?: unknown
+}
+
+/** The server refused a document; the local copy is kept as long as it holds unacknowledged changes. */
+export interface Refusal {
+  /** The server's reason, e.g. `forbidden: not a member` or `forbidden-write: default (doc/:id has body, comments, meta)`. */
+  reason: string
+  /** Paths (`root/key`) of the changes the server has not acknowledged, still held by the copy (`exportPending()` has them). */
+  pending: string[]
 }
 
 /** A change the server did not accept, after the local copy was replaced by the server's. */
@@ -30,6 +44,8 @@ export interface Recovery {
   reason: string
   /** Paths (`root/key`) where the discarded local copy differed from the server's. */
   notAccepted: string[]
+  /** The discarded unacknowledged changes as a Yjs update, for the app to save or show. */
+  dropped: Uint8Array
 }
 
 /** Thrown by `write` when the rules do not let this user write there; nothing is sent. */
@@ -45,35 +61,43 @@ export class NotAllowed extends Error {
 const REJECTED = /^(forbidden-write|frozen|too-large|bad-message)\b/
 /** Reasons after which retrying the same change later is fine. */
 const RETRY = /^rate-limited\b/
-
+/** A refused write to a root the surface does not have (an editor bound to the wrong field): reloading would not help. */
+const UNKNOWN_ROOT = /^forbidden-write: ([^/\s]+)\S* \(\S+ has /
+/** Where the acknowledged snapshot is kept in a document's IndexedDB database. */
+const ACKNOWLEDGED_KEY = 'homeroom:acknowledged'
+const MAX_RETRY_MS = 30_000
 
 interface HandleEvents extends Record<string, unknown> {
   /** Any change to the document, local or remote (also after a recovery). */
   change: void
-  /** The server refused to open the document; the local copy was dropped. */
-  refused: string
+  /** The server refused the document; the copy is kept while it holds unacknowledged changes. */
+  refused: Refusal
   /** The server refused a change; the local copy was replaced with the server's. */
   recovered: Recovery
   synced: void
 }
 
-/** One open document. `doc` is replaced by a fresh copy after a recovery: read it each time. */
+/** One open document. `doc` is replaced by a fresh copy after a recovery or `discard()`: read it each time. */
 export class Handle extends Emitter<HandleEvents> {
   readonly session: Session
   readonly name: string
   readonly ref: DocRef
   readonly surface: Surface
-  doc!: Y.Doc
-  provider!: HocuspocusProvider
-  /** The opening refusal, once the server refused. */
-  refused?: string
+  doc: Y.Doc
+  provider?: HocuspocusProvider
+  /** The refusal, while the server refuses the document (until `discard()` or `session.reconnect()`). */
+  refusal?: Refusal
   /** True once the current copy has synced with the server (at least once). */
   synced = false
   /** Resolves once the document has content to show: from IndexedDB or from the server. */
   ready!: Promise<void>
+  /** What the server had acknowledged of this copy, last time it had acknowledged everything. */
+  private acknowledged?: Y.Snapshot
   private local?: IndexeddbPersistence
   private recovering = false
   private closed = false
+  private retries = 0
+  private retryTimer?: ReturnType<typeof setTimeout>
 
   constructor(session: Session, name: string) {
     super()
@@ -82,12 +106,21 @@ export class Handle extends Emitter<HandleEvents> {
     const { ref, surface } = resolve(name)
     this.ref = ref
     this.surface = surface
-    this.connect(new Y.Doc())
+    const doc = (this.doc = new Y.Doc())
+    // Opened before the session's first token: connects once it is known; `ready` waits for it.
+    let loaded!: () => void
+    this.ready = new Promise((resolve) => (loaded = resolve))
+    void session.ready.then(() => !this.closed && this.doc === doc && this.connect(doc, loaded))
+  }
+
+  /** The reason of the refusal, while refused. */
+  get refused(): string | undefined {
+    return this.refusal?.reason
   }
 
   /** May the user write at `path` (`ballot/choice`, `comments/u1:c9`)? The same rules the server's guard applies. */
   canWrite(path: string, op: Op = 'insert'): boolean {
-    if (this.refused || this.provider.authorizedScope === 'readonly') return false
+    if (this.refusal || this.provider?.authorizedScope === 'readonly') return false
     return canWrite(this.surface, path, writeContext(this.session.user, this.ref, this.doc, this.session.facts), op)
   }
 
@@ -98,82 +131,159 @@ export class Handle extends Emitter<HandleEvents> {
   }
 
   get awareness() {
-    return this.provider.awareness!
+    if (!this.provider?.awareness) throw new Error(`${this.name} is not connected yet: await session.ready first`)
+    return this.provider.awareness
   }
 
-  /** True while changes wait for the server's acknowledgement. */
+  /** True while the copy holds changes the server has not acknowledged (kept in IndexedDB across reloads). */
   get pending(): boolean {
-    return this.provider.hasUnsyncedChanges
+    return this.provider?.hasUnsyncedChanges === true || hasPending(this.doc, this.acknowledged)
+  }
+
+  /** Paths (`root/key`) of the changes the server has not acknowledged. */
+  pendingPaths(): string[] {
+    return pendingPaths(this.doc, this.acknowledged)
+  }
+
+  /** The changes the server has not acknowledged, as one Yjs update (`Y.applyUpdate` brings them into any copy). */
+  exportPending(): Uint8Array {
+    return pendingUpdate(this.doc, this.acknowledged)
+  }
+
+  /** This document's part of the connection state. */
+  state(): ConnectionState {
+    if (this.refusal) return 'refused'
+    if (this.session.socket.status !== 'connected') return 'offline'
+    return this.provider?.synced && !this.provider.hasUnsyncedChanges && this.retries === 0 ? 'online' : 'syncing'
+  }
+
+  /** Drops the local copy, unacknowledged changes included, and opens the document afresh from the server. */
+  async discard(): Promise<void> {
+    this.stop()
+    await this.local?.clearData()
+    this.local = undefined
+    this.acknowledged = undefined
+    this.refusal = undefined
+    const old = this.doc
+    this.connect(new Y.Doc())
+    old.destroy()
+    this.emit('change', undefined)
+    this.session.changed()
   }
 
   close(): void {
     this.closed = true
-    this.provider.destroy()
+    this.stop()
     void this.local?.destroy()
     this.doc.destroy()
     this.clearListeners()
   }
 
-  private connect(doc: Y.Doc): void {
-    if (this.doc !== doc) doc.on('update', () => this.emit('change', undefined))
+  /** Opens the document again on the same copy (after a refusal, a limit or a new token): local changes are sent again. */
+  reopen(): void {
+    if (this.recovering || this.closed || !this.provider) return
+    this.refusal = undefined
+    this.stop()
+    void this.local?.destroy()
+    this.connect(this.doc)
+  }
+
+  private stop(): void {
+    clearTimeout(this.retryTimer)
+    this.provider?.destroy()
+  }
+
+  private connect(doc: Y.Doc, loaded?: () => void): void {
+    if (this.doc !== doc || !this.provider) doc.on('update', () => this.emit('change', undefined))
     this.doc = doc
     this.synced = false
-    let loaded!: () => void
-    this.ready = new Promise((resolve) => (loaded = resolve))
-    if (this.session.offline) {
-      this.local = new IndexeddbPersistence(this.session.storageKey(this.name), doc)
-      void this.local.whenSynced.then(() => {
-        if (doc.store.clients.size > 0) loaded()
+    if (!loaded) this.ready = new Promise((resolve) => (loaded = resolve))
+    const done = loaded!
+    const local = this.session.offline ? new IndexeddbPersistence(this.session.storageKey(this.name), doc) : undefined
+    this.local = local
+    if (local) {
+      void local.whenSynced.then(() => {
+        if (doc.store.clients.size > 0) done()
       })
     }
-    this.provider = new HocuspocusProvider({
+    const provider = new HocuspocusProvider({
       websocketProvider: this.session.socket,
       name: this.name,
       document: doc,
-      token: this.session.token,
+      token: () => this.session.freshToken(),
       // Each copy gets its own address (`name\0session`). After the server closed a copy's
       // connection, frames of that copy still in flight would otherwise be taken by the server as
       // the start of the next copy's connection, and refuse or close it again.
       sessionAwareness: true,
       onSynced: () => {
         this.synced = true
-        loaded()
+        this.retries = 0
+        this.acknowledge(provider)
+        done()
         this.emit('synced', undefined)
         this.session.changed()
       },
-      onAuthenticationFailed: ({ reason }) => void this.refuse(reason),
+      onAuthenticationFailed: ({ reason }) => void this.authenticationFailed(reason),
       onClose: ({ event }) => {
-        if (this.recovering || this.provider.document !== doc) return
-        if (REJECTED.test(event.reason)) void this.recover(event.reason)
-        else if (RETRY.test(event.reason)) setTimeout(() => this.reopen(), 1000)
+        if (this.recovering || this.provider !== provider) return
+        if (UNKNOWN_ROOT.test(event.reason)) void this.refuse(event.reason)
+        else if (REJECTED.test(event.reason)) void this.recover(event.reason)
+        else if (RETRY.test(event.reason)) this.retry()
       },
-      onUnsyncedChanges: () => this.session.changed(),
+      onStateless: ({ payload }) => {
+        const now = readClockMessage(payload)
+        if (now !== undefined) this.session.heardServerTime(now)
+      },
+      onUnsyncedChanges: () => {
+        this.acknowledge(provider)
+        this.session.changed()
+      },
     })
+    this.provider = provider
     // The provider would send the IndexedDB copy, replayed into the document, as a fresh change
-    // (which a read-only connection never gets acknowledged). So it attaches once the copy is
-    // loaded; the sync handshake then sends the server only what it lacks.
-    const provider = this.provider
-    if (!this.local) provider.attach()
-    else void this.local.whenSynced.then(() => this.provider === provider && !this.closed && provider.attach())
+    // (which a read-only connection never gets acknowledged). So it attaches once the copy and
+    // its acknowledged snapshot are loaded; the sync handshake then sends the server only what it lacks.
+    if (!local) provider.attach()
+    else
+      void local.whenSynced
+        .then(() => local.get(ACKNOWLEDGED_KEY))
+        .then((stored: unknown) => {
+          if (stored instanceof ArrayBuffer || stored instanceof Uint8Array) this.acknowledged = Y.decodeSnapshot(new Uint8Array(stored))
+          if (this.provider === provider && !this.closed) provider.attach()
+        })
   }
 
-  /** Opens the document again on the same copy: local changes are sent again. */
-  private reopen(): void {
-    if (this.recovering || this.refused) return
-    const doc = this.doc
-    this.provider.destroy()
-    void this.local?.destroy()
-    this.connect(doc)
+  /** Everything the server was sent is acknowledged: what the copy holds now is safe on the server. */
+  private acknowledge(provider: HocuspocusProvider): void {
+    if (provider !== this.provider || !provider.synced || provider.hasUnsyncedChanges) return
+    this.acknowledged = Y.snapshot(this.doc)
+    void this.local?.set(ACKNOWLEDGED_KEY, Y.encodeSnapshot(this.acknowledged).slice().buffer)
+  }
+
+  /** An expired token with a token function: ask it again, later and later, keeping the copy meanwhile. */
+  private async authenticationFailed(reason: string): Promise<void> {
+    if (/^unauthenticated\b/.test(reason) && this.session.refreshable) this.retry()
+    else await this.refuse(reason)
+  }
+
+  private retry(): void {
+    this.retries += 1
+    this.session.changed()
+    clearTimeout(this.retryTimer)
+    this.retryTimer = setTimeout(() => this.reopen(), Math.min(MAX_RETRY_MS, 500 * 2 ** (this.retries - 1)))
   }
 
   private async refuse(reason: string): Promise<void> {
-    this.refused = reason
-    this.provider.destroy()
-    // Only a lasting denial drops the local copy: after an expired token, a limit or a store
-    // briefly down, it may hold work the server has never seen, kept for the next opening.
-    if (deniesAccess(reason)) await this.local?.clearData()
-    else await this.local?.destroy()
-    this.emit('refused', reason)
+    this.stop()
+    const pending = this.pendingPaths()
+    this.refusal = { reason, pending }
+    // Only a lasting denial of a copy with nothing unacknowledged drops it; anything else stays for
+    // the next opening, `exportPending()` or `discard()`.
+    if (deniesAccess(reason) && pending.length === 0 && !hasPending(this.doc, this.acknowledged)) {
+      await this.local?.clearData()
+      this.local = undefined
+    }
+    this.emit('refused', this.refusal)
     this.session.changed()
   }
 
@@ -182,8 +292,10 @@ export class Handle extends Emitter<HandleEvents> {
     this.recovering = true
     const old = this.doc
     const before = this.surface.decode(old)
-    this.provider.destroy()
+    const dropped = pendingUpdate(old, this.acknowledged)
+    this.stop()
     await this.local?.clearData()
+    this.acknowledged = undefined
     this.connect(new Y.Doc())
     this.recovering = false
     await new Promise<void>((resolve) => {
@@ -195,7 +307,7 @@ export class Handle extends Emitter<HandleEvents> {
     })
     const notAccepted = differingPaths(before, this.surface.decode(this.doc))
     old.destroy()
-    this.emit('recovered', { reason, notAccepted })
+    this.emit('recovered', { reason, notAccepted, dropped })
     this.emit('change', undefined)
   }
 }
@@ -205,19 +317,33 @@ interface SessionEvents extends Record<string, unknown> {
 }
 
 export class Session extends Emitter<SessionEvents> {
-  readonly user: Identity
-  readonly token: string
   readonly socket: HocuspocusProviderWebsocket
   readonly offline: boolean
   /** Facts the write rules consult: the client's copies of related documents (a ballot's poll). */
   readonly facts: Facts
+  /** Resolves once the first token is known (at once for a token string): then `user` is known. */
+  readonly ready: Promise<void>
+  /** True when the token comes from a function, so an expired one can be replaced. */
+  readonly refreshable: boolean
+  private readonly source: TokenSource
+  private current?: { token: string; user: Identity }
   private readonly handles = new Map<string, Handle>()
   private lastState?: ConnectionState
+  /** Server time minus device time, from the last clock message; 0 until one arrived. */
+  private clockOffsetMs = 0
+
+  /** A session whose first token is known: `new Session(options)` then `await session.ready`. */
+  static async start(options: SessionOptions): Promise<Session> {
+    const session = new Session(options)
+    await session.ready
+    return session
+  }
 
   constructor(options: SessionOptions) {
     super()
-    this.token = options.token
-    this.user = identityFromToken(options.token)
+    this.source = options.token
+    this.refreshable = typeof options.token === 'function'
+    if (typeof options.token === 'string') this.current = { token: options.token, user: identityFromToken(options.token) }
     this.offline = options.offline ?? typeof indexedDB !== 'undefined'
     this.socket = new HocuspocusProviderWebsocket({
       url: options.url,
@@ -230,11 +356,58 @@ export class Session extends Emitter<SessionEvents> {
       autoConnect: false,
       onStatus: () => this.changed(),
     })
-    queueMicrotask(() => void this.socket.connect())
+    this.ready = this.current ? Promise.resolve() : this.firstToken()
+    void this.ready.then(() => queueMicrotask(() => void this.socket.connect()))
     this.facts = { frozen: () => null, related: (name) => this.handles.get(name)?.doc }
     // A socket can look open long after the network is gone; the browser knows sooner.
     globalThis.addEventListener?.('offline', this.goOffline)
     globalThis.addEventListener?.('online', this.goOnline)
+  }
+
+  /** The user the token names (read, not verified: the server verifies). Known once `ready` resolved. */
+  get user(): Identity {
+    if (!this.current) throw new Error('the session has no token yet: await session.ready (or Session.start) first')
+    return this.current.user
+  }
+
+  /** The last token had, for the HTTP API (`Authorization: Bearer …`). */
+  get token(): string {
+    if (!this.current) throw new Error('the session has no token yet: await session.ready (or Session.start) first')
+    return this.current.token
+  }
+
+  /** Asks the token function for a token (returns the fixed one otherwise); each document connection calls it. */
+  async freshToken(): Promise<string> {
+    if (typeof this.source === 'string') return this.source
+    const token = await this.source()
+    this.current = { token, user: this.current?.user ?? identityFromToken(token) }
+    return token
+  }
+
+  private async firstToken(): Promise<void> {
+    for (let delay = 500; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      try {
+        await this.freshToken()
+        return
+      } catch {
+        // Offline, or the app's token endpoint is down: try again later.
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+    }
+  }
+
+  /** The server's time now (ms since the epoch): the device clock corrected by the server's last clock message. */
+  now(): number {
+    return Date.now() + this.clockOffsetMs
+  }
+
+  /** True once a clock message arrived: until then `now()` is the device clock. */
+  heardServer = false
+
+  /** A clock message arrived (its transit time, a few milliseconds, is not corrected for). */
+  heardServerTime(serverNow: number): void {
+    this.clockOffsetMs = serverNow - Date.now()
+    this.heardServer = true
   }
 
   private readonly goOffline = () => this.socket.disconnect()
@@ -250,10 +423,24 @@ export class Session extends Emitter<SessionEvents> {
     return handle
   }
 
+  /** Reconnects now: the socket, and every refused document (asking the token function again). */
+  reconnect(): void {
+    for (const handle of this.handles.values()) if (handle.refusal) handle.reopen()
+    if (this.socket.status === 'disconnected') return void this.socket.connect()
+    // The socket ignores connect() until its close has come through.
+    const again = () => {
+      this.socket.off('disconnect', again)
+      void this.socket.connect()
+    }
+    this.socket.on('disconnect', again)
+    this.socket.disconnect()
+  }
+
   state(): ConnectionState {
+    const states = [...this.handles.values()].map((handle) => ({ state: handle.state(), pending: handle.pending }))
+    if (states.some(({ state, pending }) => state === 'refused' && pending)) return 'refused'
     if (this.socket.status !== 'connected') return 'offline'
-    for (const handle of this.handles.values()) if (!handle.refused && (!handle.provider.synced || handle.pending)) return 'syncing'
-    return 'online'
+    return states.some(({ state }) => state === 'syncing') ? 'syncing' : 'online'
   }
 
   /** The IndexedDB database of a document, per user so two users of one browser never share copies. */

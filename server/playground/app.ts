@@ -82,7 +82,7 @@ function showLogin(error?: string): void {
   app.replaceChildren(form)
 }
 
-const STATE_LABEL: Record<ConnectionState, string> = { online: 'Online', syncing: 'Syncing…', offline: 'Offline' }
+const STATE_LABEL: Record<ConnectionState, string> = { online: 'Online', syncing: 'Syncing…', offline: 'Offline', refused: 'Refused: changes kept' }
 
 function start({ school, sub, role, token }: Login): void {
   const session = new Session({ url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`, token })
@@ -139,7 +139,7 @@ function bellIcon(): SVGElement {
 
 /** Tells the user when the server refused to open a document or did not accept a change. */
 function watch(handle: Handle): Handle {
-  handle.on('refused', (reason) => toast(`${handle.name}: ${reason}`))
+  handle.on('refused', ({ reason, pending }) => toast(`${handle.name}: ${reason}${pending.length ? ` (kept here, not on the server: ${pending.join(', ')})` : ''}`))
   handle.on('recovered', ({ reason, notAccepted }) => toast(`Not accepted (${reason}): ${notAccepted.join(', ') || 'a change'}. Reloaded from the server.`))
   return handle
 }

@@ -2,7 +2,7 @@
 // surface.ts, each write checked against the rule the server applies.
 import type { Handle, Session } from '../../client/session.ts'
 import { ackAlert, answer, examMonitorName, examName, examStatus, examStudentName, reportEvent, submit, type ExamAlert, type ExamEventDetail, type ExamEventType, type ExamQuestion, type ExamStatus, type MonitorEntry } from './surface.ts'
-import { answersOf, examTitle, isSubmitted, monitorAlerts, monitorStudents, questionsOf } from './state.ts'
+import { answersOf, examSchedule, examTitle, isSubmitted, monitorAlerts, monitorStudents, questionsOf } from './state.ts'
 
 /** A student's side of `s/exam/<id>`: the questions and their own answer sheet. */
 export class ExamClient {
@@ -28,6 +28,24 @@ export class ExamClient {
 
   answers(): Record<string, number> {
     return answersOf(this.sheet.doc)
+  }
+
+  /** Milliseconds until the exam closes by the server's clock (not the device's), or undefined without a closing time. */
+  remainingMs(): number | undefined {
+    const { closesAt } = examSchedule(this.exam.doc)
+    return closesAt === undefined ? undefined : Math.max(0, closesAt - this.exam.session.now())
+  }
+
+  /** Students on the exam now, the session's user included: their presence, stamped by the server with who they are. */
+  participants(): number {
+    const students = new Set<string>()
+    if (this.exam.session.user.role === 'student') students.add(this.exam.session.user.sub)
+    if (!this.exam.provider?.awareness) return students.size
+    for (const state of this.exam.provider.awareness.getStates().values()) {
+      const user = state.user as { id?: unknown; role?: unknown } | undefined
+      if (user?.role === 'student' && typeof user.id === 'string') students.add(user.id)
+    }
+    return students.size
   }
 
   submitted(): boolean {

@@ -23,4 +23,13 @@ export class InboxClient {
   markRead(id: string): void {
     this.handle.write(`read/${id}`, (doc) => markItemRead(doc, id))
   }
+
+  /** Marks every unread item read, in one change. */
+  markAllRead(): void {
+    const unread = this.items().filter((item) => !item.read)
+    if (unread.length === 0) return
+    this.handle.write('read', (doc) => {
+      for (const { id } of unread) markItemRead(doc, id)
+    })
+  }
 }

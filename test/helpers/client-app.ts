@@ -1,0 +1,96 @@
+// A front-end app outside the repository that installs `@homeroom/client` from its tarball next to
+// its own Yjs, React and Tiptap, the way an app team would, and bundles pages with esbuild without
+// aliases: what the package promises is tested as its users get it. Pages are served to Chromium
+// from memory by a small HTTP server.
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { build } from 'esbuild'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { packClient } from '../../scripts/pack-client.ts'
+
+/** The app's own dependencies, pinned (Tiptap's caret extension is on 3.31.3; the rest of @tiptap/* matches it). */
+export const APP_DEPENDENCIES: Record<string, string> = {
+  yjs: '13.6.33',
+  '@hocuspocus/provider': '4.7.0',
+  'y-protocols': '1.0.7',
+  'y-indexeddb': '9.0.12',
+  react: '19.3.1',
+  'react-dom': '19.3.1',
+  '@tiptap/core': '3.31.3',
+  '@tiptap/pm': '3.31.3',
+  '@tiptap/starter-kit': '3.31.3',
+  '@tiptap/extension-collaboration': '3.31.3',
+  '@tiptap/extension-collaboration-caret': '3.31.3',
+  '@tiptap/y-tiptap': '3.0.9',
+}
+
+
+const npm = (cwd: string, args: string[]) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, stdio: ['ignore', 'ignore', 'inherit'] })
+
+/**
+ * Packs the client and installs the tarball into the scratch app; returns the app's directory.
+ * The app's third-party packages stay installed between runs (the directory is named by their
+ * versions), so only the tarball is installed each time.
+ */
+export async function installApp(): Promise<string> {
+  const tarball = await packClient()
+  const key = createHash('sha256').update(JSON.stringify(APP_DEPENDENCIES)).digest('hex').slice(0, 12)
+  const dir = join(tmpdir(), `homeroom-client-app-${key}`)
+  const installed = join(dir, 'node_modules', '.homeroom-app-installed')
+  if (!existsSync(installed)) {
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module', dependencies: APP_DEPENDENCIES }, null, 2))
+    npm(dir, ['install'])
+    writeFileSync(installed, '')
+  }
+  // Same version, new contents: npm would keep the copy it has.
+  rmSync(join(dir, 'node_modules', '@homeroom'), { recursive: true, force: true })
+  npm(dir, ['install', '--no-save', tarball])
+  return dir
+}
+
+/** Bundles a page's script (TSX allowed) with the app's own node_modules; returns the JavaScript. */
+export async function bundlePage(appDir: string, name: string, source: string): Promise<string> {
+  const file = join(appDir, `${name}.tsx`)
+  writeFileSync(file, source)
+  const result = await build({
+    absWorkingDir: appDir,
+    entryPoints: [file],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    jsx: 'automatic',
+    define: { 'process.env.NODE_ENV': '"development"' },
+    write: false,
+    logLevel: 'silent',
+  })
+  return result.outputFiles[0].text
+}
+
+export interface AppServer {
+  /** `http://127.0.0.1:<port>`: a loopback origin, so the pages may reach the server under Chromium's local network access rules. */
+  origin: string
+  close(): Promise<void>
+}
+
+/** Serves `/<name>.html` (loading `/<name>.js`) for each bundled page, on an ephemeral loopback port. */
+export async function servePages(pages: Record<string, string>): Promise<AppServer> {
+  const server = createServer((request, response) => {
+    const [name, ext] = new URL(request.url ?? '/', 'http://x').pathname.slice(1).split('.')
+    if (ext === 'js' && pages[name] !== undefined) return response.writeHead(200, { 'Content-Type': 'text/javascript' }).end(pages[name])
+    if (ext === 'html' && pages[name] !== undefined) {
+      return response.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><meta charset="utf-8"><div id="app"></div><script type="module" src="/${name}.js"></script>`)
+    }
+    // No favicon: an empty answer rather than a 404 in the console.
+    response.writeHead(request.url === '/favicon.ico' ? 204 : 404).end()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return { origin: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) }
+}
