@@ -139,6 +139,8 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     },
   }
 
+  const keepalive = new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log, metrics })
+  const connectionEvents = new ConnectionEvents(app)
   // Several instances: updates and presence travel through Redis (see docs/scaling.md).
   const redis = config.redisUrl ? new RedisSync({ url: config.redisUrl, instanceId: config.instanceId, prefix: config.redisKeyPrefix, metrics, log, store: store.kind }) : undefined
   const server = new Server({
@@ -150,10 +152,10 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     // Idle timeout, plus WebSocket pings every interval whose pongs count as life (server/keepalive.ts).
     timeout: config.websocket.pingTimeoutMs,
     onConfigure: async ({ instance }) => {
-      new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log }).attach(instance)
+      keepalive.attach(instance)
       routeConsoleContext(instance)
     },
-    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, new ConnectionEvents(app), ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, connectionEvents, ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
@@ -190,6 +192,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       messagesTotal: metrics.messageCount,
       messagesPerSec: metrics.messageRate(),
       uptimeSec: Math.round(process.uptime()),
+      users: connectionEvents.users((request) => keepalive.rttOf(request)),
     }),
     async start() {
       await server.listen()
