@@ -2,7 +2,7 @@
 // document, an IndexedDB copy of each document for offline work, the same write rules as the
 // server's guard, and recovery when the server refuses a change. A copy that holds changes the
 // server has not acknowledged is never dropped by a refusal: only by the app (`discard`).
-import { deniesAccess } from '../refusals.ts'
+import { deniesAccess, unknownRootOf } from '../refusals.ts'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import * as Y from 'yjs'
@@ -61,8 +61,6 @@ export class NotAllowed extends Error {
 const REJECTED = /^(forbidden-write|frozen|too-large|bad-message)\b/
 /** Reasons after which retrying the same change later is fine. */
 const RETRY = /^rate-limited\b/
-/** A refused write to a root the surface does not have (an editor bound to the wrong field): reloading would not help. */
-const UNKNOWN_ROOT = /^forbidden-write: ([^/\s]+)\S* \(\S+ has /
 /** Where the acknowledged snapshot is kept in a document's IndexedDB database. */
 const ACKNOWLEDGED_KEY = 'homeroom:acknowledged'
 const MAX_RETRY_MS = 30_000
@@ -226,7 +224,8 @@ export class Handle extends Emitter<HandleEvents> {
       onAuthenticationFailed: ({ reason }) => void this.authenticationFailed(reason),
       onClose: ({ event }) => {
         if (this.recovering || this.provider !== provider) return
-        if (UNKNOWN_ROOT.test(event.reason)) void this.refuse(event.reason)
+        // A write to a root the surface lacks (an editor bound to the wrong field) comes back after any reload: refuse.
+        if (unknownRootOf(event.reason) !== undefined) void this.refuse(event.reason)
         else if (REJECTED.test(event.reason)) void this.recover(event.reason)
         else if (RETRY.test(event.reason)) this.retry()
       },
