@@ -105,6 +105,10 @@ export class Handle extends Emitter<HandleEvents> {
     this.ref = ref
     this.surface = surface
     const doc = (this.doc = new Y.Doc())
+    if (session.identified) {
+      this.connect(doc)
+      return
+    }
     // Opened before the session's first token: connects once it is known; `ready` waits for it.
     let loaded!: () => void
     this.ready = new Promise((resolve) => (loaded = resolve))
@@ -361,6 +365,11 @@ export class Session extends Emitter<SessionEvents> {
     // A socket can look open long after the network is gone; the browser knows sooner.
     globalThis.addEventListener?.('offline', this.goOffline)
     globalThis.addEventListener?.('online', this.goOnline)
+  }
+
+  /** True once a token is known (at once for a token string). */
+  get identified(): boolean {
+    return this.current !== undefined
   }
 
   /** The user the token names (read, not verified: the server verifies). Known once `ready` resolved. */
