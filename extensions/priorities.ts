@@ -20,5 +20,6 @@ export const EXTENSION_PRIORITY = {
   http: 130,
   ywebsocket: 120,
   observers: 110,
+  connectionEvents: 105,
   redis: 50,
 } as const

@@ -15,6 +15,12 @@ import { rosterRoutes } from './routes/roster.ts'
 import { notificationRoutes } from './routes/notifications.ts'
 import { dashboardRoutes } from './routes/dashboards.ts'
 import { fileRoutes } from './routes/files.ts'
+import { eventRoutes } from './routes/events.ts'
+import { meRoutes } from './routes/me.ts'
+import { eventTypeRoutes } from './routes/event-types.ts'
+import { EventIngress } from './events/ingress.ts'
+import { eventStore } from './store/events.ts'
+import { EventsOut, type Publisher } from './events/outbound.ts'
 import { startRetentionTimer } from './retention.ts'
 import { openStore } from './store/open.ts'
 import type { Store } from './store/types.ts'
@@ -28,6 +34,7 @@ import { Presence } from '../extensions/presence.ts'
 import { ServerClock } from '../extensions/server-clock.ts'
 import { Signaling } from '../extensions/signaling.ts'
 import { Observers } from '../extensions/observers/registry.ts'
+import { ConnectionEvents } from '../extensions/connection-events.ts'
 import { PollObserver } from '../extensions/observers/poll.ts'
 import { ClassroomObserver } from '../extensions/observers/classroom.ts'
 import { SystemStatusObserver } from '../extensions/observers/system-status.ts'
@@ -81,7 +88,9 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const sockets = new Set<Socket>()
 
   // Completed below: observers need the app, and the app needs the server they are part of.
-  const app = { config, log, metrics, store, identities, directory, clock } as HomeroomServer
+  const events = eventStore(store)
+  const eventsOut = new EventsOut({ config, log, metrics, claims: store })
+  const app = { config, log, metrics, store, eventStore: events, eventsOut: eventsOut as Publisher, identities, directory, clock } as HomeroomServer
   const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
   // Read rules see live documents, or recent copies: a refused opening never replays a document by itself.
   const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
@@ -136,18 +145,22 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log }).attach(instance)
       routeConsoleContext(instance)
     },
-    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, new ConnectionEvents(app), ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
   let stopping: Promise<void> | undefined
   let stopRetention: (() => void) | undefined
+  // Events from a back end's Redis stream (docs/integration.md).
+  const ingress = config.redisUrl ? new EventIngress(app, config.redisUrl) : undefined
 
   Object.assign(app, {
     config,
     log,
     metrics,
     store,
+    eventStore: events,
+    eventsOut,
     identities,
     directory,
     limits,
@@ -174,6 +187,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       await server.listen()
       const port = server.address.port
       stopRetention = startRetentionTimer(app)
+      ingress?.start()
       warnIfPlaygroundExposed(config, log)
       log.info({ port, host: config.host, store: store.kind }, `Homeroom listening on http://${config.host}:${port} (WebSocket on the same port)`)
       return { port }
@@ -181,17 +195,19 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     stop() {
       stopping ??= (async () => {
         stopRetention?.()
+        await ingress?.stop()
         persistence.snapshotEverything()
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())
         await Promise.race([server.destroy(), timeout])
         for (const socket of sockets) socket.destroy()
+        await eventsOut.stop()
         await store.close()
         log.info('stopped')
       })()
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
   return app
 }
 

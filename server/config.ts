@@ -76,6 +76,16 @@ const schema = z.object({
   EMERGENCY_MAX_ESCALATIONS: int(0, 100).default(3),
   ALERT_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   ALERT_WEBHOOK_SECRET: z.string().min(8).optional(),
+  // Events in and out (docs/integration.md)
+  EVENTS_STREAM: z.string().min(1).max(200).optional(),
+  EVENTS_DEAD_LETTER_STREAM: z.string().min(1).max(200).optional(),
+  EVENTS_MAX_ATTEMPTS: int(1, 100).default(5),
+  EVENTS_RETRY_MS: int(10, 600_000).default(1000),
+  EVENTS_CLAIM_AFTER_MS: int(100, 3_600_000).default(30_000),
+  EVENTS_OUT_STREAM: z.string().min(1).max(200).optional(),
+  EVENTS_OUT_MAXLEN: int(100, 100_000_000).default(100_000),
+  EVENTS_WEBHOOK_URL: url(['http:', 'https:']).optional(),
+  EVENTS_WEBHOOK_SECRET: z.string().min(8).optional(),
 })
 
 type Env = z.infer<typeof schema>
@@ -142,6 +152,21 @@ export interface Config {
   retention: { chatDays: number; busTrailDays: number }
   bus: { staleAfterS: number }
   emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
+  events: {
+    /** The Redis stream events are consumed from (with REDIS_URL), its consumer group's dead letters, and the retry policy. */
+    stream: string
+    deadLetterStream: string
+    maxAttempts: number
+    /** Wait before the first retry of a failed event; each further retry waits twice as long. */
+    retryMs: number
+    /** Entries a consumer holds unacknowledged this long (it crashed) are claimed by another. */
+    claimAfterMs: number
+    /** The Redis stream outbound events are added to, trimmed to about `outMaxLen` entries. */
+    outStream: string
+    outMaxLen: number
+    webhookUrl?: string
+    webhookSecret?: string
+  }
 }
 
 /** A bad value as it may be printed: secrets never, URLs without their credentials. */
@@ -238,6 +263,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxEscalations: e.EMERGENCY_MAX_ESCALATIONS,
       webhookUrl: e.ALERT_WEBHOOK_URL,
       webhookSecret: e.ALERT_WEBHOOK_SECRET,
+    },
+    events: {
+      stream: e.EVENTS_STREAM ?? `${e.REDIS_KEY_PREFIX}events`,
+      deadLetterStream: e.EVENTS_DEAD_LETTER_STREAM ?? `${e.EVENTS_STREAM ?? `${e.REDIS_KEY_PREFIX}events`}:dead`,
+      maxAttempts: e.EVENTS_MAX_ATTEMPTS,
+      retryMs: e.EVENTS_RETRY_MS,
+      claimAfterMs: e.EVENTS_CLAIM_AFTER_MS,
+      outStream: e.EVENTS_OUT_STREAM ?? `${e.REDIS_KEY_PREFIX}events-out`,
+      outMaxLen: e.EVENTS_OUT_MAXLEN,
+      webhookUrl: e.EVENTS_WEBHOOK_URL,
+      webhookSecret: e.EVENTS_WEBHOOK_SECRET,
     },
   }
 }

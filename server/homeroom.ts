@@ -10,12 +10,18 @@ import type { Identities } from './identity.ts'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
 import type { Store } from './store/types.ts'
+import type { EventStore } from './store/events.ts'
+import type { Publisher } from './events/outbound.ts'
 
 export interface Homeroom {
   readonly config: Config
   readonly log: Logger
   readonly metrics: Metrics
   readonly store: Store
+  /** Events received from back ends, by id (server/events/incoming.ts). */
+  readonly eventStore: EventStore
+  /** Outbound events: the stream and the events webhook (server/events/outbound.ts). */
+  readonly eventsOut: Publisher
   readonly identities: Identities
   /** Who the server has seen per school, and the school's members for targeting (roster plus directory). */
   readonly directory: Directory

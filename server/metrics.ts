@@ -52,6 +52,46 @@ export class Metrics {
     labelNames: ['where'],
     registers: [this.registry],
   })
+  // Events in (docs/integration.md)
+  readonly eventsProcessed = new client.Counter({
+    name: 'homeroom_events_processed_total',
+    help: 'Events received and delivered, by source (stream, http) and outcome (new, duplicate: an id received before)',
+    labelNames: ['source', 'outcome'],
+    registers: [this.registry],
+  })
+  readonly eventsFailed = new client.Counter({
+    name: 'homeroom_events_failed_total',
+    help: 'Failed attempts to deliver a stream event (each is retried, or dead-lettered after EVENTS_MAX_ATTEMPTS)',
+    registers: [this.registry],
+  })
+  readonly eventsDeadLettered = new client.Counter({
+    name: 'homeroom_events_dead_lettered_total',
+    help: 'Stream events moved to the dead-letter stream, by reason (bad-event, conflict, attempts)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  })
+  readonly eventsLag = new client.Gauge({
+    name: 'homeroom_events_lag',
+    help: 'Entries of the events stream no consumer of the group has read yet',
+    registers: [this.registry],
+  })
+  readonly eventsPending = new client.Gauge({
+    name: 'homeroom_events_pending',
+    help: 'Entries of the events stream read by a consumer and not yet acknowledged',
+    registers: [this.registry],
+  })
+  readonly eventsOut = new client.Counter({
+    name: 'homeroom_events_out_total',
+    help: 'Outbound events published (once cluster-wide), by type',
+    labelNames: ['type'],
+    registers: [this.registry],
+  })
+  readonly eventsOutFailed = new client.Counter({
+    name: 'homeroom_events_out_failures_total',
+    help: 'Outbound events that could not be published (Redis or the store unreachable), by type',
+    labelNames: ['type'],
+    registers: [this.registry],
+  })
 
   /** Messages received so far, and the rate over the last sampling window. */
   messageCount = 0

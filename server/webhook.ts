@@ -1,5 +1,7 @@
-// Alert webhook: POSTs a JSON event to ALERT_WEBHOOK_URL, signed with ALERT_WEBHOOK_SECRET,
-// retried with exponential backoff; every attempt is logged and counted.
+// A signed webhook: POSTs a JSON event to a URL, signed with a secret, retried with exponential
+// backoff; every attempt is logged and counted. Two are configured: the escalation webhook
+// (ALERT_WEBHOOK_URL / _SECRET) and the events webhook (EVENTS_WEBHOOK_URL / _SECRET, every
+// outbound event: server/events/outbound.ts).
 //
 // Headers: `X-Homeroom-Event` (event name), `X-Homeroom-Delivery` (one id per event, the same on
 // every retry, so receivers can drop duplicates), `X-Homeroom-Timestamp` (ms since the epoch of
@@ -20,6 +22,8 @@ export interface WebhookOptions {
   /** Wait before the first retry; each further retry waits twice as long. */
   backoffMs?: number
   timeoutMs?: number
+  /** The attempts counter's name: one per webhook. */
+  metricName?: string
 }
 
 export function signature(secret: string, timestamp: string, body: string): string {
@@ -30,15 +34,16 @@ export function signature(secret: string, timestamp: string, body: string): stri
 const retryable = (status: number): boolean => status >= 500 || status === 408 || status === 429
 
 export class Webhook {
-  private readonly options: Required<Omit<WebhookOptions, 'url' | 'secret'>> & Pick<WebhookOptions, 'url' | 'secret'>
+  private readonly options: Required<Omit<WebhookOptions, 'url' | 'secret' | 'metricName'>> & Pick<WebhookOptions, 'url' | 'secret'>
   private readonly deliveries: client.Counter<'outcome'>
   private stopped = false
 
   constructor(options: WebhookOptions) {
-    this.options = { attempts: 5, backoffMs: 500, timeoutMs: 5000, ...options }
+    const { metricName = 'homeroom_webhook_attempts_total', ...rest } = options
+    this.options = { attempts: 5, backoffMs: 500, timeoutMs: 5000, ...rest }
     this.deliveries = new client.Counter({
-      name: 'homeroom_webhook_attempts_total',
-      help: 'Alert webhook attempts, by outcome (delivered, retry, failed)',
+      name: metricName,
+      help: 'Webhook attempts, by outcome (delivered, retry, failed)',
       labelNames: ['outcome'],
       registers: [options.metrics.registry],
     })

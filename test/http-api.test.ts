@@ -117,6 +117,10 @@ test('GET /api/v1/openapi.json is valid OpenAPI 3.1 with every contract route an
     ['patch', '/api/v1/dashboards/{school}/{name}', [400, 401, 403, 413, 429]],
     ['post', '/api/v1/files', [400, 401, 403, 413, 429]],
     ['get', '/api/v1/files/{id}', [401, 403, 404, 429]],
+    ['post', '/api/v1/events', [400, 401, 403, 409, 413, 429]],
+    ['get', '/api/v1/me/inbox', [400, 401, 403, 429]],
+    ['put', '/api/v1/me/inbox/{id}/read', [400, 401, 403, 404, 429]],
+    ['post', '/api/v1/me/inbox/read-all', [400, 401, 403, 429]],
   ]
   for (const [method, path, statuses] of routes) {
     const operation = spec.paths[path]?.[method]

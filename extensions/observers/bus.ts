@@ -87,6 +87,8 @@ export class BusObserver implements Observer {
         const alerts = mapOf(d, 'alerts')
         for (const [id, alert] of writes) if (!sameJson(alerts.get(id), alert)) alerts.set(id, alert)
       })
+      // An episode's end rewrites its alert under the same id: the event is its start.
+      for (const [id, alert] of writes) this.publish(ref, id, alert)
     }
     if (arrived) await this.tellParents(ref, arrived.id, arrived.stop, fix.at)
   }
@@ -108,6 +110,11 @@ export class BusObserver implements Observer {
     })
   }
 
+  /** `bus.<type>` out, once per alert id. */
+  private publish(ref: DocRef, id: string, alert: BusAlert): void {
+    this.app.eventsOut.publish({ type: `bus.${alert.type}`, id: `bus.${alert.type}:${ref.name}:${id}`, school: ref.school, at: alert.at, data: { bus: ref.name, alert: id, ...alert } })
+  }
+
   /** A stale alert `BUS_STALE_AFTER_S` after this fix unless another arrives first. */
   private armStale(ref: DocRef, fix: Fix, receivedAt: number): void {
     const afterS = this.app.config.bus.staleAfterS
@@ -122,6 +129,7 @@ export class BusObserver implements Observer {
             const alerts = mapOf(d, 'alerts')
             if (!alerts.has(id)) alerts.set(id, { type: 'stale', at: this.app.clock.now(), detail: { lastFixAt: fix.at, afterS } } satisfies BusAlert)
           })
+          this.publish(ref, id, mapOf(await this.app.peek(ref.name), 'alerts').get(id) as BusAlert)
         }),
       )
     })

@@ -8,7 +8,8 @@ import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { RosterMember } from '../../server/store/types.ts'
 import type { Webhook } from '../../server/webhook.ts'
-import { finiteNumber, mapOf } from '../../docs-model/common.ts'
+import * as map from 'lib0/map'
+import { finiteNumber, mapOf, record } from '../../docs-model/common.ts'
 import type { Broadcast } from '../../docs-model/surfaces/emergency/surface.ts'
 import { broadcastOf, escalationsOf, nextEscalationAt, raiseLevel, targetsOf } from '../../docs-model/surfaces/emergency/state.ts'
 import { inboxName } from '../../docs-model/surfaces/inbox/surface.ts'
@@ -32,6 +33,8 @@ export class EmergencyObserver implements Observer {
   private readonly deadlines: Deadlines
   private readonly serial = new Serial()
   private readonly counts: Coalescer
+  /** Per emergency, the users whose acknowledgement this process published. */
+  private readonly acksPublished = new Map<string, Set<string>>()
 
   constructor(app: Homeroom, webhook: Webhook) {
     this.app = app
@@ -79,6 +82,7 @@ export class EmergencyObserver implements Observer {
         if (starting) void contain(this.app, 'emergency.announce', () => this.announce(ref, broadcast, targets))
         // Reaching nobody is itself the alarm: the school's admins and directors hear of it at once.
         if (starting && targets.length === 0) void contain(this.app, 'emergency.no-recipients', () => this.noRecipients(ref, broadcast, members))
+        this.publishAcks(ref, targets, acks)
         if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
           const now = this.app.clock.now()
           await derive(this.app, this.name, name, (d) => {
@@ -108,6 +112,18 @@ export class EmergencyObserver implements Observer {
     const closed = ids.filter((user) => !open.includes(user))
     for (const batch of [...chunks(open, FAN_OUT_BATCH), ...chunks(closed, FAN_OUT_BATCH)]) await notify(this.app, ref.school, batch, `emergency:${id}`, item)
     this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced')
+    this.app.eventsOut.publish({ type: 'emergency.created', id: `emergency.created:${ref.name}`, school: ref.school, at: item.at, data: { emergency: ref.name, title: broadcast.title, level: broadcast.level, targetRoles: broadcast.targetRoles, targeted: targets.length } })
+  }
+
+  /** `emergency.acknowledged` once per targeted user who acknowledged (ids are stable; this process skips those it published). */
+  private publishAcks(ref: DocRef, targets: RosterMember[], acks: Y.Map<unknown>): void {
+    const published = map.setIfUndefined(this.acksPublished, ref.name, () => new Set<string>())
+    for (const member of targets) {
+      if (!acks.has(member.id) || published.has(member.id)) continue
+      published.add(member.id)
+      const at = finiteNumber(record(acks.get(member.id))?.at) ?? this.app.clock.now()
+      this.app.eventsOut.publish({ type: 'emergency.acknowledged', id: `emergency.acknowledged:${ref.name}:${member.id}`, school: ref.school, at, data: { emergency: ref.name, user: member.id, role: member.role } })
+    }
   }
 
   /** An emergency that targets nobody: an urgent item for the admins and directors, and the webhook, once. */
@@ -186,6 +202,7 @@ export class EmergencyObserver implements Observer {
           at,
           data: { emergency: name, escalation: step, level, unacknowledged: missing.map((m) => m.id) },
         })
+        this.app.eventsOut.publish({ type: 'emergency.escalated', id: `emergency.escalated:${name}:${step}`, school: ref.school, at, data: { emergency: name, title: broadcast.title, level, escalation: step, unacknowledged: missing.map((m) => m.id) } })
         void this.webhook.send('emergency.escalated', `${name}:escalation:${step}`, {
           school: ref.school,
           emergency: ref.params.id,

@@ -95,6 +95,7 @@ export class ExamObserver implements Observer {
           })
           status = due
           this.app.log.info({ doc: name, status }, 'exam status changed')
+          if (due === 'open') this.app.eventsOut.publish({ type: 'exam.opened', id: `exam.opened:${name}`, school: ref.school, at: schedule.opensAt, data: { exam: name } })
         }
         if (status === 'closed') {
           this.deadlines.clear(name)
@@ -160,6 +161,7 @@ export class ExamObserver implements Observer {
     }
     await derive(this.app, this.name, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', this.app.clock.now()))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')
+    this.app.eventsOut.publish({ type: 'exam.closed', id: `exam.closed:${exam.name}`, school, at: closedAt, data: { exam: exam.name, scores: Object.fromEntries(scores) } })
   }
 
   /**
@@ -187,16 +189,24 @@ export class ExamObserver implements Observer {
     void contain(this.app, 'exam.submission', () =>
       this.serial.run(ref.name, async () => {
         let submittedAt: number | undefined
+        let stamped = false
         await derive(this.app, this.name, ref.name, (d) => {
           const current = mapOf(d, 'status')
           if (current.get('state') === 'submitted') {
-            if (!current.has('submittedAt')) current.set('submittedAt', this.app.clock.now())
+            if (!current.has('submittedAt')) {
+              current.set('submittedAt', this.app.clock.now())
+              stamped = true
+            }
             submittedAt = current.get('submittedAt') as number
           } else if (current.has('submittedAt')) {
             current.delete('submittedAt')
             current.set('reopenedAt', this.app.clock.now())
           }
         })
+        if (stamped) {
+          const exam = examName(ref.school, ref.params.exam)
+          this.app.eventsOut.publish({ type: 'exam.submitted', id: `exam.submitted:${ref.name}`, school: ref.school, at: submittedAt!, data: { exam, user: ref.params.user } })
+        }
         const result = examResultName(ref.school, ref.params.exam, ref.params.user)
         if (submittedAt === undefined) await syncMap(this.app, this.name, result, 'result', {}, { prune: true })
         else await this.grade(ref, mapOf(await this.app.peek(examKeyName(ref.school, ref.params.exam)), 'key'), submittedAt)

@@ -153,6 +153,8 @@ export class PollObserver implements Observer {
       }
     }
     await syncMap(this.app, this.name, poll, 'results', results, { prune: true })
+    const { school } = resolve(poll).ref
+    this.app.eventsOut.publish({ type: 'poll.closed', id: `poll.closed:${poll}:${meta.closesAt}`, school, at: meta.closesAt, data: { poll, tallies: tallies(votes, meta), ...results } })
   }
 
   /** The poll's tally with every changed ballot applied: built by a full count when there is none yet. */

@@ -62,7 +62,11 @@ export class ProctoringObserver implements Observer {
           const map = mapOf(doc, 'alerts')
           for (const [id, alert] of batch) if (!sameJson(map.get(id), alert)) map.set(id, alert)
         })
-        for (const [id, alert] of batch) if (notifiesStaff(alert.severity)) await this.notify(student, id, alert)
+        for (const [id, alert] of batch) {
+          // One event per alert and severity: a repeat only raises `count`.
+          this.app.eventsOut.publish({ type: 'proctoring.alert', id: `proctoring.alert:${monitor}:${id}:${alert.severity}`, school: student.school, data: { exam: examName(student.school, student.params.exam), monitor, alert: id, ...alert } })
+          if (notifiesStaff(alert.severity)) await this.notify(student, id, alert)
+        }
       }),
     )
   }

@@ -25,28 +25,31 @@ import { NO_RECIPIENTS } from '../directory.ts'
 const DELIVERY_BATCH = 100
 const segment = z.string().regex(SEGMENT)
 /** A link the client may follow: a path on the app, or http(s). Never `javascript:` and friends. */
-const actionUrl = z
+export const actionUrl = z
   .string()
   .max(500)
   .refine((v) => /^\/(?!\/)/.test(v) || /^https?:\/\//i.test(v), 'must be a path starting with / or an http(s) URL')
+
+/** Who a notification is for (resolved through the roster). */
+export const notificationTargets = z
+  .object({ users: z.array(userId).max(10_000).optional(), roles: z.array(z.enum(ROLES)).max(8).optional(), classes: z.array(segment).max(1000).optional() })
+  .refine((t) => (t.users?.length ?? 0) + (t.roles?.length ?? 0) + (t.classes?.length ?? 0) > 0, 'name at least one user, role or class')
+
+/** A notification's `data`: bounded, since it is copied into every inbox. */
+export const notificationData = z.unknown().refine((v) => JSON.stringify(v ?? null).length <= 16 * 1024, 'at most 16 KiB of JSON: it is copied into every inbox')
 
 const notificationBody = z
   .object({
     /** Optional idempotency key: posting the same id again delivers nothing new. */
     id: segment.optional(),
     school: segment,
-    targets: z
-      .object({ users: z.array(userId).max(10_000).optional(), roles: z.array(z.enum(ROLES)).max(8).optional(), classes: z.array(segment).max(1000).optional() })
-      .refine((t) => (t.users?.length ?? 0) + (t.roles?.length ?? 0) + (t.classes?.length ?? 0) > 0, 'name at least one user, role or class'),
+    targets: notificationTargets,
     type: z.string().min(1).max(64),
     title: z.string().min(1).max(200),
     body: z.string().max(4000),
     priority: z.enum(PRIORITIES).default('normal'),
     actionUrl: actionUrl.optional(),
-    data: z
-      .unknown()
-      .refine((v) => JSON.stringify(v ?? null).length <= 16 * 1024, 'at most 16 KiB of JSON: it is copied into every inbox')
-      .optional(),
+    data: notificationData.optional(),
   })
   .strict()
 
@@ -130,7 +133,7 @@ async function answerRepeat(app: Homeroom, school: string, recipients: string[],
   await deliverInBatches(app, school, missing, key, { ...content, at: first.at })
 }
 
-async function deliverInBatches(app: Homeroom, school: string, recipients: string[], key: string, item: InboxItem): Promise<void> {
+export async function deliverInBatches(app: Homeroom, school: string, recipients: string[], key: string, item: InboxItem): Promise<void> {
   // In batches: each recipient's inbox is loaded to be written, and a school may hold thousands.
   for (let i = 0; i < recipients.length; i += DELIVERY_BATCH) {
     await deliver(app.hocuspocus, school, recipients.slice(i, i + DELIVERY_BATCH), key, item)
@@ -153,7 +156,7 @@ function sameContent(stored: unknown, content: ItemContent): boolean {
 }
 
 /** JSON with object keys sorted and undefined members left out, so equal values serialise alike. */
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`
   if (value !== null && typeof value === 'object') {
     const members = Object.entries(value as Record<string, unknown>)

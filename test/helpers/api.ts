@@ -10,7 +10,7 @@ export interface ApiResponse {
 }
 
 export async function api(
-  server: TestServer,
+  server: Pick<TestServer, 'http'>,
   method: string,
   path: string,
   options: { token?: string; json?: unknown; body?: Uint8Array | string; headers?: Record<string, string> } = {},

@@ -1,7 +1,7 @@
 // A real SQLite store whose operations can be made to fail on demand, to test error paths.
 import { SqliteStore } from '../../server/store/sqlite.ts'
 
-export type FaultyOp = 'append' | 'latestSnapshot' | 'writeSnapshot'
+export type FaultyOp = 'append' | 'latestSnapshot' | 'writeSnapshot' | 'roster'
 
 export class FaultyStore extends SqliteStore {
   /** Remaining failures per operation; -1 fails forever. */
@@ -39,5 +39,10 @@ export class FaultyStore extends SqliteStore {
   override async writeSnapshot(...args: Parameters<SqliteStore['writeSnapshot']>) {
     this.trip('writeSnapshot')
     return super.writeSnapshot(...args)
+  }
+
+  override async roster(...args: Parameters<SqliteStore['roster']>) {
+    this.trip('roster')
+    return super.roster(...args)
   }
 }

@@ -1,0 +1,112 @@
+// Events out: the facts a back end cares about (an exam closed with its scores, an emergency
+// escalated, a bus arrived …), published once cluster-wide under a stable id to the outbound
+// Redis stream (EVENTS_OUT_STREAM) and, when EVENTS_WEBHOOK_URL is set, to the signed events
+// webhook (server/webhook.ts). Observers may derive the same fact on several instances or again
+// after a restart: the id decides once. With Redis, one script sets a dedup key (kept
+// DEDUP_TTL_S) and adds the stream entry atomically, so an event is in the stream exactly once
+// or not at all, and the instance that added it calls the webhook; without Redis a store claim
+// decides. Publishing never throws and never delays the observer that calls it.
+import { Redis } from 'ioredis'
+import type { Config } from '../config.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import type { ClaimStore } from '../store/types.ts'
+import { Webhook } from '../webhook.ts'
+
+/** Dedup keys outlive any re-derivation worth caring about; consumers de-duplicate by id beyond that. */
+const DEDUP_TTL_S = 8 * 24 * 3600
+
+export const OUTBOUND_TYPES = [
+  'exam.opened',
+  'exam.submitted',
+  'exam.closed',
+  'proctoring.alert',
+  'emergency.created',
+  'emergency.acknowledged',
+  'emergency.escalated',
+  'bus.arrived',
+  'bus.speeding',
+  'bus.off_route',
+  'bus.stale',
+  'poll.closed',
+  'notification.undelivered',
+  'user.connected',
+  'user.disconnected',
+] as const
+export type OutboundType = (typeof OUTBOUND_TYPES)[number]
+
+export interface OutboundEvent {
+  type: OutboundType
+  /** Stable: the same fact derived again carries the same id. */
+  id: string
+  school: string
+  /** When the fact happened (ms since the epoch); now when left out. */
+  at?: number
+  data: Record<string, unknown>
+}
+
+export interface Publisher {
+  /** Publishes once per id, in the background. */
+  publish(event: OutboundEvent): void
+}
+
+/** SET NX the dedup key, and only then XADD: both or neither. */
+const PUBLISH_ONCE = `if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+end
+return false`
+
+export class EventsOut implements Publisher {
+  private readonly config: Config
+  private readonly log: Logger
+  private readonly metrics: Metrics
+  private readonly claims: ClaimStore
+  private readonly redis?: Redis
+  private readonly webhook: Webhook
+  private readonly inFlight = new Set<Promise<void>>()
+
+  constructor(options: { config: Config; log: Logger; metrics: Metrics; claims: ClaimStore }) {
+    const { config, log, metrics } = options
+    this.config = config
+    this.log = log
+    this.metrics = metrics
+    this.claims = options.claims
+    if (config.redisUrl) {
+      this.redis = new Redis(config.redisUrl, { lazyConnect: true })
+      this.redis.on('error', () => {}) // failed publishes are logged one by one
+    }
+    this.webhook = new Webhook({ url: config.events.webhookUrl, secret: config.events.webhookSecret, log, metrics, metricName: 'homeroom_events_webhook_attempts_total' })
+  }
+
+  publish(event: OutboundEvent): void {
+    if (!this.redis && !this.webhook.enabled) return
+    const done = this.publishOnce({ ...event, at: event.at ?? Date.now() }).catch((error) => {
+      this.metrics.eventsOutFailed.inc({ type: event.type })
+      this.log.error({ err: error, event: event.type, id: event.id }, 'publishing an outbound event failed')
+    })
+    this.inFlight.add(done)
+    void done.finally(() => this.inFlight.delete(done))
+  }
+
+  private async publishOnce(event: Required<OutboundEvent>): Promise<void> {
+    const { type, id, school, at, data } = event
+    const { prefix, outStream, outMaxLen } = { prefix: this.config.redisKeyPrefix, ...this.config.events }
+    let first: boolean
+    if (this.redis) {
+      const fields = ['id', id, 'type', type, 'school', school, 'at', String(at), 'data', JSON.stringify(data)]
+      first = (await this.redis.eval(PUBLISH_ONCE, 2, `${prefix}event-out:${id}`, outStream, DEDUP_TTL_S, outMaxLen, ...fields)) !== null
+    } else {
+      first = await this.claims.claim(`event-out:${id}`)
+    }
+    if (!first) return
+    this.metrics.eventsOut.inc({ type })
+    if (this.webhook.enabled) await this.webhook.send(type, id, { school, at, data })
+  }
+
+  /** Ends webhook retries, waits for the publishes under way, then closes. */
+  async stop(): Promise<void> {
+    this.webhook.stop() // no further retries
+    await Promise.all(this.inFlight)
+    this.redis?.disconnect()
+  }
+}

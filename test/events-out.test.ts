@@ -1,0 +1,239 @@
+// Events out, on a server with a real Redis and a real webhook receiver that refuses each first
+// attempt: every derived fact a back end cares about (exam opened, submitted, closed with scores;
+// proctoring alerts; emergency created, acknowledged, escalated; bus arrived, speeding, off route,
+// stale; poll closed; users connecting and disconnecting) is one entry of the outbound stream and
+// one signed webhook delivery (after its retry), under a stable id. A second instance deriving
+// the same fact publishes nothing more. Deadlines follow a ManualClock.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { randomBytes } from 'node:crypto'
+import { Redis as IORedis } from 'ioredis'
+import { startServer, useServer, type TestServer } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, open, until, within } from './helpers/clients.ts'
+import { admin, claims, mintToken, student, teacher } from './helpers/tokens.ts'
+import { api } from './helpers/api.ts'
+import { putRoster, webhookReceiver, type WebhookReceiver } from './helpers/safety.ts'
+import { ManualClock } from './helpers/clock.ts'
+import { redisReachable, SHARED_REDIS_URL } from './helpers/services.ts'
+import { signature } from '../server/webhook.ts'
+import { answer, reportEvent, submit } from '../docs-model/surfaces/exam/surface.ts'
+import { setupPoll, vote } from '../docs-model/surfaces/poll/surface.ts'
+import { reportPosition } from '../docs-model/surfaces/bus/surface.ts'
+
+const SECRET = 'events-webhook-secret'
+const SERVICE_TOKEN = 'service-token-0123456789abcdef'
+const RUN = randomBytes(4).toString('hex')
+const OUT = `evout-${RUN}`
+const PREFIX = `evout-${RUN}:`
+let receiver: WebhookReceiver
+const clock = new ManualClock()
+const env = () => ({
+  SERVICE_TOKEN,
+  REDIS_URL: SHARED_REDIS_URL,
+  REDIS_KEY_PREFIX: PREFIX,
+  EVENTS_OUT_STREAM: OUT,
+  EVENTS_WEBHOOK_URL: receiver.url,
+  EVENTS_WEBHOOK_SECRET: SECRET,
+  EMERGENCY_ESCALATE_AFTER_S: '5',
+  BUS_STALE_AFTER_S: '5',
+})
+test.before(async () => {
+  receiver = await webhookReceiver({ failFirst: 1 })
+})
+const server = useServer(env, { clock })
+const redis = new IORedis(SHARED_REDIS_URL, { lazyConnect: true })
+let reachable = false
+test.before(async () => {
+  reachable = await redisReachable()
+  if (reachable) await redis.connect()
+  await putRoster(server, 's1', [
+    { id: 'u1', name: 'Ana', role: 'student', classes: ['7a'] },
+    { id: 'u2', name: 'Ben', role: 'student', classes: ['7a'] },
+    { id: 't1', name: 'Tess', role: 'teacher', classes: ['7a'] },
+    { id: 'a1', name: 'Ada', role: 'admin' },
+  ])
+})
+test.after.each(closeClients)
+test.after(async () => {
+  await receiver.close()
+  if (reachable) await redis.del(OUT)
+  redis.disconnect()
+})
+
+interface Out {
+  id: string
+  type: string
+  school: string
+  at: number
+  data: any
+}
+async function streamed(): Promise<Out[]> {
+  const entries = (await redis.xrange(OUT, '-', '+')) as Array<[string, string[]]>
+  return entries.map(([, f]) => {
+    const fields = Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]])))
+    return { id: fields.id, type: fields.type, school: fields.school, at: Number(fields.at), data: JSON.parse(fields.data) }
+  })
+}
+/** The one stream entry and the one webhook delivery of `id`, once both are there; asserts they agree. */
+async function published(id: string): Promise<Out> {
+  await until(async () => (await streamed()).some((e) => e.id === id) && receiver.deliveries.some((d) => d.body.delivery === id), { what: `${id} in the stream and at the webhook` })
+  const entries = (await streamed()).filter((e) => e.id === id)
+  const hooks = receiver.deliveries.filter((d) => d.body.delivery === id)
+  assert.is(entries.length, 1, `${id}: one stream entry`)
+  assert.is(hooks.length, 1, `${id}: one webhook delivery`)
+  const [entry] = entries
+  const hook = hooks[0]
+  assert.is(hook.headers['x-homeroom-event'], entry.type)
+  assert.is(hook.headers['x-homeroom-delivery'], id)
+  assert.is(hook.headers['x-homeroom-signature'], signature(SECRET, String(hook.headers['x-homeroom-timestamp']), hook.raw))
+  assert.equal(hook.body, { event: entry.type, delivery: id, school: entry.school, at: entry.at, data: entry.data })
+  return entry
+}
+const typesOf = async (prefix: string) => (await streamed()).filter((e) => e.type.startsWith(prefix)).map((e) => e.type)
+
+test('users connecting and disconnecting: one event each, signed, retried after a refusal', async () => {
+  if (!reachable) return
+  const client = await open(server, 's1/doc/d1', student('u1'))
+  const minute = Math.floor(Date.now() / 60_000)
+  const connected = await published(`user.connected:s1:u1:${minute}`)
+  assert.equal(connected.data, { user: 'u1', role: 'student', instance: server.app.config.instanceId })
+  assert.ok(receiver.attempts > receiver.deliveries.length, 'the first attempt was refused and retried')
+  client.provider.destroy()
+  await until(async () => (await streamed()).some((e) => e.type === 'user.disconnected'), { what: 'user.disconnected' })
+  const disconnected = (await streamed()).filter((e) => e.type === 'user.disconnected')
+  assert.is(disconnected.length, 1)
+  assert.match(disconnected[0].id, /^user\.disconnected:s1:u1:\d+$/)
+})
+
+test('an exam: opened, submitted, closed with scores, and its proctoring alerts', async () => {
+  if (!reachable) return
+  const t = await mintToken(teacher('t1', { classes: ['7a'] }))
+  const exam = connect(server.url, 's1/exam/x1', t)
+  const key = connect(server.url, 's1/exam/x1/key', t)
+  await within(Promise.all([exam.synced, key.synced]), DEADLINE_MS, 'teacher sync')
+  const opensAt = clock.now() + 1000
+  exam.doc.transact(() => {
+    exam.doc.getArray('questions').push([{ prompt: 'Q', choices: ['a', 'b'] }])
+    exam.doc.getMap('meta').set('title', 'Quiz')
+    exam.doc.getMap('meta').set('startsAt', new Date(opensAt).toISOString())
+    exam.doc.getMap('meta').set('durationSec', 60)
+  })
+  key.doc.getMap('key').set('0', 1)
+  await Promise.all([exam.acknowledged(), key.acknowledged()])
+  await until(async () => {
+    await clock.advanceTo(opensAt)
+    return exam.doc.getMap('meta').get('status') === 'open'
+  }, { what: 'exam open' })
+  assert.equal((await published('exam.opened:s1/exam/x1')).data, { exam: 's1/exam/x1' })
+
+  const sheet = await open(server, 's1/exam/x1/student/u1', student('u1'))
+  answer(sheet.doc, 0, 1)
+  reportEvent(sheet.doc, 'tab_switch', clock.now())
+  submit(sheet.doc)
+  await sheet.acknowledged()
+  const submitted = await published('exam.submitted:s1/exam/x1/student/u1')
+  assert.equal(submitted.data, { exam: 's1/exam/x1', user: 'u1' })
+  await until(async () => (await streamed()).some((e) => e.type === 'proctoring.alert'), { what: 'a proctoring alert' })
+  const first = (await streamed()).find((e) => e.type === 'proctoring.alert')!
+  assert.is(first.data.user, 'u1')
+  assert.is(first.data.type, 'tab_switch')
+  await published(first.id)
+
+  await until(async () => {
+    await clock.advanceTo(opensAt + 60_000)
+    return exam.doc.getMap('meta').get('status') === 'closed'
+  }, { what: 'exam closed' })
+  const closed = await published('exam.closed:s1/exam/x1')
+  assert.equal(closed.data, { exam: 's1/exam/x1', scores: { u1: 1 } })
+})
+
+test('a poll closing publishes its tallies once', async () => {
+  if (!reachable) return
+  const closesAt = clock.now() + 5000
+  const poll = await open(server, 's1/poll/p1', teacher('t1'))
+  setupPoll(poll.doc, 'Lunch?', ['pizza', 'soup'], closesAt)
+  await poll.acknowledged()
+  const ballot = await open(server, 's1/poll/p1/ballot/u2', student('u2'))
+  vote(ballot.doc, 1)
+  await ballot.acknowledged()
+  await until(async () => {
+    await clock.advanceTo(closesAt)
+    return poll.doc.getMap('results').has('closedAt')
+  }, { what: 'poll closed' })
+  const closed = await published(`poll.closed:s1/poll/p1:${closesAt}`)
+  assert.equal(closed.data.tallies, { 0: 0, 1: 1 })
+  assert.is(closed.data.total, 1)
+})
+
+test('an emergency: created, acknowledged per user, escalated', async () => {
+  if (!reachable) return
+  const started = await api(server, 'POST', '/api/v1/schools/s1/emergencies', { token: SERVICE_TOKEN, json: { title: 'Lockdown', message: 'Stay inside', level: 'critical', targetRoles: ['student'] } })
+  assert.is(started.status, 201)
+  const name = started.json.document
+  const created = await published(`emergency.created:${name}`)
+  assert.equal(created.data, { emergency: name, title: 'Lockdown', level: 'critical', targetRoles: ['student'], targeted: 2 })
+  const u1 = await open(server, name, student('u1'))
+  u1.doc.getMap('acks').set('u1', { at: clock.now() })
+  await u1.acknowledged()
+  assert.equal((await published(`emergency.acknowledged:${name}:u1`)).data, { emergency: name, user: 'u1', role: 'student' })
+  await until(async () => {
+    await clock.advance(5000)
+    return (await streamed()).some((e) => e.type === 'emergency.escalated')
+  }, { what: 'escalation' })
+  const escalated = await published(`emergency.escalated:${name}:1`)
+  assert.equal(escalated.data.unacknowledged, ['u2'])
+  assert.is((await typesOf('emergency.')).filter((t) => t === 'emergency.acknowledged').length, 1, 'u2 never acknowledged')
+})
+
+test('a bus: arrived, speeding, off route, stale; an episode is one event', async () => {
+  if (!reachable) return
+  const adminDoc = await open(server, 's1/bus/b1', admin())
+  adminDoc.doc.transact(() => {
+    adminDoc.doc.getMap('route').set('stops', [
+      { id: 'A', name: 'Depot', lat: 52.5, lng: 13.4, radiusM: 40 },
+      { id: 'B', name: 'School', lat: 52.51, lng: 13.4, radiusM: 40 },
+    ])
+    adminDoc.doc.getMap('route').set('speedLimitKmh', 50)
+  })
+  await adminDoc.acknowledged()
+  const car = await open(server, 's1/bus/b1', claims.driver('d1', { buses: ['b1'] }))
+  const t0 = clock.now()
+  const fixes = [
+    { lat: 52.5, lng: 13.4, speed: 0, heading: 0, at: t0 },
+    { lat: 52.502, lng: 13.4, speed: 70, heading: 0, at: t0 + 1000 },
+    { lat: 52.503, lng: 13.4, speed: 72, heading: 0, at: t0 + 2000 },
+    { lat: 52.504, lng: 13.41, speed: 30, heading: 0, at: t0 + 3000 },
+  ]
+  for (const fix of fixes) reportPosition(car.doc, fix)
+  await car.acknowledged()
+  await published(`bus.arrived:s1/bus/b1:arrived:A:${t0}`)
+  assert.is((await published(`bus.speeding:s1/bus/b1:speeding:${t0 + 1000}`)).data.bus, 's1/bus/b1')
+  await published(`bus.off_route:s1/bus/b1:off_route:${t0 + 3000}`)
+  assert.is((await typesOf('bus.speeding')).length, 1, 'two speeding fixes are one episode')
+  await until(async () => {
+    await clock.advance(5000)
+    return (await streamed()).some((e) => e.type === 'bus.stale')
+  }, { what: 'stale' })
+  await published(`bus.stale:s1/bus/b1:stale:${t0 + 3000}`)
+})
+
+test('a second instance publishing the same fact adds nothing', async () => {
+  if (!reachable) return
+  const other: TestServer = await startServer(env(), { clock })
+  try {
+    const event = { type: 'exam.closed', id: 'exam.closed:s1/exam/twice', school: 's1', data: { exam: 's1/exam/twice', scores: {} } } as const
+    server.app.eventsOut.publish(event)
+    other.app.eventsOut.publish(event)
+    await published(event.id)
+    // A third publish, after both settled, finds the id taken too.
+    other.app.eventsOut.publish(event)
+    const marker = { ...event, id: 'exam.closed:s1/exam/marker' }
+    other.app.eventsOut.publish(marker)
+    await published(marker.id)
+    assert.is((await streamed()).filter((e) => e.id === event.id).length, 1)
+  } finally {
+    await other.stop()
+  }
+})
+
+test.run()
