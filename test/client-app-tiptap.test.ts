@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { useServer } from './helpers/server.ts'
 import { chromiumAvailable, launch, screenshot } from './helpers/browser.ts'
-import { bundlePage, installApp, servePages, type AppServer } from './helpers/client-app.ts'
+import { bundlePages, servePages, type AppServer } from './helpers/client-app.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 import type { Claims } from '../server/identity.ts'
 
@@ -51,8 +51,7 @@ if (chromiumAvailable()) {
   let browser: Browser
   let pages: AppServer
   test.before(async () => {
-    const app = await installApp()
-    pages = await servePages({ editor: await bundlePage(app, 'editor', EDITOR_PAGE) })
+    pages = await servePages(await bundlePages({ editor: EDITOR_PAGE }))
     browser = await launch()
   })
   test.after(async () => {
