@@ -56,7 +56,7 @@ function Exam() {
   )
 }
 
-createRoot(document.getElementById('app')).render(
+createRoot(document.getElementById('root')).render(
   <HomeroomProvider session={session} fallback={<p>Signing in…</p>}>
     <Connection /><Inbox /><Exam />
   </HomeroomProvider>,

@@ -28,7 +28,7 @@ status.dataset.testid = 'status'
 document.body.append(status)
 doc.handle.on('refused', ({ reason, pending }) => (status.textContent = reason + ' — kept here: ' + pending.join(', ')))
 const editor = new Editor({
-  element: document.getElementById('app'),
+  element: document.getElementById('root'),
   extensions: [
     // Collaboration brings its own undo history.
     StarterKit.configure({ undoRedo: false }),

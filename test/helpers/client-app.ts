@@ -128,7 +128,7 @@ export async function servePages(pages: Record<string, string>): Promise<AppServ
     const [name, ext] = new URL(request.url ?? '/', 'http://x').pathname.slice(1).split('.')
     if (ext === 'js' && pages[name] !== undefined) return response.writeHead(200, { 'Content-Type': 'text/javascript' }).end(pages[name])
     if (ext === 'html' && pages[name] !== undefined) {
-      return response.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><meta charset="utf-8"><div id="app"></div><script type="module" src="/${name}.js"></script>`)
+      return response.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><meta charset="utf-8"><div id="root"></div><script type="module" src="/${name}.js"></script>`)
     }
     // No favicon: an empty answer rather than a 404 in the console.
     response.writeHead(request.url === '/favicon.ico' ? 204 : 404).end()
