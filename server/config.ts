@@ -88,6 +88,18 @@ const schema = z.object({
   EVENTS_OUT_MAXLEN: int(100, 100_000_000).default(100_000),
   EVENTS_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   EVENTS_WEBHOOK_SECRET: z.string().min(8).optional(),
+  UNDELIVERED_AFTER_S: int(5, 7 * 86400).default(300),
+  SCHOOL_TIMEZONE: z
+    .string()
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: zone })
+        return true
+      } catch {
+        return false
+      }
+    }, 'must be an IANA time zone such as Europe/Berlin')
+    .default('UTC'),
 })
 
 type Env = z.infer<typeof schema>
@@ -153,6 +165,8 @@ export interface Config {
     clockSkewS: number
   }
   snapshotEvery: number
+  /** The schools' time zone: where leaderboard weeks (Monday 00:00) and months begin. */
+  schoolTimeZone: string
   retention: { chatDays: number; busTrailDays: number; inboxDays: number }
   bus: { staleAfterS: number }
   emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
@@ -170,6 +184,8 @@ export interface Config {
     outMaxLen: number
     webhookUrl?: string
     webhookSecret?: string
+    /** An urgent or high inbox item no client of its recipient received this long fires `notification.undelivered`. */
+    undeliveredAfterS: number
   }
 }
 
@@ -261,6 +277,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       clockSkewS: e.CLOCK_SKEW_S,
     },
     snapshotEvery: e.SNAPSHOT_EVERY,
+    schoolTimeZone: e.SCHOOL_TIMEZONE,
     retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS, inboxDays: e.INBOX_RETENTION_DAYS },
     bus: { staleAfterS: e.BUS_STALE_AFTER_S },
     emergency: {
@@ -279,6 +296,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       outMaxLen: e.EVENTS_OUT_MAXLEN,
       webhookUrl: e.EVENTS_WEBHOOK_URL,
       webhookSecret: e.EVENTS_WEBHOOK_SECRET,
+      undeliveredAfterS: e.UNDELIVERED_AFTER_S,
     },
   }
 }

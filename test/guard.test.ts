@@ -84,7 +84,7 @@ const setups: Record<string, Change> = {
 const cases: Case[] = [
   // s/doc
   { doc: 's1/doc/d1', as: student('u1'), allowed: { change: typeInBody, seen: bodyText }, forbidden: { change: set('meta', 'title', 'x'), reason: 'forbidden-write: meta/title' } },
-  { doc: 's1/doc/d1', as: teacher('t1'), allowed: { change: set('comments', 'u1:c1', { text: 'ok', at: NOW }), seen: has('comments', 'u1:c1') }, forbidden: { change: set('body2', 'x', 1), reason: 'forbidden-write: body2/x (no such root in doc/:id)' } },
+  { doc: 's1/doc/d1', as: teacher('t1'), allowed: { change: set('comments', 'u1:c1', { text: 'ok', at: NOW }), seen: has('comments', 'u1:c1') }, forbidden: { change: set('body2', 'x', 1), reason: 'forbidden-write: body2/x (doc/:id has body, comments, meta)' } },
   { doc: 's1/doc/d1', as: proctor(), allowed: { change: set('comments', 'pr1:c1', { text: 'ok', at: NOW }), seen: has('comments', 'pr1:c1') }, forbidden: { change: typeInBody, reason: 'forbidden-write: body' } },
   { doc: 's1/doc/d1', as: admin(), allowed: { change: set('meta', 'title', 'Essay'), seen: (d) => d.getMap('meta').get('title') === 'Essay' }, forbidden: { change: set('comments', 'u1:c2', { text: 'no', at: NOW }), reason: 'forbidden-write: comments/u1:c2' } },
   { doc: 's1/doc/d1', as: director(), allowed: { change: set('comments', 'dir1:c1', { text: 'ok', at: NOW }), seen: has('comments', 'dir1:c1') }, forbidden: { change: typeInBody, reason: 'forbidden-write: body' } },
@@ -100,7 +100,7 @@ const cases: Case[] = [
   { doc: 's1/poll/p1/ballot/u1', as: teacher('t1'), forbidden: { change: set('ballot', 'choice', 0), reason: 'read-only' } },
   { doc: 's1/poll/p1/key', as: teacher('t1'), allowed: { change: set('key', 'correct', 1), seen: has('key', 'correct') }, forbidden: { change: set('key', 'correct', 'pear'), reason: 'forbidden-write: key/correct (invalid value: Invalid input: expected number, received string)' } },
   // s/exam, its key, student documents and monitor
-  { doc: 's1/exam/e1', as: teacher('t1'), allowed: { change: set('meta', 'title', 'Algebra'), seen: has('meta', 'title') }, forbidden: { change: set('key', '0', 1), reason: 'forbidden-write: key/0 (no such root in exam/:exam)' } },
+  { doc: 's1/exam/e1', as: teacher('t1'), allowed: { change: set('meta', 'title', 'Algebra'), seen: has('meta', 'title') }, forbidden: { change: set('key', '0', 1), reason: 'forbidden-write: key/0 (exam/:exam has meta, questions)' } },
   { doc: 's1/exam/e1', as: student('u1'), forbidden: { change: set('meta', 'status', 'closed'), reason: 'read-only' } },
   { doc: 's1/exam/e1/key', as: teacher('t1'), allowed: { change: set('key', '0', 2), seen: has('key', '0') }, forbidden: { change: (d) => d.getArray('key').push([2]), reason: 'forbidden-write: key (key is declared as a map)' } },
   { doc: 's1/exam/e1/student/u1', as: student('u1'), allowed: { change: set('answers', '0', 2), seen: has('answers', '0') }, forbidden: { change: set('status', 'score', 100), reason: 'forbidden-write: status/score' } },
@@ -137,7 +137,7 @@ const cases: Case[] = [
   { doc: 's1/class/7a', as: student('u1', { classes: ['7a'] }), allowed: { change: set('activity', 'u1', { state: 'active', at: NOW }), seen: has('activity', 'u1') }, forbidden: { change: set('activity', 'u2', { state: 'away', at: NOW }), reason: 'forbidden-write: activity/u2', absent: (d) => !d.getMap('activity').has('u2') } },
   { doc: 's1/class/7a', as: teacher('t1'), allowed: { change: set('actions', 'lock', true), seen: has('actions', 'lock') }, forbidden: { change: set('stats', 'active', 30), reason: 'forbidden-write: stats/active', absent: (d) => d.getMap('stats').get('active') !== 30 } },
   // s/dashboard, s/leaderboard, s/system/status
-  { doc: 's1/dashboard/main', as: service(), allowed: { change: set('data', 'attendance', 0.97), seen: has('data', 'attendance') }, forbidden: { change: set('other', 'x', 1), reason: 'forbidden-write: other/x (no such root in dashboard/:name)' } },
+  { doc: 's1/dashboard/main', as: service(), allowed: { change: set('data', 'attendance', 0.97), seen: has('data', 'attendance') }, forbidden: { change: set('other', 'x', 1), reason: 'forbidden-write: other/x (dashboard/:name has data)' } },
   { doc: 's1/dashboard/main', as: teacher('t1'), forbidden: { change: set('data', 'grades', 'A'), reason: 'read-only' } },
   { doc: 's1/leaderboard/math', as: student('u1'), forbidden: { change: set('entries', 'u1', { name: 'me', score: 1e9, rank: 1 }), reason: 'read-only' } },
   { doc: 's1/system/status', as: admin(), forbidden: { change: set('now', 'connections', -1), reason: 'read-only', absent: (d) => d.getMap('now').get('connections') !== -1 } },
