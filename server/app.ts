@@ -48,6 +48,7 @@ import { EmergencyObserver } from '../extensions/observers/emergency.ts'
 import { BusObserver } from '../extensions/observers/bus.ts'
 import { MessageNoticeObserver } from '../extensions/observers/message-notices.ts'
 import { PollNoticeObserver } from '../extensions/observers/poll-notices.ts'
+import { MessageArchiveObserver } from '../extensions/observers/message-archive.ts'
 import { InboxObserver } from '../extensions/observers/inbox.ts'
 import { LeaderboardViewsObserver } from '../extensions/observers/leaderboard-views.ts'
 import { Webhook } from './webhook.ts'
@@ -119,6 +120,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     new BusObserver(app),
     new MessageNoticeObserver(app),
     new PollNoticeObserver(app),
+    new MessageArchiveObserver(app),
     new InboxObserver(app),
     new LeaderboardViewsObserver(app),
   ])

@@ -65,3 +65,16 @@ export function messageNotice(ref: DocRef, doc: Y.Doc, message: ChatMessage, now
     item: { type: 'message', title: title.slice(0, 200), body: message.text.slice(0, 200), priority: 'normal', at: now, data: { document: ref.name, message: message.id, author: message.author } },
   }
 }
+
+/**
+ * How many of the newest messages each conversation surface keeps in its document; older ones
+ * move to the server's message archive, read page by page over HTTP. A room's opening then
+ * sends at most this many messages, whatever its history.
+ */
+export const KEPT_MESSAGES: Record<(typeof CONVERSATION_FAMILIES)[number], number> = { chat: 500, dm: 500, group: 500 }
+
+/** The oldest messages beyond `keep`, oldest first: what leaves the document for the archive. */
+export const overflowMessages = (doc: Y.Doc, keep: number): ChatMessage[] => {
+  const messages = messagesOf(doc)
+  return messages.slice(0, Math.max(0, messages.length - keep))
+}
