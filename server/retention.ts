@@ -1,5 +1,5 @@
 // Retention: bus trail points older than BUS_TRAIL_RETENTION_DAYS are deleted; chat, dm and group
-// messages older than CHAT_RETENTION_DAYS are removed as a new change, and the journal history of
+// messages older than CHAT_RETENTION_DAYS are removed as a new change (and from the message archive), and the journal history of
 // those documents before the window is replaced by a snapshot at the window start, so the removed
 // messages' original entries are gone too (up to one run later when the document had no recent
 // snapshot: see truncateHistory). Inbox items older than INBOX_RETENTION_DAYS are removed (urgent
@@ -8,7 +8,8 @@
 import type * as Y from 'yjs'
 import type { Homeroom } from './homeroom.ts'
 import { replay } from './history/replay.ts'
-import type { HistoryStore, TrailStore } from './store/types.ts'
+import type { Store } from './store/types.ts'
+import { messageArchive } from './message-archive.ts'
 import { truncateHistory } from './history/prune.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
 import type { Identity } from '../docs-model/types.ts'
@@ -23,7 +24,7 @@ export const RETENTION_USER: Identity = { ...SERVER_USER, sub: 'retention', name
 export type ApplyChange = (name: string, change: (doc: Y.Doc) => void) => Promise<void>
 
 export interface RetentionOptions {
-  store: HistoryStore & TrailStore
+  store: Store
   chatDays: number
   busTrailDays: number
   inboxDays: number
@@ -36,6 +37,8 @@ export interface RetentionReport {
   trailPointsDeleted: number
   documentsChecked: number
   messagesRemoved: number
+  /** Messages older than the chat cutoff deleted from the message archive. */
+  archivedMessagesRemoved: number
   entriesDropped: number
   inboxItemsRemoved: number
   chatCutoff: string
@@ -53,6 +56,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
     trailPointsDeleted: await store.deleteTrailBefore(trailCutoff),
     documentsChecked: 0,
     messagesRemoved: 0,
+    archivedMessagesRemoved: await messageArchive(store).deleteBefore(chatCutoff),
     entriesDropped: 0,
     inboxItemsRemoved: 0,
     chatCutoff: new Date(chatCutoff).toISOString(),

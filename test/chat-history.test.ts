@@ -9,6 +9,8 @@ import { claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { api, assertError } from './helpers/api.ts'
 import { docJson } from './helpers/safety.ts'
 import { KEPT_MESSAGES } from '../docs-model/surfaces/chat/state.ts'
+import { DAY_MS, runRetention } from '../server/retention.ts'
+import { serverWrite } from '../server/writes.ts'
 
 const server = useServer()
 test.after.each(closeClients)
@@ -50,6 +52,20 @@ test('only those who may open the conversation read its history', async () => {
   assertError(await api(server, 'GET', `/api/v1/docs/${ROOM}/messages?before=nope`, { token: await mintToken(student('u1')) }), 404, 'not-found')
   assertError(await api(server, 'GET', `/api/v1/docs/${ROOM}/messages?limit=0`, { token: await mintToken(student('u1')) }), 400)
   assertError(await api(server, 'GET', `/api/v1/docs/${ROOM}`, { token: await mintToken(student('u1')) }), 403)
+})
+
+test('retention removes archived messages older than CHAT_RETENTION_DAYS too', async () => {
+  const report = await runRetention({
+    store: server.app.store,
+    chatDays: 1,
+    busTrailDays: 30,
+    inboxDays: 90,
+    now: Date.now() + 2 * DAY_MS,
+    apply: (name, change) => serverWrite(server.app.hocuspocus, name, change),
+  })
+  assert.is(report.archivedMessagesRemoved, TOTAL - KEPT_MESSAGES.dm)
+  const page = await api(server, 'GET', `/api/v1/docs/${ROOM}/messages`, { token: await mintToken(student('u1')) })
+  assert.equal({ messages: page.json.messages.length, before: page.json.before }, { messages: 0, before: undefined })
 })
 
 test.run()
