@@ -78,8 +78,8 @@ export const chat: Surface = {
 }
 
 /** Appends a message by `author` (the sender's own id: the server refuses any other). Returns its id. */
-export function sendMessage(doc: Y.Doc, author: string, text: string, file?: ChatMessage['file']): string {
-  const message: ChatMessage = { id: newId(), author, text, at: Date.now(), ...(file ? { file } : {}) }
+export function sendMessage(doc: Y.Doc, author: string, text: string, file?: ChatMessage['file'], at: number = Date.now()): string {
+  const message: ChatMessage = { id: newId(), author, text, at, ...(file ? { file } : {}) }
   doc.getArray('messages').push([message])
   return message.id
 }
