@@ -7,6 +7,7 @@ import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/pro
 import { IndexeddbPersistence } from 'y-indexeddb'
 import * as Y from 'yjs'
 import { resolve } from '../registry.ts'
+import { withDevice, type DeviceKind } from '../device.ts'
 import { canWrite, writeContext } from '../rules.ts'
 import type { DocRef, Facts, Identity, Op, Surface } from '../types.ts'
 import { Emitter } from './emitter.ts'
@@ -28,6 +29,8 @@ export interface SessionOptions {
   offline?: boolean
   /** A WebSocket class where there is no global one (Node 20). */
   WebSocketPolyfill?: unknown
+  /** The kind of device, reported with the connection for statistics (never trusted for rules). */
+  device?: DeviceKind
 }
 
 /** The server refused a document; the local copy is kept as long as it holds unacknowledged changes. */
@@ -367,7 +370,7 @@ export class Session extends Emitter<SessionEvents> {
     if (typeof options.token === 'string') this.current = { token: options.token, user: identityFromToken(options.token) }
     this.offline = options.offline ?? typeof indexedDB !== 'undefined'
     this.socket = new HocuspocusProviderWebsocket({
-      url: options.url,
+      url: options.device ? withDevice(options.url, options.device) : options.url,
       WebSocketPolyfill: options.WebSocketPolyfill as typeof WebSocket | undefined,
       // Come back quickly after a network outage; the server copes with the reconnects.
       maxDelay: 2000,

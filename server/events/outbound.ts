@@ -32,6 +32,7 @@ export const OUTBOUND_TYPES = [
   'notification.undelivered',
   'user.connected',
   'user.disconnected',
+  'school.context_switched',
 ] as const
 export type OutboundType = (typeof OUTBOUND_TYPES)[number]
 

@@ -3,7 +3,7 @@
 // document; the caller refuses the whole update when a reason comes back.
 import * as Y from 'yjs'
 import * as map from 'lib0/map'
-import { RuleBook, type Path } from '../../docs-model/rules.ts'
+import { clockSkew, RuleBook, type Path } from '../../docs-model/rules.ts'
 import { unknownRootReason } from '../../docs-model/refusals.ts'
 import type { Op, RootDecl, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
 import {
@@ -267,6 +267,12 @@ class Check {
           const at = issue.path.length > 0 ? ` at ${issue.path.join('.')}` : ''
           return `forbidden-write: ${show(path)} (invalid value${at}: ${issue.message})`
         }
+      }
+    }
+    if (values && this.ctx.time && !decl.opaque) {
+      for (const value of values) {
+        const skew = clockSkew(path, value, this.ctx.time)
+        if (skew) return skew
       }
     }
     if (location.sub !== null) {
