@@ -67,7 +67,7 @@ export class GroupClient extends ChatClient {
   }
 
   join(): void {
-    this.handle.write(`members/${this.me}`, (doc) => joinGroup(doc, this.me))
+    this.handle.write(`members/${this.me}`, (doc) => joinGroup(doc, this.me, this.handle.session.now()))
   }
 
   leave(): void {

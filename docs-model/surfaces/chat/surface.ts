@@ -191,8 +191,8 @@ export function createGroup(doc: Y.Doc, owner: string, settings: { name: string;
   joinGroup(doc, owner)
 }
 
-export function joinGroup(doc: Y.Doc, user: string): void {
-  doc.getMap('members').set(user, { at: Date.now() })
+export function joinGroup(doc: Y.Doc, user: string, at: number = Date.now()): void {
+  doc.getMap('members').set(user, { at })
 }
 
 export function leaveGroup(doc: Y.Doc, user: string): void {
