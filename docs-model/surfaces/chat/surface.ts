@@ -72,8 +72,8 @@ export const chat: Surface = {
 }
 
 /** Appends a message by `author` (the sender's own id: the server refuses any other). Returns its id. */
-export function sendMessage(doc: Y.Doc, author: string, text: string, file?: ChatMessage['file']): string {
-  const message: ChatMessage = { id: newId(), author, text, at: Date.now(), ...(file ? { file } : {}) }
+export function sendMessage(doc: Y.Doc, author: string, text: string, file?: ChatMessage['file'], at: number = Date.now()): string {
+  const message: ChatMessage = { id: newId(), author, text, at, ...(file ? { file } : {}) }
   doc.getArray('messages').push([message])
   return message.id
 }
@@ -212,8 +212,8 @@ export function createGroup(doc: Y.Doc, owner: string, settings: { name: string;
   joinGroup(doc, owner)
 }
 
-export function joinGroup(doc: Y.Doc, user: string): void {
-  doc.getMap('members').set(user, { at: Date.now() })
+export function joinGroup(doc: Y.Doc, user: string, at: number = Date.now()): void {
+  doc.getMap('members').set(user, { at })
 }
 
 export function leaveGroup(doc: Y.Doc, user: string): void {

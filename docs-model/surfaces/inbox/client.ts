@@ -21,7 +21,7 @@ export class InboxClient {
   }
 
   markRead(id: string): void {
-    this.handle.write(`read/${id}`, (doc) => markItemRead(doc, id))
+    this.handle.write(`read/${id}`, (doc) => markItemRead(doc, id, this.handle.session.now()))
   }
 
   /** Puts an item away: it leaves the list and the badge. */
@@ -34,7 +34,7 @@ export class InboxClient {
     const unread = this.items().filter((item) => !item.read)
     if (unread.length === 0) return
     this.handle.write('read', (doc) => {
-      for (const { id } of unread) markItemRead(doc, id)
+      for (const { id } of unread) markItemRead(doc, id, this.handle.session.now())
     })
   }
 }
