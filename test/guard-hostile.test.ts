@@ -95,6 +95,35 @@ test('a write hidden behind an origin in the same update, also through a chain a
   assert.is(unguarded(doc, allowed).getMap('meta').get('question'), 'Two')
 })
 
+test('a right origin created by the same update must lie right of the origin; honest inserts before and between new items pass', () => {
+  const doc = chatDoc()
+  const mine = (id: string) => ({ id, author: 'u1', text: 'x', at: 5 })
+  const ids = (d: Y.Doc) => d.getArray('messages').toArray().map((m) => (m as { id: string }).id)
+  // y claims to sit after a3 and before x, but x goes before a2: Yjs puts y wherever its scan ends.
+  const crossed = craft([
+    { id: [50, 0], rightOrigin: [10, 1], content: { any: [mine('x')] } },
+    { id: [50, 1], origin: [10, 2], rightOrigin: [50, 0], content: { any: [mine('y')] } },
+  ])
+  const placed = ids(unguarded(doc, crossed))
+  assert.ok(placed.indexOf('y') > placed.indexOf('x'), `y lands right of its claimed right origin (${placed})`)
+  assert.is(verdict('s1/chat/c1', doc, u1, crossed), 'forbidden-write: messages (right origin is not right of the origin)')
+  // x after a3, then w typed before x: w's right origin is new, and its origin is x's origin.
+  const before = craft([
+    { id: [51, 0], origin: [10, 2], rightOrigin: [11, 0], content: { any: [mine('x')] } },
+    { id: [51, 1], origin: [10, 2], rightOrigin: [51, 0], content: { any: [mine('w')] } },
+  ])
+  assert.is(verdict('s1/chat/c1', doc, u1, before), null)
+  assert.equal(ids(unguarded(doc, before)), ['a1', 'a2', 'a3', 'w', 'x', 'b1'])
+  // a and c, then b between them, then z between b and c: z's neighbours are both new.
+  const between = craft([
+    { id: [52, 0], origin: [10, 2], rightOrigin: [11, 0], content: { any: [mine('a'), mine('c')] } },
+    { id: [52, 2], origin: [52, 0], rightOrigin: [52, 1], content: { any: [mine('b')] } },
+    { id: [52, 3], origin: [52, 2], rightOrigin: [52, 1], content: { any: [mine('z')] } },
+  ])
+  assert.is(verdict('s1/chat/c1', doc, u1, between), null)
+  assert.equal(ids(unguarded(doc, between)), ['a1', 'a2', 'a3', 'a', 'b', 'z', 'c', 'b1'])
+})
+
 test('overwriting tallies and a student status is refused; a student may only submit', () => {
   const doc = pollDoc()
   const tally = craft([{ id: [99, 0], parent: 'tallies', parentSub: '0', content: { any: [100] } }])

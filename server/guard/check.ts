@@ -129,6 +129,8 @@ class Check {
         if (reason) return reason
       }
     }
+    const placed = this.checkPlacements()
+    if (placed) return placed
     const keys = this.checkKeys()
     if (keys) return keys
     for (const range of this.decoded.deletes) {
@@ -241,6 +243,7 @@ class Check {
     if (struct.content === GC) return null
     const location = this.resolve(struct)
     if (location === null) return null
+    this.located.add(struct)
     if (struct.known > 0 && !this.continuesInPlace(struct, location)) {
       return `forbidden-write: struct ${struct.client}:${struct.clock} continues an item that lives elsewhere`
     }
@@ -278,10 +281,105 @@ class Check {
     if (location.sub !== null) {
       if (struct.rightClient >= 0) return `forbidden-write: ${show(path)} (a map entry with a right origin)`
       this.atKey(location).push(struct)
-    } else if (struct.rightClient >= 0 && (struct.originClient >= 0 || struct.known > 0) && !this.rightOfOrigin(struct)) {
-      return `forbidden-write: ${show(path)} (right origin is not right of the origin)`
+    } else if (struct.rightClient >= 0 && (struct.originClient >= 0 || struct.known > 0)) {
+      const [originClient, originClock] = originOf(struct)
+      const old = originClock < Y.getState(this.store, originClient) && struct.rightClock < Y.getState(this.store, struct.rightClient)
+      if (!old) this.placements.push({ struct, path })
+      else if (!this.rightOfOrigin(struct)) return `forbidden-write: ${show(path)} (right origin is not right of the origin)`
     }
     return null
+  }
+
+  /** List structs with a neighbour created by this update: proven in order by `checkPlacements`. */
+  private readonly placements: Array<{ struct: NewStruct; path: Path }> = []
+  /** New structs that land in a type (not dropped by Yjs): the only ones a placement proof may pass through. */
+  private readonly located = new Set<NewStruct>()
+  /** Steps `leftOf` may still take in this update. */
+  private budget = 0
+
+  /**
+   * A struct whose origin or right origin is new in this update: its origin must end up left of
+   * its right origin, or Yjs places it by integration order (see rightOfOrigin). Proven from facts
+   * that hold whatever the update claims: a struct lands right of its origin; its clocks keep
+   * their order; the server's items keep theirs; and a struct already proven lands left of its
+   * right origin. Only proven structs' right origins are used, so two false claims cannot prove
+   * each other; what stays unproven is refused.
+   */
+  private checkPlacements(): string | null {
+    if (this.placements.length === 0) return null
+    const placing = new Set(this.placements.map((p) => p.struct))
+    const proven = new Set<NewStruct>()
+    const byOrigin = new Map<number, NewStruct[]>()
+    for (const structs of this.decoded.clients.values()) {
+      for (const s of structs) {
+        if (this.located.has(s) && !placing.has(s)) proven.add(s)
+        if (s.originClient >= 0 || s.known > 0) map.setIfUndefined(byOrigin, originOf(s)[0], (): NewStruct[] => []).push(s)
+      }
+    }
+    // A bounded search: a hostile update cannot make the server walk without end.
+    this.budget = 200_000 + 50 * this.decoded.structs
+    let waiting = this.placements
+    for (let progress = true; waiting.length > 0 && progress; ) {
+      const still = waiting.filter(({ struct }) => !this.leftOf(originOf(struct), [struct.rightClient, struct.rightClock], proven, byOrigin))
+      progress = still.length < waiting.length
+      const unproven = new Set(still.map((w) => w.struct))
+      for (const { struct } of waiting) if (!unproven.has(struct)) proven.add(struct)
+      waiting = still
+    }
+    return waiting.length > 0 ? `forbidden-write: ${show(waiting[0].path)} (right origin is not right of the origin)` : null
+  }
+
+  /** Whether point `from` is certainly left of point `to` in one list (a search over the facts above). */
+  private leftOf(from: [number, number], to: [number, number], proven: Set<NewStruct>, byOrigin: Map<number, NewStruct[]>): boolean {
+    const [toClient, toClock] = to
+    /** Points right of `from` still to visit: each an exact (client, clock) of a struct. */
+    const queue: Array<[number, number]> = []
+    const seen = new Map<NewStruct | Y.Item, number>()
+    let steps = 0
+    /** Visits the points [first, end) of one struct or item; true when `to` is among them. */
+    const visit = (struct: NewStruct | Y.Item, client: number, first: number, end: number): boolean | undefined => {
+      if (first >= end || (seen.get(struct) ?? Infinity) <= first) return undefined
+      seen.set(struct, first)
+      if (client === toClient && toClock >= first && toClock < end) return true
+      for (const s of byOrigin.get(client) ?? []) {
+        const clock = originOf(s)[1]
+        if (clock >= first && clock < end) queue.push([s.client, s.clock + s.known])
+      }
+      return false
+    }
+    /** From a point of the server's items: they keep their order, so walk right. */
+    const walk = (start: Y.Item, first: number): boolean => {
+      for (let item: Y.Item | null = start, walked = 0; item !== null && walked < MAX_WALK; item = item.right, walked++) {
+        if (--this.budget < 0) return false
+        const visited = visit(item, item.id.client, item === start ? first : item.id.clock, item.id.clock + item.length)
+        if (visited) return true
+        if (visited === undefined && item !== start) return false
+      }
+      return false
+    }
+    /** From a point of a new struct: the rest of it, and past its right origin once proven. */
+    const follow = (struct: NewStruct, first: number): boolean => {
+      if (!this.located.has(struct)) return false
+      const visited = visit(struct, struct.client, first, struct.clock + struct.length)
+      if (visited) return true
+      if (proven.has(struct) && struct.rightClient >= 0) queue.push([struct.rightClient, struct.rightClock])
+      return false
+    }
+    const visitPoint = (client: number, clock: number, after: boolean): boolean => {
+      const found = this.find(client, clock)
+      if (found instanceof Y.GC) return false
+      if (found instanceof Y.Item) return walk(found, clock + (after ? 1 : 0))
+      return follow(found, clock + (after ? 1 : 0))
+    }
+    // Structs whose origin is `from` itself lie right of it.
+    const [fromClient, fromClock] = from
+    for (const s of byOrigin.get(fromClient) ?? []) if (originOf(s)[1] === fromClock) queue.push([s.client, s.clock + s.known])
+    if (visitPoint(fromClient, fromClock, true)) return true
+    for (let point = queue.pop(); point; point = queue.pop()) {
+      if (++steps > MAX_WALK || --this.budget < 0) return false
+      if (visitPoint(point[0], point[1], false)) return true
+    }
+    return false
   }
 
   /**
