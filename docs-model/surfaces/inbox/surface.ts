@@ -9,7 +9,7 @@ import type * as Y from 'yjs'
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const
 
 /** Who may send notifications (POST /api/v1/notifications); teachers only to their own classes. */
-export const NOTIFIERS: readonly Role[] = ['service', 'admin', 'teacher']
+export const NOTIFIERS: readonly Role[] = ['service', 'admin', 'director', 'teacher']
 
 export const inboxItem = z.strictObject({
   type: z.string().min(1).max(64),
