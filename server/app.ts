@@ -46,11 +46,15 @@ import { ExamObserver } from '../extensions/observers/exam.ts'
 import { ProctoringObserver } from '../extensions/observers/proctoring.ts'
 import { EmergencyObserver } from '../extensions/observers/emergency.ts'
 import { BusObserver } from '../extensions/observers/bus.ts'
+import { MessageNoticeObserver } from '../extensions/observers/message-notices.ts'
+import { PollNoticeObserver } from '../extensions/observers/poll-notices.ts'
+import { MessageArchiveObserver } from '../extensions/observers/message-archive.ts'
 import { InboxObserver } from '../extensions/observers/inbox.ts'
 import { LeaderboardViewsObserver } from '../extensions/observers/leaderboard-views.ts'
 import { Webhook } from './webhook.ts'
 import { emergencyRoutes } from './routes/emergencies.ts'
 import { busRoutes } from './routes/buses.ts'
+import { groupRoutes } from './routes/groups.ts'
 import { playgroundRoutes } from './routes/playground.ts'
 import { RelatedDocs } from './facts.ts'
 import { ReadFacts } from './read-facts.ts'
@@ -114,6 +118,9 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     new ProctoringObserver(app),
     new EmergencyObserver(app, webhook),
     new BusObserver(app),
+    new MessageNoticeObserver(app),
+    new PollNoticeObserver(app),
+    new MessageArchiveObserver(app),
     new InboxObserver(app),
     new LeaderboardViewsObserver(app),
   ])
@@ -218,7 +225,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, leaderboardRoutes, schoolContextRoutes, broadcastRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, leaderboardRoutes, schoolContextRoutes, broadcastRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes, groupRoutes)
   return app
 }
 

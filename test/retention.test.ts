@@ -45,6 +45,7 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
       store: server.app.store,
       chatDays: 30,
       busTrailDays: 30,
+      inboxDays: 90,
       now,
       apply: (name, change) => serverWrite(server.app.hocuspocus, name, change),
     })
@@ -52,7 +53,7 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
     assert.is(report.trailPointsDeleted, 1)
     await until(() => texts(chat.doc).join() === 'yesterday', { what: 'the live client to lose the old messages' })
     assert.equal((await server.app.store.trail('s1/b1', 0)).map((p) => p.at), [now - 1000])
-    const again = await runRetention({ store: server.app.store, chatDays: 30, busTrailDays: 30, now, apply: () => Promise.reject(new Error('nothing to apply')) })
+    const again = await runRetention({ store: server.app.store, chatDays: 30, busTrailDays: 30, inboxDays: 90, now, apply: () => Promise.reject(new Error('nothing to apply')) })
     assert.is(again.messagesRemoved, 0, 'a second run finds nothing')
     chat.destroy()
   })
@@ -70,6 +71,7 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
         store: server.app.store,
         chatDays: 30,
         busTrailDays: 30,
+        inboxDays: 90,
         now: windowStart + 30 * DAY_MS,
         apply: (name, change) => serverWrite(server.app.hocuspocus, name, change),
       })
