@@ -22,6 +22,12 @@ import type { Change, Observer } from './registry.ts'
 const COUNT_DELAY_MS = 50
 /** Inboxes written at once while fanning out (each write loads and stores one document). */
 const FAN_OUT_BATCH = 100
+/**
+ * While an emergency runs, its school's members are read from the store at most this often:
+ * a burst of acknowledgements then costs counting in memory, not two store queries per count.
+ * Starting an emergency always reads them fresh.
+ */
+const MEMBERS_TTL_MS = 5000
 /** At most this many names are spelled out in an escalation's inbox item; `data` holds them all. */
 const NAMES_SHOWN = 50
 
@@ -35,6 +41,7 @@ export class EmergencyObserver implements Observer {
   private readonly counts: Coalescer
   /** Per emergency, the users whose acknowledgement this process published. */
   private readonly acksPublished = new Map<string, Set<string>>()
+  private readonly members = new Map<string, { at: number; members: RosterMember[] }>()
 
   constructor(app: Homeroom, webhook: Webhook) {
     this.app = app
@@ -58,6 +65,7 @@ export class EmergencyObserver implements Observer {
   stop(): void {
     this.deadlines.stop()
     this.counts.close()
+    this.members.clear()
     this.webhook.stop()
   }
 
@@ -72,12 +80,12 @@ export class EmergencyObserver implements Observer {
           if (mapOf(doc, 'broadcast').size > 0) ignoredCounter(this.app.metrics).inc({ surface: 'emergency', reason: 'bad-broadcast' })
           return
         }
-        const members = await this.app.directory.members(ref.school)
+        const status = mapOf(doc, 'status')
+        const starting = !status.has('startedAt')
+        const members = await this.membersOf(ref.school, starting)
         const targets = targetsOf(members, broadcast)
         const acks = mapOf(doc, 'acks')
         const acked = targets.filter((m) => acks.has(m.id)).length
-        const status = mapOf(doc, 'status')
-        const starting = !status.has('startedAt')
         // Outside the serial chain, and first: inbox items matter most; counting can follow.
         if (starting) void contain(this.app, 'emergency.announce', () => this.announce(ref, broadcast, targets))
         // Reaching nobody is itself the alarm: the school's admins and directors hear of it at once.
@@ -98,6 +106,15 @@ export class EmergencyObserver implements Observer {
         this.arm(name, await this.app.peek(name), targets.length - acked)
       }),
     )
+  }
+
+  /** The school's members (roster and directory): fresh when asked, else as read within MEMBERS_TTL_MS. */
+  private async membersOf(school: string, fresh: boolean): Promise<RosterMember[]> {
+    const cached = this.members.get(school)
+    if (!fresh && cached && this.app.clock.now() - cached.at < MEMBERS_TTL_MS) return cached.members
+    const members = await this.app.directory.members(school)
+    this.members.set(school, { at: this.app.clock.now(), members })
+    return members
   }
 
   /** The urgent inbox item for every targeted user, fanned out once across instances. */
