@@ -32,8 +32,16 @@ interface Case {
 }
 
 /** Roots the server's observers and timers keep changing on their own; compared through `absent` instead. */
-// The exam observer derives a monitor's `students` from the student documents, on its own time.
-const DERIVED: Record<string, string[]> = { 's1/class/7a': ['stats', 'activity'], 's1/system/status': ['now'], 's1/poll/p1': ['tallies', 'results'], 's1/exam/e1/monitor': ['students'] }
+// The exam observer derives a monitor's `students` from the student documents, and the emergency
+// observer an emergency's `status` counts from its acknowledgements and the school's members, on their own time.
+const DERIVED: Record<string, string[]> = {
+  's1/class/7a': ['stats', 'activity'],
+  's1/system/status': ['now'],
+  's1/poll/p1': ['tallies', 'results'],
+  's1/exam/e1/monitor': ['students'],
+  's1/emergency/em1': ['status'],
+  's1/emergency/em2': ['status'],
+}
 
 /** The document as canonical JSON (keys sorted: map order depends on the order changes arrived), without derived roots. */
 function stable(name: string, json: unknown): string {
