@@ -181,7 +181,9 @@ export class Persistence implements Extension {
   /** History at one-second resolution: old entries merged per user and second, snapshots thinned (consolidate.ts). Never throws. */
   private async keepSparse(documentName: string): Promise<void> {
     try {
-      await consolidate(this.config.store, documentName)
+      while ((await consolidate(this.config.store, documentName)).more) {
+        // a long unmerged history, one bounded pass at a time
+      }
       await thinSnapshots(this.config.store, documentName)
     } catch (error) {
       this.config.metrics.storeFailures.inc({ op: 'merge' })
