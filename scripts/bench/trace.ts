@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { gunzipSync } from 'node:zlib'
 import * as Y from 'yjs'
+import { SqliteStore } from '../../server/store/sqlite.ts'
 import { connect } from '../../test/helpers/clients.ts'
 import { mintToken, teacher } from '../../test/helpers/tokens.ts'
 
@@ -133,6 +134,20 @@ async function replayTrace(server: Running, token: string, name: string): Promis
   return { seconds, cpuSeconds, tenths, close: () => client.destroy() }
 }
 
+/** Waits until the server has merged the document's history up to its last entry (read from the SQLite file). */
+async function merged(dataDir: string, name: string): Promise<void> {
+  const reader = new SqliteStore(join(dataDir, 'homeroom.db'), { readonly: true })
+  try {
+    const last = () => (reader.db.prepare('SELECT max(seq) AS seq FROM journal WHERE doc = ?').get(name) as { seq: number }).seq
+    for (let waited = 0; (await reader.mergedThrough(name)) < last(); waited += 200) {
+      if (waited > 600_000) throw new Error('history was not merged within 10 minutes')
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  } finally {
+    await reader.close()
+  }
+}
+
 const storedBytes = (dir: string): number => readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0)
 
 /** Milliseconds from connecting a fresh client until it is synced, and the text length it got. */
@@ -191,7 +206,7 @@ for (let round = 0; round < ROUNDS; round++) {
     // stored: the typist stays a minute, then leaves (the document's last store merges it).
     await new Promise((r) => setTimeout(r, MERGE_WAIT_MS))
     homeroom.close()
-    await new Promise((r) => setTimeout(r, 3000))
+    if (MERGE_WAIT_MS > 0) await merged(dataDir, name)
     await server.stop()
     const stored = storedBytes(dataDir)
     server = await startServer('homeroom', dataDir)
