@@ -18,6 +18,10 @@ import { fileRoutes } from './routes/files.ts'
 import { eventRoutes } from './routes/events.ts'
 import { meRoutes } from './routes/me.ts'
 import { eventTypeRoutes } from './routes/event-types.ts'
+import { deliveryRoutes } from './routes/deliveries.ts'
+import { leaderboardRoutes } from './routes/leaderboards.ts'
+import { schoolContextRoutes } from './routes/school-context.ts'
+import { broadcastRoutes } from './routes/broadcasts.ts'
 import { EventIngress } from './events/ingress.ts'
 import { eventStore } from './store/events.ts'
 import { EventsOut, type Publisher } from './events/outbound.ts'
@@ -42,9 +46,15 @@ import { ExamObserver } from '../extensions/observers/exam.ts'
 import { ProctoringObserver } from '../extensions/observers/proctoring.ts'
 import { EmergencyObserver } from '../extensions/observers/emergency.ts'
 import { BusObserver } from '../extensions/observers/bus.ts'
+import { MessageNoticeObserver } from '../extensions/observers/message-notices.ts'
+import { PollNoticeObserver } from '../extensions/observers/poll-notices.ts'
+import { MessageArchiveObserver } from '../extensions/observers/message-archive.ts'
+import { InboxObserver } from '../extensions/observers/inbox.ts'
+import { LeaderboardViewsObserver } from '../extensions/observers/leaderboard-views.ts'
 import { Webhook } from './webhook.ts'
 import { emergencyRoutes } from './routes/emergencies.ts'
 import { busRoutes } from './routes/buses.ts'
+import { groupRoutes } from './routes/groups.ts'
 import { playgroundRoutes } from './routes/playground.ts'
 import { RelatedDocs } from './facts.ts'
 import { ReadFacts } from './read-facts.ts'
@@ -96,7 +106,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
   const auth = new Auth({ identities, limits, metrics, log, peek: readFacts.peek })
   const related = new RelatedDocs((name) => app.hocuspocus.documents.get(name), peek)
-  const guard = new Guard({ metrics, log, related, store, limits: config.limits })
+  const guard = new Guard({ metrics, log, related, store, limits: config.limits, clock })
   const presence = new Presence({ limits: config.limits, metrics, owners: store })
   const signaling = new Signaling({ metrics, log })
   const webhook = new Webhook({ url: config.emergency.webhookUrl, secret: config.emergency.webhookSecret, log, metrics })
@@ -108,6 +118,11 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     new ProctoringObserver(app),
     new EmergencyObserver(app, webhook),
     new BusObserver(app),
+    new MessageNoticeObserver(app),
+    new PollNoticeObserver(app),
+    new MessageArchiveObserver(app),
+    new InboxObserver(app),
+    new LeaderboardViewsObserver(app),
   ])
 
   const http: Extension = {
@@ -131,6 +146,8 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     },
   }
 
+  const keepalive = new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log, metrics })
+  const connectionEvents = new ConnectionEvents(app)
   // Several instances: updates and presence travel through Redis (see docs/scaling.md).
   const redis = config.redisUrl ? new RedisSync({ url: config.redisUrl, instanceId: config.instanceId, prefix: config.redisKeyPrefix, metrics, log, store: store.kind }) : undefined
   const server = new Server({
@@ -142,10 +159,10 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     // Idle timeout, plus WebSocket pings every interval whose pongs count as life (server/keepalive.ts).
     timeout: config.websocket.pingTimeoutMs,
     onConfigure: async ({ instance }) => {
-      new Keepalive({ intervalMs: config.websocket.pingIntervalMs, timeoutMs: config.websocket.pingTimeoutMs, log }).attach(instance)
+      keepalive.attach(instance)
       routeConsoleContext(instance)
     },
-    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, new ConnectionEvents(app), ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, connectionEvents, ...(options.extensions ?? [])],
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
   })
 
@@ -182,6 +199,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       messagesTotal: metrics.messageCount,
       messagesPerSec: metrics.messageRate(),
       uptimeSec: Math.round(process.uptime()),
+      users: connectionEvents.users((request) => keepalive.rttOf(request)),
     }),
     async start() {
       await server.listen()
@@ -208,7 +226,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, leaderboardRoutes, schoolContextRoutes, broadcastRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes, groupRoutes)
   return app
 }
 

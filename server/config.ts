@@ -69,6 +69,8 @@ const schema = z.object({
   MAX_STRUCTS_PER_SEC: int(100, 10_000_000).default(100_000),
   MAX_DOC_BYTES: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   SNAPSHOT_EVERY: int(1, 1_000_000).default(500),
+  CLOCK_SKEW_S: int(1, 86400).default(300),
+  INBOX_RETENTION_DAYS: int(1, 36500).default(90),
   CHAT_RETENTION_DAYS: int(1, 36500).default(365),
   BUS_TRAIL_RETENTION_DAYS: int(1, 36500).default(30),
   BUS_STALE_AFTER_S: int(5, 86400).default(120),
@@ -86,6 +88,18 @@ const schema = z.object({
   EVENTS_OUT_MAXLEN: int(100, 100_000_000).default(100_000),
   EVENTS_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   EVENTS_WEBHOOK_SECRET: z.string().min(8).optional(),
+  UNDELIVERED_AFTER_S: int(5, 7 * 86400).default(300),
+  SCHOOL_TIMEZONE: z
+    .string()
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: zone })
+        return true
+      } catch {
+        return false
+      }
+    }, 'must be an IANA time zone such as Europe/Berlin')
+    .default('UTC'),
 })
 
 type Env = z.infer<typeof schema>
@@ -147,9 +161,13 @@ export interface Config {
     structsPerSec: number
     /** Largest size a document may grow to, in bytes of its encoded state. */
     docBytes: number
+    /** How far a client-written `at` may be from the server's clock, either way. */
+    clockSkewS: number
   }
   snapshotEvery: number
-  retention: { chatDays: number; busTrailDays: number }
+  /** The schools' time zone: where leaderboard weeks (Monday 00:00) and months begin. */
+  schoolTimeZone: string
+  retention: { chatDays: number; busTrailDays: number; inboxDays: number }
   bus: { staleAfterS: number }
   emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
   events: {
@@ -166,6 +184,8 @@ export interface Config {
     outMaxLen: number
     webhookUrl?: string
     webhookSecret?: string
+    /** An urgent or high inbox item no client of its recipient received this long fires `notification.undelivered`. */
+    undeliveredAfterS: number
   }
 }
 
@@ -254,9 +274,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       updateStructs: e.MAX_UPDATE_STRUCTS,
       structsPerSec: e.MAX_STRUCTS_PER_SEC,
       docBytes: e.MAX_DOC_BYTES,
+      clockSkewS: e.CLOCK_SKEW_S,
     },
     snapshotEvery: e.SNAPSHOT_EVERY,
-    retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS },
+    schoolTimeZone: e.SCHOOL_TIMEZONE,
+    retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS, inboxDays: e.INBOX_RETENTION_DAYS },
     bus: { staleAfterS: e.BUS_STALE_AFTER_S },
     emergency: {
       escalateAfterS: e.EMERGENCY_ESCALATE_AFTER_S,
@@ -274,6 +296,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       outMaxLen: e.EVENTS_OUT_MAXLEN,
       webhookUrl: e.EVENTS_WEBHOOK_URL,
       webhookSecret: e.EVENTS_WEBHOOK_SECRET,
+      undeliveredAfterS: e.UNDELIVERED_AFTER_S,
     },
   }
 }

@@ -16,16 +16,21 @@
 // socket that neither answered nor sent anything for WS_PING_TIMEOUT_MS is terminated (a dead
 // peer cannot complete a close handshake), which closes its document connections at once.
 //
+// Each pong also times the round trip of its ping: `homeroom_connection_rtt_seconds`, and the
+// last round trip per socket for `GET /api/v1/stats` (`rttOf`, by the socket's upgrade request).
+//
 // It covers the sockets Hocuspocus' Server accepts (providers). Sockets handed to Hocuspocus
 // through an adapter without `ping` (the y-websocket endpoint) keep Hocuspocus' idle timeout;
 // `watch` can be given their raw socket.
 import type { Hocuspocus } from '@hocuspocus/server'
 import type { Logger } from './log.ts'
+import type { Metrics } from './metrics.ts'
 
 export interface KeepaliveOptions {
   intervalMs: number
   timeoutMs: number
   log?: Logger
+  metrics?: Metrics
 }
 
 /** What keepalive needs of a socket: ws' WebSocket has all of it. */
@@ -44,11 +49,15 @@ interface Watched {
   socket: PingableSocket
   connection?: ClientConnection
   lastSeen: number
+  /** When the unanswered ping went out, and the last round trip measured (ms). */
+  pingAt?: number
+  rttMs?: number
 }
 
 export class Keepalive {
   private readonly options: KeepaliveOptions
   private readonly sockets = new Set<Watched>()
+  private readonly byRequest = new WeakMap<object, Watched>()
   private timer?: NodeJS.Timeout
 
   constructor(options: KeepaliveOptions) {
@@ -60,19 +69,24 @@ export class Keepalive {
     const handleConnection = instance.handleConnection.bind(instance)
     instance.handleConnection = ((socket, request, context) => {
       const connection = handleConnection(socket, request, context)
-      if (isPingable(socket)) this.watch(socket, connection)
+      if (isPingable(socket)) this.byRequest.set(request, this.watch(socket, connection))
       return connection
     }) as Hocuspocus['handleConnection']
   }
 
   /** Pings `socket` every interval; terminates it once silent for the timeout. */
-  watch(socket: PingableSocket, connection?: ClientConnection): void {
+  watch(socket: PingableSocket, connection?: ClientConnection): Watched {
     const watched: Watched = { socket, connection, lastSeen: Date.now() }
     const alive = () => {
       watched.lastSeen = Date.now()
     }
     socket.on('pong', () => {
       alive()
+      if (watched.pingAt !== undefined) {
+        watched.rttMs = watched.lastSeen - watched.pingAt
+        watched.pingAt = undefined
+        this.options.metrics?.connectionRtt.observe(watched.rttMs / 1000)
+      }
       // Hocuspocus' own idle check only counts messages; a pong is as good.
       if (connection) connection.lastMessageReceivedAt = watched.lastSeen
     })
@@ -83,6 +97,12 @@ export class Keepalive {
     })
     this.sockets.add(watched)
     this.timer ??= setInterval(() => this.tick(), this.options.intervalMs).unref()
+    return watched
+  }
+
+  /** The last ping round trip (ms) of the socket opened by `request`, once one was answered. */
+  rttOf(request: object): number | undefined {
+    return this.byRequest.get(request)?.rttMs
   }
 
   /** Number of sockets watched (for tests and stats). */
@@ -106,6 +126,7 @@ export class Keepalive {
         continue
       }
       try {
+        watched.pingAt = now
         socket.ping()
       } catch {
         // closing already

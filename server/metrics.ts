@@ -52,6 +52,12 @@ export class Metrics {
     labelNames: ['where'],
     registers: [this.registry],
   })
+  readonly connectionRtt = new client.Histogram({
+    name: 'homeroom_connection_rtt_seconds',
+    help: 'Round trip of the WebSocket pings the server sends every WS_PING_INTERVAL_MS',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  })
   // Events in (docs/integration.md)
   readonly eventsProcessed = new client.Counter({
     name: 'homeroom_events_processed_total',

@@ -1,16 +1,20 @@
 // Retention: bus trail points older than BUS_TRAIL_RETENTION_DAYS are deleted; chat, dm and group
-// messages older than CHAT_RETENTION_DAYS are removed as a new change, and the journal history of
+// messages older than CHAT_RETENTION_DAYS are removed as a new change (and from the message archive), and the journal history of
 // those documents before the window is replaced by a snapshot at the window start, so the removed
 // messages' original entries are gone too (up to one run later when the document had no recent
-// snapshot: see truncateHistory). Other documents (exam records, boards) keep history.
+// snapshot: see truncateHistory). Inbox items older than INBOX_RETENTION_DAYS are removed (urgent
+// ones stay; the rule is the inbox family's `expiredItems`). Other documents (exam records,
+// boards) keep history.
 import type * as Y from 'yjs'
 import type { Homeroom } from './homeroom.ts'
 import { replay } from './history/replay.ts'
-import type { HistoryStore, TrailStore } from './store/types.ts'
+import type { Store } from './store/types.ts'
+import { messageArchive } from './message-archive.ts'
 import { truncateHistory } from './history/prune.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
 import type { Identity } from '../docs-model/types.ts'
 import { CONVERSATION_FAMILIES, oldMessages, removeOldMessages } from '../docs-model/surfaces/chat/state.ts'
+import { expiredItems, removeExpiredItems } from '../docs-model/surfaces/inbox/state.ts'
 
 export const DAY_MS = 86_400_000
 
@@ -20,9 +24,10 @@ export const RETENTION_USER: Identity = { ...SERVER_USER, sub: 'retention', name
 export type ApplyChange = (name: string, change: (doc: Y.Doc) => void) => Promise<void>
 
 export interface RetentionOptions {
-  store: HistoryStore & TrailStore
+  store: Store
   chatDays: number
   busTrailDays: number
+  inboxDays: number
   apply: ApplyChange
   now?: number
   onProgress?: (done: number, total: number) => void
@@ -32,9 +37,13 @@ export interface RetentionReport {
   trailPointsDeleted: number
   documentsChecked: number
   messagesRemoved: number
+  /** Messages older than the chat cutoff deleted from the message archive. */
+  archivedMessagesRemoved: number
   entriesDropped: number
+  inboxItemsRemoved: number
   chatCutoff: string
   trailCutoff: string
+  inboxCutoff: string
 }
 
 export async function runRetention(options: RetentionOptions): Promise<RetentionReport> {
@@ -42,13 +51,17 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
   const now = options.now ?? Date.now()
   const chatCutoff = now - options.chatDays * DAY_MS
   const trailCutoff = now - options.busTrailDays * DAY_MS
+  const inboxCutoff = now - options.inboxDays * DAY_MS
   const report: RetentionReport = {
     trailPointsDeleted: await store.deleteTrailBefore(trailCutoff),
     documentsChecked: 0,
     messagesRemoved: 0,
+    archivedMessagesRemoved: await messageArchive(store).deleteBefore(chatCutoff),
     entriesDropped: 0,
+    inboxItemsRemoved: 0,
     chatCutoff: new Date(chatCutoff).toISOString(),
     trailCutoff: new Date(trailCutoff).toISOString(),
+    inboxCutoff: new Date(inboxCutoff).toISOString(),
   }
   const documents = (await Promise.all(CONVERSATION_FAMILIES.map((family) => store.listDocuments({ surface: family })))).flat()
   for (const { name } of documents) {
@@ -62,6 +75,14 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
     report.entriesDropped += (await truncateHistory(store, name, chatCutoff, { concurrent: true }))?.dropped ?? 0
     report.documentsChecked++
     options.onProgress?.(report.documentsChecked, documents.length)
+  }
+  for (const { name } of await store.listDocuments({ surface: 'inbox' })) {
+    const { doc } = await replay(store, name)
+    const expired = expiredItems(doc, inboxCutoff).length
+    doc.destroy()
+    if (expired === 0) continue
+    await options.apply(name, (live) => removeExpiredItems(live, inboxCutoff))
+    report.inboxItemsRemoved += expired
   }
   return report
 }
@@ -80,6 +101,7 @@ export function startRetentionTimer(app: Homeroom, firstRunMs = 60_000): () => v
         store: app.store,
         chatDays: app.config.retention.chatDays,
         busTrailDays: app.config.retention.busTrailDays,
+        inboxDays: app.config.retention.inboxDays,
         apply: (name, change) => serverWrite(app.hocuspocus, name, change, RETENTION_USER),
       })
       app.log.info(report, 'retention applied')

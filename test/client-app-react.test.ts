@@ -1,16 +1,22 @@
 // In Chromium, through the installed package and the app's own React: `useInbox()` shows a
 // notification posted over HTTP and marks it read; `useExam()` shows the time left by the
 // server's clock while the page's clock runs ten minutes ahead; a hook re-renders only when its
-// part of the documents changes.
+// part of the documents changes; the other hooks work on that page too (a chat message dated by
+// the device clock would be refused as coming from the future).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { useServer } from './helpers/server.ts'
 import { chromiumAvailable, launch, screenshot } from './helpers/browser.ts'
-import { bundlePage, installApp, servePages, type AppServer } from './helpers/client-app.ts'
+import { bundlePages, servePages, type AppServer } from './helpers/client-app.ts'
 import { until } from './helpers/clients.ts'
 import { claims, mintToken, student } from './helpers/tokens.ts'
 import { serverWrite } from '../server/writes.ts'
+import WebSocket from 'ws'
+import { Session } from '../docs-model/client/index.ts'
+import { setupPoll } from '../docs-model/surfaces/poll/surface.ts'
+import { applyScores } from '../docs-model/surfaces/leaderboard/state.ts'
+import { reportPosition } from '../docs-model/surfaces/bus/surface.ts'
 
 const SKEW_MS = 10 * 60_000
 const EXAM = 'midterm'
@@ -56,10 +62,69 @@ function Exam() {
   )
 }
 
-createRoot(document.getElementById('app')).render(
+createRoot(document.getElementById('root')).render(
   <HomeroomProvider session={session} fallback={<p>Signing in…</p>}>
     <Connection /><Inbox /><Exam />
   </HomeroomProvider>,
+)
+`
+
+const HOOKS_PAGE = `
+import { createRoot } from 'react-dom/client'
+import { Session } from '@homeroom/client'
+import { HomeroomProvider, useBus, useChat, useDocument, useLeaderboard, usePoll, usePresence } from '@homeroom/client/react'
+
+const params = new URLSearchParams(location.search)
+const session = new Session({ url: params.get('ws'), token: () => window.homeroomToken() })
+// A recovery or refusal is a failure of this page: it lands in the console, which the test checks.
+session.ready.then(() => {
+  for (const name of ['s1/chat/hooks', 's1/poll/hooks/ballot/u1']) {
+    session.open(name).on('recovered', (r) => console.error(name + ' recovered: ' + r.reason))
+    session.open(name).on('refused', (r) => console.error(name + ' refused: ' + r.reason))
+  }
+})
+
+function Chat() {
+  const { messages, online, send } = useChat('s1/chat/hooks')
+  return (
+    <section>
+      <ul>{messages.map((m) => <li key={m.id} data-testid="message">{m.author}: {m.text}</li>)}</ul>
+      <p data-testid="chat-online">{online.map((u) => u.name).join(', ')}</p>
+      <button onClick={() => send('hello from React')}>Send</button>
+    </section>
+  )
+}
+
+function Poll() {
+  const { meta, tallies, myChoice, vote } = usePoll('s1', 'hooks')
+  return (
+    <section>
+      <h2>{meta.question}</h2>
+      {meta.options.map((option, i) => (
+        <button key={i} data-testid={'vote-' + i} data-mine={String(myChoice === i)} onClick={() => vote(i)}>{option}: <span data-testid={'tally-' + i}>{tallies[i] ?? 0}</span></button>
+      ))}
+    </section>
+  )
+}
+
+function Board() {
+  const { entries, mine } = useLeaderboard('s1', 'term')
+  return <p data-testid="leaderboard">{entries.map((e) => e.rank + '. ' + e.name).join(' / ')} — me: {mine ? mine.rank : '-'}</p>
+}
+
+function Bus() {
+  const { position } = useBus('s1', 'b1')
+  return <p data-testid="bus">{position ? position.lat.toFixed(3) + ',' + position.lng.toFixed(3) : 'no fix'}</p>
+}
+
+function Notes() {
+  const { state } = useDocument('s1/doc/hooks')
+  const { users } = usePresence('s1/doc/hooks')
+  return <p data-testid="notes" data-state={state}>{users.map((u) => u.name).join(', ')}</p>
+}
+
+createRoot(document.getElementById('root')).render(
+  <HomeroomProvider session={session}><Chat /><Poll /><Board /><Bus /><Notes /></HomeroomProvider>,
 )
 `
 
@@ -68,8 +133,7 @@ if (chromiumAvailable()) {
   let browser: Browser
   let pages: AppServer
   test.before(async () => {
-    const app = await installApp()
-    pages = await servePages({ react: await bundlePage(app, 'react', REACT_PAGE) })
+    pages = await servePages(await bundlePages({ react: REACT_PAGE, hooks: HOOKS_PAGE }))
     browser = await launch()
   })
   test.after(async () => {
@@ -77,17 +141,17 @@ if (chromiumAvailable()) {
     await pages?.close()
   })
 
-  async function openPage(): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  async function openPage(name = 'react', who = student('u1', { classes: ['7a'], buses: ['b1'], name: 'Ada' })): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
     const context = await browser.newContext()
-    await context.exposeFunction('homeroomToken', () => mintToken(student('u1', { classes: ['7a'] })))
+    await context.exposeFunction('homeroomToken', () => mintToken(who))
     const page = await context.newPage()
     const errors: string[] = []
     page.on('pageerror', (error) => errors.push(error.message))
     page.on('console', (message) => message.type() === 'error' && errors.push(message.text()))
     // The device clock runs ten minutes ahead of the server's (and keeps running).
     await page.clock.setSystemTime(Date.now() + SKEW_MS)
-    await page.goto(`${pages.origin}/react.html?${new URLSearchParams({ ws: server.url, exam: EXAM })}`)
-    await page.waitForSelector('[data-testid="connection"][data-state="online"]')
+    await page.goto(`${pages.origin}/${name}.html?${new URLSearchParams({ ws: server.url, exam: EXAM })}`)
+    if (name === 'react') await page.waitForSelector('[data-testid="connection"][data-state="online"]')
     return { context, page, errors }
   }
 
@@ -141,6 +205,35 @@ if (chromiumAvailable()) {
       await screenshot(page, 'react-exam')
       assert.equal(errors, [])
     } finally {
+      await context.close()
+    }
+  })
+
+  test('the other hooks, on the same skewed clock: chat with who is online (the message dated by the server’s clock is accepted), a vote moving the tally, the leaderboard, the bus, a document and its presence', async () => {
+    await serverWrite(server.app.hocuspocus, 's1/poll/hooks', (doc) => setupPoll(doc, 'Lunch?', ['pizza', 'soup']))
+    await serverWrite(server.app.hocuspocus, 's1/leaderboard/term', (doc) => applyScores(doc, 'quiz1', { u1: { name: 'Ada', score: 5 }, u2: { name: 'Ben', score: 8 } }))
+    await serverWrite(server.app.hocuspocus, 's1/bus/b1', (doc) => reportPosition(doc, { lat: 52.52, lng: 13.405, speed: 30, heading: 90, at: Date.now() }))
+    const { context, page, errors } = await openPage('hooks')
+    const ben = await Session.start({ url: server.url, token: () => mintToken(student('u2', { name: 'Ben' })), WebSocketPolyfill: WebSocket, offline: false })
+    try {
+      ben.open('s1/chat/hooks')
+      ben.open('s1/doc/hooks')
+      await page.waitForSelector('[data-testid="chat-online"]:text("Ben")')
+      await page.waitForSelector('[data-testid="notes"][data-state="online"]:text("Ben")')
+      await page.getByRole('button', { name: 'Send' }).click()
+      await page.getByTestId('message').getByText('u1: hello from React').waitFor()
+      await until(async () => (await server.app.peek('s1/chat/hooks')).getArray('messages').toArray().some((m: any) => m.text === 'hello from React'), { what: 'the message on the server' })
+
+      await page.getByTestId('vote-1').click()
+      await page.waitForSelector('[data-testid="vote-1"][data-mine="true"]')
+      await page.waitForSelector('[data-testid="tally-1"]:text("1")')
+      assert.is(await page.textContent('[data-testid="leaderboard"]'), '1. Ben / 2. Ada — me: 2')
+      assert.is(await page.textContent('[data-testid="bus"]'), '52.520,13.405')
+      assert.equal(errors, [])
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\npage errors: ${errors.join('\n')}\npage: ${await page.textContent('body')}`)
+    } finally {
+      ben.destroy()
       await context.close()
     }
   })

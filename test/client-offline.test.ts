@@ -41,8 +41,11 @@ test('a message written offline survives a refusal for an expired token, and arr
 
   const expired = session(await expiredToken())
   const refused = new ChatClient(expired, ROOM)
-  const { reason } = await within(new Promise<Refusal>((resolve) => refused.handle.on('refused', resolve)), 5000, 'refusal')
+  const { reason, pending } = await within(new Promise<Refusal>((resolve) => refused.handle.on('refused', resolve)), 5000, 'refusal')
   assert.match(reason, /^unauthenticated/)
+  assert.equal(pending, ['messages'], 'the refusal names what the copy still holds')
+  assert.is(expired.state(), 'refused', 'the indicator does not say online')
+  assert.ok(refused.handle.exportPending().length > 0)
   expired.destroy()
 
   const fresh = session(await mintToken(student('u1')))

@@ -96,7 +96,7 @@ test('users connecting and disconnecting: one event each, signed, retried after 
   const client = await open(server, 's1/doc/d1', student('u1'))
   const minute = Math.floor(Date.now() / 60_000)
   const connected = await published(`user.connected:s1:u1:${minute}`)
-  assert.equal(connected.data, { user: 'u1', role: 'student', instance: server.app.config.instanceId })
+  assert.equal(connected.data, { user: 'u1', role: 'student', device: 'unknown', instance: server.app.config.instanceId })
   assert.ok(receiver.attempts > receiver.deliveries.length, 'the first attempt was refused and retried')
   client.provider.destroy()
   await until(async () => (await streamed()).some((e) => e.type === 'user.disconnected'), { what: 'user.disconnected' })

@@ -121,6 +121,14 @@ test('GET /api/v1/openapi.json is valid OpenAPI 3.1 with every contract route an
     ['get', '/api/v1/me/inbox', [400, 401, 403, 429]],
     ['put', '/api/v1/me/inbox/{id}/read', [400, 401, 403, 404, 429]],
     ['post', '/api/v1/me/inbox/read-all', [400, 401, 403, 429]],
+    ['put', '/api/v1/schools/{school}/event-types/{type}', [400, 401, 403, 413, 429]],
+    ['get', '/api/v1/schools/{school}/event-types', [400, 401, 403, 429]],
+    ['get', '/api/v1/notifications/{id}', [400, 401, 403, 404, 429]],
+    ['get', '/api/v1/schools/{school}/statistics', [400, 401, 403, 429]],
+    ['post', '/api/v1/schools/{school}/leaderboards/{board}/scores', [400, 401, 403, 413, 429]],
+    ['get', '/api/v1/me/school', [401, 403, 429]],
+    ['put', '/api/v1/me/school', [400, 401, 403, 429]],
+    ['post', '/api/v1/broadcasts', [400, 401, 403, 413, 429]],
   ]
   for (const [method, path, statuses] of routes) {
     const operation = spec.paths[path]?.[method]

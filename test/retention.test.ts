@@ -29,18 +29,23 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
   test('the server removes old messages for live clients and deletes old trail points', async () => {
     const now = Date.now()
     const chat = await open(server, CHAT, teacher('t1'))
-    chat.doc.getArray('messages').push([
-      { id: 'a', author: 't1', text: 'forty days ago', at: now - 40 * DAY_MS },
-      { id: 'b', author: 't1', text: 'as ISO, old', at: new Date(now - 31 * DAY_MS).toISOString() },
-      { id: 'c', author: 't1', text: 'yesterday', at: now - DAY_MS },
-    ])
-    await chat.acknowledged()
+    // Messages from the past, as history imported into the server holds them: a client can no
+    // longer date a message outside CLOCK_SKEW_S of the server's clock.
+    await serverWrite(server.app.hocuspocus, CHAT, (d) =>
+      d.getArray('messages').push([
+        { id: 'a', author: 't1', text: 'forty days ago', at: now - 40 * DAY_MS },
+        { id: 'b', author: 't1', text: 'as ISO, old', at: new Date(now - 31 * DAY_MS).toISOString() },
+        { id: 'c', author: 't1', text: 'yesterday', at: now - DAY_MS },
+      ]),
+    )
+    await until(() => texts(chat.doc).length === 3, { what: 'the live client to see the history' })
     await server.app.store.appendTrail('s1/b1', point(now - 40 * DAY_MS))
     await server.app.store.appendTrail('s1/b1', point(now - 1000))
     const report = await runRetention({
       store: server.app.store,
       chatDays: 30,
       busTrailDays: 30,
+      inboxDays: 90,
       now,
       apply: (name, change) => serverWrite(server.app.hocuspocus, name, change),
     })
@@ -48,7 +53,7 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
     assert.is(report.trailPointsDeleted, 1)
     await until(() => texts(chat.doc).join() === 'yesterday', { what: 'the live client to lose the old messages' })
     assert.equal((await server.app.store.trail('s1/b1', 0)).map((p) => p.at), [now - 1000])
-    const again = await runRetention({ store: server.app.store, chatDays: 30, busTrailDays: 30, now, apply: () => Promise.reject(new Error('nothing to apply')) })
+    const again = await runRetention({ store: server.app.store, chatDays: 30, busTrailDays: 30, inboxDays: 90, now, apply: () => Promise.reject(new Error('nothing to apply')) })
     assert.is(again.messagesRemoved, 0, 'a second run finds nothing')
     chat.destroy()
   })
@@ -66,6 +71,7 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
         store: server.app.store,
         chatDays: 30,
         busTrailDays: 30,
+        inboxDays: 90,
         now: windowStart + 30 * DAY_MS,
         apply: (name, change) => serverWrite(server.app.hocuspocus, name, change),
       })
@@ -89,10 +95,8 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
 
   test('the server\'s daily run removes old messages for live clients, once per day per store', async () => {
     const chat = await open(server, 's1/chat/daily', teacher('t1'))
-    chat.doc.getArray('messages').push([
-      { id: 'old', author: 't1', text: 'last year', at: Date.now() - 400 * DAY_MS },
-      { id: 'new', author: 't1', text: 'today', at: Date.now() },
-    ])
+    await serverWrite(server.app.hocuspocus, 's1/chat/daily', (d) => d.getArray('messages').push([{ id: 'old', author: 't1', text: 'last year', at: Date.now() - 400 * DAY_MS }]))
+    chat.doc.getArray('messages').push([{ id: 'new', author: 't1', text: 'today', at: Date.now() }])
     await chat.acknowledged()
     const stop = startRetentionTimer(server.app, 0)
     try {
@@ -107,10 +111,8 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
   test('`homeroom retention run` applies the rules to a stopped server\'s store', async () => {
     const now = Date.now()
     const dm = await open(server, DM, student('u1'))
-    dm.doc.getArray('messages').push([
-      { id: 'x', author: 'u1', text: 'old question', at: now - 10 * DAY_MS },
-      { id: 'y', author: 'u1', text: 'new question', at: now },
-    ])
+    await serverWrite(server.app.hocuspocus, DM, (d) => d.getArray('messages').push([{ id: 'x', author: 'u1', text: 'old question', at: now - 10 * DAY_MS }]))
+    dm.doc.getArray('messages').push([{ id: 'y', author: 'u1', text: 'new question', at: now }])
     await dm.acknowledged()
     await server.app.store.appendTrail('s1/b2', point(now - 3 * DAY_MS))
     closeClients()

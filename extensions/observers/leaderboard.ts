@@ -12,9 +12,9 @@ import { applyScores } from '../../docs-model/surfaces/leaderboard/state.ts'
  * Sets `source`'s scores on the board `<school>/leaderboard/<board>` and re-ranks it.
  * Callers pick a stable source id (`poll-<id>`, `exam-<id>`); the default suits a board fed by one source.
  */
-export async function recordScores(hocuspocus: Hocuspocus, school: string, board: string, scores: Scores, source = 'scores'): Promise<void> {
+export async function recordScores(hocuspocus: Hocuspocus, school: string, board: string, scores: Scores, source = 'scores', at?: number): Promise<void> {
   // Yjs emits no update for a transaction that changes nothing, so an unchanged board stays untouched.
-  await serverWrite(hocuspocus, leaderboardName(school, board), (doc) => applyScores(doc, source, scores))
+  await serverWrite(hocuspocus, leaderboardName(school, board), (doc) => applyScores(doc, source, scores, at))
 }
 
 /** Points per user as a board's scores, each user named as the school's roster names them (else by id). */

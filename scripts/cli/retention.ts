@@ -6,10 +6,10 @@ import { writeInStore } from '../../server/history/restore.ts'
 import { action, print, printJson, progress, withStore } from './common.ts'
 
 export function retentionCommand(program: Command): void {
-  const retention = program.command('retention').description('retention of chat messages, bus trails and old history')
+  const retention = program.command('retention').description('retention of chat messages, inbox items, bus trails and old history')
   retention
     .command('run')
-    .description('delete bus trail points and chat/dm/group messages older than their retention, and history before the window')
+    .description('delete bus trail points, chat/dm/group messages and inbox items (not urgent ones) older than their retention, and history before the window')
     .option('--json', 'machine-readable output')
     .action(
       action('retention run', async (o: { json?: boolean }) => {
@@ -20,6 +20,7 @@ export function retentionCommand(program: Command): void {
               store,
               chatDays: config.retention.chatDays,
               busTrailDays: config.retention.busTrailDays,
+              inboxDays: config.retention.inboxDays,
               apply: async (name, change) => {
                 await writeInStore(store, name, change, { user: 'retention', origin: 'server' })
               },
@@ -36,7 +37,8 @@ export function retentionCommand(program: Command): void {
         print(
           `checked ${report.documentsChecked} conversation documents: removed ${report.messagesRemoved} messages older than ${report.chatCutoff}, ` +
             `dropped ${report.entriesDropped} journal entries before the window, ` +
-            `deleted ${report.trailPointsDeleted} bus trail points older than ${report.trailCutoff}`,
+            `deleted ${report.trailPointsDeleted} bus trail points older than ${report.trailCutoff}, ` +
+            `removed ${report.inboxItemsRemoved} inbox items older than ${report.inboxCutoff} (urgent ones kept)`,
         )
       }),
     )

@@ -32,6 +32,7 @@ export const OUTBOUND_TYPES = [
   'notification.undelivered',
   'user.connected',
   'user.disconnected',
+  'school.context_switched',
 ] as const
 export type OutboundType = (typeof OUTBOUND_TYPES)[number]
 
@@ -106,6 +107,8 @@ export class EventsOut implements Publisher {
   /** Ends webhook retries, waits for the publishes under way, then closes. */
   async stop(): Promise<void> {
     this.webhook.stop() // no further retries
+    // Unreachable Redis: publishes would wait out every reconnection; they fail now and are logged.
+    if (this.redis && this.redis.status !== 'ready') this.redis.disconnect()
     await Promise.all(this.inFlight)
     this.redis?.disconnect()
   }

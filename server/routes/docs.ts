@@ -1,6 +1,7 @@
 // The HTTP document view: `GET /api/v1/docs/<name>[?at=<time>]` decodes a document (live, or as
 // it was at a past time), and `POST /api/v1/docs/<name>/restore` makes a document equal its past
 // state as a new change applied to the live copy, so connected clients receive it.
+// `GET /api/v1/docs/<conversation>/messages` pages a conversation's history (routes/messages.ts).
 import { NameError } from '../../docs-model/names.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import type { DocRef, Identity, Surface } from '../../docs-model/types.ts'
@@ -11,6 +12,7 @@ import { stateAt } from '../history/replay.ts'
 import { restoreInto } from '../history/restore.ts'
 import { historyBounds, iso, parseTime, TimeTravelError } from '../history/time.ts'
 import { serverWrite } from '../writes.ts'
+import { conversationOf, messagesPage, messagesQuery } from './messages.ts'
 
 function resolveName(name: string): { ref: DocRef; surface: Surface } {
   try {
@@ -43,16 +45,19 @@ function parseAt(value: unknown): number {
 }
 
 const docParams = z.object({ '*': z.string().describe('the document name, e.g. s1/doc/essay') })
-const atQuery = z.object({ at: z.string().optional().describe('ISO time: the document as it was then') })
+const atQuery = z.object({ at: z.string().optional().describe('ISO time: the document as it was then') }).extend(messagesQuery.shape)
 const restoreBody = z.object({ at: z.unknown().describe('ISO time to restore to, e.g. 2026-05-01T08:00:00Z') })
 
 export function docsRoutes(api: Api, app: Homeroom): void {
   api.get(
     '/api/v1/docs/*',
     {
-      preParsing: before((request) => requireRole(user(request), 'admin', 'director', 'service')),
+      // A conversation's messages are for its readers; the decoded document for administrators.
+      preParsing: before((request) => {
+        if (!conversationOf(rawParams(request)['*'])) requireRole(user(request), 'admin', 'director', 'service')
+      }),
       schema: {
-        summary: 'A document decoded to JSON, now or at a past time',
+        summary: 'A document decoded to JSON, now or at a past time; or, for <conversation>/messages, a page of its messages',
         tags: ['documents'],
         security: [{ bearer: [] }],
         params: docParams,
@@ -62,6 +67,8 @@ export function docsRoutes(api: Api, app: Homeroom): void {
     },
     async (request) => {
       const caller = user(request)
+      const conversation = conversationOf(request.params['*'])
+      if (conversation) return messagesPage(app, caller, conversation, request.query)
       const { ref, surface } = resolveName(request.params['*'])
       requireSchool(caller, ref)
       const at = request.query.at !== undefined ? parseAt(request.query.at) : undefined

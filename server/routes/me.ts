@@ -66,6 +66,8 @@ export function meRoutes(api: Api, app: Homeroom): void {
       const after = from ? all.filter((i) => ms(i.at) < from.at || (from.id !== undefined && ms(i.at) === from.at && i.id < from.id)) : all
       const matching = unread ? after.filter((i) => !i.read) : after
       const items = matching.slice(0, limit)
+      // The owner's own client fetched them: delivered, as a synced connection would count.
+      await app.eventStore.markDelivered(school, caller.sub, app.clock.now())
       const last = items.at(-1)
       return {
         school,

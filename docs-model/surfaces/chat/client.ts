@@ -8,7 +8,11 @@ import { groupMembers, readBy } from './state.ts'
 /** How long a typing indicator lasts without being renewed. */
 const TYPING_MS = 5000
 
-/** Conversations: `s/chat/<room>`, `s/dm/<a>~<b>`, `s/group/<id>`. Typing indicators travel as presence. */
+/**
+ * Conversations: `s/chat/<room>`, `s/dm/<a>~<b>`, `s/group/<id>`. Typing indicators travel as
+ * presence. Messages are dated by the server's clock (`session.now()`): the server refuses a
+ * message dated in the future, which a device clock running ahead would do.
+ */
 export class ChatClient {
   readonly handle: Handle
 
@@ -26,7 +30,7 @@ export class ChatClient {
 
   send(text: string): ChatMessage {
     let id = ''
-    this.handle.write('messages', (doc) => (id = sendMessage(doc, this.me, text)))
+    this.handle.write('messages', (doc) => (id = sendMessage(doc, this.me, text, undefined, this.handle.session.now())))
     this.typing(false)
     return this.messages().findLast((m) => m.id === id)!
   }
@@ -63,7 +67,7 @@ export class GroupClient extends ChatClient {
   }
 
   join(): void {
-    this.handle.write(`members/${this.me}`, (doc) => joinGroup(doc, this.me))
+    this.handle.write(`members/${this.me}`, (doc) => joinGroup(doc, this.me, this.handle.session.now()))
   }
 
   leave(): void {

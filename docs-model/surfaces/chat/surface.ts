@@ -24,8 +24,6 @@ export const conversationLayout = {
   reads: { kind: 'map', value: z.string().max(64) },
 } as const
 
-const MAX_CLOCK_SKEW_MS = 5 * 60_000
-
 /** Message and read-receipt rules, for the writers `who` admits. */
 export function conversationRules(who: Who): WriteRule[] {
   return [
@@ -33,12 +31,8 @@ export function conversationRules(who: Who): WriteRule[] {
       path: 'messages',
       by: who,
       ops: ['insert'],
-      value: (v, ctx) => {
-        const message = record(v)
-        if (message?.author !== ctx.user.sub) return 'author must be the sender'
-        // Retention goes by `at`: a message dated in the future would outlive the retention window.
-        return new Date(message.at as string | number).getTime() > Date.now() + MAX_CLOCK_SKEW_MS ? 'at must not be in the future' : null
-      },
+      // Its `at` is held to the server's clock by the guard (clockSkew in docs-model/rules.ts).
+      value: (v, ctx) => (record(v)?.author === ctx.user.sub ? null : 'author must be the sender'),
     },
     { path: 'messages', by: who, ops: ['delete'], owner: (v) => record(v)?.author as string | undefined },
     { path: 'messages', by: roles('teacher', 'admin'), ops: ['delete'] },
@@ -78,8 +72,8 @@ export const chat: Surface = {
 }
 
 /** Appends a message by `author` (the sender's own id: the server refuses any other). Returns its id. */
-export function sendMessage(doc: Y.Doc, author: string, text: string, file?: ChatMessage['file']): string {
-  const message: ChatMessage = { id: newId(), author, text, at: Date.now(), ...(file ? { file } : {}) }
+export function sendMessage(doc: Y.Doc, author: string, text: string, file?: ChatMessage['file'], at: number = Date.now()): string {
+  const message: ChatMessage = { id: newId(), author, text, at, ...(file ? { file } : {}) }
   doc.getArray('messages').push([message])
   return message.id
 }
@@ -122,27 +116,37 @@ const groupLayout = {
 
 export interface GroupMeta {
   owner?: string
+  name?: string
+  description?: string
+  specialty?: string
   maxMembers: number
   isPublic: boolean
   invited: string[]
+  /** Closed by its owner or a teacher: read-only for everyone until `meta.closed` is unset. */
+  closed: boolean
 }
 
 export function groupMeta(doc: Y.Doc): GroupMeta {
   const meta = mapOf(doc, 'meta')
   const max = meta.get('maxMembers')
   const invited = meta.get('invited')
+  const text = (key: string) => (typeof meta.get(key) === 'string' ? (meta.get(key) as string) : undefined)
   return {
-    owner: typeof meta.get('owner') === 'string' ? (meta.get('owner') as string) : undefined,
+    owner: text('owner'),
+    name: text('name'),
+    description: text('description'),
+    specialty: text('specialty'),
     maxMembers: typeof max === 'number' ? max : Number.POSITIVE_INFINITY,
     isPublic: meta.get('isPublic') === true,
     invited: Array.isArray(invited) ? invited.map(String) : [],
+    closed: meta.get('closed') === true,
   }
 }
 
 const isMember = (doc: Y.Doc, user: string): boolean => mapOf(doc, 'members').has(user)
 
 /** Admins and directors read every group through the school-wide grant (rules.ts). */
-function mayView(user: Identity, doc: Y.Doc): boolean {
+export function mayView(user: Identity, doc: Y.Doc): boolean {
   const meta = groupMeta(doc)
   if (meta.owner === undefined) return isLearnerOrStaff(user) // not created yet: anyone may create it
   return meta.isPublic ? isLearnerOrStaff(user) : isMember(doc, user.sub) || meta.invited.includes(user.sub) || meta.owner === user.sub
@@ -157,8 +161,14 @@ const ownerOrCreator: Who = (ctx) => {
 /** An empty group has no members yet; `by` must hold on it for anyone who may later join. */
 const member: Who = (ctx) => mapOf(ctx.doc, 'members').size === 0 || isMember(ctx.doc, ctx.user.sub)
 
+/** A closed group is read-only: no messages, reads, joins or removals until it is reopened. */
+const groupClosed = (ctx: WriteContext): string | null => (groupMeta(ctx.doc).closed ? 'frozen: group closed' : null)
+
+const ownerOrTeacher: Who = (ctx) => ctx.user.role === 'teacher' || (groupMeta(ctx.doc).owner ?? null) === ctx.user.sub
+
 function joinFrozen(ctx: WriteContext): string | null {
   const meta = groupMeta(ctx.doc)
+  if (meta.closed) return 'frozen: group closed'
   if (isMember(ctx.doc, ctx.user.sub)) return null
   if (!meta.isPublic && !meta.invited.includes(ctx.user.sub) && meta.owner !== ctx.user.sub) return 'frozen: group is invite-only'
   if (mapOf(ctx.doc, 'members').size >= meta.maxMembers) return `frozen: group is full (${meta.maxMembers} members)`
@@ -180,7 +190,12 @@ export const group: Surface = {
         path[1] === 'owner' && v !== ctx.user.sub && ctx.user.role !== 'teacher' ? 'owner must be the user creating the group' : null,
     },
     { path: 'members/$self', by: (ctx) => isLearnerOrStaff(ctx.user), frozen: joinFrozen },
-    ...conversationRules(member).map((rule) => ({ ...rule, frozen: (ctx: WriteContext) => (isMember(ctx.doc, ctx.user.sub) ? null : 'frozen: join the group first') })),
+    // The owner and teachers remove members.
+    { path: 'members/*', by: ownerOrTeacher, ops: ['delete'], frozen: groupClosed },
+    ...conversationRules(member).map((rule) => ({
+      ...rule,
+      frozen: (ctx: WriteContext) => groupClosed(ctx) ?? (isMember(ctx.doc, ctx.user.sub) ? null : 'frozen: join the group first'),
+    })),
   ],
   decode: (d) => decodeLayout(groupLayout, d),
 }
@@ -197,10 +212,18 @@ export function createGroup(doc: Y.Doc, owner: string, settings: { name: string;
   joinGroup(doc, owner)
 }
 
-export function joinGroup(doc: Y.Doc, user: string): void {
-  doc.getMap('members').set(user, { at: Date.now() })
+export function joinGroup(doc: Y.Doc, user: string, at: number = Date.now()): void {
+  doc.getMap('members').set(user, { at })
 }
 
 export function leaveGroup(doc: Y.Doc, user: string): void {
   doc.getMap('members').delete(user)
+}
+
+/** The owner or a teacher removes a member. */
+export const removeMember = leaveGroup
+
+/** The owner or a teacher closes the group (read-only) or reopens it. */
+export function closeGroup(doc: Y.Doc, closed = true): void {
+  doc.getMap('meta').set('closed', closed)
 }

@@ -24,7 +24,7 @@ export class ClassClient {
 
   report(state: ActivityState, options: { page?: string; handRaised?: boolean } = {}): void {
     const me = this.handle.session.user.sub
-    this.handle.write(`activity/${me}`, (doc) => reportActivity(doc, me, state, options))
+    this.handle.write(`activity/${me}`, (doc) => reportActivity(doc, me, state, options, this.handle.session.now()))
   }
 
   /** Teachers: ask every screen to focus on a page, or lock them. */

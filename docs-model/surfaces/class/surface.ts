@@ -38,8 +38,8 @@ export const classroom: Surface = {
 }
 
 /** A student's own activity entry (`activity/<self>`). */
-export function reportActivity(doc: Y.Doc, user: string, state: ActivityState, extra: { page?: string; handRaised?: boolean } = {}): void {
-  doc.getMap('activity').set(user, { state, ...extra, at: Date.now() })
+export function reportActivity(doc: Y.Doc, user: string, state: ActivityState, extra: { page?: string; handRaised?: boolean } = {}, at: number = Date.now()): void {
+  doc.getMap('activity').set(user, { state, ...extra, at })
 }
 
 /** Teachers: sets an action every student's screen follows (`null` lifts it). */

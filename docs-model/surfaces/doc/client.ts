@@ -23,7 +23,7 @@ export class DocClient {
 
   comment(text: string, anchor?: CommentAnchor): string {
     const key = commentKey(this.handle.session.user.sub)
-    this.handle.write(`comments/${key}`, (doc) => addComment(doc, key, text, anchor))
+    this.handle.write(`comments/${key}`, (doc) => addComment(doc, key, text, anchor, this.handle.session.now()))
     return key
   }
 

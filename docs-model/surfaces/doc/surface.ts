@@ -41,8 +41,8 @@ export const doc: Surface = {
 /** A new key for a comment by `author`: `<author>:<id>`, which they may write. */
 export const commentKey = (author: string): string => `${author}:${newId()}`
 
-export function addComment(doc: Y.Doc, key: string, text: string, anchor?: CommentAnchor): void {
-  doc.getMap('comments').set(key, { text, at: Date.now(), ...(anchor === undefined ? {} : { anchor }) })
+export function addComment(doc: Y.Doc, key: string, text: string, anchor?: CommentAnchor, at: number = Date.now()): void {
+  doc.getMap('comments').set(key, { text, at, ...(anchor === undefined ? {} : { anchor }) })
 }
 
 /** Marks a comment resolved; nothing when there is no such comment. */

@@ -26,6 +26,6 @@ export class EmergencyClient {
 
   acknowledge(): void {
     const me = this.handle.session.user.sub
-    this.handle.write(`acks/${me}`, (doc) => acknowledge(doc, me))
+    this.handle.write(`acks/${me}`, (doc) => acknowledge(doc, me, this.handle.session.now()))
   }
 }

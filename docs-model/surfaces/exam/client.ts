@@ -53,12 +53,12 @@ export class ExamClient {
   }
 
   answer(question: number, choice: number): void {
-    this.sheet.write('answers', (doc) => answer(doc, question, choice))
+    this.sheet.write('answers', (doc) => answer(doc, question, choice, this.sheet.session.now()))
   }
 
   /** Reports a proctoring event (append only); the server turns it into an alert on the monitor. */
   event(type: ExamEventType, detail?: ExamEventDetail): void {
-    this.sheet.write('events', (doc) => reportEvent(doc, type, Date.now(), detail))
+    this.sheet.write('events', (doc) => reportEvent(doc, type, this.sheet.session.now(), detail))
   }
 
   submit(): void {
@@ -84,6 +84,6 @@ export class MonitorClient {
   }
 
   ack(alertId: string): void {
-    this.handle.write(`acks/${alertId}`, (doc) => ackAlert(doc, alertId, this.handle.session.user.sub))
+    this.handle.write(`acks/${alertId}`, (doc) => ackAlert(doc, alertId, this.handle.session.user.sub, this.handle.session.now()))
   }
 }

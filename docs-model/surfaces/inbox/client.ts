@@ -1,7 +1,7 @@
 // The typed client of the inbox family, on a Session: reads through state.ts, writes through
 // surface.ts, each write checked against the rule the server applies.
 import type { Handle, Session } from '../../client/session.ts'
-import { inboxName, markItemRead, unreadCount, type InboxItem } from './surface.ts'
+import { dismissItem, inboxName, markItemRead, unreadCount, type InboxItem } from './surface.ts'
 import { inboxItems } from './state.ts'
 
 /** `s/inbox/<user>`: notifications and the unread badge. */
@@ -21,7 +21,12 @@ export class InboxClient {
   }
 
   markRead(id: string): void {
-    this.handle.write(`read/${id}`, (doc) => markItemRead(doc, id))
+    this.handle.write(`read/${id}`, (doc) => markItemRead(doc, id, this.handle.session.now()))
+  }
+
+  /** Puts an item away: it leaves the list and the badge. */
+  dismiss(id: string): void {
+    this.handle.write(`dismissed/${id}`, (doc) => dismissItem(doc, id))
   }
 
   /** Marks every unread item read, in one change. */
@@ -29,7 +34,7 @@ export class InboxClient {
     const unread = this.items().filter((item) => !item.read)
     if (unread.length === 0) return
     this.handle.write('read', (doc) => {
-      for (const { id } of unread) markItemRead(doc, id)
+      for (const { id } of unread) markItemRead(doc, id, this.handle.session.now())
     })
   }
 }

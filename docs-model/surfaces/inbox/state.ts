@@ -1,7 +1,7 @@
-// What the inbox family decides: whom a notification's targets reach, and what a client reads
-// (the items, newest first, with whether each was read).
+// What the inbox family decides: whom a notification's targets reach, which items have expired,
+// and what a client reads (the items not dismissed, newest first, with whether each was read).
 import type * as Y from 'yjs'
-import { entriesOf, mapOf } from '../../common.ts'
+import { entriesOf, mapOf, toMillis } from '../../common.ts'
 import type { InboxItem } from './surface.ts'
 
 /** A school member as targeting sees them (a roster entry, or a user the directory recorded). */
@@ -43,9 +43,27 @@ export function targetedIds(members: readonly Member[], targets: Targets): strin
   return [...ids].sort()
 }
 
+/**
+ * Ids of the items older than `cutoff` (INBOX_RETENTION_DAYS before now) that expire: every
+ * priority but `urgent`, which stays until its owner dismisses it. An unreadable time never expires.
+ */
+export function expiredItems(doc: Y.Doc, cutoff: number): string[] {
+  return entriesOf<InboxItem>(mapOf(doc, 'items'))
+    .filter(([, item]) => item?.priority !== 'urgent' && (toMillis(item?.at) ?? Number.POSITIVE_INFINITY) < cutoff)
+    .map(([id]) => id)
+}
+
+/** Removes expired items with their read and dismissed marks. */
+export function removeExpiredItems(doc: Y.Doc, cutoff: number): void {
+  for (const id of expiredItems(doc, cutoff)) for (const root of ['items', 'read', 'dismissed']) doc.getMap(root).delete(id)
+}
+
+/** The items the owner has not dismissed, newest first, with whether each was read. */
 export function inboxItems(doc: Y.Doc): Array<InboxItem & { id: string; read: boolean }> {
   const read = mapOf(doc, 'read')
+  const dismissed = mapOf(doc, 'dismissed')
   return entriesOf<InboxItem>(mapOf(doc, 'items'))
+    .filter(([id]) => !dismissed.has(id))
     .map(([id, item]) => ({ ...item, id, read: read.has(id) }))
     .sort((a, b) => new Date(b.at).getTime() - new Date(a.at).getTime())
 }

@@ -9,7 +9,7 @@ import type * as Y from 'yjs'
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const
 
 /** Who may send notifications (POST /api/v1/notifications); teachers only to their own classes. */
-export const NOTIFIERS: readonly Role[] = ['service', 'admin', 'teacher']
+export const NOTIFIERS: readonly Role[] = ['service', 'admin', 'director', 'teacher']
 
 export const inboxItem = z.strictObject({
   type: z.string().min(1).max(64),
@@ -25,19 +25,22 @@ export type InboxItem = z.infer<typeof inboxItem>
 const layout = {
   items: { kind: 'map', value: inboxItem },
   read: { kind: 'map', value: time },
+  /** Items their owner put away: id → when. A dismissed item is neither listed nor unread. */
+  dismissed: { kind: 'map', value: time },
 } as const
 
 export const inboxName = (school: string, user: string): string => `${school}/inbox/${user}`
 
-/** Items not marked read: the badge count of a notification bell. */
+/** Items neither read nor dismissed: the badge count of a notification bell. */
 export function unreadCount(doc: Y.Doc): number {
   const read = mapOf(doc, 'read')
+  const dismissed = mapOf(doc, 'dismissed')
   let unread = 0
-  for (const id of mapOf(doc, 'items').keys()) if (!read.has(id)) unread++
+  for (const id of mapOf(doc, 'items').keys()) if (!read.has(id) && !dismissed.has(id)) unread++
   return unread
 }
 
-/** `s/inbox/<user>`: one user's notifications; the server writes items, the user marks them read. */
+/** `s/inbox/<user>`: one user's notifications; the server writes items, the user marks them read or dismisses them. */
 export const inbox: Surface = {
   key: 'inbox',
   pattern: 'inbox/:user',
@@ -46,6 +49,7 @@ export const inbox: Surface = {
   writes: [
     { path: 'items', by: server },
     { path: 'read', by: named('user'), ops: ['insert'] },
+    { path: 'dismissed', by: named('user'), ops: ['insert'] },
   ],
   decode: (d) => ({ ...decodeLayout(layout, d), unread: unreadCount(d) }),
 }
@@ -53,4 +57,9 @@ export const inbox: Surface = {
 /** Marks an item read (the owner of the inbox only). */
 export function markItemRead(doc: Y.Doc, id: string, at: number = Date.now()): void {
   doc.getMap('read').set(id, at)
+}
+
+/** Dismisses an item: it leaves the owner's list and badge (the owner of the inbox only). */
+export function dismissItem(doc: Y.Doc, id: string, at: number = Date.now()): void {
+  doc.getMap('dismissed').set(id, at)
 }

@@ -8,13 +8,17 @@ import type { Surface } from '../../types.ts'
 const leaderboardEntry = z.strictObject({ name: z.string().max(200), score: z.number().finite(), rank: z.number().int().positive() })
 export type LeaderboardEntry = z.infer<typeof leaderboardEntry>
 
-/** One source's contribution (`sources/<source>`): user → their name and points. */
-export type Scores = Record<string, { name: string; score: number }>
+/** One source's contribution (`sources/<source>`): user → their name and points, when they were scored (ms) and in which specialty. */
+export type Scores = Record<string, { name: string; score: number; at?: number; specialty?: string }>
 
 const leaderboardLayout = {
   entries: { kind: 'map', value: leaderboardEntry },
   /** Each source's (quiz, exam) scores: source id → {user: {name, score}}; `entries` sums them. */
   sources: { kind: 'map' },
+  /** Views by period (`weekly`, `monthly`, `all_time`) → {from, entries}: the scores recorded since the period began. */
+  periods: { kind: 'map' },
+  /** Views by specialty → entries: every score recorded in that specialty. */
+  specialties: { kind: 'map' },
 } as const
 
 export const leaderboardName = (school: string, board: string): string => `${school}/leaderboard/${board}`
@@ -28,6 +32,8 @@ export const leaderboard: Surface = {
   writes: [
     { path: 'entries', by: server },
     { path: 'sources', by: server },
+    { path: 'periods', by: server },
+    { path: 'specialties', by: server },
   ],
   decode: (d) => decodeLayout(leaderboardLayout, d),
 }

@@ -43,7 +43,7 @@ export class PollClient {
   }
 
   vote(choice: number): void {
-    this.ballot.write('ballot/choice', (doc) => vote(doc, choice))
+    this.ballot.write('ballot/choice', (doc) => vote(doc, choice, this.session.now()))
   }
 
   /** Teachers: set the question and options (an open poll with no closing time unless given). */

@@ -3,6 +3,7 @@
 import type * as Y from 'yjs'
 import { mapOf } from '../../common.ts'
 import type { PollMeta } from './surface.ts'
+import type { InboxItem } from '../inbox/surface.ts'
 
 /** Counts per option index, every option present (zero included). */
 export function tallies(votes: Map<string, number>, meta: PollMeta): Record<string, number> {
@@ -71,5 +72,19 @@ export class Tally {
   /** Counts per option index, every option present: the same shape as `tallies`. */
   toJSON(): Record<string, number> {
     return Object.fromEntries(this.counts.map((count, i) => [String(i), count]))
+  }
+}
+
+/**
+ * The notice of a new poll or quiz for its class (`meta.class`), once it has options: one inbox
+ * item `poll:<poll document>` in each student's inbox of that class; undefined before then.
+ */
+export function pollNotice(name: string, meta: PollMeta, now: number): { forClass: string; id: string; item: InboxItem } | undefined {
+  if (meta.class === undefined || meta.options.length === 0) return undefined
+  const what = meta.kind === 'quiz' ? 'quiz' : 'poll'
+  return {
+    forClass: meta.class,
+    id: `poll:${name}`,
+    item: { type: what, title: `New ${what} in ${meta.class}${meta.question ? `: ${meta.question}` : ''}`.slice(0, 200), body: meta.options.join(' · ').slice(0, 4000), priority: 'normal', at: now, data: { poll: name, kind: what } },
   }
 }

@@ -43,6 +43,8 @@ export interface PollMeta {
    * unless the teacher sets `true` (the board named as the poll) or a board's name.
    */
   leaderboard: boolean | string
+  /** The class the poll is for: its students are told of it once it has options. */
+  class?: string
 }
 
 export function pollMeta(doc: Y.Doc): PollMeta {
@@ -51,6 +53,7 @@ export function pollMeta(doc: Y.Doc): PollMeta {
   const closesAt = meta.get('closesAt')
   const closesAtMs = closesAt === undefined ? NaN : new Date(closesAt as string | number).getTime()
   const board = meta.get('leaderboard')
+  const forClass = meta.get('class')
   return {
     question: typeof meta.get('question') === 'string' ? (meta.get('question') as string) : undefined,
     options: Array.isArray(options) ? options.map(String) : [],
@@ -58,6 +61,7 @@ export function pollMeta(doc: Y.Doc): PollMeta {
     anonymous: meta.get('anonymous') === true,
     closesAt: Number.isFinite(closesAtMs) ? closesAtMs : undefined,
     leaderboard: board === true || (typeof board === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(board) ? board : false),
+    class: typeof forClass === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(forClass) ? forClass : undefined,
   }
 }
 
