@@ -59,6 +59,8 @@ export class Persistence implements Extension {
   private readonly serverClients = new Map<string, Set<number>>()
   /** Per loaded document: the sequence number up to which its live copy holds every entry (its load, its last live snapshot). */
   private readonly covered = new Map<string, number>()
+  /** Merges of old history under way (stopping waits for them rather than close the store under them). */
+  private readonly housekeeping = new Set<Promise<void>>()
   /** Per loaded document: how many changes it has taken (a live snapshot needs it still during the store's reads). */
   private readonly changes = new WeakMap<Y.Doc, number>()
 
@@ -175,13 +177,22 @@ export class Persistence implements Extension {
     await this.pending.get(documentName)
     // The last client left (the document unloads): the next load should find a short tail.
     await this.snapshot(documentName, document, clientsCount > 0)
-    await this.keepSparse(documentName)
+    const sparse = this.keepSparse(documentName)
+    this.housekeeping.add(sparse)
+    await sparse.finally(() => this.housekeeping.delete(sparse))
+  }
+
+  /** Resolves once no merging of old history is under way (the store may close then). */
+  async idle(): Promise<void> {
+    await Promise.all(this.housekeeping)
   }
 
   /** History at one-second resolution: old entries merged per user and second, snapshots thinned (consolidate.ts). Never throws. */
   private async keepSparse(documentName: string): Promise<void> {
     try {
-      await consolidate(this.config.store, documentName)
+      while ((await consolidate(this.config.store, documentName)).more) {
+        // a long unmerged history, one bounded pass at a time
+      }
       await thinSnapshots(this.config.store, documentName)
     } catch (error) {
       this.config.metrics.storeFailures.inc({ op: 'merge' })

@@ -217,6 +217,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
         persistence.snapshotEverything()
         const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref())
         await Promise.race([server.destroy(), timeout])
+        await Promise.race([persistence.idle(), timeout])
         for (const socket of sockets) socket.destroy()
         await eventsOut.stop()
         await store.close()

@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { gunzipSync } from 'node:zlib'
 import * as Y from 'yjs'
+import { SqliteStore } from '../../server/store/sqlite.ts'
 import { connect } from '../../test/helpers/clients.ts'
 import { mintToken, teacher } from '../../test/helpers/tokens.ts'
 
@@ -84,6 +85,8 @@ async function startServer(mode: 'bare' | 'homeroom', dataDir: string): Promise<
 interface Replayed {
   /** Closes the typist's connection (the document then unloads, after its last store). */
   close(): void
+  /** One more keystroke (the document is stored again). */
+  typeOneMore(): Promise<void>
   seconds: number
   cpuSeconds: number
   /** Server CPU seconds spent in each tenth of the trace. */
@@ -130,7 +133,30 @@ async function replayTrace(server: Running, token: string, name: string): Promis
   const seconds = (performance.now() - started) / 1000
   const cpuSeconds = server.cpu() - cpuStarted
   if (FRACTION === 1 && text.toString() !== trace.endContent) throw new Error('the replayed text differs from the trace end content')
-  return { seconds, cpuSeconds, tenths, close: () => client.destroy() }
+  return {
+    seconds,
+    cpuSeconds,
+    tenths,
+    close: () => client.destroy(),
+    async typeOneMore() {
+      text.insert(text.length, ' ')
+      await client.acknowledged()
+    },
+  }
+}
+
+/** Waits until the server has merged the document's history up to `until` (read from the SQLite file). */
+async function merged(dataDir: string, name: string, until: number): Promise<void> {
+  const reader = new SqliteStore(join(dataDir, 'homeroom.db'), { readonly: true })
+  try {
+    const last = () => (reader.db.prepare('SELECT max(seq) AS seq FROM journal WHERE doc = ? AND at <= ?').get(name, until) as { seq: number }).seq
+    for (let waited = 0; (await reader.mergedThrough(name)) < last(); waited += 200) {
+      if (waited > 600_000) throw new Error('history was not merged within 10 minutes')
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  } finally {
+    await reader.close()
+  }
 }
 
 const storedBytes = (dir: string): number => readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0)
@@ -187,11 +213,13 @@ for (let round = 0; round < ROUNDS; round++) {
   try {
     let server = await startServer('homeroom', dataDir)
     const homeroom = await replayTrace(server, token, name)
+    const ended = Date.now()
     // History older than a minute is merged per user and second when the document is next
-    // stored: the typist stays a minute, then leaves (the document's last store merges it).
+    // stored: the typist pauses a minute, types once more and leaves (its store merges it).
     await new Promise((r) => setTimeout(r, MERGE_WAIT_MS))
+    await homeroom.typeOneMore()
     homeroom.close()
-    await new Promise((r) => setTimeout(r, 3000))
+    if (MERGE_WAIT_MS > 0) await merged(dataDir, name, ended)
     await server.stop()
     const stored = storedBytes(dataDir)
     server = await startServer('homeroom', dataDir)
@@ -200,7 +228,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await emptyOpen(server, token, `s1/doc/warm-${round}`)
     const cold = await coldLoad(server, token, name)
     await server.stop()
-    const expected = FRACTION === 1 ? trace.endContent.length : undefined
+    const expected = FRACTION === 1 ? trace.endContent.length + 1 : undefined
     if (expected !== undefined && cold.length !== expected) throw new Error(`cold load has ${cold.length} characters, expected ${expected}`)
     const parse = parseMs(cold.state)
     rows.push({ bare, homeroom, stored, cold: cold.ms, parse, open: median(opens) })

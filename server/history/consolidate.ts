@@ -27,6 +27,8 @@ export const secondOf = (at: number): number => Math.ceil(at / 1000)
 export interface Consolidated {
   /** Entries before merging, among those considered, and merged entries written for them. */
   entries: number
+  /** Whether old entries remain beyond this pass (call again). */
+  more: boolean
   merged: number
   removed: number
 }
@@ -52,7 +54,7 @@ export async function consolidate(store: HistoryStore, name: string, now = Date.
     if (entry.at > cutoff || old.length >= PASS_ENTRIES) return false
     old.push(entry)
   })
-  if (old.length === 0) return { entries: 0, merged: 0, removed: 0 }
+  if (old.length === 0) return { entries: 0, more: false, merged: 0, removed: 0 }
   // Runs of consecutive entries: an entry of another user in between ends a run, so no entry
   // moves past another it may depend on (history and diff still see each change in its place).
   const groups: JournalEntry[][] = []
@@ -76,7 +78,7 @@ export async function consolidate(store: HistoryStore, name: string, now = Date.
     merges.push({ seqs: group.map((e) => e.seq), entry: { at: last.at, user: last.user, origin: last.origin, update } })
   }
   await store.mergeEntries(name, merges, old[old.length - 1].seq)
-  return { entries: old.length, merged: merges.length, removed: merges.reduce((sum, m) => sum + m.seqs.length - 1, 0) }
+  return { entries: old.length, more: old.length >= PASS_ENTRIES, merged: merges.length, removed: merges.reduce((sum, m) => sum + m.seqs.length - 1, 0) }
 }
 
 /** The snapshots to delete so that the first of each hour and the latest remain. */

@@ -3,9 +3,9 @@
 // and retention stand on `replay`; `homeroom docs verify` and the history trace walk the same
 // journal with `walk` and apply each entry with `applyIfReadable`.
 //
-// The fast path merges snapshot and tail (merge.ts) and applies them once. When that throws, some entry
-// cannot be read (an Any value nested deep enough to overflow lib0's reader, bytes that are not
-// a Yjs update): the entries are then taken one by one, each decoded before it is applied, and
+// The fast path applies the snapshot, then the tail merged into one update (merge.ts). When
+// that throws, some entry cannot be read (an Any value nested deep enough to overflow lib0's
+// reader, bytes that are not a Yjs update): the entries are then taken one by one, each decoded before it is applied, and
 // an entry that fails is quarantined (flagged in the store, kept in the journal, left out of
 // every later read), so the document opens with everything else instead of never again.
 //
@@ -71,15 +71,16 @@ export async function replay(store: HistoryStore, name: string, options: ReplayO
   }
   let merged: Uint8Array | undefined
   try {
-    merged = mergeStored(snapshot, tail)
+    merged = tail.length > 0 ? mergeAll(tail.map((e) => e.update)) : undefined
   } catch {
     // Nothing was applied yet: take the entries one by one on the target itself.
     const { applied, skipped } = await applyOneByOne(store, doc, snapshot, tail, options.onSkipped)
     return result(applied, skipped)
   }
-  if (merged === undefined) return result([], [])
   try {
-    Y.applyUpdate(doc, merged, STORAGE_ORIGIN)
+    // The snapshot as it is stored (no merge re-encoding it), then the tail in one transaction.
+    if (snapshot) Y.applyUpdate(doc, snapshot.state, STORAGE_ORIGIN)
+    if (merged) Y.applyUpdate(doc, merged, STORAGE_ORIGIN)
   } catch (error) {
     if (tail.length === 0) throw error // a snapshot alone: nothing to set aside
     // The target may hold part of the merged state now; find the culprit on a scratch document.
@@ -93,15 +94,6 @@ export async function replay(store: HistoryStore, name: string, options: ReplayO
     throw new ReplayRetry(`${name}: an entry failed while being applied and was quarantined; load the document again`, { cause: error })
   }
   return result(tail, [])
-}
-
-/**
- * Snapshot and tail as one update, the tail decoded in full (mergeAll reads every struct and
- * value), so a throw here means nothing was applied; a snapshot was written from a sound document.
- */
-function mergeStored(snapshot: Snapshot | undefined, tail: JournalEntry[]): Uint8Array | undefined {
-  if (!snapshot && tail.length === 0) return undefined
-  return mergeAll(tail.map((e) => e.update), snapshot?.state)
 }
 
 /** The slow path: each entry decoded first and applied only if it decodes; the rest quarantined. */

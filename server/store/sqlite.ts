@@ -123,8 +123,8 @@ export class SqliteStore implements Store {
     const db = this.db
     this.statements = {
       insert: db.prepare('INSERT INTO journal (doc, at, user, origin, update_bytes) VALUES (?, ?, ?, ?, ?)'),
-      touch: db.prepare(`INSERT INTO documents (name, school, surface, updates, bytes, updated_at) VALUES (?, ?, ?, 1, ?, ?)
-        ON CONFLICT (name) DO UPDATE SET updates = updates + 1, bytes = bytes + excluded.bytes, updated_at = excluded.updated_at`),
+      touch: db.prepare(`INSERT INTO documents (name, school, surface, updates, bytes, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET updates = updates + excluded.updates, bytes = bytes + excluded.bytes, updated_at = excluded.updated_at`),
       latest: db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1'),
       latestAt: db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? AND at <= ? ORDER BY seq DESC LIMIT 1'),
       after: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND ${READABLE} ORDER BY seq`),
@@ -149,7 +149,7 @@ export class SqliteStore implements Store {
     const from = state && state.generation === contents.generation ? state.moved : LOG_HEADER_BYTES
     const fresh = contents.entries.filter((e) => e.start >= from)
     this.db.transaction(() => {
-      for (const { doc, entry } of fresh) this.insert(doc, entry)
+      this.insert(fresh)
       this.statements.setLogState.run(contents.generation, contents.end)
     })()
     this.recovered.entries = fresh.length
@@ -169,11 +169,11 @@ export class SqliteStore implements Store {
     const batch = this.unmoved
     const log = this.log!
     this.db.transaction(() => {
-      for (const { doc, entry } of batch) this.insert(doc, entry)
+      this.insert(batch)
       this.statements.setLogState.run(log.generation, batch[batch.length - 1].end)
     })()
     this.unmoved = []
-    if (this.unmoved.length === 0 && log.size > LOG_ROTATE_BYTES) this.rotate(log.generation + 1)
+    if (log.size > LOG_ROTATE_BYTES) this.rotate(log.generation + 1)
   }
 
   private scheduleMove(delay = MOVE_EVERY_MS): void {
@@ -189,11 +189,24 @@ export class SqliteStore implements Store {
     }, delay)
   }
 
-  private insert(doc: string, entry: NewEntry): number {
-    const { school, surface } = nameParts(doc)
-    const { lastInsertRowid } = this.statements.insert.run(doc, entry.at, entry.user, entry.origin, entry.update)
-    this.statements.touch.run(doc, school, surface, entry.update.byteLength, entry.at)
-    return Number(lastInsertRowid)
+  /** Inserts entries in order (inside a transaction), each document's counters updated once. Returns the last sequence number. */
+  private insert(entries: ReadonlyArray<{ doc: string; entry: NewEntry }>): number {
+    const touched = new Map<string, { updates: number; bytes: number; at: number }>()
+    let seq = 0
+    for (const { doc, entry } of entries) {
+      seq = Number(this.statements.insert.run(doc, entry.at, entry.user, entry.origin, entry.update).lastInsertRowid)
+      const counts = touched.get(doc)
+      if (counts) {
+        counts.updates++
+        counts.bytes += entry.update.byteLength
+        counts.at = entry.at
+      } else touched.set(doc, { updates: 1, bytes: entry.update.byteLength, at: entry.at })
+    }
+    for (const [doc, { updates, bytes, at }] of touched) {
+      const { school, surface } = nameParts(doc)
+      this.statements.touch.run(doc, school, surface, updates, bytes, at)
+    }
+    return seq
   }
 
   private migrate(): void {
@@ -209,7 +222,7 @@ export class SqliteStore implements Store {
   /** Synchronous append, for callers that must finish before the event loop turns. */
   appendSync(doc: string, entry: NewEntry): number {
     this.settle()
-    return this.db.transaction(() => this.insert(doc, entry))()
+    return this.db.transaction(() => this.insert([{ doc, entry }]))()
   }
 
   async append(doc: string, entry: NewEntry): Promise<number> {
@@ -280,23 +293,23 @@ export class SqliteStore implements Store {
 
   async mergeEntries(doc: string, merges: readonly EntryMerge[], through: number): Promise<void> {
     this.settle()
-    const sizeOf = this.db.prepare(`SELECT length(update_bytes) AS bytes FROM journal WHERE doc = ? AND seq = ? AND ${READABLE}`)
-    const remove = this.db.prepare('DELETE FROM journal WHERE doc = ? AND seq = ?')
+    // A group is a run of the document's consecutive readable entries: its range holds no other.
+    const range = `doc = ? AND seq BETWEEN ? AND ? AND ${READABLE}`
+    const sizeOf = this.db.prepare(`SELECT count(*) AS n, COALESCE(sum(length(update_bytes)), 0) AS bytes FROM journal WHERE ${range}`)
+    const remove = this.db.prepare(`DELETE FROM journal WHERE ${range}`)
     const insert = this.db.prepare('INSERT INTO journal (seq, doc, at, user, origin, update_bytes, packed) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.db.transaction(() => {
       let rows = 0
       let bytes = 0
       for (const { seqs, entry } of merges) {
-        for (const seq of seqs) {
-          const row = sizeOf.get(doc, seq) as { bytes: number } | undefined
-          if (!row) throw new Error(`entry ${seq} of ${doc} is gone or quarantined: not merged`)
-          remove.run(doc, seq)
-          bytes -= row.bytes
-        }
+        const [first, last] = [seqs[0], seqs[seqs.length - 1]]
+        const found = sizeOf.get(doc, first, last) as { n: number; bytes: number }
+        if (found.n !== seqs.length) throw new Error(`entries ${first}..${last} of ${doc} changed meanwhile (gone, quarantined or merged): not merged`)
+        remove.run(doc, first, last)
         const stored = pack(entry.update)
-        insert.run(seqs[seqs.length - 1], doc, entry.at, entry.user, entry.origin, stored.bytes, stored.packed)
+        insert.run(last, doc, entry.at, entry.user, entry.origin, stored.bytes, stored.packed)
         rows += seqs.length - 1
-        bytes += stored.bytes.byteLength
+        bytes += stored.bytes.byteLength - found.bytes
       }
       this.db
         .prepare('UPDATE documents SET updates = max(0, updates - ?), bytes = max(0, bytes + ?), merged_seq = max(merged_seq, ?) WHERE name = ?')

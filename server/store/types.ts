@@ -23,7 +23,7 @@ export interface NewEntry {
   update: Uint8Array
 }
 
-/** Entries (`seqs`, in order) to be replaced by one that holds them all (`Y.mergeUpdates`). */
+/** A run of a document's consecutive readable entries (`seqs`, in order) to be replaced by one that holds them all (`Y.mergeUpdates`). */
 export interface EntryMerge {
   seqs: number[]
   entry: NewEntry
