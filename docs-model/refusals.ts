@@ -36,3 +36,13 @@ export function deniesAccess(reason: string): boolean {
   const word = firstWord(reason)
   return (word === 'forbidden' || word === 'bad-name' || word === 'unknown-surface') && !reason.startsWith(OPENING_RATE_REASON)
 }
+
+/**
+ * A write to a root the surface does not have, naming the roots it has, so that an editor bound
+ * to the wrong field says which one to use: `forbidden-write: default (doc/:id has body, comments, meta)`.
+ */
+export const unknownRootReason = (path: string, surface: { pattern: string; layout: object }): string =>
+  `forbidden-write: ${path} (${surface.pattern} has ${Object.keys(surface.layout).join(', ')})`
+
+/** The root an unknown-root refusal names, or undefined for any other reason. */
+export const unknownRootOf = (reason: string): string | undefined => /^forbidden-write: ([^/\s]+)\S* \(\S+ has [^)]*\)$/.exec(reason)?.[1]

@@ -2,7 +2,8 @@
 // clients' helpers both decide with these functions, so they never disagree.
 import * as Y from 'yjs'
 import { resolve } from './registry.ts'
-import { NO_FACTS, type DocRef, type Facts, type Identity, type Op, type ReadDecision, type Surface, type WriteContext, type WriteRule } from './types.ts'
+import { NO_FACTS, type DocRef, type Facts, type Identity, type Op, type ReadDecision, type ServerTime, type Surface, type WriteContext, type WriteRule } from './types.ts'
+import { record, toMillis } from './common.ts'
 
 export type Path = readonly string[]
 
@@ -95,8 +96,22 @@ export function grantingRules(surface: Surface, path: Path, op: Op, ctx: WriteCo
   return new RuleBook(surface, ctx).granting(path, op)
 }
 
-export function writeContext(user: Identity, ref: DocRef, doc: Y.Doc = new Y.Doc(), facts: Facts = NO_FACTS): WriteContext {
-  return { user, ref, doc, facts }
+export function writeContext(user: Identity, ref: DocRef, doc: Y.Doc = new Y.Doc(), facts: Facts = NO_FACTS, time?: ServerTime): WriteContext {
+  return time ? { user, ref, doc, facts, time } : { user, ref, doc, facts }
+}
+
+/**
+ * Time is the server's: a value written at `path` carries a client time when it has an `at` field,
+ * or when `path` ends in the key `at`. That time must be within the window around the server's
+ * clock (an unreadable time is outside every window). Returns the refusal, or null.
+ */
+export function clockSkew(path: Path, value: unknown, time: ServerTime): string | null {
+  const atKey = path[path.length - 1] === 'at'
+  const at = atKey ? value : record(value)?.at
+  if (at === undefined) return null
+  const ms = toMillis(at)
+  if (ms !== undefined && Math.abs(ms - time.now()) <= time.skewMs) return null
+  return `forbidden-write: ${[...path, ...(atKey ? [] : ['at'])].join('/')} (clock skew)`
 }
 
 /**

@@ -35,6 +35,8 @@ export type RootKind = 'map' | 'array' | 'xml' | 'text'
 export interface RootDecl {
   kind: RootKind
   value?: ZodType
+  /** Content the contract leaves open (dashboard data): no field in it means anything to the server, not even `at`. */
+  opaque?: true
 }
 
 export type Op = 'insert' | 'delete'
@@ -47,6 +49,14 @@ export interface WriteContext {
   doc: Y.Doc
   /** Facts kept by the server outside this document (for example: the parent poll is closed). */
   facts: Facts
+  /** The server's clock and how far a client-written `at` may be from it; without one (a client deciding locally) times are not checked. */
+  time?: ServerTime
+}
+
+/** Time as the guard sees it: client-written times must fall within `skewMs` of `now()`, either way. */
+export interface ServerTime {
+  now(): number
+  skewMs: number
 }
 
 /** Server-side facts a rule may consult synchronously. */

@@ -7,6 +7,8 @@ import client from 'prom-client'
 import * as Y from 'yjs'
 import type { afterUnloadDocumentPayload, beforeHandleMessagePayload, Document, Extension, onDisconnectPayload } from '@hocuspocus/server'
 import { writeContext } from '../docs-model/rules.ts'
+import type { ServerTime } from '../docs-model/types.ts'
+import type { Clock } from '../server/clock.ts'
 import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import { judge, readUpdate } from '../server/guard/check.ts'
@@ -26,7 +28,9 @@ export interface GuardConfig {
   related: RelatedDocs
   /** Where client-id ownership is kept. */
   store: OwnerStore
-  limits: Pick<Config['limits'], 'valueDepth' | 'valueBytes' | 'updateStructs' | 'structsPerSec' | 'docBytes'>
+  limits: Pick<Config['limits'], 'valueDepth' | 'valueBytes' | 'updateStructs' | 'structsPerSec' | 'docBytes' | 'clockSkewS'>
+  /** The server's clock, which client-written times are held to. */
+  clock: Clock
 }
 
 
@@ -42,12 +46,14 @@ export class Guard implements Extension {
   private readonly budget: TokenBuckets
   /** Encoded size of each loaded document, measured once and grown by what the guard admits. */
   private readonly sizes = new WeakMap<Document, number>()
+  private readonly time: ServerTime
 
   constructor(config: GuardConfig) {
     this.config = config
     this.owners = new ClientIdOwners(config.store)
     this.decodeLimits = { valueDepth: config.limits.valueDepth, valueBytes: config.limits.valueBytes, updateStructs: config.limits.updateStructs }
     this.budget = new TokenBuckets(config.limits.structsPerSec)
+    this.time = { now: () => config.clock.now(), skewMs: config.limits.clockSkewS * 1000 }
     this.seconds = new client.Histogram({
       name: 'homeroom_guard_seconds',
       help: 'Time the write guard spends checking one update',
@@ -95,7 +101,7 @@ export class Guard implements Extension {
     const related = ctx.surface.related?.(ctx.ref) ?? []
     if (related.length > 0) await this.config.related.load(related)
     const owners = decoded.written.size > 0 ? await this.owners.lookup(name, document, decoded.written) : undefined
-    const verdict = judge(decoded, ctx.surface, writeContext(ctx.user, ctx.ref, document, this.config.related.facts), owners ?? NO_OWNERS)
+    const verdict = judge(decoded, ctx.surface, writeContext(ctx.user, ctx.ref, document, this.config.related.facts, this.time), owners ?? NO_OWNERS)
     this.seconds.observe((performance.now() - started) / 1000)
     if (verdict.reason) return verdict.reason
     if (verdict.claims.length > 0) {

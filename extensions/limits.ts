@@ -99,7 +99,7 @@ export class Limits implements Extension {
     // Every socket Homeroom serves can pause (ws through crossws, and the `/y/` adapter).
     const socket = connection.webSocket
     if (!isPausable(socket)) throw new Error('limits: a socket without pause() cannot be slowed down')
-    await this.backlog.admit(socketId, socket, update.byteLength)
+    await this.backlog.admit(socketId, socket, connection)
     let kind: string
     try {
       kind = String(parseFrame(update).type)

@@ -19,6 +19,7 @@ import { contextOf, Refusal } from '../server/context.ts'
 import { compact } from '../server/history/prune.ts'
 import { replay, type SkippedEntry } from '../server/history/replay.ts'
 import { snapshotLive } from '../server/history/live-snapshot.ts'
+import { consolidate, thinSnapshots } from '../server/history/consolidate.ts'
 import type { ClientOwnerStore, HistoryStore, NewEntry } from '../server/store/types.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
@@ -157,7 +158,7 @@ export class Persistence implements Extension {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now()
       try {
-        await this.config.store.append(documentName, entry)
+        await this.config.store.record(documentName, entry)
         this.config.metrics.journalAppend.observe((performance.now() - started) / 1000)
         return true
       } catch (error) {
@@ -174,6 +175,18 @@ export class Persistence implements Extension {
     await this.pending.get(documentName)
     // The last client left (the document unloads): the next load should find a short tail.
     await this.snapshot(documentName, document, clientsCount > 0)
+    await this.keepSparse(documentName)
+  }
+
+  /** History at one-second resolution: old entries merged per user and second, snapshots thinned (consolidate.ts). Never throws. */
+  private async keepSparse(documentName: string): Promise<void> {
+    try {
+      await consolidate(this.config.store, documentName)
+      await thinSnapshots(this.config.store, documentName)
+    } catch (error) {
+      this.config.metrics.storeFailures.inc({ op: 'merge' })
+      this.config.log.error({ err: error, doc: documentName }, 'merging old journal entries failed; they stay as they are, will retry on the next store')
+    }
   }
 
   async beforeUnloadDocument({ documentName }: beforeUnloadDocumentPayload): Promise<void> {

@@ -42,7 +42,8 @@ function emitTypes(outDir: string): void {
   }
 }
 
-export async function packClient(): Promise<string> {
+/** Writes the tarball into `destination` (the repository root unless told); returns its path. */
+export async function packClient(destination = repoRoot): Promise<string> {
   const work = mkdtempSync(join(tmpdir(), 'homeroom-pack-'))
   try {
     const pkg = join(work, 'package')
@@ -68,9 +69,9 @@ export async function packClient(): Promise<string> {
     writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
     copyFileSync(join(repoRoot, 'LICENSE'), join(pkg, 'LICENSE'))
     writeFileSync(join(pkg, 'README.md'), "# @homeroom/client\n\nHomeroom's browser client. See docs/browser.md in the Homeroom repository.\n")
-    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', repoRoot], { cwd: pkg, encoding: 'utf8' })
+    const out = execFileSync('npm', ['pack', '--json', '--pack-destination', destination], { cwd: pkg, encoding: 'utf8' })
     const [{ filename }] = JSON.parse(out) as Array<{ filename: string }>
-    return join(repoRoot, filename)
+    return join(destination, filename)
   } finally {
     rmSync(work, { recursive: true, force: true })
   }

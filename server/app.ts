@@ -83,7 +83,7 @@ export interface HomeroomOptions {
 export function createHomeroom(config: Config, options: HomeroomOptions = {}): HomeroomServer {
   const log = options.log ?? createLogger(config.logLevel, { instance: config.instanceId })
   const metrics = new Metrics()
-  const store = options.store ?? openStore(config, log)
+  const store = options.store ?? openStore(config, log, { server: true })
   const identities = new Identities(config)
   const clock = options.clock ?? systemClock
   const directory = new Directory(store, log)
@@ -102,7 +102,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const readFacts = new ReadFacts((name) => app.hocuspocus.documents.get(name), store)
   const auth = new Auth({ identities, limits, metrics, log, peek: readFacts.peek })
   const related = new RelatedDocs((name) => app.hocuspocus.documents.get(name), peek)
-  const guard = new Guard({ metrics, log, related, store, limits: config.limits })
+  const guard = new Guard({ metrics, log, related, store, limits: config.limits, clock })
   const presence = new Presence({ limits: config.limits, metrics, owners: store })
   const signaling = new Signaling({ metrics, log })
   const webhook = new Webhook({ url: config.emergency.webhookUrl, secret: config.emergency.webhookSecret, log, metrics })

@@ -69,6 +69,8 @@ const schema = z.object({
   MAX_STRUCTS_PER_SEC: int(100, 10_000_000).default(100_000),
   MAX_DOC_BYTES: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   SNAPSHOT_EVERY: int(1, 1_000_000).default(500),
+  CLOCK_SKEW_S: int(1, 86400).default(300),
+  INBOX_RETENTION_DAYS: int(1, 36500).default(90),
   CHAT_RETENTION_DAYS: int(1, 36500).default(365),
   BUS_TRAIL_RETENTION_DAYS: int(1, 36500).default(30),
   BUS_STALE_AFTER_S: int(5, 86400).default(120),
@@ -159,11 +161,13 @@ export interface Config {
     structsPerSec: number
     /** Largest size a document may grow to, in bytes of its encoded state. */
     docBytes: number
+    /** How far a client-written `at` may be from the server's clock, either way. */
+    clockSkewS: number
   }
   snapshotEvery: number
   /** The schools' time zone: where leaderboard weeks (Monday 00:00) and months begin. */
   schoolTimeZone: string
-  retention: { chatDays: number; busTrailDays: number }
+  retention: { chatDays: number; busTrailDays: number; inboxDays: number }
   bus: { staleAfterS: number }
   emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
   events: {
@@ -270,10 +274,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       updateStructs: e.MAX_UPDATE_STRUCTS,
       structsPerSec: e.MAX_STRUCTS_PER_SEC,
       docBytes: e.MAX_DOC_BYTES,
+      clockSkewS: e.CLOCK_SKEW_S,
     },
     snapshotEvery: e.SNAPSHOT_EVERY,
     schoolTimeZone: e.SCHOOL_TIMEZONE,
-    retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS },
+    retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS, inboxDays: e.INBOX_RETENTION_DAYS },
     bus: { staleAfterS: e.BUS_STALE_AFTER_S },
     emergency: {
       escalateAfterS: e.EMERGENCY_ESCALATE_AFTER_S,

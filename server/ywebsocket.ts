@@ -65,11 +65,9 @@ export class YWebsocketEndpoint implements Extension {
       get readyState() {
         return ws.readyState
       },
-      // Backpressure (server/backlog.ts) pauses and counts the socket itself.
+      // Backpressure (server/backlog.ts) pauses the socket's reads.
       pause: () => ws.pause(),
       resume: () => ws.resume(),
-      on: (event, listener) => ws.on(event, listener),
-      unaddressed: true,
       send: (data) => {
         const frame = toClient(data as Uint8Array)
         if (frame.kind === 'forward') ws.send(frame.data)

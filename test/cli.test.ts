@@ -13,7 +13,7 @@ import Database from 'better-sqlite3'
 import { cliSuite } from './helpers/cli-suite.ts'
 import { runCli, runCliProcess } from './helpers/cli.ts'
 import { startServer, tempDir, testEnv } from './helpers/server.ts'
-import { connect, within } from './helpers/clients.ts'
+import { connect, until, within } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 import { SqliteStore } from '../server/store/sqlite.ts'
 import { loadConfig } from '../server/config.ts'
@@ -45,6 +45,8 @@ test('a reader holding a read transaction does not block the server\'s journal a
     client.doc.getMap('meta').set('title', 'first')
     await client.acknowledged()
     const reader = new SqliteStore(join(server.dataDir, 'homeroom.db'), { readonly: true })
+    // The server moves acknowledged entries from its append log into SQLite within milliseconds.
+    await until(async () => (await reader.listDocuments()).length === 1, { what: 'the entry in SQLite' })
     reader.db.exec('BEGIN')
     assert.is((await reader.listDocuments()).length, 1)
     for (let i = 0; i < 20; i++) {
@@ -53,7 +55,7 @@ test('a reader holding a read transaction does not block the server\'s journal a
     }
     assert.is((await reader.listDocuments())[0].updates, 1, 'the reader keeps its consistent view')
     reader.db.exec('COMMIT')
-    assert.is((await reader.listDocuments())[0].updates, 21)
+    await until(async () => (await reader.listDocuments())[0].updates === 21, { what: 'every acknowledged entry in SQLite' })
     await reader.close()
   } finally {
     client.destroy()

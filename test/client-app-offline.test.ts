@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert'
 import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core'
 import { useServer } from './helpers/server.ts'
 import { chromiumAvailable, launch } from './helpers/browser.ts'
-import { bundlePage, installApp, servePages, type AppServer } from './helpers/client-app.ts'
+import { bundlePages, servePages, type AppServer } from './helpers/client-app.ts'
 import { until } from './helpers/clients.ts'
 import { mintToken, mintTokenWithTimes, nowS, student } from './helpers/tokens.ts'
 
@@ -58,8 +58,7 @@ if (chromiumAvailable()) {
   let browser: Browser
   let pages: AppServer
   test.before(async () => {
-    const app = await installApp()
-    pages = await servePages({ chat: await bundlePage(app, 'chat', CHAT_PAGE) })
+    pages = await servePages(await bundlePages({ chat: CHAT_PAGE }))
     browser = await launch()
   })
   test.after(async () => {

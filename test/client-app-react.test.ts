@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { useServer } from './helpers/server.ts'
 import { chromiumAvailable, launch, screenshot } from './helpers/browser.ts'
-import { bundlePage, installApp, servePages, type AppServer } from './helpers/client-app.ts'
+import { bundlePages, servePages, type AppServer } from './helpers/client-app.ts'
 import { until } from './helpers/clients.ts'
 import { claims, mintToken, student } from './helpers/tokens.ts'
 import { serverWrite } from '../server/writes.ts'
@@ -56,7 +56,7 @@ function Exam() {
   )
 }
 
-createRoot(document.getElementById('app')).render(
+createRoot(document.getElementById('root')).render(
   <HomeroomProvider session={session} fallback={<p>Signing in…</p>}>
     <Connection /><Inbox /><Exam />
   </HomeroomProvider>,
@@ -68,8 +68,7 @@ if (chromiumAvailable()) {
   let browser: Browser
   let pages: AppServer
   test.before(async () => {
-    const app = await installApp()
-    pages = await servePages({ react: await bundlePage(app, 'react', REACT_PAGE) })
+    pages = await servePages(await bundlePages({ react: REACT_PAGE }))
     browser = await launch()
   })
   test.after(async () => {

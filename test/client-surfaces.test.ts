@@ -10,7 +10,7 @@ import { until, within } from './helpers/clients.ts'
 import { claims, mintToken, student } from './helpers/tokens.ts'
 import { serverWrite } from '../server/writes.ts'
 import { applyScores } from '../docs-model/surfaces/leaderboard/state.ts'
-import { ExamClient, InboxClient, LeaderboardClient, Session } from '../docs-model/client/index.ts'
+import { DashboardClient, ExamClient, InboxClient, LeaderboardClient, Session, SystemStatusClient } from '../docs-model/client/index.ts'
 
 // The server's clock runs ten minutes ahead of this machine's: a device clock that is wrong by as much.
 const SKEW_MS = 10 * 60_000
@@ -78,6 +78,17 @@ test('the leaderboard lists entries best first, with the user’s own rank', asy
   await within(board.handle.ready, 10_000, 'board open')
   assert.equal(board.entries().map((e) => [e.user, e.rank]), [['u2', 1], ['u1', 2]])
   assert.equal(board.mine(), { user: 'u1', name: 'Ada', score: 7, rank: 2 })
+})
+
+test('dashboards: an admin merges, a teacher watches; the system status reaches admins', async () => {
+  const admin = new DashboardClient(await session(claims.admin('a1')), 's1', 'attendance')
+  const teacher = new DashboardClient(await session(claims.teacher('t1')), 's1', 'attendance')
+  await within(Promise.all([admin.handle.ready, teacher.handle.ready]), 10_000, 'dashboards open')
+  assert.equal(admin.merge({ '7a': 0.96, '7b': 0.91 }).sort(), ['7a', '7b'])
+  await until(() => teacher.data()['7a'] === 0.96, { what: 'the teacher sees the merge' })
+  assert.throws(() => teacher.merge({ '7a': 1 }), /not allowed/)
+  const status = new SystemStatusClient(await session(claims.admin('a1')), 's1')
+  await until(() => typeof status.figures().connections === 'number', { what: 'the server’s figures' })
 })
 
 test('session.reconnect() asks the token function again and comes back online', async () => {

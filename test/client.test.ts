@@ -118,6 +118,35 @@ test('answers given offline to an exam that closed meanwhile come back as frozen
   assert.equal(exam.answers(), { '0': 1 }, 'the accepted answer stays, the late one is gone')
 })
 
+test('pending: local inserts and deletions the server has not acknowledged, not what came from the server', async () => {
+  const mine = await session(student('u1'))
+  const doc = mine.open('s1/doc/pending')
+  await within(doc.ready, 5000, 'open')
+  const body = () => doc.doc.getXmlFragment('body')
+  body().insert(0, [new Y.XmlText('draft')])
+  await eventually(() => !doc.pending, 5000, 'the insert acknowledged')
+  assert.equal(doc.pendingPaths(), [])
+
+  const other = await session(teacher('t1'))
+  const theirs = other.open('s1/doc/pending')
+  await within(theirs.ready, 5000, 'teacher open')
+  theirs.doc.getMap('meta').set('title', 'Essay')
+  await eventually(() => doc.doc.getMap('meta').get('title') === 'Essay', 5000, 'the teacher’s change arrives')
+  assert.not.ok(doc.pending, 'a change from the server is not pending')
+
+  mine.socket.disconnect()
+  await eventually(() => mine.state() === 'offline', 5000, 'offline')
+  ;(body().get(0) as Y.XmlText).delete(0, 2)
+  assert.ok(doc.pending, 'a deletion alone is pending')
+  assert.equal(doc.pendingPaths(), ['body'])
+  const copy = new Y.Doc()
+  Y.applyUpdate(copy, Y.encodeStateAsUpdate(theirs.doc))
+  Y.applyUpdate(copy, doc.exportPending())
+  assert.is(copy.getXmlFragment('body').toString(), 'aft', 'exportPending() carries the deletion')
+  void mine.socket.connect()
+  await eventually(() => !doc.pending, 5000, 'the deletion acknowledged')
+})
+
 test('an opening refusal is reported and the document offers no writes', async () => {
   const s = await session(student('u1'))
   const key = s.open('s1/exam/e1/key')

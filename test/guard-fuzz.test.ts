@@ -28,11 +28,13 @@ interface Target {
   derived?: string[]
 }
 
-const message = (id: string, author: string) => ({ id, author, text: 'hello', at: 1 })
+/** Client times must be near the server's clock (CLOCK_SKEW_S): good writes use now, random values either. */
+const message = (id: string, author: string) => ({ id, author, text: 'hello', at: Date.now() })
+const anyTime = () => pick([1, Date.now()])
 const put = (root: string, key: string, value: (n: number) => unknown) => (d: Y.Doc, n: number) => d.getMap(root).set(key, value(n))
 const push = (root: string, value: (n: number) => unknown) => (d: Y.Doc, n: number) => d.getArray(root).push([value(n)])
 const targets: Target[] = [
-  { doc: 's1/doc/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('meta').set('title', 'Essay'); d.getMap('comments').set('t1:c1', { text: 'good', at: 1 }) }, good: put('comments', 'u1:c', (n) => ({ text: `c${n}`, at: n })) },
+  { doc: 's1/doc/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('meta').set('title', 'Essay'); d.getMap('comments').set('t1:c1', { text: 'good', at: 1 }) }, good: put('comments', 'u1:c', (n) => ({ text: `c${n}`, at: Date.now() - n })) },
   { doc: 's1/board/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('meta').set('title', 'Board'); d.getMap('elements').set('t1:e1', { kind: 'rect', color: 'red', z: 1 }) }, good: put('elements', 'u1:e', (n) => ({ kind: 'rect', color: 'blue', z: n })) },
   { doc: 's1/poll/f1', hostile: claims.teacher('t1'), setup: (d) => { d.getMap('meta').set('options', ['a', 'b']); d.getMap('tallies').set('0', 4); d.getMap('results').set('correct', 1) }, good: put('meta', 'question', (n) => `Q${n}`) },
   { doc: 's1/poll/f2/ballot/u1', hostile: claims.student('u1'), setup: (d) => d.getMap('ballot').set('choice', 0), good: put('ballot', 'choice', (n) => n % 2) },
@@ -40,14 +42,14 @@ const targets: Target[] = [
   { doc: 's1/exam/f1', hostile: claims.teacher('t1'), setup: (d) => d.getMap('meta').set('status', 'open'), good: put('meta', 'title', (n) => `Exam ${n}`) },
   { doc: 's1/exam/f1/key', hostile: claims.teacher('t1'), setup: (d) => d.getMap('key').set('0', 1), good: put('key', '1', (n) => n % 4) },
   { doc: 's1/exam/f2/student/u1', hostile: claims.student('u1'), setup: (d) => { d.getMap('status').set('state', 'in_progress'); d.getArray('events').push([{ type: 'tab_switch', at: 1 }]) }, good: put('answers', '0', (n) => n % 4) },
-  { doc: 's1/exam/f1/monitor', hostile: claims.proctor('pr1'), setup: (d) => { d.getMap('students').set('u1', { answered: 1 }); d.getMap('alerts').set('a1', { user: 'u1', type: 'tab_switch', severity: 'low', at: 1, count: 1 }) }, good: put('acks', 'a1', (n) => ({ by: 'pr1', at: n })), derived: ['students', 'alerts'] },
+  { doc: 's1/exam/f1/monitor', hostile: claims.proctor('pr1'), setup: (d) => { d.getMap('students').set('u1', { answered: 1 }); d.getMap('alerts').set('a1', { user: 'u1', type: 'tab_switch', severity: 'low', at: 1, count: 1 }) }, good: put('acks', 'a1', (n) => ({ by: 'pr1', at: Date.now() - n })), derived: ['students', 'alerts'] },
   { doc: 's1/chat/f1', hostile: claims.student('u1'), setup: (d) => { d.getArray('messages').push([message('m1', 't1'), message('m2', 'u2')]); d.getMap('meta').set('title', 'Chat') }, good: push('messages', (n) => message(`x${n}`, 'u1')) },
   { doc: 's1/dm/t1~u1', hostile: claims.student('u1'), setup: (d) => d.getArray('messages').push([message('m1', 't1')]), good: put('reads', 'u1', (n) => `m${n}`) },
-  { doc: 's1/group/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('meta').set('owner', 't1'); d.getMap('meta').set('isPublic', true); d.getMap('members').set('t1', { at: 1 }); d.getArray('messages').push([message('m1', 't1')]) }, good: put('members', 'u1', (n) => ({ at: n })) },
+  { doc: 's1/group/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('meta').set('owner', 't1'); d.getMap('meta').set('isPublic', true); d.getMap('members').set('t1', { at: 1 }); d.getArray('messages').push([message('m1', 't1')]) }, good: put('members', 'u1', (n) => ({ at: Date.now() - n })) },
   { doc: 's1/inbox/u1', hostile: claims.student('u1'), setup: (d) => d.getMap('items').set('n1', { type: 'x', title: 'Hi', body: '', priority: 'low', at: 1 }), good: put('read', 'n1', (n) => n) },
-  { doc: 's1/emergency/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('broadcast').set('title', 'Drill'); d.getMap('broadcast').set('targetRoles', ['student']); d.getMap('status').set('acked', 0) }, good: put('acks', 'u1', (n) => ({ at: n })), derived: ['status'] },
+  { doc: 's1/emergency/f1', hostile: claims.student('u1'), setup: (d) => { d.getMap('broadcast').set('title', 'Drill'); d.getMap('broadcast').set('targetRoles', ['student']); d.getMap('status').set('acked', 0) }, good: put('acks', 'u1', (n) => ({ at: Date.now() - n })), derived: ['status'] },
   { doc: 's1/bus/b1', hostile: claims.driver('d1', { buses: ['b1'] }), setup: (d) => { d.getMap('route').set('speedLimitKmh', 50); d.getMap('alerts').set('x', { type: 'stale', at: 1, detail: '' }) }, good: put('position', 'now', (n) => ({ lat: 1, lng: 2, speed: 10, heading: n % 360, at: Date.now() })), derived: ['alerts'] },
-  { doc: 's1/class/7a', hostile: claims.student('u1', { classes: ['7a'] }), setup: (d) => { d.getMap('actions').set('lock', false); d.getMap('activity').set('u2', { state: 'away', at: 1 }) }, good: put('activity', 'u1', (n) => ({ state: 'active', at: n })), derived: ['stats'] },
+  { doc: 's1/class/7a', hostile: claims.student('u1', { classes: ['7a'] }), setup: (d) => { d.getMap('actions').set('lock', false); d.getMap('activity').set('u2', { state: 'away', at: 1 }) }, good: put('activity', 'u1', (n) => ({ state: 'active', at: Date.now() - n })), derived: ['stats'] },
   { doc: 's1/dashboard/f1', hostile: claims.admin('a1'), setup: (d) => d.getMap('data').set('attendance', 0.9), good: put('data', 'grades', (n) => n) },
   { doc: 's1/leaderboard/f1', hostile: claims.student('u1'), setup: (d) => d.getMap('entries').set('u2', { name: 'U2', score: 5, rank: 1 }), derived: ['sources'] },
   { doc: 's1/system/status', hostile: claims.admin('a1'), setup: () => {}, derived: ['now'] },
@@ -71,9 +73,9 @@ function randomValue(sub: string, depth = 0): unknown {
     case 2: return random() < 0.5
     case 3: return null
     case 4: return random() * 1e6
-    case 5: return { id: `r${Math.floor(random() * 1e6)}`, author: pick([sub, 't1', 'u2']), text: 'spam', at: 1, by: pick([sub, 't1']), kind: 'rect', color: 'red', z: 1, state: 'active', choice: 1 }
+    case 5: return { id: `r${Math.floor(random() * 1e6)}`, author: pick([sub, 't1', 'u2']), text: 'spam', at: anyTime(), by: pick([sub, 't1']), kind: 'rect', color: 'red', z: 1, state: 'active', choice: 1 }
     case 6: return Array.from({ length: Math.floor(random() * 4) }, () => randomValue(sub, depth + 1))
-    default: return { nested: randomValue(sub, depth + 1), type: 'tab_switch', at: 1, lat: 1, lng: 1, speed: 1, heading: 1 }
+    default: return { nested: randomValue(sub, depth + 1), type: 'tab_switch', at: anyTime(), lat: 1, lng: 1, speed: 1, heading: 1 }
   }
 }
 

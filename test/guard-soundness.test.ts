@@ -13,10 +13,12 @@ import { startTestCluster } from './helpers/cluster.ts'
 import { mintToken, student, teacher } from './helpers/tokens.ts'
 
 const DOC = 's1/doc/graded'
-const GRADE_A = { text: 'Grade: A', at: 1 }
-const GRADE_F = { text: 'Grade: F', at: 2 }
+// Client times must be near the server's clock (CLOCK_SKEW_S, default 5 minutes): these are written
+// throughout the suite, so the window is an hour here.
+const GRADE_A = { text: 'Grade: A', at: Date.now() }
+const GRADE_F = { text: 'Grade: F', at: Date.now() + 1 }
 
-const server = useServer()
+const server = useServer({ CLOCK_SKEW_S: '3600' })
 const restart = async () => {
   closeClients()
   closeYClients()
@@ -121,12 +123,12 @@ test('clock squatting: a GC under the teacher’s id after a restart is refused;
   sendRawUpdate(u1, encodeGc(client, Y.getState(u1.doc.store, client), 1000))
   assert.is(await within(u1.closed, DEADLINE_MS, 'refusal'), `forbidden-write: client id ${client} belongs to another user`)
   // The teacher was offline meanwhile and edited; the same document reconnects.
-  doc.getMap('comments').set('t1:c2', { text: 'Well argued', at: 3 })
+  doc.getMap('comments').set('t1:c2', { text: 'Well argued', at: GRADE_F.at + 1 })
   const t1 = await open(server, name, teacher(), { doc })
   await t1.acknowledged()
   const reader = await open(server, name, student('u2'))
   await until(() => reader.doc.getMap('comments').has('t1:c2'), { what: 'the offline edit to reach another reader' })
-  assert.equal(reader.doc.getMap('comments').get('t1:c2'), { text: 'Well argued', at: 3 })
+  assert.equal(reader.doc.getMap('comments').get('t1:c2'), { text: 'Well argued', at: GRADE_F.at + 1 })
 })
 
 test('an id seen in presence is its user’s: nobody takes it while they are offline, and their offline edit arrives', async () => {
@@ -137,7 +139,7 @@ test('an id seen in presence is its user’s: nobody takes it while they are off
   await until(async () => (await server.app.store.clientOwners(name, [doc.clientID])).get(doc.clientID) === 't1', { what: 'the presence id to be recorded' })
   victim.destroy()
   const u1 = await open(server, name, student())
-  sendRawUpdate(u1, craft([{ id: [doc.clientID, 0], parent: 'comments', parentSub: 'u1:c1', content: { any: [{ text: 'mine now', at: 1 }] } }]))
+  sendRawUpdate(u1, craft([{ id: [doc.clientID, 0], parent: 'comments', parentSub: 'u1:c1', content: { any: [{ text: 'mine now', at: Date.now() }] } }]))
   assert.is(await within(u1.closed, DEADLINE_MS, 'refusal'), `forbidden-write: client id ${doc.clientID} belongs to another user`)
   doc.getMap('comments').set('t1:c1', GRADE_A)
   const back = await open(server, name, teacher(), { doc })
@@ -224,7 +226,7 @@ test('honest concurrent editing: two users typing at once, each deleting the oth
 })
 
 test('two instances: every attack under the client id of a teacher live on the other instance is refused', async () => {
-  const cluster = await startTestCluster('soundness', 2)
+  const cluster = await startTestCluster('soundness', 2, { env: { CLOCK_SKEW_S: '3600' } })
   if (!cluster) return
   try {
     const [a, b] = cluster.instances
@@ -247,7 +249,7 @@ test('two instances: every attack under the client id of a teacher live on the o
       attacker.destroy()
     }
     // The teacher keeps working on the first instance; a fresh reader on the second sees A and the new comment.
-    t1.doc.getMap('comments').set('t1:c2', { text: 'See me', at: 4 })
+    t1.doc.getMap('comments').set('t1:c2', { text: 'See me', at: Date.now() })
     await t1.acknowledged()
     const reader = connect(b.url, name, await mintToken(student('u2')))
     await within(reader.synced, DEADLINE_MS, 'reader sync')

@@ -80,6 +80,27 @@ test("a snapshot of a loaded document holds an entry journaled elsewhere that th
   assert.is(doc.getMap('meta').get('k24'), 'v24')
 })
 
+test('history older than a minute is merged per user and second when the document is stored, and a restart after merging loses nothing', async () => {
+  const name = 's1/doc/merged'
+  const source = new Y.Doc()
+  const updates: Uint8Array[] = []
+  source.on('update', (u: Uint8Array) => updates.push(u))
+  for (let i = 0; i < 40; i++) source.getMap('meta').set(`k${i}`, i)
+  // Written ten minutes ago, ten keystrokes a second by one user: four whole seconds.
+  const start = Math.floor(Date.now() / 1000) * 1000 - 600_000
+  for (const [i, update] of updates.entries()) await store.append(name, { at: start + 1 + i * 100, user: 't1', origin: 'client', update })
+  const client = await write(name, 'late', 'now')
+  await client.acknowledged()
+  client.destroy()
+  await until(() => !server.app.hocuspocus.documents.has(name), { what: 'unload' })
+  const entries = await store.entriesAfter(name, 0)
+  assert.equal(entries.slice(0, -1).map((e) => e.at), [start + 901, start + 1901, start + 2901, start + 3901], 'one entry per second, at its last change')
+  await server.restart()
+  const reader = connect(server.url, name, token)
+  await within(reader.synced, DEADLINE_MS, 'sync after restart')
+  assert.equal(reader.doc.getMap('meta').toJSON(), { ...source.getMap('meta').toJSON(), late: 'now' })
+})
+
 test('a failed load refuses the connection and never stores an empty document', async () => {
   const writer = await write('s1/doc/precious', 'title', 'keep me')
   await writer.acknowledged()

@@ -25,7 +25,8 @@ async function resetSchema(db: TestDatabase): Promise<void> {
 storeBehaviour('SQLite', async () => {
   const dir = tempDir()
   const file = join(dir, 'homeroom.db')
-  const store = new SqliteStore(file)
+  // The server's configuration (an append log); a sibling is a command line on the same file.
+  const store = new SqliteStore(file, { appendLog: true })
   const siblings: SqliteStore[] = []
   return {
     store,
@@ -66,11 +67,11 @@ if (database) {
     try {
       await Promise.all(stores.map((s) => s.ready()))
       const versions = await sql<{ version: number }>(database.url, 'SELECT version FROM homeroom_migrations ORDER BY version')
-      assert.equal(versions.map((v) => v.version), [1, 2, 3])
+      assert.equal(versions.map((v) => v.version), [1, 2, 3, 4])
       const again = new PgStore(database.url)
       await again.ready()
       await again.close()
-      assert.is((await sql(database.url, 'SELECT * FROM homeroom_migrations')).length, 3)
+      assert.is((await sql(database.url, 'SELECT * FROM homeroom_migrations')).length, 4)
     } finally {
       await Promise.all(stores.map((s) => s.close()))
     }

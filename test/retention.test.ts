@@ -29,12 +29,16 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
   test('the server removes old messages for live clients and deletes old trail points', async () => {
     const now = Date.now()
     const chat = await open(server, CHAT, teacher('t1'))
-    chat.doc.getArray('messages').push([
-      { id: 'a', author: 't1', text: 'forty days ago', at: now - 40 * DAY_MS },
-      { id: 'b', author: 't1', text: 'as ISO, old', at: new Date(now - 31 * DAY_MS).toISOString() },
-      { id: 'c', author: 't1', text: 'yesterday', at: now - DAY_MS },
-    ])
-    await chat.acknowledged()
+    // Messages from the past, as history imported into the server holds them: a client can no
+    // longer date a message outside CLOCK_SKEW_S of the server's clock.
+    await serverWrite(server.app.hocuspocus, CHAT, (d) =>
+      d.getArray('messages').push([
+        { id: 'a', author: 't1', text: 'forty days ago', at: now - 40 * DAY_MS },
+        { id: 'b', author: 't1', text: 'as ISO, old', at: new Date(now - 31 * DAY_MS).toISOString() },
+        { id: 'c', author: 't1', text: 'yesterday', at: now - DAY_MS },
+      ]),
+    )
+    await until(() => texts(chat.doc).length === 3, { what: 'the live client to see the history' })
     await server.app.store.appendTrail('s1/b1', point(now - 40 * DAY_MS))
     await server.app.store.appendTrail('s1/b1', point(now - 1000))
     const report = await runRetention({
@@ -89,10 +93,8 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
 
   test('the server\'s daily run removes old messages for live clients, once per day per store', async () => {
     const chat = await open(server, 's1/chat/daily', teacher('t1'))
-    chat.doc.getArray('messages').push([
-      { id: 'old', author: 't1', text: 'last year', at: Date.now() - 400 * DAY_MS },
-      { id: 'new', author: 't1', text: 'today', at: Date.now() },
-    ])
+    await serverWrite(server.app.hocuspocus, 's1/chat/daily', (d) => d.getArray('messages').push([{ id: 'old', author: 't1', text: 'last year', at: Date.now() - 400 * DAY_MS }]))
+    chat.doc.getArray('messages').push([{ id: 'new', author: 't1', text: 'today', at: Date.now() }])
     await chat.acknowledged()
     const stop = startRetentionTimer(server.app, 0)
     try {
@@ -107,10 +109,8 @@ function retentionSuite(label: string, env: Record<string, string>, cleanup: () 
   test('`homeroom retention run` applies the rules to a stopped server\'s store', async () => {
     const now = Date.now()
     const dm = await open(server, DM, student('u1'))
-    dm.doc.getArray('messages').push([
-      { id: 'x', author: 'u1', text: 'old question', at: now - 10 * DAY_MS },
-      { id: 'y', author: 'u1', text: 'new question', at: now },
-    ])
+    await serverWrite(server.app.hocuspocus, DM, (d) => d.getArray('messages').push([{ id: 'x', author: 'u1', text: 'old question', at: now - 10 * DAY_MS }]))
+    dm.doc.getArray('messages').push([{ id: 'y', author: 'u1', text: 'new question', at: now }])
     await dm.acknowledged()
     await server.app.store.appendTrail('s1/b2', point(now - 3 * DAY_MS))
     closeClients()

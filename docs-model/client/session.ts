@@ -2,7 +2,7 @@
 // document, an IndexedDB copy of each document for offline work, the same write rules as the
 // server's guard, and recovery when the server refuses a change. A copy that holds changes the
 // server has not acknowledged is never dropped by a refusal: only by the app (`discard`).
-import { deniesAccess } from '../refusals.ts'
+import { deniesAccess, unknownRootOf } from '../refusals.ts'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import * as Y from 'yjs'
@@ -12,7 +12,7 @@ import { canWrite, writeContext } from '../rules.ts'
 import type { DocRef, Facts, Identity, Op, Surface } from '../types.ts'
 import { Emitter } from './emitter.ts'
 import { identityFromToken } from './identity.ts'
-import { hasPending, pendingPaths, pendingUpdate } from './pending.ts'
+import { Acknowledgement } from './pending.ts'
 import { readClockMessage } from '../clock-message.ts'
 
 /** What a connection indicator shows; `refused`: the server refused a document that holds unacknowledged changes. */
@@ -64,9 +64,7 @@ export class NotAllowed extends Error {
 const REJECTED = /^(forbidden-write|frozen|too-large|bad-message)\b/
 /** Reasons after which retrying the same change later is fine. */
 const RETRY = /^rate-limited\b/
-/** A refused write to a root the surface does not have (an editor bound to the wrong field): reloading would not help. */
-const UNKNOWN_ROOT = /^forbidden-write: ([^/\s]+)\S* \(\S+ has /
-/** Where the acknowledged snapshot is kept in a document's IndexedDB database. */
+/** Where the acknowledgement record is kept in a document's IndexedDB database. */
 const ACKNOWLEDGED_KEY = 'homeroom:acknowledged'
 const MAX_RETRY_MS = 30_000
 
@@ -94,8 +92,8 @@ export class Handle extends Emitter<HandleEvents> {
   synced = false
   /** Resolves once the document has content to show: from IndexedDB or from the server. */
   ready!: Promise<void>
-  /** What the server had acknowledged of this copy, last time it had acknowledged everything. */
-  private acknowledged?: Y.Snapshot
+  /** What the server has of this copy, and what it lacks. */
+  private acks = new Acknowledgement()
   private local?: IndexeddbPersistence
   private recovering = false
   private closed = false
@@ -110,6 +108,10 @@ export class Handle extends Emitter<HandleEvents> {
     this.ref = ref
     this.surface = surface
     const doc = (this.doc = new Y.Doc())
+    if (session.identified) {
+      this.connect(doc)
+      return
+    }
     // Opened before the session's first token: connects once it is known; `ready` waits for it.
     let loaded!: () => void
     this.ready = new Promise((resolve) => (loaded = resolve))
@@ -140,17 +142,17 @@ export class Handle extends Emitter<HandleEvents> {
 
   /** True while the copy holds changes the server has not acknowledged (kept in IndexedDB across reloads). */
   get pending(): boolean {
-    return this.provider?.hasUnsyncedChanges === true || hasPending(this.doc, this.acknowledged)
+    return this.provider?.hasUnsyncedChanges === true || this.acks.hasPending(this.doc)
   }
 
   /** Paths (`root/key`) of the changes the server has not acknowledged. */
   pendingPaths(): string[] {
-    return pendingPaths(this.doc, this.acknowledged)
+    return this.acks.paths(this.doc)
   }
 
   /** The changes the server has not acknowledged, as one Yjs update (`Y.applyUpdate` brings them into any copy). */
   exportPending(): Uint8Array {
-    return pendingUpdate(this.doc, this.acknowledged)
+    return this.acks.update(this.doc)
   }
 
   /** This document's part of the connection state. */
@@ -165,7 +167,7 @@ export class Handle extends Emitter<HandleEvents> {
     this.stop()
     await this.local?.clearData()
     this.local = undefined
-    this.acknowledged = undefined
+    this.acks = new Acknowledgement()
     this.refusal = undefined
     const old = this.doc
     this.connect(new Y.Doc())
@@ -197,7 +199,7 @@ export class Handle extends Emitter<HandleEvents> {
   }
 
   private connect(doc: Y.Doc, loaded?: () => void): void {
-    if (this.doc !== doc || !this.provider) doc.on('update', () => this.emit('change', undefined))
+    if (this.doc !== doc || !this.provider) this.listen(doc)
     this.doc = doc
     this.synced = false
     if (!loaded) this.ready = new Promise((resolve) => (loaded = resolve))
@@ -229,7 +231,8 @@ export class Handle extends Emitter<HandleEvents> {
       onAuthenticationFailed: ({ reason }) => void this.authenticationFailed(reason),
       onClose: ({ event }) => {
         if (this.recovering || this.provider !== provider) return
-        if (UNKNOWN_ROOT.test(event.reason)) void this.refuse(event.reason)
+        // A write to a root the surface lacks (an editor bound to the wrong field) comes back after any reload: refuse.
+        if (unknownRootOf(event.reason) !== undefined) void this.refuse(event.reason)
         else if (REJECTED.test(event.reason)) void this.recover(event.reason)
         else if (RETRY.test(event.reason)) this.retry()
       },
@@ -251,16 +254,34 @@ export class Handle extends Emitter<HandleEvents> {
       void local.whenSynced
         .then(() => local.get(ACKNOWLEDGED_KEY))
         .then((stored: unknown) => {
-          if (stored instanceof ArrayBuffer || stored instanceof Uint8Array) this.acknowledged = Y.decodeSnapshot(new Uint8Array(stored))
+          if (stored instanceof ArrayBuffer || stored instanceof Uint8Array) this.acks = new Acknowledgement(new Uint8Array(stored))
           if (this.provider === provider && !this.closed) provider.attach()
         })
+  }
+
+  private listen(doc: Y.Doc): void {
+    doc.on('update', (update: Uint8Array, origin: unknown) => {
+      if (origin instanceof HocuspocusProvider) this.acks.fromServer(update)
+      this.emit('change', undefined)
+    })
+    // Deletions leave no trace in the state vector: the local ones are recorded as they happen
+    // (not those replayed from IndexedDB: their record was stored with them).
+    doc.on('afterTransaction', (transaction: Y.Transaction) => {
+      const origin = transaction.origin
+      if (origin instanceof HocuspocusProvider || origin instanceof IndexeddbPersistence || doc !== this.doc) return
+      if (this.acks.localDeletes(transaction.deleteSet)) this.storeAcks()
+    })
   }
 
   /** Everything the server was sent is acknowledged: what the copy holds now is safe on the server. */
   private acknowledge(provider: HocuspocusProvider): void {
     if (provider !== this.provider || !provider.synced || provider.hasUnsyncedChanges) return
-    this.acknowledged = Y.snapshot(this.doc)
-    void this.local?.set(ACKNOWLEDGED_KEY, Y.encodeSnapshot(this.acknowledged).slice().buffer)
+    this.acks.all(this.doc)
+    this.storeAcks()
+  }
+
+  private storeAcks(): void {
+    void this.local?.set(ACKNOWLEDGED_KEY, this.acks.encode().slice().buffer)
   }
 
   /** An expired token with a token function: ask it again, later and later, keeping the copy meanwhile. */
@@ -282,7 +303,7 @@ export class Handle extends Emitter<HandleEvents> {
     this.refusal = { reason, pending }
     // Only a lasting denial of a copy with nothing unacknowledged drops it; anything else stays for
     // the next opening, `exportPending()` or `discard()`.
-    if (deniesAccess(reason) && pending.length === 0 && !hasPending(this.doc, this.acknowledged)) {
+    if (deniesAccess(reason) && pending.length === 0 && !this.acks.hasPending(this.doc)) {
       await this.local?.clearData()
       this.local = undefined
     }
@@ -295,10 +316,10 @@ export class Handle extends Emitter<HandleEvents> {
     this.recovering = true
     const old = this.doc
     const before = this.surface.decode(old)
-    const dropped = pendingUpdate(old, this.acknowledged)
+    const dropped = this.acks.update(old)
     this.stop()
     await this.local?.clearData()
-    this.acknowledged = undefined
+    this.acks = new Acknowledgement()
     this.connect(new Y.Doc())
     this.recovering = false
     await new Promise<void>((resolve) => {
@@ -365,6 +386,11 @@ export class Session extends Emitter<SessionEvents> {
     // A socket can look open long after the network is gone; the browser knows sooner.
     globalThis.addEventListener?.('offline', this.goOffline)
     globalThis.addEventListener?.('online', this.goOnline)
+  }
+
+  /** True once a token is known (at once for a token string). */
+  get identified(): boolean {
+    return this.current !== undefined
   }
 
   /** The user the token names (read, not verified: the server verifies). Known once `ready` resolved. */
@@ -440,10 +466,10 @@ export class Session extends Emitter<SessionEvents> {
   }
 
   state(): ConnectionState {
-    const states = [...this.handles.values()].map((handle) => ({ state: handle.state(), pending: handle.pending }))
-    if (states.some(({ state, pending }) => state === 'refused' && pending)) return 'refused'
+    const handles = [...this.handles.values()]
+    if (handles.some((handle) => handle.refusal && handle.pending)) return 'refused'
     if (this.socket.status !== 'connected') return 'offline'
-    return states.some(({ state }) => state === 'syncing') ? 'syncing' : 'online'
+    return handles.some((handle) => handle.state() === 'syncing') ? 'syncing' : 'online'
   }
 
   /** The IndexedDB database of a document, per user so two users of one browser never share copies. */

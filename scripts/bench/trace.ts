@@ -5,7 +5,9 @@
 // Prints medians over rounds: keystrokes acknowledged per second and the ratio; server CPU per
 // keystroke overall and per tenth of the trace (flat or growing); Homeroom's stored bytes after a
 // graceful stop; a fresh client's load after the restart against Yjs' own parse time of the state.
-// Run: `npx node scripts/bench/trace.ts` (ROUNDS=3, TRACE_FRACTION=1, CLIENT_CPU=0, SERVER_CPU=1).
+// Run: `npx node scripts/bench/trace.ts` (ROUNDS=3, TRACE_FRACTION=1, CLIENT_CPU=0, SERVER_CPU=1,
+// MERGE_WAIT_MS=61000: how long the typist stays after the trace, so history gets merged;
+// BENCH_PROFILE_DIR=dir writes the servers' CPU profiles there).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,6 +23,7 @@ const FRACTION = Number(process.env.TRACE_FRACTION ?? 1)
 const WINDOW = 64
 const CLIENT_CPU = process.env.CLIENT_CPU ?? '0'
 const SERVER_CPU = process.env.SERVER_CPU ?? '1'
+const MERGE_WAIT_MS = Number(process.env.MERGE_WAIT_MS ?? 61_000)
 const TICKS_PER_S = 100 // Linux USER_HZ, the unit of /proc/<pid>/stat times
 
 type Patch = [position: number, deleted: number, inserted: string]
@@ -54,7 +57,8 @@ interface Running {
 
 async function startServer(mode: 'bare' | 'homeroom', dataDir: string): Promise<Running> {
   const script = new URL('journal-server.ts', import.meta.url).pathname
-  const [command, args] = pinned ? ['taskset', ['-c', SERVER_CPU, process.execPath, script, mode, dataDir]] : [process.execPath, [script, mode, dataDir]]
+  const node = [process.execPath, ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), script, mode, dataDir]
+  const [command, args] = pinned ? ['taskset', ['-c', SERVER_CPU, ...node]] : [node[0], node.slice(1)]
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const port = await new Promise<number>((resolve, reject) => {
@@ -78,6 +82,8 @@ async function startServer(mode: 'bare' | 'homeroom', dataDir: string): Promise<
 }
 
 interface Replayed {
+  /** Closes the typist's connection (the document then unloads, after its last store). */
+  close(): void
   seconds: number
   cpuSeconds: number
   /** Server CPU seconds spent in each tenth of the trace. */
@@ -124,8 +130,7 @@ async function replayTrace(server: Running, token: string, name: string): Promis
   const seconds = (performance.now() - started) / 1000
   const cpuSeconds = server.cpu() - cpuStarted
   if (FRACTION === 1 && text.toString() !== trace.endContent) throw new Error('the replayed text differs from the trace end content')
-  client.destroy()
-  return { seconds, cpuSeconds, tenths }
+  return { seconds, cpuSeconds, tenths, close: () => client.destroy() }
 }
 
 const storedBytes = (dir: string): number => readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0)
@@ -144,7 +149,7 @@ async function coldLoad(server: Running, token: string, name: string): Promise<{
   return { ms, length, state }
 }
 
-/** One opening of an empty document on bare Hocuspocus: the round trip a load cannot avoid. */
+/** One opening of an empty document: on bare Hocuspocus, the round trip a load cannot avoid. */
 async function emptyOpen(server: Running, token: string, name: string): Promise<number> {
   const started = performance.now()
   const client = connect(`ws://127.0.0.1:${server.port}`, name, token)
@@ -173,6 +178,7 @@ for (let round = 0; round < ROUNDS; round++) {
   const name = `s1/doc/b4-${round}`
   const bareServer = await startServer('bare', '.')
   const bare = await replayTrace(bareServer, token, name)
+  bare.close()
   const opens: number[] = []
   for (let i = 0; i < 5; i++) opens.push(await emptyOpen(bareServer, token, `s1/doc/empty-${round}-${i}`))
   await bareServer.stop()
@@ -181,9 +187,17 @@ for (let round = 0; round < ROUNDS; round++) {
   try {
     let server = await startServer('homeroom', dataDir)
     const homeroom = await replayTrace(server, token, name)
+    // History older than a minute is merged per user and second when the document is next
+    // stored: the typist stays a minute, then leaves (the document's last store merges it).
+    await new Promise((r) => setTimeout(r, MERGE_WAIT_MS))
+    homeroom.close()
+    await new Promise((r) => setTimeout(r, 3000))
     await server.stop()
     const stored = storedBytes(dataDir)
     server = await startServer('homeroom', dataDir)
+    // The process is fresh, not the document: one opening of another document first, so the
+    // figure is the document's load, not the first connection's compilation.
+    await emptyOpen(server, token, `s1/doc/warm-${round}`)
     const cold = await coldLoad(server, token, name)
     await server.stop()
     const expected = FRACTION === 1 ? trace.endContent.length : undefined

@@ -40,7 +40,6 @@ export function entryEvent(fields: string[]): unknown {
   return event
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
 export class EventIngress {
   private readonly app: Homeroom
@@ -54,11 +53,15 @@ export class EventIngress {
   private stopped = false
   private reading = false
   private loop?: Promise<void>
+  /** Ends the pause between failing rounds early, when stopping. */
+  private wake?: () => void
 
   constructor(app: Homeroom, url: string) {
     this.app = app
     this.consumer = `${app.config.instanceId}-${randomUUID().slice(0, 8)}`
-    this.redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true })
+    // No offline queue: while Redis is away a command fails at once and the loop's own backoff retries
+    // (a queued command would outlive stop(), which cannot end a reconnecting client's queue).
+    this.redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true, enableOfflineQueue: false })
     this.redis.on('error', () => {}) // outages are reported by the loop, once per failing round
   }
 
@@ -80,7 +83,9 @@ export class EventIngress {
   async stop(): Promise<void> {
     this.stopped = true
     clearInterval(this.keepClaimed)
-    if (this.reading) this.redis.disconnect()
+    // A blocked read, or a connection still being attempted (Redis unreachable), would hold the loop forever.
+    if (this.reading || this.redis.status !== 'ready') this.redis.disconnect()
+    this.wake?.()
     await this.loop
     this.redis.disconnect()
   }
@@ -96,7 +101,14 @@ export class EventIngress {
       } catch (error) {
         if (this.stopped) break
         if (failures++ === 0) this.app.log.warn({ err: error, stream: this.options.stream }, 'reading the events stream failed; retrying')
-        await sleep(Math.min(5000, 100 * 2 ** failures))
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(5000, 100 * 2 ** failures))
+          this.wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        this.wake = undefined
       }
     }
   }

@@ -107,6 +107,8 @@ export class EventsOut implements Publisher {
   /** Ends webhook retries, waits for the publishes under way, then closes. */
   async stop(): Promise<void> {
     this.webhook.stop() // no further retries
+    // Unreachable Redis: publishes would wait out every reconnection; they fail now and are logged.
+    if (this.redis && this.redis.status !== 'ready') this.redis.disconnect()
     await Promise.all(this.inFlight)
     this.redis?.disconnect()
   }

@@ -3,7 +3,8 @@
 // document; the caller refuses the whole update when a reason comes back.
 import * as Y from 'yjs'
 import * as map from 'lib0/map'
-import { RuleBook, type Path } from '../../docs-model/rules.ts'
+import { clockSkew, RuleBook, type Path } from '../../docs-model/rules.ts'
+import { unknownRootReason } from '../../docs-model/refusals.ts'
 import type { Op, RootDecl, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
 import {
   ANY, DELETED, GC, SUBDOC, TYPE, DEFAULT_DECODE_LIMITS, decodeUpdate, MalformedUpdate, OversizedUpdate,
@@ -245,7 +246,7 @@ class Check {
     }
     const path = this.pathOf(location)
     const decl: RootDecl | undefined = this.surface.layout[path[0]]
-    if (!decl) return `forbidden-write: ${show(path)} (no such root in ${this.surface.pattern})`
+    if (!decl) return unknownRootReason(show(path), this.surface)
     if (struct.content === SUBDOC) return `forbidden-write: ${show(path)} (subdocuments are not allowed)`
     let values: unknown[] | null = null
     if (isRoot(location.parent)) {
@@ -266,6 +267,12 @@ class Check {
           const at = issue.path.length > 0 ? ` at ${issue.path.join('.')}` : ''
           return `forbidden-write: ${show(path)} (invalid value${at}: ${issue.message})`
         }
+      }
+    }
+    if (values && this.ctx.time && !decl.opaque) {
+      for (const value of values) {
+        const skew = clockSkew(path, value, this.ctx.time)
+        if (skew) return skew
       }
     }
     if (location.sub !== null) {

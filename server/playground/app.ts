@@ -1,7 +1,7 @@
 // The playground page: pick a school, role and user, then use every surface side by side.
 // The identity (with its dev token) is kept in localStorage and the page shell in a service
 // worker, so a reload while offline opens the same documents from their IndexedDB copies.
-import { BoardClient, BusClient, ChatClient, ExamClient, InboxClient, MonitorClient, PollClient, Session, type ConnectionState, type Handle } from '../../docs-model/client/index.ts'
+import { BoardClient, BusClient, ChatClient, ExamClient, InboxClient, MonitorClient, PollClient, Session, type ConnectionState, type Handle } from '@homeroom/client'
 import type { Role } from '../../docs-model/types.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { declaredRead } from '../../docs-model/rules.ts'

@@ -1,5 +1,5 @@
 // Whiteboard: freehand strokes on a canvas, one map entry per stroke.
-import type { BoardClient } from '../../docs-model/client/index.ts'
+import type { BoardClient } from '@homeroom/client'
 import { attempt, colorFor, h } from './dom.ts'
 
 const WIDTH = 800

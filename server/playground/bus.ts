@@ -1,6 +1,6 @@
 // Bus map drawn as SVG from the route's coordinates (no map tiles: schools may have no internet).
 // Drivers can simulate a trip; everyone else watches the position and the server's alerts.
-import type { BusClient } from '../../docs-model/client/index.ts'
+import type { BusClient } from '@homeroom/client'
 import { attempt, h, panel, svg, timeOf } from './dom.ts'
 
 const W = 400

@@ -1,5 +1,5 @@
 // Chat: messages, a typing indicator (presence) and read receipts.
-import type { ChatClient } from '../../docs-model/client/index.ts'
+import type { ChatClient } from '@homeroom/client'
 import { attempt, colorFor, h, panel, timeOf } from './dom.ts'
 
 export function chatPanel(chat: ChatClient): HTMLElement {

@@ -6,7 +6,7 @@ import { schema } from 'prosemirror-schema-basic'
 import { keymap } from 'prosemirror-keymap'
 import { baseKeymap } from 'prosemirror-commands'
 import { ySyncPlugin, yCursorPlugin, yUndoPlugin, undo, redo } from 'y-prosemirror'
-import type { Handle } from '../../docs-model/client/index.ts'
+import type { Handle } from '@homeroom/client'
 import { colorFor, h } from './dom.ts'
 
 export function editorPanel(handle: Handle): HTMLElement {

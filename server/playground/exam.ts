@@ -1,5 +1,5 @@
 // Exams: the student's sheet (answers, submit, tab-switch reporting) and the proctor's monitor.
-import type { ExamClient, MonitorClient } from '../../docs-model/client/index.ts'
+import type { ExamClient, MonitorClient } from '@homeroom/client'
 import { attempt, h, panel, timeOf } from './dom.ts'
 
 export function examPanel(exam: ExamClient): HTMLElement {

@@ -1,6 +1,6 @@
 // The inbox (notifications with an unread badge), the emergency banner every targeted user must
 // acknowledge, and the staff controls that send notifications and start a drill.
-import { EmergencyClient, type InboxClient, type Session } from '../../docs-model/client/index.ts'
+import { EmergencyClient, type InboxClient, type Session } from '@homeroom/client'
 import { userCanWrite } from '../../docs-model/rules.ts'
 import { emergencyName } from '../../docs-model/surfaces/emergency/surface.ts'
 import { NOTIFIERS } from '../../docs-model/surfaces/inbox/surface.ts'

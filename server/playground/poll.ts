@@ -1,5 +1,5 @@
 // Poll: students vote, everyone sees the live bar chart of the tallies the server derives.
-import type { PollClient } from '../../docs-model/client/index.ts'
+import type { PollClient } from '@homeroom/client'
 import { attempt, h, panel } from './dom.ts'
 
 export function pollPanel(poll: PollClient): HTMLElement {

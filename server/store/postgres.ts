@@ -13,10 +13,12 @@
 import { createHash, randomUUID } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from '../log.ts'
-import { bytes, nameParts, toEntry, type EntryRow } from './rows.ts'
+import { pack } from './packing.ts'
+import { bytes, nameParts, toEntry, toSnapshot, type EntryRow, type SnapshotRow } from './rows.ts'
 import type {
   DocumentFilter,
   DocumentInfo,
+  EntryMerge,
   JournalEntry,
   NewEntry,
   QuarantinedEntry,
@@ -69,6 +71,10 @@ const MIGRATIONS = [
   `ALTER TABLE journal ADD COLUMN quarantine_reason TEXT, ADD COLUMN quarantined_at BIGINT;
    CREATE INDEX journal_quarantined ON journal (doc, seq) WHERE quarantine_reason IS NOT NULL;
    CREATE TABLE client_owners (doc TEXT NOT NULL, client BIGINT NOT NULL, owner TEXT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (doc, client));`,
+  // Merged entries and snapshots may be stored compressed (packing.ts); how far merging got.
+  `ALTER TABLE journal ADD COLUMN packed SMALLINT NOT NULL DEFAULT 0;
+   ALTER TABLE snapshots ADD COLUMN packed SMALLINT NOT NULL DEFAULT 0;
+   ALTER TABLE documents ADD COLUMN merged_seq BIGINT NOT NULL DEFAULT 0;`,
 ]
 
 const READABLE = 'quarantine_reason IS NULL'
@@ -117,14 +123,6 @@ function isTransient(error: unknown): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const digestOf = (update: Uint8Array): Buffer => createHash('sha256').update(update).digest().subarray(0, 16)
 
-interface SnapshotRow {
-  doc: string
-  seq: number
-  at: number
-  state: Buffer
-}
-
-const toSnapshot = (row: SnapshotRow): Snapshot => ({ doc: row.doc, seq: row.seq, at: row.at, state: bytes(row.state) })
 
 
 
@@ -148,6 +146,8 @@ export class PgStore implements Store {
   private readonly attempts: number
   private readonly busyWaitMs: number
   private schema?: Promise<void>
+  /** Entries recorded in this event-loop turn, committed together (see `record`). */
+  private recorded: Array<{ doc: string; entry: NewEntry; resolve: () => void; reject: (error: unknown) => void }> = []
   private serversTable?: Promise<void>
 
   constructor(url: string, options: PgStoreOptions = {}) {
@@ -256,10 +256,50 @@ export class PgStore implements Store {
     return rows[0].seq
   }
 
+  /**
+   * Group commit: the entries recorded in one event-loop turn go in one statement (one
+   * transaction, one round trip), sorted by document so instances lock documents in one order.
+   * All of them commit or none does.
+   */
+  record(doc: string, entry: NewEntry): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.recorded.push({ doc, entry, resolve, reject })
+      if (this.recorded.length === 1) setImmediate(() => void this.commitRecorded())
+    })
+  }
+
+  private async commitRecorded(): Promise<void> {
+    const batch = this.recorded
+    this.recorded = []
+    // Stable: each document's entries keep their order.
+    const rows = [...batch].sort((a, b) => (a.doc < b.doc ? -1 : a.doc > b.doc ? 1 : 0))
+    const column = <T>(f: (r: (typeof rows)[number]) => T): T[] => rows.map(f)
+    try {
+      await this.query(
+        'append',
+        `SELECT homeroom_append(d, s, f, a, u, o, b, g) FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
+           WITH ORDINALITY AS t(d, s, f, a, u, o, b, g, n) ORDER BY n`,
+        [
+          column((r) => r.doc),
+          column((r) => nameParts(r.doc).school),
+          column((r) => nameParts(r.doc).surface),
+          column((r) => r.entry.at),
+          column((r) => r.entry.user),
+          column((r) => r.entry.origin),
+          column((r) => Buffer.from(r.entry.update.buffer, r.entry.update.byteOffset, r.entry.update.byteLength)),
+          column((r) => digestOf(r.entry.update)),
+        ],
+      )
+      for (const r of batch) r.resolve()
+    } catch (error) {
+      for (const r of batch) r.reject(error)
+    }
+  }
+
   async latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined> {
     const { rows } = await this.query<SnapshotRow>(
       'snapshot',
-      'SELECT doc, seq, at, state FROM snapshots WHERE doc = $1 AND ($2::bigint IS NULL OR at <= $2) ORDER BY seq DESC LIMIT 1',
+      'SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = $1 AND ($2::bigint IS NULL OR at <= $2) ORDER BY seq DESC LIMIT 1',
       [doc, at ?? null],
     )
     return rows[0] && toSnapshot(rows[0])
@@ -268,7 +308,7 @@ export class PgStore implements Store {
   async entriesAfter(doc: string, seq: number, until?: number): Promise<JournalEntry[]> {
     const { rows } = await this.query<EntryRow>(
       'entries',
-      `SELECT seq, doc, at, "user", origin, update_bytes FROM journal WHERE doc = $1 AND seq > $2 AND ($3::bigint IS NULL OR at <= $3) AND ${READABLE} ORDER BY seq`,
+      `SELECT seq, doc, at, "user", origin, update_bytes, packed FROM journal WHERE doc = $1 AND seq > $2 AND ($3::bigint IS NULL OR at <= $3) AND ${READABLE} ORDER BY seq`,
       [doc, seq, until ?? null],
     )
     return rows.map(toEntry)
@@ -280,11 +320,56 @@ export class PgStore implements Store {
   }
 
   async writeSnapshot(s: Snapshot): Promise<void> {
+    const { bytes: state, packed } = pack(s.state)
     await this.query(
       'snapshot',
-      'INSERT INTO snapshots (doc, seq, at, state) VALUES ($1, $2, $3, $4) ON CONFLICT (doc, seq) DO UPDATE SET at = excluded.at, state = excluded.state',
-      [s.doc, s.seq, s.at, s.state],
+      'INSERT INTO snapshots (doc, seq, at, state, packed) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (doc, seq) DO UPDATE SET at = excluded.at, state = excluded.state, packed = excluded.packed',
+      [s.doc, s.seq, s.at, state, packed],
     )
+  }
+
+  async mergedThrough(doc: string): Promise<number> {
+    const { rows } = await this.query<{ seq: number }>('merged', 'SELECT merged_seq AS seq FROM documents WHERE name = $1', [doc])
+    return rows[0]?.seq ?? 0
+  }
+
+  async mergeEntries(doc: string, merges: readonly EntryMerge[], through: number): Promise<void> {
+    await this.transaction('merge', async (client) => {
+      // The document's row lock keeps appends of this document out meanwhile, as in pruning.
+      await client.query('SELECT 1 FROM documents WHERE name = $1 FOR UPDATE', [doc])
+      let rows = 0
+      let size = 0
+      for (const { seqs, entry } of merges) {
+        const gone = await client.query<{ size: number }>(
+          `DELETE FROM journal WHERE doc = $1 AND seq = ANY($2::bigint[]) AND ${READABLE} RETURNING octet_length(update_bytes) AS size`,
+          [doc, seqs],
+        )
+        if (gone.rowCount !== seqs.length) throw new Error(`an entry of ${doc} among ${seqs.join(', ')} is gone or quarantined: not merged`)
+        const stored = pack(entry.update)
+        await client.query('INSERT INTO journal (seq, doc, at, "user", origin, update_bytes, digest, packed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+          seqs[seqs.length - 1],
+          doc,
+          entry.at,
+          entry.user,
+          entry.origin,
+          stored.bytes,
+          digestOf(entry.update),
+          stored.packed,
+        ])
+        rows += seqs.length - 1
+        size += stored.bytes.byteLength - gone.rows.reduce((sum, r) => sum + r.size, 0)
+      }
+      await client.query('UPDATE documents SET updates = GREATEST(0, updates - $2), bytes = GREATEST(0, bytes + $3), merged_seq = GREATEST(merged_seq, $4) WHERE name = $1', [
+        doc,
+        rows,
+        size,
+        through,
+      ])
+    })
+  }
+
+  async deleteSnapshots(doc: string, seqs: readonly number[]): Promise<void> {
+    await this.query('snapshots', 'DELETE FROM snapshots WHERE doc = $1 AND seq = ANY($2::bigint[])', [doc, [...seqs]])
   }
 
   async listDocuments(filter: DocumentFilter = {}): Promise<DocumentInfo[]> {
@@ -300,7 +385,7 @@ export class PgStore implements Store {
   async entriesPage(doc: string, afterSeq: number, limit: number): Promise<JournalEntry[]> {
     const { rows } = await this.query<EntryRow>(
       'entries',
-      `SELECT seq, doc, at, "user", origin, update_bytes FROM journal WHERE doc = $1 AND seq > $2 AND ${READABLE} ORDER BY seq LIMIT $3`,
+      `SELECT seq, doc, at, "user", origin, update_bytes, packed FROM journal WHERE doc = $1 AND seq > $2 AND ${READABLE} ORDER BY seq LIMIT $3`,
       [doc, afterSeq, limit],
     )
     return rows.map(toEntry)
@@ -312,7 +397,7 @@ export class PgStore implements Store {
   }
 
   async readSnapshot(doc: string, seq: number): Promise<Snapshot | undefined> {
-    const { rows } = await this.query<SnapshotRow>('snapshot', 'SELECT doc, seq, at, state FROM snapshots WHERE doc = $1 AND seq = $2', [doc, seq])
+    const { rows } = await this.query<SnapshotRow>('snapshot', 'SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = $1 AND seq = $2', [doc, seq])
     return rows[0] && toSnapshot(rows[0])
   }
 

@@ -1,5 +1,6 @@
 // Rows as both SQL stores read and write them (same column names), and their conversion.
-import type { JournalEntry } from './types.ts'
+import { unpack, type Packing } from './packing.ts'
+import type { JournalEntry, Snapshot } from './types.ts'
 
 export interface EntryRow {
   seq: number
@@ -8,12 +9,23 @@ export interface EntryRow {
   user: string | null
   origin: JournalEntry['origin']
   update_bytes: Buffer
+  packed: Packing
+}
+
+export interface SnapshotRow {
+  doc: string
+  seq: number
+  at: number
+  state: Buffer
+  packed: Packing
 }
 
 /** A view of the driver's Buffer as a plain Uint8Array, without copying. */
 export const bytes = (value: Buffer): Uint8Array => new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
 
-export const toEntry = (r: EntryRow): JournalEntry => ({ seq: r.seq, doc: r.doc, at: r.at, user: r.user, origin: r.origin, update: bytes(r.update_bytes) })
+export const toEntry = (r: EntryRow): JournalEntry => ({ seq: r.seq, doc: r.doc, at: r.at, user: r.user, origin: r.origin, update: unpack(bytes(r.update_bytes), r.packed) })
+
+export const toSnapshot = (r: SnapshotRow): Snapshot => ({ doc: r.doc, seq: r.seq, at: r.at, state: unpack(bytes(r.state), r.packed) })
 
 /** `school/surface/…` → the school and surface word stored with a document for listings. */
 export function nameParts(name: string): { school: string; surface: string } {

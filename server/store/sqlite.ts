@@ -1,14 +1,20 @@
-// The embedded store: SQLite in WAL mode. Appends are synchronous inserts, so an update is on
-// disk (in the WAL, safe from a killed process) before its sender is acknowledged. Writes that
+// The embedded store: SQLite in WAL mode. A server's store records updates in an append log
+// first (append-log.ts: one write(2), safe from a killed process, before the sender is
+// acknowledged) and moves them into SQLite every few milliseconds, many in one transaction;
+// every read of the journal moves what is pending first, so readers never miss an entry. Other
+// opens (the command line) insert synchronously, each append one transaction. Writes that
 // PostgreSQL makes harmless to repeat are as harmless here: a file or trail point stored twice
 // keeps its first copy.
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { nameParts, toEntry, type EntryRow } from './rows.ts'
+import { AppendLog, LOG_HEADER_BYTES, type LoggedEntry } from './append-log.ts'
+import { pack } from './packing.ts'
+import { nameParts, toEntry, toSnapshot, type EntryRow, type SnapshotRow } from './rows.ts'
 import type {
   DocumentFilter,
   DocumentInfo,
+  EntryMerge,
   JournalEntry,
   NewEntry,
   QuarantinedEntry,
@@ -51,7 +57,26 @@ const MIGRATIONS = [
   `DELETE FROM trail WHERE rowid NOT IN (SELECT min(rowid) FROM trail GROUP BY bus, at);
    DROP INDEX trail_bus;
    CREATE UNIQUE INDEX trail_bus ON trail (bus, at);`,
+  // How far the append log (append-log.ts) was moved into the journal, written with the moved rows.
+  `CREATE TABLE journal_log (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL, moved INTEGER NOT NULL);`,
+  // Merged entries and snapshots may be stored compressed (packing.ts); how far merging got.
+  `ALTER TABLE journal ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE snapshots ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE documents ADD COLUMN merged_seq INTEGER NOT NULL DEFAULT 0;`,
 ]
+
+/** Records in the append log wait this long to be moved into SQLite together. */
+const MOVE_EVERY_MS = 5
+/** The append log is emptied (a new generation) once everything in it was moved and it is this large. */
+const LOG_ROTATE_BYTES = 4 * 1024 * 1024
+
+export interface SqliteOptions {
+  readonly?: boolean
+  /** Record appends in `<file>-log` first and move them in batches (the server's store; one process per file). */
+  appendLog?: boolean
+  /** Told when moving logged entries into SQLite failed (they stay logged and are moved again shortly). */
+  onMoveError?: (error: unknown) => void
+}
 
 /**
  * Running servers' heartbeats: ephemeral, so kept out of the versioned migrations; created by any
@@ -64,19 +89,29 @@ const SERVERS_TABLE = `CREATE TABLE IF NOT EXISTS servers (
 /** Heartbeats older than this are deleted by the next beat of any server. */
 const FORGET_AFTER_MS = 24 * 3600 * 1000
 
-const ENTRY_COLUMNS = 'seq, doc, at, user, origin, update_bytes'
+const ENTRY_COLUMNS = 'seq, doc, at, user, origin, update_bytes, packed'
 const READABLE = 'quarantine_reason IS NULL'
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite'
   readonly db: Database.Database
   private readonly statements
+  private readonly log?: AppendLog
+  /** Logged entries not moved into SQLite yet, in order. */
+  private unmoved: LoggedEntry[] = []
+  private moveTimer?: NodeJS.Timeout
+  private readonly onMoveError?: (error: unknown) => void
+  /** What start-up found in the append log: entries moved into SQLite, and bytes of a torn tail dropped. */
+  readonly recovered = { entries: 0, tornBytes: 0 }
 
-  constructor(file: string, options: { readonly?: boolean } = {}) {
+  constructor(file: string, options: SqliteOptions = {}) {
     if (!options.readonly) mkdirSync(dirname(file), { recursive: true })
     this.db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true })
     this.db.pragma('busy_timeout = 5000')
     if (!options.readonly) {
+      // A new file gives pages freed by merging and pruning back (incremental_vacuum below);
+      // the mode can only be chosen before the first table exists.
+      if ((this.db.pragma('user_version', { simple: true }) as number) === 0) this.db.pragma('auto_vacuum = INCREMENTAL')
       this.db.pragma('journal_mode = WAL')
       this.db.pragma('synchronous = NORMAL')
       this.migrate()
@@ -90,13 +125,75 @@ export class SqliteStore implements Store {
       insert: db.prepare('INSERT INTO journal (doc, at, user, origin, update_bytes) VALUES (?, ?, ?, ?, ?)'),
       touch: db.prepare(`INSERT INTO documents (name, school, surface, updates, bytes, updated_at) VALUES (?, ?, ?, 1, ?, ?)
         ON CONFLICT (name) DO UPDATE SET updates = updates + 1, bytes = bytes + excluded.bytes, updated_at = excluded.updated_at`),
-      latest: db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1'),
-      latestAt: db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? AND at <= ? ORDER BY seq DESC LIMIT 1'),
+      latest: db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1'),
+      latestAt: db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? AND at <= ? ORDER BY seq DESC LIMIT 1'),
       after: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND ${READABLE} ORDER BY seq`),
       afterUntil: db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND at <= ? AND ${READABLE} ORDER BY seq`),
       count: db.prepare(`SELECT COUNT(*) AS n FROM journal WHERE doc = ? AND seq > ? AND ${READABLE}`),
-      snapshot: db.prepare('INSERT OR REPLACE INTO snapshots (doc, seq, at, state) VALUES (?, ?, ?, ?)'),
+      snapshot: db.prepare('INSERT OR REPLACE INTO snapshots (doc, seq, at, state, packed) VALUES (?, ?, ?, ?, ?)'),
+      logState: db.prepare('SELECT generation, moved FROM journal_log WHERE id = 1'),
+      setLogState: db.prepare('INSERT INTO journal_log (id, generation, moved) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, moved = excluded.moved'),
     }
+    this.onMoveError = options.onMoveError
+    if (options.appendLog && !options.readonly) {
+      this.log = new AppendLog(`${file}-log`)
+      this.recover()
+    }
+  }
+
+  /** Moves what the append log holds beyond what SQLite records as moved, then starts a new generation. */
+  private recover(): void {
+    const log = this.log!
+    const contents = log.read()
+    const state = this.statements.logState.get() as { generation: number; moved: number } | undefined
+    const from = state && state.generation === contents.generation ? state.moved : LOG_HEADER_BYTES
+    const fresh = contents.entries.filter((e) => e.start >= from)
+    this.db.transaction(() => {
+      for (const { doc, entry } of fresh) this.insert(doc, entry)
+      this.statements.setLogState.run(contents.generation, contents.end)
+    })()
+    this.recovered.entries = fresh.length
+    this.recovered.tornBytes = contents.size - contents.end
+    this.rotate(contents.generation + 1)
+  }
+
+  /** Empties the log as `generation`; SQLite learns it after (a crash between: the new file's generation differs, so all of it is read). */
+  private rotate(generation: number): void {
+    this.log!.reset(generation)
+    this.statements.setLogState.run(generation, LOG_HEADER_BYTES)
+  }
+
+  /** Moves the logged entries into SQLite in one transaction (nothing when none wait). */
+  private settle(): void {
+    if (this.unmoved.length === 0) return
+    const batch = this.unmoved
+    const log = this.log!
+    this.db.transaction(() => {
+      for (const { doc, entry } of batch) this.insert(doc, entry)
+      this.statements.setLogState.run(log.generation, batch[batch.length - 1].end)
+    })()
+    this.unmoved = []
+    if (this.unmoved.length === 0 && log.size > LOG_ROTATE_BYTES) this.rotate(log.generation + 1)
+  }
+
+  private scheduleMove(delay = MOVE_EVERY_MS): void {
+    if (this.moveTimer) return
+    this.moveTimer = setTimeout(() => {
+      this.moveTimer = undefined
+      try {
+        this.settle()
+      } catch (error) {
+        this.onMoveError?.(error)
+        this.scheduleMove(Math.min(1000, delay * 4))
+      }
+    }, delay)
+  }
+
+  private insert(doc: string, entry: NewEntry): number {
+    const { school, surface } = nameParts(doc)
+    const { lastInsertRowid } = this.statements.insert.run(doc, entry.at, entry.user, entry.origin, entry.update)
+    this.statements.touch.run(doc, school, surface, entry.update.byteLength, entry.at)
+    return Number(lastInsertRowid)
   }
 
   private migrate(): void {
@@ -111,39 +208,47 @@ export class SqliteStore implements Store {
 
   /** Synchronous append, for callers that must finish before the event loop turns. */
   appendSync(doc: string, entry: NewEntry): number {
-    const { school, surface } = nameParts(doc)
-    return this.db.transaction(() => {
-      const { lastInsertRowid } = this.statements.insert.run(doc, entry.at, entry.user, entry.origin, entry.update)
-      this.statements.touch.run(doc, school, surface, entry.update.byteLength, entry.at)
-      return Number(lastInsertRowid)
-    })()
+    this.settle()
+    return this.db.transaction(() => this.insert(doc, entry))()
   }
 
   async append(doc: string, entry: NewEntry): Promise<number> {
     return this.appendSync(doc, entry)
   }
 
+  async record(doc: string, entry: NewEntry): Promise<void> {
+    if (!this.log) {
+      this.appendSync(doc, entry)
+      return
+    }
+    const end = this.log.append(doc, entry)
+    this.unmoved.push({ doc, entry, end })
+    this.scheduleMove()
+  }
+
   async latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined> {
-    const row = (at === undefined ? this.statements.latest.get(doc) : this.statements.latestAt.get(doc, at)) as
-      | { doc: string; seq: number; at: number; state: Buffer }
-      | undefined
-    return row && { doc: row.doc, seq: row.seq, at: row.at, state: new Uint8Array(row.state) }
+    const row = (at === undefined ? this.statements.latest.get(doc) : this.statements.latestAt.get(doc, at)) as SnapshotRow | undefined
+    return row && toSnapshot(row)
   }
 
   async entriesAfter(doc: string, seq: number, until?: number): Promise<JournalEntry[]> {
+    this.settle()
     const rows = (until === undefined ? this.statements.after.all(doc, seq) : this.statements.afterUntil.all(doc, seq, until)) as EntryRow[]
     return rows.map(toEntry)
   }
 
   async countAfter(doc: string, seq: number): Promise<number> {
+    this.settle()
     return (this.statements.count.get(doc, seq) as { n: number }).n
   }
 
   async writeSnapshot(s: Snapshot): Promise<void> {
-    this.statements.snapshot.run(s.doc, s.seq, s.at, s.state)
+    const { bytes, packed } = pack(s.state)
+    this.statements.snapshot.run(s.doc, s.seq, s.at, bytes, packed)
   }
 
   async listDocuments(filter: DocumentFilter = {}): Promise<DocumentInfo[]> {
+    this.settle()
     const rows = this.db
       .prepare(
         `SELECT name, school, surface, updates, bytes, updated_at AS updatedAt FROM documents
@@ -154,6 +259,7 @@ export class SqliteStore implements Store {
   }
 
   async entriesPage(doc: string, afterSeq: number, limit: number): Promise<JournalEntry[]> {
+    this.settle()
     const rows = this.db.prepare(`SELECT ${ENTRY_COLUMNS} FROM journal WHERE doc = ? AND seq > ? AND ${READABLE} ORDER BY seq LIMIT ?`).all(doc, afterSeq, limit) as EntryRow[]
     return rows.map(toEntry)
   }
@@ -163,13 +269,52 @@ export class SqliteStore implements Store {
   }
 
   async readSnapshot(doc: string, seq: number): Promise<Snapshot | undefined> {
-    const row = this.db.prepare('SELECT doc, seq, at, state FROM snapshots WHERE doc = ? AND seq = ?').get(doc, seq) as
-      | { doc: string; seq: number; at: number; state: Buffer }
-      | undefined
-    return row && { doc: row.doc, seq: row.seq, at: row.at, state: new Uint8Array(row.state) }
+    const row = this.db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? AND seq = ?').get(doc, seq) as SnapshotRow | undefined
+    return row && toSnapshot(row)
+  }
+
+  async mergedThrough(doc: string): Promise<number> {
+    const row = this.db.prepare('SELECT merged_seq AS seq FROM documents WHERE name = ?').get(doc) as { seq: number } | undefined
+    return row?.seq ?? 0
+  }
+
+  async mergeEntries(doc: string, merges: readonly EntryMerge[], through: number): Promise<void> {
+    this.settle()
+    const sizeOf = this.db.prepare(`SELECT length(update_bytes) AS bytes FROM journal WHERE doc = ? AND seq = ? AND ${READABLE}`)
+    const remove = this.db.prepare('DELETE FROM journal WHERE doc = ? AND seq = ?')
+    const insert = this.db.prepare('INSERT INTO journal (seq, doc, at, user, origin, update_bytes, packed) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.db.transaction(() => {
+      let rows = 0
+      let bytes = 0
+      for (const { seqs, entry } of merges) {
+        for (const seq of seqs) {
+          const row = sizeOf.get(doc, seq) as { bytes: number } | undefined
+          if (!row) throw new Error(`entry ${seq} of ${doc} is gone or quarantined: not merged`)
+          remove.run(doc, seq)
+          bytes -= row.bytes
+        }
+        const stored = pack(entry.update)
+        insert.run(seqs[seqs.length - 1], doc, entry.at, entry.user, entry.origin, stored.bytes, stored.packed)
+        rows += seqs.length - 1
+        bytes += stored.bytes.byteLength
+      }
+      this.db
+        .prepare('UPDATE documents SET updates = max(0, updates - ?), bytes = max(0, bytes + ?), merged_seq = max(merged_seq, ?) WHERE name = ?')
+        .run(rows, bytes, through, doc)
+    })()
+    this.db.pragma('incremental_vacuum')
+  }
+
+  async deleteSnapshots(doc: string, seqs: readonly number[]): Promise<void> {
+    const remove = this.db.prepare('DELETE FROM snapshots WHERE doc = ? AND seq = ?')
+    this.db.transaction(() => {
+      for (const seq of seqs) remove.run(doc, seq)
+    })()
+    this.db.pragma('incremental_vacuum')
   }
 
   async pruneBefore(doc: string, seq: number): Promise<number> {
+    this.settle()
     return this.db.transaction(() => {
       if (!this.db.prepare('SELECT 1 FROM snapshots WHERE doc = ? AND seq = ?').get(doc, seq)) {
         throw new Error(`no snapshot of ${doc} at seq ${seq}: write one before pruning`)
@@ -185,6 +330,7 @@ export class SqliteStore implements Store {
   }
 
   async quarantine(doc: string, seq: number, reason: string): Promise<boolean> {
+    this.settle()
     const flagged = this.db
       .prepare(`UPDATE journal SET quarantine_reason = ?, quarantined_at = ? WHERE doc = ? AND seq = ? AND ${READABLE}`)
       .run(reason, Date.now(), doc, seq)
@@ -192,6 +338,7 @@ export class SqliteStore implements Store {
   }
 
   async listQuarantined(doc?: string): Promise<QuarantinedEntry[]> {
+    this.settle()
     return this.db
       .prepare(
         `SELECT doc, seq, at, user, origin, length(update_bytes) AS bytes, quarantine_reason AS reason, quarantined_at AS quarantinedAt
@@ -201,6 +348,7 @@ export class SqliteStore implements Store {
   }
 
   async dropQuarantined(doc: string, record: NewEntry): Promise<{ dropped: number[]; seq?: number }> {
+    this.settle()
     return this.db.transaction(() => {
       const gone = this.db
         .prepare('SELECT seq, length(update_bytes) AS bytes FROM journal WHERE doc = ? AND quarantine_reason IS NOT NULL ORDER BY seq')
@@ -305,6 +453,14 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close()
+    clearTimeout(this.moveTimer)
+    if (this.db.open) {
+      if (this.log) {
+        this.settle()
+        this.rotate(this.log.generation + 1)
+        this.log.close()
+      }
+      this.db.close()
+    }
   }
 }

@@ -23,6 +23,12 @@ export interface NewEntry {
   update: Uint8Array
 }
 
+/** Entries (`seqs`, in order) to be replaced by one that holds them all (`Y.mergeUpdates`). */
+export interface EntryMerge {
+  seqs: number[]
+  entry: NewEntry
+}
+
 /** The state of a document after applying every entry up to and including `seq`. */
 export interface Snapshot {
   doc: string
@@ -110,6 +116,12 @@ export interface JournalStore {
   readonly kind: 'sqlite' | 'postgres'
   /** Appends one entry and returns its sequence number. Resolves only once it is durable. */
   append(doc: string, entry: NewEntry): Promise<number>
+  /**
+   * Appends one entry as part of a group commit: resolves once it is durable, maybe before it has
+   * its sequence number (every later read of this store sees it). Rejects when it could not be
+   * made durable: then it is not in the journal. The path of every update a server journals.
+   */
+  record(doc: string, entry: NewEntry): Promise<void>
   /** The newest snapshot, or the newest taken at or before `at`. */
   latestSnapshot(doc: string, at?: number): Promise<Snapshot | undefined>
   /** Entries after `seq` in order, optionally only those at or before `until`. Quarantined entries are left out (as in every read of entries). */
@@ -130,6 +142,17 @@ export interface JournalStore {
    * Quarantined entries are kept until `dropQuarantined`, so pruning never hides them.
    */
   pruneBefore(doc: string, seq: number): Promise<number>
+  /** The sequence number up to which the document's entries were considered for merging (0: none yet). */
+  mergedThrough(doc: string): Promise<number>
+  /**
+   * Replaces each group of entries by its merged entry, stored under the group's last sequence
+   * number (compressed where that pays), lowers the document's counters accordingly and records
+   * `through`, in one transaction. When an entry of a group is gone or quarantined meanwhile,
+   * nothing changes and the call rejects.
+   */
+  mergeEntries(doc: string, merges: readonly EntryMerge[], through: number): Promise<void>
+  /** Deletes the document's snapshots at these sequence numbers (keeping history sparse). */
+  deleteSnapshots(doc: string, seqs: readonly number[]): Promise<void>
 }
 
 /** Journal entries set aside because they cannot be read (a flag on the journal's rows). */

@@ -4,7 +4,7 @@
 // from memory by a small HTTP server.
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'esbuild'
@@ -31,28 +31,71 @@ export const APP_DEPENDENCIES: Record<string, string> = {
 
 const npm = (cwd: string, args: string[]) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, stdio: ['ignore', 'ignore', 'inherit'] })
 
-/**
- * Packs the client and installs the tarball into the scratch app; returns the app's directory.
- * The app's third-party packages stay installed between runs (the directory is named by their
- * versions), so only the tarball is installed each time.
- */
-export async function installApp(): Promise<string> {
-  const tarball = await packClient()
-  const key = createHash('sha256').update(JSON.stringify(APP_DEPENDENCIES)).digest('hex').slice(0, 12)
-  const dir = join(tmpdir(), `homeroom-client-app-${key}`)
-  const installed = join(dir, 'node_modules', '.homeroom-app-installed')
-  if (!existsSync(installed)) {
-    rmSync(dir, { recursive: true, force: true })
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module', dependencies: APP_DEPENDENCIES }, null, 2))
-    npm(dir, ['install'])
-    writeFileSync(installed, '')
+const APP_DIR = join(tmpdir(), `homeroom-client-app-${createHash('sha256').update(JSON.stringify(APP_DEPENDENCIES)).digest('hex').slice(0, 12)}`)
+const LOCK = `${APP_DIR}.lock`
+
+/** Test files run in parallel and share the app: one at a time installs into it and reads it. */
+async function locked<T>(work: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      mkdirSync(LOCK)
+      break
+    } catch {
+      // Held by another test process; taken over when that process is gone.
+      const owner = Number(readFileSync(join(LOCK, 'pid'), { encoding: 'utf8', flag: 'a+' }) || 0)
+      if (owner && !alive(owner)) rmSync(LOCK, { recursive: true, force: true })
+      else await new Promise((resolve) => setTimeout(resolve, 200))
+    }
   }
-  // Same version, new contents: npm would keep the copy it has.
-  rmSync(join(dir, 'node_modules', '@homeroom'), { recursive: true, force: true })
-  npm(dir, ['install', '--no-save', tarball])
-  return dir
+  writeFileSync(join(LOCK, 'pid'), String(process.pid))
+  try {
+    return await work()
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true })
+  }
 }
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Packs the client, installs the tarball into the scratch app and runs `use` on the app's
+ * directory while no other test process changes it (bundle pages, read the installed files
+ * there). The app's third-party packages stay installed between runs (the directory is named by
+ * their versions), so only the tarball is installed each time.
+ */
+export async function withApp<T>(use: (dir: string) => Promise<T>): Promise<T> {
+  const packed = mkdtempSync(join(tmpdir(), 'homeroom-tarball-'))
+  try {
+    const tarball = await packClient(packed)
+    return await locked(async () => {
+      const installed = join(APP_DIR, 'node_modules', '.homeroom-app-installed')
+      if (!existsSync(installed)) {
+        rmSync(APP_DIR, { recursive: true, force: true })
+        mkdirSync(APP_DIR, { recursive: true })
+        writeFileSync(join(APP_DIR, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module', dependencies: APP_DEPENDENCIES }, null, 2))
+        npm(APP_DIR, ['install'])
+        writeFileSync(installed, '')
+      }
+      // Same version, new contents: npm would keep the copy it has.
+      rmSync(join(APP_DIR, 'node_modules', '@homeroom'), { recursive: true, force: true })
+      npm(APP_DIR, ['install', '--no-save', tarball])
+      return use(APP_DIR)
+    })
+  } finally {
+    rmSync(packed, { recursive: true, force: true })
+  }
+}
+
+/** Installs the package and bundles each page (name → source); returns name → JavaScript. */
+export const bundlePages = (pages: Record<string, string>): Promise<Record<string, string>> =>
+  withApp(async (dir) => Object.fromEntries(await Promise.all(Object.entries(pages).map(async ([name, source]) => [name, await bundlePage(dir, name, source)]))))
 
 /** Bundles a page's script (TSX allowed) with the app's own node_modules; returns the JavaScript. */
 export async function bundlePage(appDir: string, name: string, source: string): Promise<string> {
@@ -85,7 +128,7 @@ export async function servePages(pages: Record<string, string>): Promise<AppServ
     const [name, ext] = new URL(request.url ?? '/', 'http://x').pathname.slice(1).split('.')
     if (ext === 'js' && pages[name] !== undefined) return response.writeHead(200, { 'Content-Type': 'text/javascript' }).end(pages[name])
     if (ext === 'html' && pages[name] !== undefined) {
-      return response.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><meta charset="utf-8"><div id="app"></div><script type="module" src="/${name}.js"></script>`)
+      return response.writeHead(200, { 'Content-Type': 'text/html' }).end(`<!doctype html><meta charset="utf-8"><div id="root"></div><script type="module" src="/${name}.js"></script>`)
     }
     // No favicon: an empty answer rather than a 404 in the console.
     response.writeHead(request.url === '/favicon.ico' ? 204 : 404).end()

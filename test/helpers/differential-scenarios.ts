@@ -5,9 +5,9 @@
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import type { Path } from '../../docs-model/rules.ts'
-import { EXAM_EVENT_TYPES } from '../../docs-model/surfaces/exam/surface.ts'
+import { EXAM_EVENT_TYPES, sourceOf } from '../../docs-model/surfaces/exam/surface.ts'
 import { ROLES } from '../../docs-model/types.ts'
-import { person, type Honest, type HonestAction, type Scenario, type World } from './differential.ts'
+import { person, SERVER_TIME, type Honest, type HonestAction, type Scenario, type World } from './differential.ts'
 import type { Rng } from './random.ts'
 
 /** A broken honest generator is a bug of this test, not of the guard: say so loudly. */
@@ -72,10 +72,21 @@ const word = (rng: Rng) => rng.pick(['apple', 'pear', 'plum', 'fig', 'kiwi', 'li
 const subsOf = (h: Honest) => [h.user.sub, ...h.others]
 const self = (h: Honest) => h.user.sub
 
+/** A time an honest client writes: within the window around the simulated server's clock (its edges included). */
+const clientTime = (rng: Rng): number => SERVER_TIME.now() + rng.range(-SERVER_TIME.skewMs, SERVER_TIME.skewMs)
+/** A time a hostile value may carry: mostly an honest one, else just outside the window, long ago, or unreadable. */
+const anyTime = (rng: Rng): unknown =>
+  rng.weighted<() => unknown>([
+    [5, () => clientTime(rng)],
+    [1, () => SERVER_TIME.now() + (rng.chance(0.5) ? 1 : -1) * (SERVER_TIME.skewMs + 1 + rng.int(1000))],
+    [1, () => rng.int(100)],
+    [1, () => rng.pick(['2020-01-01T00:00:00Z', new Date(SERVER_TIME.now()).toISOString(), 'yesterday'])],
+  ])()
+
 // --- chat-like surfaces (chat, dm, group) -------------------------------------------------------
 
-const message = (id: string, author: string, n: number, rng: Rng) => ({
-  id, author, text: `${word(rng)} ${n}`, at: 1_000 + n, ...(rng.chance(0.1) ? { file: { name: 'a.pdf', size: n, url: `https://files/x${n}` } } : {}),
+const message = (id: string, author: string, n: number, rng: Rng, at: unknown = clientTime(rng)) => ({
+  id, author, text: `${word(rng)} ${n}`, at, ...(rng.chance(0.1) ? { file: { name: 'a.pdf', size: n, url: `https://files/x${n}` } } : {}),
 })
 
 function conversationActions(name: string): HonestAction[] {
@@ -98,9 +109,9 @@ const conversationGrow = (h: Honest, _phase: 0 | 1): boolean => {
 }
 
 const conversationSample = (root: string, key: string | null, rng: Rng, sub: string): unknown => {
-  if (root === 'messages') return message(`${sub}-h${rng.int(1000)}`, sub, rng.int(1000), rng)
+  if (root === 'messages') return message(`${sub}-h${rng.int(1000)}`, sub, rng.int(1000), rng, anyTime(rng))
   if (root === 'reads') return `m${rng.int(9)}`
-  if (root === 'members') return { at: rng.int(1000) }
+  if (root === 'members') return { at: anyTime(rng) }
   if (root === 'meta') return rng.pick([`name ${key}`, [sub, 'u2'], 3, true, sub])
   return rng.pick([1, 'x', true])
 }
@@ -195,7 +206,7 @@ function bodyGrow(h: Honest, phase: 0 | 1, memo: Record<string, unknown>): boole
 const docName = 's1/doc/d1'
 const docKit = kit(docName)
 const docComment = (h: Honest, n = h.n()) => ({
-  text: `${word(h.rng)} ${n}`, at: n, ...(h.rng.chance(0.5) ? { anchor: h.rng.chance(0.5) ? n : { from: n, to: n + 3 } } : {}), ...(h.rng.chance(0.2) ? { resolved: h.rng.chance(0.5) } : {}),
+  text: `${word(h.rng)} ${n}`, at: clientTime(h.rng), ...(h.rng.chance(0.5) ? { anchor: h.rng.chance(0.5) ? n : { from: n, to: n + 3 } } : {}), ...(h.rng.chance(0.2) ? { resolved: h.rng.chance(0.5) } : {}),
 })
 
 const boardName = 's1/board/b1'
@@ -235,11 +246,13 @@ const classKit = kit(className)
 const dashboardName = 's1/dashboard/d1'
 const dashboardKit = kit(dashboardName)
 
-const examEvent = (rng: Rng, n: number) => ({
-  type: rng.pick(EXAM_EVENT_TYPES), at: n, ...(rng.chance(0.3) ? { detail: rng.chance(0.5) ? 'note' : { durationSec: n % 60, faces: 2 } } : {}),
+const examEvent = (rng: Rng, n: number, at: unknown = clientTime(rng), source?: string) => ({
+  type: rng.pick(EXAM_EVENT_TYPES), at, ...(rng.chance(0.3) ? { detail: rng.chance(0.5) ? 'note' : { durationSec: n % 60, faces: 2 } } : {}), ...(source ? { source } : {}),
 })
+/** An event as its writer files it: with the writer's own source (none for the student). */
+const ownEvent = (h: Honest) => examEvent(h.rng, h.n(), clientTime(h.rng), sourceOf(h.user))
 const question = (rng: Rng, n: number) => ({ prompt: `Q${n}: ${word(rng)}?`, choices: [word(rng), word(rng), word(rng)] })
-const busFix = (rng: Rng, n: number) => ({ lat: (n % 90) - 45, lng: (n % 180) - 90, speed: n % 120, heading: n % 360, at: 1_000 + n, ...(rng.chance(0.3) ? { accuracy: 5 } : {}) })
+const busFix = (rng: Rng, n: number, at: unknown = clientTime(rng)) => ({ lat: (n % 90) - 45, lng: (n % 180) - 90, speed: n % 120, heading: n % 360, at, ...(rng.chance(0.3) ? { accuracy: 5 } : {}) })
 const busStop = (rng: Rng, n: number) => ({ id: `stop${n}`, name: `Stop ${word(rng)}`, lat: 10, lng: 20, radiusM: 50, ...(rng.chance(0.5) ? { riders: ['u1', 'u2'] } : {}) })
 const inboxItem = (rng: Rng, n: number) => ({ type: 'notice', title: `Notice ${n}`, body: word(rng), priority: rng.pick(['low', 'normal', 'high', 'urgent'] as const), at: n })
 const alert = (user: string, type: string, n: number) => ({ user, type, severity: 'low', at: n, count: 1 + (n % 3) })
@@ -266,7 +279,7 @@ export const SCENARIOS: Scenario[] = [
     grow: bodyGrow,
     sharedText: true,
     sample: (root, key, rng, sub) =>
-      root === 'comments' ? { text: `c ${key}`, at: rng.int(100), ...(rng.chance(0.3) ? { anchor: 3 } : {}) } : root === 'meta' ? rng.pick(['Essay', 12, true]) : rng.pick(['text', 1, { author: sub }]),
+      root === 'comments' ? { text: `c ${key}`, at: anyTime(rng), ...(rng.chance(0.3) ? { anchor: 3 } : {}) } : root === 'meta' ? rng.pick(['Essay', 12, true]) : rng.pick(['text', 1, { author: sub }]),
   },
   {
     name: boardName,
@@ -319,9 +332,9 @@ export const SCENARIOS: Scenario[] = [
     },
     honest: [
       ballotKit.set('ballot', () => 'choice', (h) => h.rng.int(((h.related('s1/poll/p2')?.getMap('meta').get('options') as unknown[]) ?? ['a']).length)),
-      ballotKit.set('ballot', () => 'at', (h) => 1_000 + h.n()),
+      ballotKit.set('ballot', () => 'at', (h) => clientTime(h.rng)),
     ],
-    sample: (_root, key, rng) => (key === 'choice' ? rng.int(5) : 1_000 + rng.int(100)),
+    sample: (_root, key, rng) => (key === 'choice' ? rng.int(5) : anyTime(rng)),
   },
   {
     name: pollKeyName,
@@ -383,16 +396,18 @@ export const SCENARIOS: Scenario[] = [
     honest: [
       studentKit.set('answers', (h) => String(h.rng.int(5)), (h) => h.rng.int(4)),
       studentKit.set('answers', (h) => String(h.rng.int(5)), (h) => h.rng.int(4)),
-      studentKit.setMany('progress', (h) => ({ current: h.rng.int(5), at: 1_000 + h.n() })),
-      studentKit.push('events', (h) => examEvent(h.rng, 1_000 + h.n())),
-      (h) => (h.rng.chance(0.15) ? studentKit.set('status', () => 'state', () => 'submitted')(h) : false),
+      studentKit.setMany('progress', (h) => ({ current: h.rng.int(5), at: clientTime(h.rng) })),
+      studentKit.push('events', ownEvent),
+      // The student hands in; a teacher reopens.
+      (h) => (h.rng.chance(0.15) ? studentKit.set('status', () => 'state', () => (h.user.role === 'teacher' ? 'in_progress' : 'submitted'))(h) : false),
     ],
     grow: (h) => {
       if (!h.may(['events'])) return false
-      h.doc.getArray('events').push([examEvent(h.rng, 1_000 + h.n())])
+      h.doc.getArray('events').push([ownEvent(h)])
       return true
     },
-    sample: (root, _key, rng) => (root === 'events' ? examEvent(rng, rng.int(100)) : root === 'status' ? rng.pick(['submitted', 'in_progress', 90]) : rng.int(4)),
+    sample: (root, key, rng, sub) =>
+      root === 'events' ? examEvent(rng, rng.int(100), anyTime(rng), rng.pick([undefined, 'student', 'proctor', `service:${sub}`])) : root === 'status' ? rng.pick(['submitted', 'in_progress', 90]) : key === 'at' ? anyTime(rng) : rng.int(4),
   },
   {
     name: monitorName,
@@ -405,8 +420,8 @@ export const SCENARIOS: Scenario[] = [
       if (rng.chance(0.5)) d.getMap('students').set(rng.pick(['u1', 'u2']), { answered: n, online: rng.chance(0.5) })
       else d.getMap('alerts').set(`${rng.pick(['u1', 'u2'])}:${rng.pick(EXAM_EVENT_TYPES)}`, alert('u1', rng.pick(EXAM_EVENT_TYPES), n))
     },
-    honest: [monitorKit.set('acks', (h) => pickOr(h.rng, [...h.doc.getMap('alerts').keys()], 'u1:tab_switch'), (h) => ({ by: h.user.sub, at: h.n() }))],
-    sample: (root, key, rng, sub) => (root === 'acks' ? { by: sub, at: rng.int(100) } : root === 'alerts' ? alert('u1', 'tab_switch', 1) : { answered: 1, key }),
+    honest: [monitorKit.set('acks', (h) => pickOr(h.rng, [...h.doc.getMap('alerts').keys()], 'u1:tab_switch'), (h) => ({ by: h.user.sub, at: clientTime(h.rng) }))],
+    sample: (root, key, rng, sub) => (root === 'acks' ? { by: sub, at: anyTime(rng) } : root === 'alerts' ? alert('u1', 'tab_switch', 1) : { answered: 1, key }),
   },
   {
     name: chatName,
@@ -437,8 +452,8 @@ export const SCENARIOS: Scenario[] = [
           : null),
       groupKit.set('meta', (h) => h.rng.pick(['name', 'isPublic', 'maxMembers', 'invited', 'description']), (h, key) =>
         key === 'isPublic' ? h.rng.chance(0.6) : key === 'maxMembers' ? h.rng.range(2, 5) : key === 'invited' ? h.others.filter(() => h.rng.chance(0.5)) : `${key} ${h.n()}`),
-      groupKit.set('members', self, (h) => ({ at: h.n() })),
-      groupKit.set('members', self, (h) => ({ at: h.n() })),
+      groupKit.set('members', self, (h) => ({ at: clientTime(h.rng) })),
+      groupKit.set('members', self, (h) => ({ at: clientTime(h.rng) })),
       groupKit.del('members'),
       ...conversationActions(groupName),
     ],
@@ -463,12 +478,12 @@ export const SCENARIOS: Scenario[] = [
     },
     honest: [
       emergencyKit.setMany('broadcast', (h) => ({
-        title: `Drill ${h.n()}`, body: 'Go to the yard', level: h.rng.pick(['info', 'warning', 'critical']), targetRoles: ROLES.filter((r) => r === 'student' || h.rng.chance(0.4)), at: 1_000 + h.n(),
+        title: `Drill ${h.n()}`, body: 'Go to the yard', level: h.rng.pick(['info', 'warning', 'critical']), targetRoles: ROLES.filter((r) => r === 'student' || h.rng.chance(0.4)), at: clientTime(h.rng),
       })),
-      emergencyKit.set('acks', self, (h) => ({ at: 1_000 + h.n() })),
-      emergencyKit.set('acks', self, (h) => ({ at: 1_000 + h.n() })),
+      emergencyKit.set('acks', self, (h) => ({ at: clientTime(h.rng) })),
+      emergencyKit.set('acks', self, (h) => ({ at: clientTime(h.rng) })),
     ],
-    sample: (root, key, rng) => (root === 'acks' ? { at: rng.int(100) } : root === 'broadcast' ? (key === 'targetRoles' ? ['student'] : rng.pick(['Drill', 'info', 5])) : rng.int(5)),
+    sample: (root, key, rng) => (root === 'acks' ? { at: anyTime(rng) } : root === 'broadcast' ? (key === 'targetRoles' ? ['student'] : key === 'at' ? anyTime(rng) : rng.pick(['Drill', 'info', 5])) : rng.int(5)),
   },
   {
     name: busName,
@@ -481,7 +496,7 @@ export const SCENARIOS: Scenario[] = [
       busKit.set('route', (h) => h.rng.pick(['stops', 'speedLimitKmh']), (h, key) => (key === 'stops' ? Array.from({ length: h.rng.range(1, 3) }, () => busStop(h.rng, h.n())) : h.rng.range(20, 90))),
       busKit.del('route'),
     ],
-    sample: (root, _key, rng) => (root === 'position' ? busFix(rng, rng.int(100)) : root === 'route' ? rng.pick([[busStop(rng, 1)], 40]) : { type: 'stale', at: 1 }),
+    sample: (root, _key, rng) => (root === 'position' ? busFix(rng, rng.int(100), anyTime(rng)) : root === 'route' ? rng.pick([[busStop(rng, 1)], 40]) : { type: 'stale', at: 1 }),
   },
   {
     name: className,
@@ -492,11 +507,11 @@ export const SCENARIOS: Scenario[] = [
       else d.getMap('stats').set(rng.pick(['active', 'idle', 'away', 'participation']), n % 100)
     },
     honest: [
-      classKit.set('activity', self, (h) => ({ state: h.rng.pick(['active', 'idle', 'away'] as const), at: 1_000 + h.n(), ...(h.rng.chance(0.4) ? { handRaised: h.rng.chance(0.5) } : {}), ...(h.rng.chance(0.3) ? { page: '/p/1' } : {}) })),
+      classKit.set('activity', self, (h) => ({ state: h.rng.pick(['active', 'idle', 'away'] as const), at: clientTime(h.rng), ...(h.rng.chance(0.4) ? { handRaised: h.rng.chance(0.5) } : {}), ...(h.rng.chance(0.3) ? { page: '/p/1' } : {}) })),
       classKit.set('actions', (h) => h.rng.pick(['lock', 'message', 'focus']), (h, key) => (key === 'lock' ? h.rng.chance(0.5) : key === 'message' ? `msg ${h.n()}` : null)),
       classKit.del('actions'),
     ],
-    sample: (root, _key, rng) => (root === 'activity' ? { state: 'active', at: rng.int(100) } : root === 'actions' ? rng.pick([true, 'hi', null]) : rng.int(9)),
+    sample: (root, _key, rng) => (root === 'activity' ? { state: 'active', at: anyTime(rng) } : root === 'actions' ? rng.pick([true, 'hi', null]) : rng.int(9)),
   },
   {
     name: dashboardName,

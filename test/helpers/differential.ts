@@ -8,7 +8,7 @@
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import { grantingRules, userCanWrite, writeContext, type Path } from '../../docs-model/rules.ts'
-import type { DocRef, Facts, Identity, Op, Role, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
+import type { DocRef, Facts, Identity, Op, Role, ServerTime, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
 import { inspectUpdate, SERVER_OWNER, type Owners, type Verdict } from '../../server/guard/check.ts'
 import type { DecodeLimits } from '../../server/guard/decode.ts'
 import {
@@ -16,6 +16,23 @@ import {
   type Block, type Blocks, type Content, type Id, type ItemStruct, type Range, type Struct, type TypeName,
 } from './update-blocks.ts'
 import { Rng } from './random.ts'
+
+/** The simulated server's clock, which client-written times are judged against (a fixed instant: every case replays alike). */
+export const SERVER_TIME: ServerTime = { now: () => Date.parse('2026-03-02T09:00:00Z'), skewMs: 300_000 }
+
+/**
+ * Whether a top-level value carries a client time outside the window around `time`: its `at` field,
+ * or the value itself at a key named `at`. Read here apart from the guard's clockSkew: numbers are
+ * milliseconds, strings parse as dates, anything else (or an unparsable string) is outside.
+ */
+function outsideClockWindow(path: Path, value: unknown, time: ServerTime): boolean {
+  let at: unknown
+  if (path[path.length - 1] === 'at') at = value
+  else if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && Object.hasOwn(value, 'at')) at = (value as { at: unknown }).at
+  else return false
+  const ms = typeof at === 'number' && at >= 0 ? at : typeof at === 'string' ? Date.parse(at) : Number.NaN
+  return !(Math.abs(ms - time.now()) <= time.skewMs)
+}
 
 export const person = (sub: string, role: Role, extra: Partial<Identity> = {}): Identity => ({
   sub, name: sub, role, schools: ['s1'], classes: [], children: [], buses: [], ...extra,
@@ -362,6 +379,7 @@ export function breaches(surface: Surface, ctx: WriteContext, changes: Change[])
           if (!parsed.success) found.push({ kind: 'a value the layout schema refuses', detail: `${at}: ${parsed.error.issues[0]?.message}` })
         }
       }
+      if (ctx.time && elem.top && elem.content === 'any' && !decl.opaque && outsideClockWindow(path, elem.value, ctx.time)) found.push({ kind: 'a client time outside the window around the server clock', detail: at })
       if (elem.top && open.every((rule) => rule.value)) {
         const whys = open.map((rule) => (elem.content === 'any' ? rule.value!(elem.value, ctx, path) : 'not a plain value'))
         if (whys.every((why) => why !== null)) found.push({ kind: 'a value the rule refuses', detail: `${at}: ${whys[0]}` })
@@ -473,7 +491,7 @@ export interface Moment {
 /** Judges one update at one moment: the guard's verdict, the truth, and whether they disagree. */
 export function judgeUpdate(m: Moment, sender: Identity, update: Uint8Array, kind: Kind, intent: Intent = []): Submission {
   const ownersView: Owners = { of: (c) => (c === m.server.clientID ? SERVER_OWNER : m.owners.get(c)), presence: m.presence }
-  const ctx = writeContext(sender, m.ref, m.server, m.facts)
+  const ctx = writeContext(sender, m.ref, m.server, m.facts, SERVER_TIME)
   const base = { sender: sender.sub, update }
   let verdict: Verdict
   try {
@@ -529,12 +547,33 @@ export function judgeUpdate(m: Moment, sender: Identity, update: Uint8Array, kin
 }
 
 /**
+ * Whether `update` appends to the list `root` after an element other than the server's last one:
+ * an honest append from a replica that had not seen another writer's appends (an offline proctor
+ * while the student wrote). Append-only rules insert after the server's last element only.
+ */
+function appendedBehind(m: Moment, update: Uint8Array, root: string): boolean {
+  const list = m.server.getArray(root)
+  let last: Y.Item | null = null
+  for (let item = list._start; item !== null; item = item.right) last = item
+  for (const struct of Y.decodeUpdate(update).structs) {
+    if (!(struct instanceof Y.Item) || struct.origin === null) continue
+    const { client, clock } = struct.origin
+    if (clock >= Y.getState(m.server.store, client)) continue // after an element of this update
+    const origin = Y.getItem(m.server.store, struct.origin)
+    if (origin.parent !== list) continue
+    if (last === null || origin !== last || clock !== last.id.clock + last.length - 1) return true
+  }
+  return false
+}
+
+/**
  * Why refusing this honest edit is right, or null when it is not: a declared limit it really
  * exceeds, a freeze a rule declares for a path it changes, or a change the rules forbid on the
  * server's (newer) state than the replica's.
  */
 function honestExcuse(m: Moment, ctx: WriteContext, reason: string, update: Uint8Array, truth: Truth, intent: Intent): string | null {
   if (reason.startsWith('too-large:')) return exceedsLimits(m.server, update)
+  if (reason.endsWith(' (append only)')) return appendedBehind(m, update, reason.slice('forbidden-write: '.length, -' (append only)'.length)) ? 'stale: another writer appended meanwhile' : null
   const found = breaches(m.surface, ctx, truth.changes)
   const intended = intent.map(([path, op]) => openRules(m.surface, path, op, ctx))
   if (reason.startsWith('frozen:')) return found.some((b) => b.frozen === reason) || intended.some((r) => r.frozen === reason) ? 'frozen' : null
@@ -765,7 +804,7 @@ export class World {
     }
     else {
       bump(this.stats.hostileRefused, reasonPrefix(reason))
-      if (result.truth.threw || result.truth.pending || result.truth.divergence || result.truth.outOfOrder.length > 0 || breaches(m.surface, writeContext(user.who, m.ref, m.server, m.facts), result.truth.changes).length > 0) {
+      if (result.truth.threw || result.truth.pending || result.truth.divergence || result.truth.outOfOrder.length > 0 || breaches(m.surface, writeContext(user.who, m.ref, m.server, m.facts, SERVER_TIME), result.truth.changes).length > 0) {
         this.stats.hostileHarmful++
       }
     }

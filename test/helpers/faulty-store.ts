@@ -30,6 +30,11 @@ export class FaultyStore extends SqliteStore {
     return super.append(...args)
   }
 
+  override async record(...args: Parameters<SqliteStore['record']>) {
+    this.trip('append')
+    return super.record(...args)
+  }
+
   override async latestSnapshot(...args: Parameters<SqliteStore['latestSnapshot']>) {
     if (this.failLoadsOf && args[0].includes(this.failLoadsOf)) throw new Error('injected load failure')
     this.trip('latestSnapshot')

@@ -7,6 +7,9 @@ import * as encoding from 'lib0/encoding'
 import { compact, truncateHistory } from '../../server/history/prune.ts'
 import { replay, stateAt, type SkippedEntry } from '../../server/history/replay.ts'
 import type { Store } from '../../server/store/types.ts'
+import { consolidate, secondOf, sparseSnapshots, MERGE_AFTER_MS } from '../../server/history/consolidate.ts'
+import { diff, history } from '../../server/history/trace.ts'
+import { Rng } from './random.ts'
 
 /**
  * Opens an empty store for one test; `sibling` opens another store on the same storage, as a
@@ -92,6 +95,22 @@ export function storeBehaviour(label: string, open: OpenStore) {
     const { doc, seq } = await replay(store, 's1/doc/a')
     assert.is(seq, seqs[4])
     assert.equal(doc.getMap('meta').toJSON(), { k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 })
+  })
+
+  s('records of one turn (a group commit) land in order after earlier appends, readable at once', async () => {
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    const first = await store.append('s1/doc/a', { at: 1000, user: 'u1', origin: 'client', update: updateSetting(a, 'k', 0) })
+    const updates = Array.from({ length: 10 }, (_, i) => ({ doc: i % 2 ? 's1/doc/a' : 's1/doc/b', update: updateSetting(i % 2 ? a : b, `r${i}`, i), at: 2000 + i }))
+    await Promise.all(updates.map(({ doc, update, at }) => store.record(doc, { at, user: 'u2', origin: 'client', update })))
+    const inA = await store.entriesAfter('s1/doc/a', 0)
+    assert.equal(inA.map((e) => e.at), [1000, 2001, 2003, 2005, 2007, 2009])
+    assert.ok(inA.every((e, i) => i === 0 || e.seq > inA[i - 1].seq) && inA[1].seq > first)
+    assert.equal((await store.entriesAfter('s1/doc/b', 0)).map((e) => e.at), [2000, 2002, 2004, 2006, 2008])
+    assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').toJSON(), a.getMap('meta').toJSON())
+    assert.equal((await replay(store, 's1/doc/b')).doc.getMap('meta').toJSON(), b.getMap('meta').toJSON())
+    const listed = await store.listDocuments()
+    assert.equal(listed.map((d) => [d.name, d.updates]), [['s1/doc/a', 6], ['s1/doc/b', 5]])
   })
 
   s('snapshots: latest, at a time, listed, read, and replay from snapshot plus tail', async () => {
@@ -280,7 +299,7 @@ export function storeBehaviour(label: string, open: OpenStore) {
     const source = new Y.Doc()
     await store.append('s1/doc/a', { at: 1000, user: 'u1', origin: 'client', update: updateSetting(source, 'title', 'Essay') })
     await compact(store, 's1/doc/a')
-    const deep = await store.append('s1/doc/a', { at: 1001, user: 'u9', origin: 'client', update: deeplyNestedUpdate(5000) })
+    const deep = await store.append('s1/doc/a', { at: 1001, user: 'u9', origin: 'client', update: deeplyNestedUpdate(100_000) })
     const garbage = await store.append('s1/doc/a', { at: 1002, user: 'u9', origin: 'client', update: garbageUpdate() })
     await store.append('s1/doc/a', { at: 1003, user: 'u1', origin: 'client', update: updateSetting(source, 'author', 'Ann') })
     const told: SkippedEntry[] = []
@@ -339,6 +358,76 @@ export function storeBehaviour(label: string, open: OpenStore) {
     assert.equal(await truncateHistory(store, 's1/doc/a', 1002), { seq: last, dropped: 2 })
     assert.equal((await store.listQuarantined('s1/doc/a')).map((q) => q.seq), [bad], 'pruning keeps the quarantined entry')
     assert.equal((await replay(store, 's1/doc/a')).doc.getMap('meta').toJSON(), { title: 'Essay', author: 'Ann', later: true })
+  })
+
+  s('merging entries older than a minute per user and second keeps state, history and diff exact at every whole second, and loses nothing on reopening', async () => {
+    const seed = process.env.SEED ?? `merge-${Date.now()}`
+    const rng = new Rng(seed)
+    const name = 's1/doc/merge'
+    const users = ['u1', 'u2', 'u3']
+    // Each user edits a replica; every update reaches the others at once, as through a server.
+    const replicas = users.map(() => new Y.Doc())
+    const base = 1_700_000_000_000
+    let at = base
+    for (let i = 0; i < 300; i++) {
+      const u = rng.int(users.length)
+      const doc = replicas[u]
+      let update: Uint8Array | undefined
+      const listen = (x: Uint8Array) => (update = x)
+      doc.on('update', listen)
+      doc.transact(() => {
+        if (rng.chance(0.5)) doc.getMap('meta').set(`k${rng.int(6)}`, `${users[u]}-${i}`)
+        else {
+          const body = doc.getXmlFragment('body')
+          if (body.length === 0) body.insert(0, [new Y.XmlText()])
+          const text = body.get(0) as Y.XmlText
+          if (text.length > 3 && rng.chance(0.3)) text.delete(rng.int(text.length - 2), 2)
+          else text.insert(rng.int(text.length + 1), `${users[u][1]}${i} `)
+        }
+      })
+      doc.off('update', listen)
+      for (const other of replicas) if (other !== doc) Y.applyUpdate(other, update!)
+      // Runs of one user within a second are common, as in real typing.
+      at += rng.chance(0.7) ? rng.int(120) : rng.int(1500)
+      await store.append(name, { at, user: users[u], origin: 'client', update: update! })
+      if (i === 150) await compact(store, name)
+    }
+    const shown = (doc: Y.Doc) => doc.getXmlFragment('body').toString() + JSON.stringify(Object.entries(doc.getMap('meta').toJSON()).sort())
+    const seconds = Array.from({ length: secondOf(at) - secondOf(base) + 2 }, (_, k) => (secondOf(base) - 1 + k) * 1000)
+    const states = async () => Promise.all(seconds.map(async (t) => shown(await stateAt(store, name, t))))
+    /** Paths per user and second, and the changes between some whole seconds. */
+    const traced = async () => {
+      const perSecond = new Map<string, Set<string>>()
+      for (const item of await history(store, name)) {
+        const key = `${secondOf(item.at)} ${item.user}`
+        const paths = perSecond.get(key) ?? new Set()
+        for (const p of item.paths) paths.add(p)
+        perSecond.set(key, paths)
+      }
+      const diffs = []
+      for (let k = 0; k + 5 < seconds.length; k += 7) diffs.push((await diff(store, name, seconds[k], seconds[k + 5])).map((c) => ({ ...c, entries: undefined })))
+      return { perSecond: [...perSecond].map(([k, v]) => [k, [...v].sort()]).sort(), diffs }
+    }
+    const before = { states: await states(), traced: await traced(), entries: (await store.entriesAfter(name, 0)).length }
+    const final = shown(replicas[0])
+    assert.is(before.states.at(-1), final, `seed ${seed}: the journal holds every edit`)
+
+    const result = await consolidate(store, name, at + MERGE_AFTER_MS + 2000)
+    assert.ok(result.removed > 0, `seed ${seed}: something was merged`)
+    const entries = await store.entriesAfter(name, 0)
+    assert.is(entries.length, before.entries - result.removed, `seed ${seed}`)
+    assert.equal(await states(), before.states, `seed ${seed}: the state at every whole second`)
+    assert.equal(await traced(), before.traced, `seed ${seed}: history per user and second, and diffs`)
+    assert.equal((await consolidate(store, name, at + MERGE_AFTER_MS + 2000)).removed, 0, 'a second pass finds nothing more')
+
+    const { doc } = await replay(sibling(), name)
+    assert.is(shown(doc), final, `seed ${seed}: reopened`)
+  })
+
+  s('snapshots are kept sparse: the first of each hour and the latest', async () => {
+    const hour = 3_600_000
+    const listed = [0, 10, 20, hour + 5, hour + 50, 2 * hour + 1, 2 * hour + 9].map((at, i) => ({ doc: 'd', seq: i + 1, at: 7 * hour + at, bytes: 1 }))
+    assert.equal(sparseSnapshots(listed), [2, 3, 5])
   })
 
   return s

@@ -9,7 +9,7 @@ import type * as Y from 'yjs'
 export const dashboardName = (school: string, name: string): string => `${school}/dashboard/${name}`
 
 /** The contract leaves the keys and values of `data` open (anything JSON); each value is bounded as a whole. */
-const dashboardLayout = { data: { kind: 'map', value: boundedJson(MAX_OPEN_JSON_CHARS) } } as const
+const dashboardLayout = { data: { kind: 'map', value: boundedJson(MAX_OPEN_JSON_CHARS), opaque: true } } as const
 
 /** `s/dashboard/<name>`: any JSON a back end pushes (attendance, grades) for staff to watch live. */
 export const dashboard: Surface = {

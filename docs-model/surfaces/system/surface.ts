@@ -11,6 +11,8 @@ const systemLayout = {
   },
 } as const
 
+export const systemStatusName = (school: string): string => `${school}/system/status`
+
 /** `s/system/status`: the server's own live figures, refreshed every few seconds. */
 export const systemStatus: Surface = {
   key: 'system',
