@@ -215,6 +215,11 @@ export class Persistence implements Extension {
     this.snapshotThreshold = 1
   }
 
+  /** Resolves once every server write made to the document so far is journaled. */
+  journaled(documentName: string): Promise<void> {
+    return this.pending.get(documentName) ?? Promise.resolve()
+  }
+
   /** The current state of a document: the live copy if loaded, else replayed from storage. */
   async peek(documentName: string, loaded: Map<string, Y.Doc>): Promise<Y.Doc> {
     return loaded.get(documentName) ?? (await replay(this.config.store, documentName)).doc

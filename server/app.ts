@@ -188,6 +188,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     hocuspocus: server.hocuspocus,
     redis: api.redis,
     peek,
+    journaled: (name: string) => persistence.journaled(name),
     serving: () => server.httpServer.listening,
     socketCount: () => limits.socketCount(),
     stats: () => ({

@@ -30,6 +30,8 @@ export interface Homeroom {
   readonly hocuspocus: Hocuspocus
   /** The Redis connection the HTTP rate limit shares, when REDIS_URL is set (readiness probes it). */
   readonly redis: Redis | undefined
+  /** Resolves once every server write made to the document so far is journaled. */
+  journaled(name: string): Promise<void>
   /** The live copy of a document if loaded, else its stored state. */
   peek(name: string): Promise<Y.Doc>
   /**

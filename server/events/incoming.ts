@@ -7,7 +7,10 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { SEGMENT } from '../../docs-model/names.ts'
-import { PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
+import { inboxName, PRIORITIES, type InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
+import { mapOf } from '../../docs-model/common.ts'
+import { replay } from '../history/replay.ts'
+import { serverWrite } from '../writes.ts'
 import type { Homeroom } from '../homeroom.ts'
 import { targetedIds } from '../../docs-model/surfaces/inbox/state.ts'
 import { actionUrl, canonicalJson, deliverInBatches, notificationData, notificationTargets } from '../routes/notifications.ts'
@@ -72,9 +75,28 @@ export async function receiveEvent(app: Homeroom, event: IncomingEvent): Promise
   if (recorded.outcome === 'conflict') throw new EventRefused('conflict', `event id ${event.id} was already used for another event; use a new id`)
   const recipients = targetedIds(await app.directory.members(event.school), targets)
   const key = eventItemKey(event.id)
-  await deliverInBatches(app, event.school, recipients, key, { ...item, at: recorded.at })
+  const full: InboxItem = { ...item, at: recorded.at }
+  await deliverInBatches(app, event.school, recipients, key, full)
+  // A redelivery follows a consumer that may have died after writing an item but before it was
+  // journaled, while another instance's copy of the inbox already holds it (server writes reach
+  // peers as they happen): `deliver` would see it and skip it. So a repeat makes sure of storage.
+  if (recorded.outcome === 'same') await restoreUnjournaled(app, event.school, recipients, key, full)
+  await Promise.all(recipients.map((user) => app.journaled(inboxName(event.school, user))))
   await app.eventStore.setRecipients(event.id, recipients.length)
   return { item: key, recipients: recipients.length, duplicate: recorded.outcome === 'same' }
+}
+
+/** Writes the item again into each inbox whose stored state lacks it (a live copy may hold an unjournaled one). */
+async function restoreUnjournaled(app: Homeroom, school: string, recipients: string[], key: string, item: InboxItem): Promise<void> {
+  for (const user of recipients) {
+    const name = inboxName(school, user)
+    const { doc: stored } = await replay(app.store, name)
+    const missing = !mapOf(stored, 'items').has(key)
+    stored.destroy()
+    if (!missing) continue
+    await serverWrite(app.hocuspocus, name, (doc) => mapOf(doc, 'items').set(key, item))
+    app.log.warn({ doc: name, item: key }, 'an event item held in memory but not journaled was written again')
+  }
 }
 
 const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)

@@ -1,8 +1,10 @@
 // Consuming the events stream (EVENTS_STREAM) through one consumer group shared by every instance:
 // each entry is read by one consumer (XREADGROUP), delivered (incoming.ts), and acknowledged
 // (XACK) only once every inbox item is journaled. Entries a consumer holds past
-// EVENTS_CLAIM_AFTER_MS (it crashed) are claimed by another (XAUTOCLAIM); since the event id is the
-// idempotency key, a redelivery adds nothing where the item already is. A failed delivery is
+// EVENTS_CLAIM_AFTER_MS (it crashed) are claimed by another (XAUTOCLAIM); a live consumer keeps
+// claiming the entries it is working on (XCLAIM JUSTID resets their idle time), so slow work is
+// not taken over. Since the event id is the idempotency key, a redelivery adds nothing where the
+// item already is. A failed delivery is
 // retried with backoff; an entry that cannot be read as an event, or still fails after
 // EVENTS_MAX_ATTEMPTS, moves to the dead-letter stream with the reason (added and acknowledged in
 // one MULTI, so it is never in neither place).
@@ -45,6 +47,9 @@ export class EventIngress {
   private readonly consumer: string
   /** Entries of this consumer waiting for a retry: when, and how often they were delivered so far. */
   private readonly retries = new Map<string, { at: number; deliveries: number }>()
+  /** Entries being delivered right now, kept claimed while they are. */
+  private readonly working = new Set<string>()
+  private keepClaimed?: NodeJS.Timeout
   private stopped = false
   private reading = false
   private loop?: Promise<void>
@@ -66,11 +71,18 @@ export class EventIngress {
 
   start(): void {
     this.loop ??= this.run()
+    this.keepClaimed = setInterval(() => {
+      if (this.working.size === 0) return
+      // JUSTID: no delivery counted, only the idle time reset.
+      this.redis.xclaim(this.options.stream, GROUP, this.consumer, 0, ...this.working, 'JUSTID').catch(() => {})
+    }, Math.max(50, Math.floor(this.options.claimAfterMs / 3)))
+    this.keepClaimed.unref()
   }
 
   /** Stops reading; an entry being delivered is finished (and acknowledged) first. */
   async stop(): Promise<void> {
     this.stopped = true
+    clearInterval(this.keepClaimed)
     // A blocked read, or a connection still being attempted (Redis unreachable), would hold the loop forever.
     if (this.reading || this.redis.status !== 'ready') this.redis.disconnect()
     this.wake?.()
@@ -158,6 +170,7 @@ export class EventIngress {
 
   private async handle(entry: string, fields: string[], deliveries: number): Promise<void> {
     const { stream, maxAttempts, retryMs } = this.options
+    this.working.add(entry)
     try {
       const received = await receiveEvent(this.app, parseEvent(entryEvent(fields)))
       await this.redis.xack(stream, GROUP, entry)
@@ -169,6 +182,8 @@ export class EventIngress {
       this.app.log.warn({ err: error, entry, deliveries }, 'delivering a stream event failed')
       if (deliveries >= maxAttempts) return this.deadLetter(entry, fields, 'attempts', `failed ${deliveries} times; last: ${(error as Error).message}`)
       this.retries.set(entry, { at: Date.now() + retryMs * 2 ** (deliveries - 1), deliveries })
+    } finally {
+      this.working.delete(entry)
     }
   }
 
