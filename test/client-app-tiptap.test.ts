@@ -18,6 +18,8 @@ import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { Session, DocClient } from '@homeroom/client'
+import * as Y from 'yjs'
+import { IndexeddbPersistence } from 'y-indexeddb'
 
 const params = new URLSearchParams(location.search)
 const session = await Session.start({ url: params.get('ws'), token: () => window.homeroomToken() })
@@ -41,6 +43,15 @@ window.app = {
   refusal: () => doc.handle.refusal ?? null,
   pending: () => doc.handle.pendingPaths(),
   exportedBytes: () => doc.handle.exportPending().length,
+  // What IndexedDB holds of the copy, read through a connection of its own: it sees every write made before.
+  stored: async (field) => {
+    const copy = new Y.Doc()
+    const reader = new IndexeddbPersistence(session.storageKey(params.get('doc')), copy)
+    await reader.whenSynced
+    const xml = copy.getXmlFragment(field).toString()
+    await reader.destroy()
+    return xml
+  },
 }
 `
 
@@ -133,6 +144,8 @@ if (chromiumAvailable()) {
       assert.ok((await stock.page.evaluate(() => (window as any).app.exportedBytes())) > 20, 'exportPending() holds the typing')
       assert.not.ok((await server.app.peek(DOC)).share.has('default') && (await server.app.peek(DOC)).getXmlFragment('default').length > 0, 'nothing reached the server')
 
+      // IndexedDB writes still under way when a page unloads are lost: reload once the typing is stored.
+      await stock.page.waitForFunction(async () => (await (window as any).app.stored('default')).includes('typed into the wrong field'))
       await stock.page.reload()
       await stock.page.waitForFunction(() => (window as any).app?.html().includes('typed into the wrong field'))
       await stock.page.waitForFunction(() => (window as any).app.refusal()?.reason.startsWith('forbidden-write: default'))

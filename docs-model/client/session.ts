@@ -90,8 +90,10 @@ export class Handle extends Emitter<HandleEvents> {
   refusal?: Refusal
   /** True once the current copy has synced with the server (at least once). */
   synced = false
-  /** Resolves once the document has content to show: from IndexedDB or from the server. */
+  /** Resolves once the document has content to show (from IndexedDB or from the server), or is refused. */
   ready!: Promise<void>
+  /** Resolves the current `ready`. */
+  private markReady?: () => void
   /** What the server has of this copy, and what it lacks. */
   private acks = new Acknowledgement()
   private local?: IndexeddbPersistence
@@ -204,6 +206,7 @@ export class Handle extends Emitter<HandleEvents> {
     this.synced = false
     if (!loaded) this.ready = new Promise((resolve) => (loaded = resolve))
     const done = loaded!
+    this.markReady = done
     const local = this.session.offline ? new IndexeddbPersistence(this.session.storageKey(this.name), doc) : undefined
     this.local = local
     if (local) {
@@ -309,6 +312,8 @@ export class Handle extends Emitter<HandleEvents> {
     }
     this.emit('refused', this.refusal)
     this.session.changed()
+    // An app awaiting `ready` learns of the refusal instead of waiting for ever.
+    this.markReady?.()
   }
 
   /** Drops the local copy (memory and IndexedDB), reloads from the server and reports what was lost. */
