@@ -59,4 +59,13 @@ test('a message written offline survives a refusal for an expired token, and arr
   fresh.destroy()
 })
 
+test('a document the user may not open resolves ready as refused instead of leaving the app waiting', async () => {
+  const own = session(await mintToken(student('u1')))
+  const handle = own.open('s1/inbox/u2')
+  await within(handle.ready, 5000, 'ready after the refusal')
+  assert.match(handle.refusal?.reason ?? '', /^forbidden/)
+  assert.is(own.state(), 'refused')
+  own.destroy()
+})
+
 test.run()
