@@ -25,6 +25,8 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, validatorComp
 import { Redis } from 'ioredis'
 import { z } from 'zod'
 import type { Identity } from '../docs-model/types.ts'
+import { SEGMENT } from '../docs-model/names.ts'
+import { belongsTo } from '../docs-model/common.ts'
 import type { Config } from './config.ts'
 import type { Identities } from './identity.ts'
 import type { Logger } from './log.ts'
@@ -105,6 +107,16 @@ export function before(check: (request: FastifyRequest) => void | Promise<void>)
 
 /** Path parameters as strings, for checks that run before validation. */
 export const rawParams = (request: FastifyRequest): Record<string, string> => request.params as Record<string, string>
+
+/** Before the body is read: the caller has one of `roles` and belongs to the route's `:school`. */
+export const schoolRole = (...roles: Identity['role'][]) =>
+  before((request) => {
+    const caller = user(request)
+    requireRole(caller, ...roles)
+    const { school } = rawParams(request)
+    if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', `'${school.slice(0, 70)}' is not a valid school id`)
+    if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
+  })
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/
 export const isLoopback = (address: string | undefined): boolean => address !== undefined && LOOPBACK.test(address)

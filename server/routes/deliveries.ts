@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { belongsTo } from '../../docs-model/common.ts'
 import type { Homeroom } from '../homeroom.ts'
-import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
+import { before, schoolRole, errors, HttpError, requireRole, user, type Api } from '../http.ts'
 
 const MAX_PENDING = 10_000
 const DAY_MS = 24 * 3600 * 1000
@@ -69,13 +69,7 @@ export function deliveryRoutes(api: Api, app: Homeroom): void {
   api.get(
     '/api/v1/schools/:school/statistics',
     {
-      preParsing: before((request) => {
-        const caller = user(request)
-        requireRole(caller, 'admin', 'director', 'service')
-        const { school } = rawParams(request)
-        if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', `'${school.slice(0, 70)}' is not a valid school id`)
-        if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
-      }),
+      preParsing: schoolRole('admin', 'director', 'service'),
       schema: {
         summary: "A school's inbox items since a time, by type and priority, with delivery and read rates",
         tags: ['notifications'],

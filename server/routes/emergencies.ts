@@ -3,12 +3,11 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { Homeroom } from '../homeroom.ts'
-import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
+import { schoolRole, errors, user, type Api } from '../http.ts'
 import { serverWrite } from '../writes.ts'
 import { NO_RECIPIENTS } from '../directory.ts'
 import { targetsOf } from '../../docs-model/surfaces/emergency/state.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
-import { belongsTo } from '../../docs-model/common.ts'
 import { emergencyBroadcast, emergencyName, sendBroadcast } from '../../docs-model/surfaces/emergency/surface.ts'
 
 /** The broadcast, with a title short enough for the inbox items it becomes. */
@@ -19,13 +18,7 @@ export function emergencyRoutes(api: Api, app: Homeroom): void {
     '/api/v1/schools/:school/emergencies',
     {
       bodyLimit: 64 * 1024,
-      preParsing: before((request) => {
-        const caller = user(request)
-        requireRole(caller, 'admin', 'director', 'service')
-        const { school } = rawParams(request)
-        if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', `'${school.slice(0, 70)}' is not a valid school id`)
-        if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
-      }),
+      preParsing: schoolRole('admin', 'director', 'service'),
       schema: {
         summary: 'Start an emergency: its broadcast reaches the target roles live and in their inboxes',
         tags: ['safety'],

@@ -4,9 +4,8 @@
 // the type provides.
 import { z } from 'zod'
 import { SEGMENT } from '../../docs-model/names.ts'
-import { belongsTo } from '../../docs-model/common.ts'
 import type { Homeroom } from '../homeroom.ts'
-import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
+import { schoolRole, errors, type Api } from '../http.ts'
 import { incomingEvent } from '../events/incoming.ts'
 import { eventTypeDefinition, placeholders } from '../events/templates.ts'
 
@@ -14,13 +13,7 @@ const schoolParam = z.string().regex(SEGMENT)
 const typeName = incomingEvent.shape.type
 
 /** Admins and services of the school. */
-const schoolStaff = before((request) => {
-  const caller = user(request)
-  requireRole(caller, 'admin', 'service')
-  const { school } = rawParams(request)
-  if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', `'${school.slice(0, 70)}' is not a valid school id`)
-  if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
-})
+const schoolStaff = schoolRole('admin', 'service')
 
 const listed = z.object({ type: z.string(), updatedAt: z.number(), placeholders: z.array(z.string()) }).extend(eventTypeDefinition.shape)
 

@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import { SEGMENT } from '../../docs-model/names.ts'
-import { belongsTo, userId } from '../../docs-model/common.ts'
+import { userId } from '../../docs-model/common.ts'
 import { leaderboardName } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import type { Scores } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import type { Homeroom } from '../homeroom.ts'
-import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
+import { schoolRole, errors, HttpError, user, type Api } from '../http.ts'
 import { namedScores, recordScores } from '../../extensions/observers/leaderboard.ts'
 
 const segment = z.string().regex(SEGMENT)
@@ -36,13 +36,7 @@ export function leaderboardRoutes(api: Api, app: Homeroom): void {
     '/api/v1/schools/:school/leaderboards/:board/scores',
     {
       bodyLimit: 2 * 1024 * 1024,
-      preParsing: before((request) => {
-        const caller = user(request)
-        requireRole(caller, 'service', 'admin', 'teacher')
-        const { school } = rawParams(request)
-        if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', `'${school.slice(0, 70)}' is not a valid school id`)
-        if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
-      }),
+      preParsing: schoolRole('service', 'admin', 'teacher'),
       schema: {
         summary: 'Record scores (with their time and specialty) on a leaderboard; its weekly, monthly, all-time and specialty views follow',
         tags: ['leaderboards'],

@@ -2,10 +2,10 @@
 // acknowledgement counts and class sizes. Admins of that school and services only.
 import { z } from 'zod'
 import type { Homeroom } from '../homeroom.ts'
-import { before, errors, HttpError, rawParams, requireRole, user, type Api } from '../http.ts'
+import { schoolRole, errors, type Api } from '../http.ts'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { ROLES } from '../../docs-model/types.ts'
-import { belongsTo, userId } from '../../docs-model/common.ts'
+import { userId } from '../../docs-model/common.ts'
 
 const ids = z.array(z.string().regex(SEGMENT)).max(1000).optional()
 const rosterBody = z
@@ -18,13 +18,7 @@ export function rosterRoutes(api: Api, app: Homeroom): void {
     '/api/v1/schools/:school/roster',
     {
       bodyLimit: 32 * 1024 * 1024,
-      preParsing: before((request) => {
-        const caller = user(request)
-        requireRole(caller, 'admin', 'service')
-        const { school } = rawParams(request)
-        if (!SEGMENT.test(school)) throw new HttpError(400, 'bad-request', `'${school.slice(0, 70)}' is not a valid school id`)
-        if (!belongsTo(caller, school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${school}`)
-      }),
+      preParsing: schoolRole('admin', 'service'),
       schema: {
         summary: "Replace a school's roster (used for targeting and acknowledgement counts)",
         tags: ['schools'],
