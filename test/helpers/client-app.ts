@@ -4,7 +4,7 @@
 // from memory by a small HTTP server.
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'esbuild'
@@ -64,33 +64,51 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The files the package is built from: one hash of them names what is installed in the app. */
+function packageInputsHash(): string {
+  const hash = createHash('sha256')
+  const files = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? files(join(dir, entry.name)) : [join(dir, entry.name)]))
+  const root = join(import.meta.dirname, '..', '..')
+  for (const file of [...files(join(root, 'docs-model')).sort(), ...['server/playground/client-package.ts', 'scripts/pack-client.ts', 'package.json', 'package-lock.json', 'tsconfig.json'].map((f) => join(root, f))]) {
+    hash.update(file).update(readFileSync(file))
+  }
+  return hash.digest('hex').slice(0, 16)
+}
+
 /**
  * Packs the client, installs the tarball into the scratch app and runs `use` on the app's
  * directory while no other test process changes it (bundle pages, read the installed files
  * there). The app's third-party packages stay installed between runs (the directory is named by
- * their versions), so only the tarball is installed each time.
+ * their versions), and the tarball is packed and installed again only when the files it is built
+ * from changed: four test files use the app, and packing (tsc emitting declarations) dominated them.
  */
 export async function withApp<T>(use: (dir: string) => Promise<T>): Promise<T> {
-  const packed = mkdtempSync(join(tmpdir(), 'homeroom-tarball-'))
-  try {
-    const tarball = await packClient(packed)
-    return await locked(async () => {
-      const installed = join(APP_DIR, 'node_modules', '.homeroom-app-installed')
-      if (!existsSync(installed)) {
-        rmSync(APP_DIR, { recursive: true, force: true })
-        mkdirSync(APP_DIR, { recursive: true })
-        writeFileSync(join(APP_DIR, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module', dependencies: APP_DEPENDENCIES }, null, 2))
-        npm(APP_DIR, ['install'])
-        writeFileSync(installed, '')
+  return locked(async () => {
+    const installed = join(APP_DIR, 'node_modules', '.homeroom-app-installed')
+    if (!existsSync(installed)) {
+      rmSync(APP_DIR, { recursive: true, force: true })
+      mkdirSync(APP_DIR, { recursive: true })
+      writeFileSync(join(APP_DIR, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module', dependencies: APP_DEPENDENCIES }, null, 2))
+      npm(APP_DIR, ['install'])
+      writeFileSync(installed, '')
+    }
+    const client = join(APP_DIR, 'node_modules', '.homeroom-client-installed')
+    const inputs = packageInputsHash()
+    if (!existsSync(client) || readFileSync(client, 'utf8') !== inputs) {
+      const packed = mkdtempSync(join(tmpdir(), 'homeroom-tarball-'))
+      try {
+        const tarball = await packClient(packed)
+        // Same version, new contents: npm would keep the copy it has.
+        rmSync(join(APP_DIR, 'node_modules', '@homeroom'), { recursive: true, force: true })
+        npm(APP_DIR, ['install', '--no-save', tarball])
+        writeFileSync(client, inputs)
+      } finally {
+        rmSync(packed, { recursive: true, force: true })
       }
-      // Same version, new contents: npm would keep the copy it has.
-      rmSync(join(APP_DIR, 'node_modules', '@homeroom'), { recursive: true, force: true })
-      npm(APP_DIR, ['install', '--no-save', tarball])
-      return use(APP_DIR)
-    })
-  } finally {
-    rmSync(packed, { recursive: true, force: true })
-  }
+    }
+    return use(APP_DIR)
+  })
 }
 
 /** Installs the package and bundles each page (name → source); returns name → JavaScript. */
