@@ -2,7 +2,8 @@
 // `homeroom` (the real thing, SQLite in a temporary directory), `bare` (Hocuspocus with no
 // extension: the relay Homeroom is built on) or `socketio` (a Socket.IO room relay: each event
 // goes to the other members of its room). It prints `{"port": n}` once listening and answers
-// IPC requests: `usage` → CPU microseconds and memory after a full GC, `stop` → exits.
+// IPC requests: `usage` → CPU microseconds and memory after a full GC, `cpu` → CPU microseconds
+// alone (no collection of its own to count in the next interval), `stop` → exits.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -54,8 +55,11 @@ async function start(): Promise<{ port: number; stop: () => Promise<void> }> {
 
 const { port, stop } = await start()
 process.stdout.write(`${JSON.stringify({ port })}\n`)
-process.on('message', async (message: { id: number; op: 'usage' | 'stop' }) => {
-  if (message.op === 'usage') {
+process.on('message', async (message: { id: number; op: 'usage' | 'cpu' | 'stop' }) => {
+  if (message.op === 'cpu') {
+    const cpu = process.cpuUsage()
+    process.send!({ id: message.id, cpuMicros: cpu.user + cpu.system })
+  } else if (message.op === 'usage') {
     // CPU first: the collection made for the memory figure is not the workload's.
     const cpu = process.cpuUsage()
     globalThis.gc?.()

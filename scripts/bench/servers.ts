@@ -16,6 +16,8 @@ export interface MeasuredServer {
   port: number
   url: string
   usage(): Promise<Usage>
+  /** CPU microseconds used so far, without the full GC `usage` makes. */
+  cpu(): Promise<number>
   stop(): Promise<void>
 }
 
@@ -51,12 +53,13 @@ export async function startMeasured(kind: ServerKind, env: Record<string, string
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)))
     lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port))
   })
-  const request = ipc<{ usage?: Usage }>(child)
+  const request = ipc<{ usage?: Usage; cpuMicros?: number }>(child)
   return {
     kind,
     port,
     url: `ws://127.0.0.1:${port}`,
     usage: async () => (await request({ op: 'usage' })).usage!,
+    cpu: async () => (await request({ op: 'cpu' })).cpuMicros!,
     stop: async () => {
       await request({ op: 'stop' })
     },

@@ -79,8 +79,8 @@ export async function replay(store: HistoryStore, name: string, options: ReplayO
   }
   try {
     // The snapshot as it is stored (no merge re-encoding it), then the tail in one transaction.
-    if (snapshot) Y.applyUpdate(doc, snapshot.state, STORAGE_ORIGIN)
-    if (merged) Y.applyUpdate(doc, merged, STORAGE_ORIGIN)
+    if (snapshot) applyStored(doc, snapshot.state)
+    if (merged) applyStored(doc, merged)
   } catch (error) {
     if (tail.length === 0) throw error // a snapshot alone: nothing to set aside
     // The target may hold part of the merged state now; find the culprit on a scratch document.
@@ -94,6 +94,27 @@ export async function replay(store: HistoryStore, name: string, options: ReplayO
     throw new ReplayRetry(`${name}: an entry failed while being applied and was quarantined; load the document again`, { cause: error })
   }
   return result(tail, [])
+}
+
+/**
+ * Applies stored state without the document's `update` listeners: for them Yjs would encode the
+ * applied state once more (as long as parsing it, for a large document), and the state a replay
+ * applies is what the document is loaded with, not a change to pass on (Hocuspocus' own listener
+ * would broadcast it to connections a loading document does not have yet).
+ */
+function applyStored(doc: Y.Doc, update: Uint8Array): void {
+  const observers = (doc as unknown as { _observers?: Map<string, unknown> })._observers
+  const listeners = observers instanceof Map ? observers.get('update') : undefined
+  if (listeners === undefined) {
+    Y.applyUpdate(doc, update, STORAGE_ORIGIN)
+    return
+  }
+  observers!.delete('update')
+  try {
+    Y.applyUpdate(doc, update, STORAGE_ORIGIN)
+  } finally {
+    observers!.set('update', listeners)
+  }
 }
 
 /** The slow path: each entry decoded first and applied only if it decodes; the rest quarantined. */
@@ -151,7 +172,8 @@ async function readConsistently(store: JournalStore, name: string, at?: number):
   for (;;) {
     const snapshot = await store.latestSnapshot(name, at)
     const tail = await readTail(store, name, snapshot?.seq ?? 0, at)
-    const current = await store.latestSnapshot(name, at)
+    // Only the newest snapshot's sequence number: its state need not be read and inflated again.
+    const current = (await store.listSnapshots(name)).findLast((s) => at === undefined || s.at <= at)
     if (current?.seq === snapshot?.seq) return { snapshot, tail }
   }
 }
