@@ -8,7 +8,7 @@ import { inboxItem, inboxName, type InboxItem } from '../docs-model/surfaces/inb
 import { mapOf } from '../docs-model/common.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
 
-/** Writes `item` as `id` into each user's inbox; an item already there is left as it is. */
+/** Writes `item` as `id` into each user's inbox; an item already there is left as it is. Inboxes stay warm: deliveries come in bursts. */
 export async function deliver(hocuspocus: Hocuspocus, school: string, users: string[], id: string, item: InboxItem): Promise<void> {
   const checked = inboxItem.parse(item)
   await Promise.all(
@@ -16,7 +16,7 @@ export async function deliver(hocuspocus: Hocuspocus, school: string, users: str
       serverWrite(hocuspocus, inboxName(school, user), (doc: Y.Doc) => {
         const items = mapOf(doc, 'items')
         if (!items.has(id)) items.set(id, checked)
-      }),
+      }, SERVER_USER, { warm: true }),
     ),
   )
 }

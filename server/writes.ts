@@ -14,13 +14,30 @@ export interface ServerWriteContext {
   derivedBy?: string
 }
 
+export interface ServerWriteOptions {
+  /**
+   * Keep the document loaded after the write, stored and unloaded once Hocuspocus's store
+   * debounce has passed, rather than at once. For writes that come in bursts to documents nobody
+   * has open (an event fanned out to many inboxes): each one loading, storing and unloading the
+   * document costs a replay and a history pass, every time. The journal still records the write
+   * as it happens, so durability is the same.
+   */
+  warm?: boolean
+}
+
 /** Applies `change` to the live document (loading it if needed) in one transaction, then lets it unload. */
-export async function serverWrite(hocuspocus: Hocuspocus, name: string, change: (doc: Y.Doc) => void, as: Identity | ServerWriteContext = SERVER_USER): Promise<void> {
+export async function serverWrite(
+  hocuspocus: Hocuspocus,
+  name: string,
+  change: (doc: Y.Doc) => void,
+  as: Identity | ServerWriteContext = SERVER_USER,
+  options: ServerWriteOptions = {},
+): Promise<void> {
   const context: ServerWriteContext = 'user' in as ? as : { user: as }
   const connection = await hocuspocus.openDirectConnection(name, context)
   try {
     await connection.transact((doc) => change(doc))
   } finally {
-    await connection.disconnect()
+    await connection.disconnect({ unloadImmediately: !options.warm })
   }
 }

@@ -26,6 +26,7 @@ let director: string
 test.before(async () => {
   director = await mintToken(claims.director('d1', { schools: ['s1', 's2'] }))
 })
+const emergencies = async () => (await server.app.store.listDocuments({ surface: 'emergency' })).length
 const switches = () => receiver.deliveries.filter((d) => d.body.event === 'school.context_switched').map((d) => d.body.data)
 
 test('switching the current school publishes school.context_switched, once per change', async () => {
@@ -67,15 +68,44 @@ test('one request notifies and broadcasts an emergency to several schools', asyn
   assert.equal(again.json.results.map((r: { status: number }) => r.status), [202])
 })
 
-test('refusals: a school not the director’s, a bad part per school, roles that may not broadcast', async () => {
-  assertError(await api(server, 'POST', '/api/v1/broadcasts', { token: director, json: { schools: ['s1', 's9'], notification: { targets: { roles: ['student'] }, type: 'x', title: 'x', body: '' } } }), 403)
-  const bad = await api(server, 'POST', '/api/v1/broadcasts', { token: director, json: { schools: ['s1'], notification: { targets: {}, type: 'x', title: 'x', body: '' } } })
-  assert.is(bad.status, 200)
-  assert.is(bad.json.ok, false)
-  assert.is(bad.json.results[0].status, 400)
-  assert.match(bad.json.results[0].body.error.message, /targets/)
+test('POST /api/v1/notifications with schools: one notification to each of a director’s schools', async () => {
+  const note = { id: 'trip', targets: { roles: ['student'] }, type: 'trip', title: 'Museum trip', body: 'Friday' }
+  const sent = await api(server, 'POST', '/api/v1/notifications', { token: director, json: { ...note, schools: ['s1', 's2'] } })
+  assert.is(sent.status, 202)
+  assert.equal(sent.json, { id: 'notification:d1:trip', recipients: 2, schools: [{ school: 's1', recipients: 1 }, { school: 's2', recipients: 1 }] })
+  for (const [school, userId] of [['s1', 'u1'], ['s2', 'u2']]) {
+    const inbox = await open(server, `${school}/inbox/${userId}`, student(userId, { schools: [school] }))
+    assert.is((inbox.doc.getMap('items').get('notification:d1:trip') as { title: string } | undefined)?.title, 'Museum trip', school)
+  }
+  assert.is((await api(server, 'POST', '/api/v1/notifications', { token: director, json: { ...note, schools: ['s1', 's2'] } })).status, 202, 'a repeat delivers nothing new')
+  assertError(await api(server, 'POST', '/api/v1/notifications', { token: director, json: { ...note, school: 's1', schools: ['s2'] } }), 400)
+})
+
+test('all or nothing: every school not the caller’s is named, and nothing is delivered anywhere', async () => {
+  const before = await emergencies()
+  const note = { id: 'half', targets: { roles: ['student'] }, type: 'x', title: 'Half', body: '' }
+  const refused = await api(server, 'POST', '/api/v1/notifications', { token: director, json: { ...note, schools: ['s1', 's9', 's8'] } })
+  assertError(refused, 403, 'forbidden')
+  assert.is(refused.json.error.message, 'd1 is not a member of school s9; d1 is not a member of school s8')
+  const inbox = await open(server, 's1/inbox/u1', student('u1'))
+  assert.is(inbox.doc.getMap('items').get('notification:d1:half'), undefined, 's1 was not delivered to')
+
+  const broadcast = await api(server, 'POST', '/api/v1/broadcasts', { token: director, json: { schools: ['s1', 's9'], notification: note, emergency: { title: 'Storm', message: 'x', level: 'purple', targetRoles: ['student'] } } })
+  assertError(broadcast, 403, 'forbidden')
+  assert.match(broadcast.json.error.message, /^d1 is not a member of school s9; emergency\.level: /)
+  const bad = await api(server, 'POST', '/api/v1/broadcasts', { token: director, json: { schools: ['s1', 's2'], notification: { targets: {}, type: 'x', body: '' }, emergency: { title: 'Storm', message: 'x', level: 'warning', targetRoles: ['student'] } } })
+  assertError(bad, 400, 'bad-request')
+  assert.match(bad.json.error.message, /notification\.targets: name at least one user, role or class; notification\.title: /)
+  assert.is(await emergencies(), before, 'no emergency was started in any school')
+})
+
+test('refusals: roles that may not broadcast, a request without parts, a repeat refused by its route', async () => {
   assertError(await api(server, 'POST', '/api/v1/broadcasts', { token: director, json: { schools: ['s1'] } }), 400)
   assertError(await api(server, 'POST', '/api/v1/broadcasts', { token: await mintToken(claims.teacher('t1')), json: { schools: ['s1'], emergency: {} } }), 403)
+  const reused = await api(server, 'POST', '/api/v1/broadcasts', { token: director, json: { schools: ['s1'], notification: { id: 'snow', targets: { roles: ['student'] }, type: 'closure', title: 'Other', body: '' } } })
+  assert.is(reused.status, 200)
+  assert.is(reused.json.ok, false)
+  assert.equal(reused.json.results.map((r: { status: number }) => r.status), [409])
 })
 
 test.run()

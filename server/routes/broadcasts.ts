@@ -2,12 +2,16 @@
 // their schools: a notification, an emergency, or both, for each school in `schools`. Each
 // school's part goes through the school's own route (`POST /api/v1/notifications`, `POST
 // /api/v1/schools/<s>/emergencies`) with the caller's token, so every rule, idempotency key and
-// answer of those routes holds unchanged; the answer lists each school's.
+// answer of those routes holds unchanged; the answer lists each school's. Before anything is sent,
+// the whole request is checked (every school the caller's, each part valid as its route would
+// take it): all or nothing, every problem named in the one refusal.
 import { z } from 'zod'
 import { SEGMENT } from '../../docs-model/names.ts'
 import { belongsTo } from '../../docs-model/common.ts'
 import type { Homeroom } from '../homeroom.ts'
 import { before, errors, HttpError, requireRole, user, type Api } from '../http.ts'
+import { notificationBody } from './notifications.ts'
+import { emergencyBody } from './emergencies.ts'
 
 const MAX_SCHOOLS = 50
 
@@ -41,8 +45,8 @@ export function broadcastRoutes(api: Api, _app: Homeroom): void {
       const caller = user(request)
       const { schools, notification, emergency } = request.body
       const foreign = schools.filter((s) => !belongsTo(caller, s))
-      if (foreign.length) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${foreign[0]}`)
-      if (notification && 'school' in notification) throw new HttpError(400, 'bad-request', 'notification.school: name the schools in `schools`')
+      const problems = [...foreign.map((s) => `${caller.sub} is not a member of school ${s}`), ...partProblems(schools[0], notification, emergency)]
+      if (problems.length) throw new HttpError(foreign.length ? 403 : 400, foreign.length ? 'forbidden' : 'bad-request', problems.join('; '))
       const headers = { authorization: request.headers.authorization ?? '', 'content-type': 'application/json' }
       const results: Array<z.infer<typeof result>> = []
       for (const school of [...new Set(schools)]) {
@@ -57,4 +61,19 @@ export function broadcastRoutes(api: Api, _app: Homeroom): void {
       return { ok: results.every((r) => r.status < 300), results }
     },
   )
+}
+
+/** What is wrong with the parts, checked as their routes will check them (the same for every school). */
+function partProblems(school: string, notification?: Record<string, unknown>, emergency?: Record<string, unknown>): string[] {
+  const problems: string[] = []
+  const check = (part: string, schema: z.ZodType, value: unknown) => {
+    const parsed = schema.safeParse(value)
+    if (!parsed.success) problems.push(...parsed.error.issues.map((i) => `${[part, ...i.path].join('.')}: ${i.message}`))
+  }
+  if (notification) {
+    if ('school' in notification || 'schools' in notification) problems.push('notification.school: name the schools in `schools`')
+    else check('notification', notificationBody, { ...notification, school })
+  }
+  if (emergency) check('emergency', emergencyBody, emergency)
+  return problems
 }

@@ -11,7 +11,7 @@ import { SEGMENT } from '../../docs-model/names.ts'
 import { emergencyBroadcast, emergencyName, sendBroadcast } from '../../docs-model/surfaces/emergency/surface.ts'
 
 /** The broadcast, with a title short enough for the inbox items it becomes. */
-const emergencyBody = emergencyBroadcast.extend({ title: z.string().min(1).max(200) })
+export const emergencyBody = emergencyBroadcast.extend({ title: z.string().min(1).max(200) })
 
 export function emergencyRoutes(api: Api, app: Homeroom): void {
   api.post(

@@ -1,6 +1,8 @@
 // POST /api/v1/notifications: one item in the inbox of every recipient the targets resolve to
 // (through the school's roster). Services and admins may target anyone of their schools;
-// teachers only their own classes and the users in them.
+// teachers only their own classes and the users in them. `schools: [...]` instead of `school`
+// sends the same notification to several of the caller's schools (a director's): every school is
+// checked before any is delivered to, and every problem is named in the one refusal.
 //
 // A request's `id` is its sender's: the item lands under `notification:<sender>:<id>`, so two
 // senders never collide. Reusing an id is decided with store claims, which hold across restarts
@@ -38,11 +40,12 @@ export const notificationTargets = z
 /** A notification's `data`: bounded, since it is copied into every inbox. */
 export const notificationData = z.unknown().refine((v) => JSON.stringify(v ?? null).length <= 16 * 1024, 'at most 16 KiB of JSON: it is copied into every inbox')
 
-const notificationBody = z
+const MAX_SCHOOLS = 50
+
+const notificationFields = z
   .object({
     /** Optional idempotency key: posting the same id again delivers nothing new. */
     id: segment.optional(),
-    school: segment,
     targets: notificationTargets,
     type: z.string().min(1).max(64),
     title: z.string().min(1).max(200),
@@ -52,6 +55,16 @@ const notificationBody = z
     data: notificationData.optional(),
   })
   .strict()
+
+/** One school's notification: what every school's part of a request is checked as. */
+export const notificationBody = notificationFields.extend({ school: segment })
+
+/** The request: one school, or several (a director's) with the same notification to each. */
+const notificationRequest = notificationFields
+  .extend({ school: segment.optional(), schools: z.array(segment).min(1).max(MAX_SCHOOLS).optional() })
+  .refine((b) => (b.school === undefined) !== (b.schools === undefined), 'name either `school` or `schools`, not both')
+
+const sent = z.object({ id: z.string(), recipients: z.number(), warning: z.literal(NO_RECIPIENTS).optional() })
 
 type NotificationRequest = z.output<typeof notificationBody>
 /** An item without its time: what two requests must agree on to be the same notification. */
@@ -64,41 +77,79 @@ export function notificationRoutes(api: Api, app: Homeroom): void {
       bodyLimit: 256 * 1024,
       preParsing: before((request) => requireRole(user(request), ...NOTIFIERS)),
       schema: {
-        summary: "Put one item in the inbox of every recipient the targets resolve to (through the school's roster)",
+        summary: "Put one item in the inbox of every recipient the targets resolve to (through the school's roster), in one school or several",
         tags: ['notifications'],
         security: [{ bearer: [] }],
-        body: notificationBody,
-        response: { 202: z.object({ id: z.string(), recipients: z.number(), warning: z.literal(NO_RECIPIENTS).optional() }), ...errors(400, 401, 403, 409, 413, 429) },
+        body: notificationRequest,
+        response: {
+          202: sent.extend({ schools: z.array(sent.extend({ school: z.string() }).omit({ id: true })).optional() }),
+          ...errors(400, 401, 403, 409, 413, 429),
+        },
       },
     },
     async (request, reply) => {
       const caller = user(request)
-      const input = request.body
-      if (!belongsTo(caller, input.school)) throw new HttpError(403, 'forbidden', `${caller.sub} is not a member of school ${input.school}`)
-      const members = await app.directory.members(input.school)
-      if (caller.role === 'teacher') checkTeacherTargets(caller, input.targets, members)
-      const recipients = targetedIds(members, input.targets)
-      const id = input.id ?? `n-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`
-      const key = notificationKey(caller.sub, id)
-      const { targets: _targets, school: _school, id: _id, ...content } = input
-      const idClaim = `notification:${input.school}:${caller.sub}:${id}`
-      const digest = requestDigest(input)
-      const refusedClaim = `${idClaim}:refused:${digest}`
-      const what = `notification id ${id} of ${caller.sub}`
-      if (await app.store.claim(`${idClaim}:body:${digest}`)) {
-        // Never requested before, so the id is either free or taken by a different request.
-        if (!(await app.store.claim(idClaim))) {
-          await app.store.claim(refusedClaim)
-          throw new HttpError(409, 'conflict', `${what} was already used for another notification; use a new id`)
+      const { school, schools, ...fields } = request.body
+      const targetSchools = [...new Set(schools ?? [school!])]
+      const recipients = await checkedRecipients(app, caller, targetSchools, fields.targets)
+      const id = fields.id ?? `n-${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`
+      const answers: Array<{ school: string; recipients: number; warning?: typeof NO_RECIPIENTS }> = []
+      for (const target of targetSchools) {
+        try {
+          await sendToSchool(app, caller, { ...fields, id, school: target }, recipients.get(target)!)
+        } catch (error) {
+          if (!(error instanceof HttpError) || answers.length === 0) throw error
+          throw new HttpError(error.status, error.code, `${target}: ${error.message}; delivered to ${answers.map((a) => a.school).join(', ')} before`)
         }
-        await deliverInBatches(app, input.school, recipients, key, { ...content, at: Date.now() })
-      } else {
-        await answerRepeat(app, input.school, recipients, key, content, what, refusedClaim)
+        const reached = recipients.get(target)!.length
+        answers.push({ school: target, recipients: reached, ...(reached === 0 ? { warning: NO_RECIPIENTS } : {}) })
       }
+      const total = answers.reduce((n, a) => n + a.recipients, 0)
       // Reaching nobody is answered as such, never as a delivery.
-      return reply.code(202).send({ id: key, recipients: recipients.length, ...(recipients.length === 0 ? { warning: NO_RECIPIENTS } : {}) })
+      return reply.code(202).send({ id: notificationKey(caller.sub, id), recipients: total, ...(total === 0 ? { warning: NO_RECIPIENTS } : {}), ...(schools ? { schools: answers } : {}) })
     },
   )
+}
+
+/**
+ * Every school's recipients, once the caller may notify all of them: all or nothing, each problem
+ * (a school not the caller's, a teacher's target outside their classes) reported in one refusal.
+ */
+async function checkedRecipients(app: Homeroom, caller: Identity, schools: string[], targets: Targets): Promise<Map<string, string[]>> {
+  const problems: string[] = []
+  const recipients = new Map<string, string[]>()
+  for (const school of schools) {
+    if (!belongsTo(caller, school)) {
+      problems.push(`${caller.sub} is not a member of school ${school}`)
+      continue
+    }
+    const members = await app.directory.members(school)
+    const refusals = caller.role === 'teacher' ? teacherRefusals(caller, targets, members) : []
+    problems.push(...refusals.map((r) => (schools.length > 1 ? `${school}: ${r}` : r)))
+    recipients.set(school, targetedIds(members, targets))
+  }
+  if (problems.length) throw new HttpError(403, 'forbidden', problems.join('; '))
+  return recipients
+}
+
+/** Delivers one school's notification, or answers its repeat (see the top of the file). */
+async function sendToSchool(app: Homeroom, caller: Identity, input: NotificationRequest & { id: string }, recipients: string[]): Promise<void> {
+  const key = notificationKey(caller.sub, input.id)
+  const { targets: _targets, school: _school, id: _id, ...content } = input
+  const idClaim = `notification:${input.school}:${caller.sub}:${input.id}`
+  const digest = requestDigest(input)
+  const refusedClaim = `${idClaim}:refused:${digest}`
+  const what = `notification id ${input.id} of ${caller.sub}`
+  if (await app.store.claim(`${idClaim}:body:${digest}`)) {
+    // Never requested before, so the id is either free or taken by a different request.
+    if (!(await app.store.claim(idClaim))) {
+      await app.store.claim(refusedClaim)
+      throw new HttpError(409, 'conflict', `${what} was already used for another notification; use a new id`)
+    }
+    await deliverInBatches(app, input.school, recipients, key, { ...content, at: Date.now() })
+  } else {
+    await answerRepeat(app, input.school, recipients, key, content, what, refusedClaim)
+  }
 }
 
 /**
@@ -168,15 +219,17 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null)
 }
 
-/** Teachers reach their own classes: whole classes they teach (or some roles in them), or users listed in one of them. */
-function checkTeacherTargets(teacher: Identity, targets: Targets, roster: RosterMember[]): void {
-  if (targets.roles?.length && !targets.classes?.length) throw new HttpError(403, 'forbidden', 'teachers may target roles only within their classes (roles together with classes)')
+/** Teachers reach their own classes: whole classes they teach (or some roles in them), or users listed in one of them. What they may not reach, one line each. */
+function teacherRefusals(teacher: Identity, targets: Targets, roster: RosterMember[]): string[] {
+  const refusals: string[] = []
+  if (targets.roles?.length && !targets.classes?.length) refusals.push('teachers may target roles only within their classes (roles together with classes)')
   const own = new Set(teacher.classes)
   const foreign = (targets.classes ?? []).filter((c) => !own.has(c))
-  if (foreign.length) throw new HttpError(403, 'forbidden', `not a class of ${teacher.sub}: ${foreign.slice(0, 5).join(', ')}`)
+  if (foreign.length) refusals.push(`not a class of ${teacher.sub}: ${foreign.slice(0, 5).join(', ')}`)
   const inOwnClass = new Set(roster.filter((m) => (m.classes ?? []).some((c) => own.has(c))).map((m) => m.id))
   // Parents of students in those classes are reachable too.
   for (const member of roster) if ((member.children ?? []).some((child) => inOwnClass.has(child))) inOwnClass.add(member.id)
   const outside = (targets.users ?? []).filter((u) => !inOwnClass.has(u))
-  if (outside.length) throw new HttpError(403, 'forbidden', `not in a class of ${teacher.sub}: ${outside.slice(0, 5).join(', ')}`)
+  if (outside.length) refusals.push(`not in a class of ${teacher.sub}: ${outside.slice(0, 5).join(', ')}`)
+  return refusals
 }
