@@ -45,6 +45,7 @@ import { SystemStatusObserver } from '../extensions/observers/system-status.ts'
 import { ExamObserver } from '../extensions/observers/exam.ts'
 import { ProctoringObserver } from '../extensions/observers/proctoring.ts'
 import { EmergencyObserver } from '../extensions/observers/emergency.ts'
+import { FanOuts } from '../extensions/observers/fan-out.ts'
 import { BusObserver } from '../extensions/observers/bus.ts'
 import { MessageNoticeObserver } from '../extensions/observers/message-notices.ts'
 import { PollNoticeObserver } from '../extensions/observers/poll-notices.ts'
@@ -110,16 +111,18 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const presence = new Presence({ limits: config.limits, metrics, owners: store })
   const signaling = new Signaling({ metrics, log })
   const webhook = new Webhook({ url: config.emergency.webhookUrl, secret: config.emergency.webhookSecret, log, metrics })
+  const fanOuts = new FanOuts(app, webhook)
   const observers = new Observers(app, [
+    fanOuts,
     new PollObserver(app),
     new ClassroomObserver(app),
     new SystemStatusObserver(app),
     new ExamObserver(app),
-    new ProctoringObserver(app),
-    new EmergencyObserver(app, webhook),
+    new ProctoringObserver(app, fanOuts),
+    new EmergencyObserver(app, fanOuts),
     new BusObserver(app),
     new MessageNoticeObserver(app),
-    new PollNoticeObserver(app),
+    new PollNoticeObserver(app, fanOuts),
     new MessageArchiveObserver(app),
     new InboxObserver(app),
     new LeaderboardViewsObserver(app),

@@ -73,6 +73,8 @@ const schema = z.object({
   INBOX_RETENTION_DAYS: int(1, 36500).default(90),
   CHAT_RETENTION_DAYS: int(1, 36500).default(365),
   BUS_TRAIL_RETENTION_DAYS: int(1, 36500).default(30),
+  CLAIMS_RETENTION_DAYS: int(1, 36500).default(7),
+  CLAIMS_LEASE_MS: int(200, 3_600_000).default(15_000),
   BUS_STALE_AFTER_S: int(5, 86400).default(120),
   EMERGENCY_ESCALATE_AFTER_S: int(1, 86400).default(300),
   EMERGENCY_MAX_ESCALATIONS: int(0, 100).default(3),
@@ -168,6 +170,11 @@ export interface Config {
   /** The schools' time zone: where leaderboard weeks (Monday 00:00) and months begin. */
   schoolTimeZone: string
   retention: { chatDays: number; busTrailDays: number; inboxDays: number }
+  /**
+   * Side effects claimed across instances (store claims): a claim's holder renews its lease while
+   * working; one whose lease ran out undone is taken over. Done claims are pruned after retentionDays.
+   */
+  claims: { leaseMs: number; retentionDays: number }
   bus: { staleAfterS: number }
   emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
   events: {
@@ -279,6 +286,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     snapshotEvery: e.SNAPSHOT_EVERY,
     schoolTimeZone: e.SCHOOL_TIMEZONE,
     retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS, inboxDays: e.INBOX_RETENTION_DAYS },
+    claims: { leaseMs: e.CLAIMS_LEASE_MS, retentionDays: e.CLAIMS_RETENTION_DAYS },
     bus: { staleAfterS: e.BUS_STALE_AFTER_S },
     emergency: {
       escalateAfterS: e.EMERGENCY_ESCALATE_AFTER_S,

@@ -3,8 +3,9 @@
 // those documents before the window is replaced by a snapshot at the window start, so the removed
 // messages' original entries are gone too (up to one run later when the document had no recent
 // snapshot: see truncateHistory). Inbox items older than INBOX_RETENTION_DAYS are removed (urgent
-// ones stay; the rule is the inbox family's `expiredItems`). Other documents (exam records,
-// boards) keep history.
+// ones stay; the rule is the inbox family's `expiredItems`). Store claims whose work was done more
+// than CLAIMS_RETENTION_DAYS ago are deleted (unfinished ones never: another instance resumes
+// them). Other documents (exam records, boards) keep history.
 import type * as Y from 'yjs'
 import type { Homeroom } from './homeroom.ts'
 import { replay } from './history/replay.ts'
@@ -28,6 +29,8 @@ export interface RetentionOptions {
   chatDays: number
   busTrailDays: number
   inboxDays: number
+  /** Done claims older than this are deleted; left out, claims are kept. */
+  claimsDays?: number
   apply: ApplyChange
   now?: number
   onProgress?: (done: number, total: number) => void
@@ -41,6 +44,8 @@ export interface RetentionReport {
   archivedMessagesRemoved: number
   entriesDropped: number
   inboxItemsRemoved: number
+  /** Store claims deleted: done before the claims cutoff. */
+  claimsPruned: number
   chatCutoff: string
   trailCutoff: string
   inboxCutoff: string
@@ -59,6 +64,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
     archivedMessagesRemoved: await messageArchive(store).deleteBefore(chatCutoff),
     entriesDropped: 0,
     inboxItemsRemoved: 0,
+    claimsPruned: options.claimsDays === undefined ? 0 : await store.pruneClaims(now - options.claimsDays * DAY_MS),
     chatCutoff: new Date(chatCutoff).toISOString(),
     trailCutoff: new Date(trailCutoff).toISOString(),
     inboxCutoff: new Date(inboxCutoff).toISOString(),
@@ -95,10 +101,13 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
 export function startRetentionTimer(app: Homeroom, firstRunMs = 60_000): () => void {
   const run = async () => {
     try {
-      const day = new Date().toISOString().slice(0, 10)
+      const now = app.clock.now()
+      const day = new Date(now).toISOString().slice(0, 10)
       if (!(await app.store.claim(`retention:${day}`))) return
       const report = await runRetention({
         store: app.store,
+        now,
+        claimsDays: app.config.claims.retentionDays,
         chatDays: app.config.retention.chatDays,
         busTrailDays: app.config.retention.busTrailDays,
         inboxDays: app.config.retention.inboxDays,

@@ -7,8 +7,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
 import { closeClients, connect, DEADLINE_MS, open, until, within, type Client } from './helpers/clients.ts'
-import { startTestCluster } from './helpers/cluster.ts'
-import { sql } from './helpers/services.ts'
+import { startTestCluster, valuesWritten as written } from './helpers/cluster.ts'
 import { webhookReceiver } from './helpers/safety.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
 
@@ -17,26 +16,7 @@ const cluster = await startTestCluster('observers', 3, {
   env: { EMERGENCY_ESCALATE_AFTER_S: '2', EMERGENCY_MAX_ESCALATIONS: '1', ALERT_WEBHOOK_URL: receiver.url, ALERT_WEBHOOK_SECRET: 'cluster-webhook-secret' },
 })
 
-/**
- * Every value the journal of `doc` wrote under the map key `key`, in order. An overwrite names
- * its key only through its origin (the entry it replaced), so keys are followed along origins.
- */
-async function valuesWritten(doc: string, key: string): Promise<unknown[]> {
-  const rows = await sql<{ update_bytes: Buffer }>(cluster!.db.url, 'SELECT update_bytes FROM journal WHERE doc = $1 ORDER BY seq', [doc])
-  const keyOf = new Map<string, string | null>()
-  const values: unknown[] = []
-  for (const row of rows) {
-    for (const s of Y.decodeUpdate(new Uint8Array(row.update_bytes)).structs) {
-      if (!(s instanceof Y.Item)) continue
-      const k = s.parentSub ?? (s.origin ? (keyOf.get(`${s.origin.client}:${s.origin.clock}`) ?? null) : null)
-      for (let i = 0; i < s.length; i++) keyOf.set(`${s.id.client}:${s.id.clock + i}`, k)
-      if (k === key) values.push(s.content.getContent()[0])
-    }
-  }
-  return values
-}
-
-
+const valuesWritten = (doc: string, key: string) => written(cluster!.db.url, doc, key)
 
 const STUDENTS = ['u0', 'u1', 'u2', 'u3', 'u4', 'u5']
 

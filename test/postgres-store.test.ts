@@ -67,11 +67,11 @@ if (database) {
     try {
       await Promise.all(stores.map((s) => s.ready()))
       const versions = await sql<{ version: number }>(database.url, 'SELECT version FROM homeroom_migrations ORDER BY version')
-      assert.equal(versions.map((v) => v.version), [1, 2, 3, 4])
+      assert.equal(versions.map((v) => v.version), [1, 2, 3, 4, 5])
       const again = new PgStore(database.url)
       await again.ready()
       await again.close()
-      assert.is((await sql(database.url, 'SELECT * FROM homeroom_migrations')).length, 4)
+      assert.is((await sql(database.url, 'SELECT * FROM homeroom_migrations')).length, 5)
     } finally {
       await Promise.all(stores.map((s) => s.close()))
     }

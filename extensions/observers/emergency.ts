@@ -7,7 +7,6 @@
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { RosterMember } from '../../server/store/types.ts'
-import type { Webhook } from '../../server/webhook.ts'
 import * as map from 'lib0/map'
 import { finiteNumber, mapOf, record } from '../../docs-model/common.ts'
 import type { Broadcast } from '../../docs-model/surfaces/emergency/surface.ts'
@@ -15,13 +14,12 @@ import { broadcastOf, escalationsOf, nextEscalationAt, raiseLevel, targetsOf } f
 import { inboxName } from '../../docs-model/surfaces/inbox/surface.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { resolve } from '../../docs-model/registry.ts'
-import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, ignoredCounter, notify, report, Serial } from './runtime.ts'
+import { Coalescer, contain, Deadlines, derive, documentsUnder, ignoredCounter, report, Serial } from './runtime.ts'
+import type { FanOuts } from './fan-out.ts'
 import type { Change, Observer } from './registry.ts'
 
 /** Acknowledgements are counted in bursts (200 users acknowledging at once make a few writes). */
 const COUNT_DELAY_MS = 50
-/** Inboxes written at once while fanning out (each write loads and stores one document). */
-const FAN_OUT_BATCH = 100
 /**
  * While an emergency runs, its school's members are read from the store at most this often:
  * a burst of acknowledgements then costs counting in memory, not two store queries per count.
@@ -35,7 +33,7 @@ export class EmergencyObserver implements Observer {
   readonly name = 'emergency-observer'
   readonly surfaces = ['emergency']
   private readonly app: Homeroom
-  private readonly webhook: Webhook
+  private readonly fanOuts: FanOuts
   private readonly deadlines: Deadlines
   private readonly serial = new Serial()
   private readonly counts: Coalescer
@@ -43,9 +41,9 @@ export class EmergencyObserver implements Observer {
   private readonly acksPublished = new Map<string, Set<string>>()
   private readonly members = new Map<string, { at: number; members: RosterMember[] }>()
 
-  constructor(app: Homeroom, webhook: Webhook) {
+  constructor(app: Homeroom, fanOuts: FanOuts) {
     this.app = app
-    this.webhook = webhook
+    this.fanOuts = fanOuts
     this.deadlines = new Deadlines(app.clock)
     this.counts = new Coalescer(COUNT_DELAY_MS, (error) => report(app, 'emergency.review', error))
   }
@@ -66,7 +64,6 @@ export class EmergencyObserver implements Observer {
     this.deadlines.stop()
     this.counts.close()
     this.members.clear()
-    this.webhook.stop()
   }
 
   /** Starts the emergency if it has not started, refreshes the counts, and arms the next escalation. */
@@ -117,19 +114,23 @@ export class EmergencyObserver implements Observer {
     return members
   }
 
-  /** The urgent inbox item for every targeted user, fanned out once across instances. */
+  /** The urgent inbox item for every targeted user, fanned out once across instances (resumed by another if this one dies). */
   private async announce(ref: DocRef, broadcast: Broadcast, targets: RosterMember[]): Promise<void> {
-    if (!(await this.app.store.claim(`emergency:${ref.name}:announce`))) return
     const id = ref.params.id
     // A client-written title may be longer than an inbox title may be.
     const item = { type: 'emergency', title: broadcast.title.slice(0, 200), body: broadcast.message.slice(0, 4000), priority: 'urgent', at: this.app.clock.now(), data: { emergency: ref.name, level: broadcast.level } } as const
-    // Users with their inbox open get it first, in a batch of their own: they see it at once.
+    // Users with their inbox open get it first: they see it at once.
     const ids = targets.map((m) => m.id)
     const open = ids.filter((user) => this.app.hocuspocus.documents.has(inboxName(ref.school, user)))
     const closed = ids.filter((user) => !open.includes(user))
-    for (const batch of [...chunks(open, FAN_OUT_BATCH), ...chunks(closed, FAN_OUT_BATCH)]) await notify(this.app, ref.school, batch, `emergency:${id}`, item)
+    await this.fanOuts.run(`emergency:${ref.name}:announce`, {
+      school: ref.school,
+      users: [...open, ...closed],
+      id: `emergency:${id}`,
+      item,
+      event: { type: 'emergency.created', id: `emergency.created:${ref.name}`, school: ref.school, at: item.at, data: { emergency: ref.name, title: broadcast.title, level: broadcast.level, targetRoles: broadcast.targetRoles, targeted: targets.length } },
+    })
     this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced')
-    this.app.eventsOut.publish({ type: 'emergency.created', id: `emergency.created:${ref.name}`, school: ref.school, at: item.at, data: { emergency: ref.name, title: broadcast.title, level: broadcast.level, targetRoles: broadcast.targetRoles, targeted: targets.length } })
   }
 
   /** `emergency.acknowledged` once per targeted user who acknowledged (ids are stable; this process skips those it published). */
@@ -145,26 +146,25 @@ export class EmergencyObserver implements Observer {
 
   /** An emergency that targets nobody: an urgent item for the admins and directors, and the webhook, once. */
   private async noRecipients(ref: DocRef, broadcast: Broadcast, members: RosterMember[]): Promise<void> {
-    if (!(await this.app.store.claim(`emergency:${ref.name}:no-recipients`))) return
     const at = this.app.clock.now()
-    this.app.log.warn({ doc: ref.name, targetRoles: broadcast.targetRoles }, 'emergency reached nobody; escalated to admins and directors')
-    await notify(this.app, ref.school, schoolLeaders(members), `emergency:${ref.params.id}:no-recipients`, {
-      type: 'emergency-no-recipients',
-      title: `Nobody received "${broadcast.title}"`.slice(0, 200),
-      body: `No member of the roles ${broadcast.targetRoles.join(', ')} is known in this school: the emergency reached nobody.`,
-      priority: 'urgent',
-      at,
-      data: { emergency: ref.name, level: broadcast.level, targetRoles: broadcast.targetRoles },
-    })
-    void this.webhook.send('emergency.no-recipients', `${ref.name}:no-recipients`, {
+    this.app.log.warn({ doc: ref.name, targetRoles: broadcast.targetRoles }, 'emergency reached nobody; escalating to admins and directors')
+    await this.fanOuts.run(`emergency:${ref.name}:no-recipients`, {
       school: ref.school,
-      emergency: ref.params.id,
-      document: ref.name,
-      title: broadcast.title,
-      level: broadcast.level,
-      targetRoles: broadcast.targetRoles,
-      targeted: 0,
-      at,
+      users: schoolLeaders(members),
+      id: `emergency:${ref.params.id}:no-recipients`,
+      item: {
+        type: 'emergency-no-recipients',
+        title: `Nobody received "${broadcast.title}"`.slice(0, 200),
+        body: `No member of the roles ${broadcast.targetRoles.join(', ')} is known in this school: the emergency reached nobody.`,
+        priority: 'urgent',
+        at,
+        data: { emergency: ref.name, level: broadcast.level, targetRoles: broadcast.targetRoles },
+      },
+      webhook: {
+        event: 'emergency.no-recipients',
+        delivery: `${ref.name}:no-recipients`,
+        payload: { school: ref.school, emergency: ref.params.id, document: ref.name, title: broadcast.title, level: broadcast.level, targetRoles: broadcast.targetRoles, targeted: 0, at },
+      },
     })
   }
 
@@ -179,7 +179,7 @@ export class EmergencyObserver implements Observer {
 
   /**
    * One escalation step. The status write is conditional on the escalation count it read, so a
-   * repeated run changes nothing; its side effects (inbox, webhook) are claimed once per step.
+   * repeated run changes nothing; its side effects (inbox, event, webhook) are one fan-out claim per step.
    */
   private escalate(name: string): Promise<void> {
     return this.serial.run(name, () =>
@@ -207,30 +207,31 @@ export class EmergencyObserver implements Observer {
           wrote = true
         })
         if (wrote) this.arm(name, await this.app.peek(name), missing.length)
-        if (!(await this.app.store.claim(`emergency:${name}:escalation:${step}`))) return
-        this.app.log.warn({ doc: name, step, missing: missing.length }, 'emergency escalated')
         const shown = missing.slice(0, NAMES_SHOWN).map((m) => `${m.name} (${m.id})`)
         const more = missing.length > NAMES_SHOWN ? ` and ${missing.length - NAMES_SHOWN} more` : ''
-        await notify(this.app, ref.school, schoolLeaders(roster), `emergency:${ref.params.id}:escalation:${step}`, {
-          type: 'emergency-escalation',
-          title: `Escalation ${step}: ${missing.length} have not acknowledged "${broadcast.title}"`.slice(0, 200),
-          body: `Not acknowledged: ${shown.join(', ')}${more}`.slice(0, 4000),
-          priority: 'urgent',
-          at,
-          data: { emergency: name, escalation: step, level, unacknowledged: missing.map((m) => m.id) },
-        })
-        this.app.eventsOut.publish({ type: 'emergency.escalated', id: `emergency.escalated:${name}:${step}`, school: ref.school, at, data: { emergency: name, title: broadcast.title, level, escalation: step, unacknowledged: missing.map((m) => m.id) } })
-        void this.webhook.send('emergency.escalated', `${name}:escalation:${step}`, {
+        const unacknowledged = missing.map((m) => m.id)
+        // One claim, one inbox item id, one event id and one webhook delivery id per step: an
+        // escalation re-run here or resumed elsewhere reaches every receiver under the same ids.
+        await this.fanOuts.run(`emergency:${name}:escalation:${step}`, {
           school: ref.school,
-          emergency: ref.params.id,
-          document: name,
-          title: broadcast.title,
-          level,
-          escalation: step,
-          targeted: finiteNumber(status.get('targeted')) ?? missing.length,
-          unacknowledged: missing.map((m) => m.id),
-          at,
+          users: schoolLeaders(roster),
+          id: `emergency:${ref.params.id}:escalation:${step}`,
+          item: {
+            type: 'emergency-escalation',
+            title: `Escalation ${step}: ${missing.length} have not acknowledged "${broadcast.title}"`.slice(0, 200),
+            body: `Not acknowledged: ${shown.join(', ')}${more}`.slice(0, 4000),
+            priority: 'urgent',
+            at,
+            data: { emergency: name, escalation: step, level, unacknowledged },
+          },
+          event: { type: 'emergency.escalated', id: `emergency.escalated:${name}:${step}`, school: ref.school, at, data: { emergency: name, title: broadcast.title, level, escalation: step, unacknowledged } },
+          webhook: {
+            event: 'emergency.escalated',
+            delivery: `${name}:escalation:${step}`,
+            payload: { school: ref.school, emergency: ref.params.id, document: name, title: broadcast.title, level, escalation: step, targeted: finiteNumber(status.get('targeted')) ?? missing.length, unacknowledged, at },
+          },
         })
+        this.app.log.warn({ doc: name, step, missing: missing.length }, 'emergency escalated')
       }),
     )
   }

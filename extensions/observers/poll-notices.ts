@@ -1,12 +1,13 @@
 // Poll notices: a new poll or quiz for a class (`meta.class`) tells that class's students, in
 // their inboxes, once it has options (docs-model/surfaces/poll/state.ts: pollNotice). Announced
-// once across instances and restarts (a store claim), whoever made the poll and however often
+// once across instances and restarts (a fan-out claim, resumed by another instance if this one dies), whoever made the poll and however often
 // its meta changes afterwards.
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { pollMeta } from '../../docs-model/surfaces/poll/surface.ts'
 import { pollNotice } from '../../docs-model/surfaces/poll/state.ts'
-import { contain, notify } from './runtime.ts'
+import { contain } from './runtime.ts'
+import type { FanOuts } from './fan-out.ts'
 import type { Change, Observer } from './registry.ts'
 
 export class PollNoticeObserver implements Observer {
@@ -16,8 +17,11 @@ export class PollNoticeObserver implements Observer {
   /** Polls this process already announced (or saw announced), so later changes skip the store. */
   private readonly announced = new Set<string>()
 
-  constructor(app: Homeroom) {
+  private readonly fanOuts: FanOuts
+
+  constructor(app: Homeroom, fanOuts: FanOuts) {
     this.app = app
+    this.fanOuts = fanOuts
   }
 
   changed({ ref, doc }: Change): void {
@@ -26,9 +30,8 @@ export class PollNoticeObserver implements Observer {
     if (!notice) return
     this.announced.add(ref.name)
     void contain(this.app, 'poll-notices', async () => {
-      if (!(await this.app.store.claim(`poll-notice:${ref.name}`))) return
       const students = (await this.app.directory.members(ref.school)).filter((m) => m.role === 'student' && (m.classes ?? []).includes(notice.forClass)).map((m) => m.id)
-      await notify(this.app, ref.school, students, notice.id, notice.item)
+      await this.fanOuts.run(`poll-notice:${ref.name}`, { school: ref.school, users: students, id: notice.id, item: notice.item })
     })
   }
 

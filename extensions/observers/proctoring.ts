@@ -2,14 +2,15 @@
 // type (`<user>:<type>`), with a severity by the rules of docs-model/surfaces/exam/state.ts and a `count` of repeats. The
 // alerts are recomputed from the whole event list, so the same update seen twice (or by two
 // instances) writes the same values. New high and critical alerts also reach the inboxes of the
-// exam's teachers and proctors, once (claimed in the store).
+// exam's teachers and proctors, once (a fan-out claim in the store).
 import type { Homeroom } from '../../server/homeroom.ts'
 import * as map from 'lib0/map'
 import { arrayOf, mapOf } from '../../docs-model/common.ts'
 import { examMonitorName, examName, type ExamAlert } from '../../docs-model/surfaces/exam/surface.ts'
 import { alertsFor, notifiesStaff } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
-import { Coalescer, contain, derive, ignoredCounter, notify, report, sameJson } from './runtime.ts'
+import { Coalescer, contain, derive, ignoredCounter, report, sameJson } from './runtime.ts'
+import type { FanOuts } from './fan-out.ts'
 import type { Change, Observer } from './registry.ts'
 
 const WRITE_DELAY_MS = 100
@@ -26,8 +27,11 @@ export class ProctoringObserver implements Observer {
   /** Inbox claims this process already settled, so repeats skip the store. */
   private readonly claimed = new Set<string>()
 
-  constructor(app: Homeroom) {
+  private readonly fanOuts: FanOuts
+
+  constructor(app: Homeroom, fanOuts: FanOuts) {
     this.app = app
+    this.fanOuts = fanOuts
     this.writes = new Coalescer(WRITE_DELAY_MS, (error) => report(app, 'proctoring.write', error))
   }
 
@@ -78,20 +82,24 @@ export class ProctoringObserver implements Observer {
     const claim = `proctoring:${examMonitorName(school, exam)}:${id}:${alert.severity}`
     if (this.claimed.has(claim)) return
     this.claimed.add(claim)
-    if (!(await this.app.store.claim(claim))) return
     const meta = mapOf(await this.app.peek(examName(school, exam)), 'meta')
     const title = typeof meta.get('title') === 'string' ? String(meta.get('title')) : exam
     const examClass = meta.get('class')
     const staff = (await this.app.directory.members(school))
       .filter((m) => (m.role === 'teacher' || m.role === 'proctor') && (typeof examClass !== 'string' || (m.classes ?? []).includes(examClass)))
       .map((m) => m.id)
-    await notify(this.app, school, staff, `exam:${exam}:alert:${id}:${alert.severity}`, {
-      type: 'proctoring',
-      title: `${alert.severity === 'critical' ? 'Critical' : 'High'} proctoring alert: ${alert.user}`,
-      body: `${alert.user}: ${alert.type.replace('_', ' ')} (${alert.count}×) in exam "${title}"`,
-      priority: alert.severity === 'critical' ? 'urgent' : 'high',
-      at: this.app.clock.now(),
-      data: { exam: examName(school, exam), monitor: examMonitorName(school, exam), alert: id, ...alert },
+    await this.fanOuts.run(claim, {
+      school,
+      users: staff,
+      id: `exam:${exam}:alert:${id}:${alert.severity}`,
+      item: {
+        type: 'proctoring',
+        title: `${alert.severity === 'critical' ? 'Critical' : 'High'} proctoring alert: ${alert.user}`,
+        body: `${alert.user}: ${alert.type.replace('_', ' ')} (${alert.count}×) in exam "${title}"`,
+        priority: alert.severity === 'critical' ? 'urgent' : 'high',
+        at: this.app.clock.now(),
+        data: { exam: examName(school, exam), monitor: examMonitorName(school, exam), alert: id, ...alert },
+      },
     })
   }
 }

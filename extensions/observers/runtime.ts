@@ -1,6 +1,7 @@
 // What every observer shares: deadlines re-armed from documents, work serialised per document,
 // bursts of changes coalesced into one run, derived writes made only where something differs,
 // and errors contained and counted. Time comes from the server's clock (server/clock.ts).
+import { randomUUID } from 'node:crypto'
 import client from 'prom-client'
 import { equalityDeep } from 'lib0/function'
 import type * as Y from 'yjs'
@@ -115,6 +116,15 @@ export class Coalescer {
     for (const state of this.states.values()) clearTimeout(state.timer)
     this.states.clear()
   }
+}
+
+const owners = new WeakMap<object, string>()
+
+/** This server process as the owner of claims and leases: INSTANCE_ID plus a random suffix, so two equal names stay apart. */
+export function instanceOwner(app: Pick<Homeroom, 'config'>): string {
+  let owner = owners.get(app)
+  if (!owner) owners.set(app, (owner = `${app.config.instanceId}-${randomUUID().slice(0, 8)}`))
+  return owner
 }
 
 type Reporter = Pick<Homeroom, 'metrics' | 'log'>

@@ -21,6 +21,7 @@ export function retentionCommand(program: Command): void {
               chatDays: config.retention.chatDays,
               busTrailDays: config.retention.busTrailDays,
               inboxDays: config.retention.inboxDays,
+              claimsDays: config.claims.retentionDays,
               apply: async (name, change) => {
                 await writeInStore(store, name, change, { user: 'retention', origin: 'server' })
               },

@@ -14,7 +14,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from '../log.ts'
 import { pack } from './packing.ts'
-import { bytes, nameParts, toEntry, toSnapshot, type EntryRow, type SnapshotRow } from './rows.ts'
+import { bytes, figuresColumn, nameParts, toBeat, toEntry, toSnapshot, type EntryRow, type ServerRow, type SnapshotRow } from './rows.ts'
 import type {
   DocumentFilter,
   DocumentInfo,
@@ -28,6 +28,7 @@ import type {
   SnapshotInfo,
   Store,
   StoredFile,
+  TakenClaim,
   TrailPoint,
 } from './types.ts'
 
@@ -75,6 +76,14 @@ const MIGRATIONS = [
   `ALTER TABLE journal ADD COLUMN packed SMALLINT NOT NULL DEFAULT 0;
    ALTER TABLE snapshots ADD COLUMN packed SMALLINT NOT NULL DEFAULT 0;
    ALTER TABLE documents ADD COLUMN merged_seq BIGINT NOT NULL DEFAULT 0;`,
+  // Claims with a lease: an owner renews it while working and marks the claim done; a claim
+  // whose lease ran out undone is resumed by another owner from its progress (ClaimStore).
+  // Claims taken before leases existed were done when taken. Leases alone: mutual exclusion.
+  `ALTER TABLE claims ADD COLUMN done_at BIGINT, ADD COLUMN lease_until BIGINT, ADD COLUMN progress INTEGER NOT NULL DEFAULT 0, ADD COLUMN work TEXT;
+   UPDATE claims SET done_at = at;
+   CREATE INDEX claims_done ON claims (done_at) WHERE done_at IS NOT NULL;
+   CREATE INDEX claims_abandoned ON claims (lease_until) WHERE done_at IS NULL;
+   CREATE TABLE leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, until BIGINT NOT NULL);`,
 ]
 
 const READABLE = 'quarantine_reason IS NULL'
@@ -85,7 +94,8 @@ const READABLE = 'quarantine_reason IS NULL'
  */
 const SERVERS_TABLE = `CREATE TABLE IF NOT EXISTS homeroom_servers (
   id TEXT PRIMARY KEY, instance TEXT NOT NULL, address TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
-  started_at BIGINT NOT NULL, interval_ms INTEGER NOT NULL, seen_at BIGINT NOT NULL)`
+  started_at BIGINT NOT NULL, interval_ms INTEGER NOT NULL, seen_at BIGINT NOT NULL);
+  ALTER TABLE homeroom_servers ADD COLUMN IF NOT EXISTS figures TEXT`
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
 /** Heartbeats older than this are deleted by the next beat of any server. */
 const FORGET_AFTER_MS = 24 * 3600 * 1000
@@ -513,13 +523,64 @@ export class PgStore implements Store {
   /** The claim carries a random owner, so a retry after a lost answer still recognises its own win. */
   async claim(key: string): Promise<boolean> {
     const owner = randomUUID()
+    const now = Date.now()
     const { rows } = await this.query<{ won: boolean }>(
       'claim',
-      `WITH inserted AS (INSERT INTO claims (key, at, owner) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING 1)
+      `WITH inserted AS (INSERT INTO claims (key, at, owner, done_at) VALUES ($1, $2, $3, $2) ON CONFLICT (key) DO NOTHING RETURNING 1)
        SELECT EXISTS (SELECT 1 FROM inserted) OR EXISTS (SELECT 1 FROM claims WHERE key = $1 AND owner = $3) AS won`,
-      [key, Date.now(), owner],
+      [key, now, owner],
     )
     return rows[0].won
+  }
+
+  /** One statement: the row lock makes two takers of an abandoned claim agree on one new owner. */
+  async takeClaim(key: string, owner: string, leaseMs: number, now: number, work?: unknown): Promise<TakenClaim | undefined> {
+    const { rows } = await this.query<{ progress: number; work: string | null }>(
+      'claim',
+      `INSERT INTO claims (key, at, owner, lease_until, progress, work) VALUES ($1, $2, $3, $4, 0, $5)
+       ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+         WHERE claims.done_at IS NULL AND (claims.owner = excluded.owner OR claims.lease_until < $2)
+       RETURNING progress, work`,
+      [key, now, owner, now + leaseMs, work === undefined ? null : JSON.stringify(work)],
+    )
+    const row = rows[0]
+    return row && { progress: row.progress, work: row.work === null ? undefined : JSON.parse(row.work) }
+  }
+
+  async renewClaim(key: string, owner: string, leaseMs: number, now: number, progress: number): Promise<boolean> {
+    const { rowCount } = await this.query('claim', 'UPDATE claims SET lease_until = $3, progress = $4 WHERE key = $1 AND owner = $2 AND done_at IS NULL', [key, owner, now + leaseMs, progress])
+    return rowCount === 1
+  }
+
+  /** A retry after a lost answer finds the claim done by the same owner: still true. */
+  async finishClaim(key: string, owner: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.query('claim', 'UPDATE claims SET done_at = COALESCE(done_at, $3), lease_until = NULL, work = NULL WHERE key = $1 AND owner = $2', [key, owner, now])
+    return rowCount === 1
+  }
+
+  async abandonedClaims(now: number, limit: number): Promise<string[]> {
+    const { rows } = await this.query<{ key: string }>('claim', 'SELECT key FROM claims WHERE done_at IS NULL AND lease_until < $1 ORDER BY lease_until LIMIT $2', [now, limit])
+    return rows.map((r) => r.key)
+  }
+
+  async pruneClaims(before: number): Promise<number> {
+    await this.query('lease', 'DELETE FROM leases WHERE until < $1', [before])
+    const { rowCount } = await this.query('claim', 'DELETE FROM claims WHERE done_at < $1', [before])
+    return rowCount ?? 0
+  }
+
+  async takeLease(key: string, owner: string, ms: number, now: number): Promise<boolean> {
+    const { rowCount } = await this.query(
+      'lease',
+      `INSERT INTO leases (key, owner, until) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE leases.owner = excluded.owner OR leases.until < $4`,
+      [key, owner, now + ms, now],
+    )
+    return rowCount === 1
+  }
+
+  async releaseLease(key: string, owner: string): Promise<void> {
+    await this.query('lease', 'DELETE FROM leases WHERE key = $1 AND owner = $2', [key, owner])
   }
 
   async putFile(f: StoredFile): Promise<void> {
@@ -573,20 +634,20 @@ export class PgStore implements Store {
     await this.heartbeatTable()
     await this.query(
       'heartbeat',
-      `INSERT INTO homeroom_servers (id, instance, address, host, pid, started_at, interval_ms, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, ${NOW_MS})
-       ON CONFLICT (id) DO UPDATE SET address = excluded.address, interval_ms = excluded.interval_ms, seen_at = excluded.seen_at`,
-      [server.id, server.instance, server.address, server.host, server.pid, server.startedAt, server.intervalMs],
+      `INSERT INTO homeroom_servers (id, instance, address, host, pid, started_at, interval_ms, seen_at, figures) VALUES ($1, $2, $3, $4, $5, $6, $7, ${NOW_MS}, $8)
+       ON CONFLICT (id) DO UPDATE SET address = excluded.address, interval_ms = excluded.interval_ms, seen_at = excluded.seen_at, figures = excluded.figures`,
+      [server.id, server.instance, server.address, server.host, server.pid, server.startedAt, server.intervalMs, figuresColumn(server)],
     )
     await this.query('heartbeat', `DELETE FROM homeroom_servers WHERE seen_at < ${NOW_MS} - $1`, [FORGET_AFTER_MS])
   }
 
   async servers(): Promise<Array<ServerBeat & { ageMs: number }>> {
     await this.heartbeatTable()
-    const { rows } = await this.query<ServerBeat & { ageMs: number }>(
+    const { rows } = await this.query<ServerRow & { ageMs: number }>(
       'servers',
-      `SELECT id, instance, address, host, pid, started_at AS "startedAt", interval_ms AS "intervalMs", ${NOW_MS} - seen_at AS "ageMs" FROM homeroom_servers`,
+      `SELECT id, instance, address, host, pid, started_at AS "startedAt", interval_ms AS "intervalMs", figures, ${NOW_MS} - seen_at AS "ageMs" FROM homeroom_servers`,
     )
-    return rows
+    return rows.map(toBeat)
   }
 
   async forget(id: string): Promise<void> {

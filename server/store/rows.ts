@@ -1,6 +1,6 @@
 // Rows as both SQL stores read and write them (same column names), and their conversion.
 import { unpack, type Packing } from './packing.ts'
-import type { JournalEntry, Snapshot } from './types.ts'
+import type { JournalEntry, ServerBeat, Snapshot } from './types.ts'
 
 export interface EntryRow {
   seq: number
@@ -31,4 +31,13 @@ export const toSnapshot = (r: SnapshotRow): Snapshot => ({ doc: r.doc, seq: r.se
 export function nameParts(name: string): { school: string; surface: string } {
   const [school = '', surface = ''] = name.split('/')
   return { school, surface }
+}
+
+/** A heartbeat row: the figures as JSON text (null for servers that report none). */
+export type ServerRow = Omit<ServerBeat, 'figures'> & { figures: string | null }
+
+export const figuresColumn = (beat: ServerBeat): string | null => (beat.figures ? JSON.stringify(beat.figures) : null)
+
+export function toBeat<T extends ServerRow>({ figures, ...row }: T): Omit<T, 'figures'> & Pick<ServerBeat, 'figures'> {
+  return figures === null ? row : { ...row, figures: JSON.parse(figures) }
 }

@@ -10,7 +10,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { AppendLog, LOG_HEADER_BYTES, type LoggedEntry } from './append-log.ts'
 import { pack } from './packing.ts'
-import { nameParts, toEntry, toSnapshot, type EntryRow, type SnapshotRow } from './rows.ts'
+import { figuresColumn, nameParts, toBeat, toEntry, toSnapshot, type EntryRow, type ServerRow, type SnapshotRow } from './rows.ts'
 import type {
   DocumentFilter,
   DocumentInfo,
@@ -24,6 +24,7 @@ import type {
   SnapshotInfo,
   Store,
   StoredFile,
+  TakenClaim,
   TrailPoint,
 } from './types.ts'
 
@@ -63,6 +64,16 @@ const MIGRATIONS = [
   `ALTER TABLE journal ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE snapshots ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE documents ADD COLUMN merged_seq INTEGER NOT NULL DEFAULT 0;`,
+  // Claims with a lease, and leases alone, as in PostgreSQL (see there). Earlier claims were done when taken.
+  `ALTER TABLE claims ADD COLUMN owner TEXT;
+   ALTER TABLE claims ADD COLUMN done_at INTEGER;
+   ALTER TABLE claims ADD COLUMN lease_until INTEGER;
+   ALTER TABLE claims ADD COLUMN progress INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE claims ADD COLUMN work TEXT;
+   UPDATE claims SET done_at = at;
+   CREATE INDEX claims_done ON claims (done_at) WHERE done_at IS NOT NULL;
+   CREATE INDEX claims_abandoned ON claims (lease_until) WHERE done_at IS NULL;
+   CREATE TABLE leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL);`,
 ]
 
 /** Records in the append log wait this long to be moved into SQLite together. */
@@ -116,6 +127,8 @@ export class SqliteStore implements Store {
       this.db.pragma('synchronous = NORMAL')
       this.migrate()
       this.db.exec(SERVERS_TABLE)
+      const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'servers\')').pluck().all() as string[]
+      if (!columns.includes('figures')) this.db.exec('ALTER TABLE servers ADD COLUMN figures TEXT')
     } else if ((this.db.pragma('user_version', { simple: true }) as number) < MIGRATIONS.length) {
       this.db.close()
       throw new Error(`${file} has an older schema: start the server (or run a writing command) once to migrate it`)
@@ -407,7 +420,52 @@ export class SqliteStore implements Store {
   }
 
   async claim(key: string): Promise<boolean> {
-    return this.db.prepare('INSERT OR IGNORE INTO claims (key, at) VALUES (?, ?)').run(key, Date.now()).changes === 1
+    const now = Date.now()
+    return this.db.prepare('INSERT OR IGNORE INTO claims (key, at, done_at) VALUES (?, ?, ?)').run(key, now, now).changes === 1
+  }
+
+  async takeClaim(key: string, owner: string, leaseMs: number, now: number, work?: unknown): Promise<TakenClaim | undefined> {
+    const row = this.db
+      .prepare(
+        `INSERT INTO claims (key, at, owner, lease_until, progress, work) VALUES (?, ?, ?, ?, 0, ?)
+         ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+           WHERE claims.done_at IS NULL AND (claims.owner = excluded.owner OR claims.lease_until < excluded.at)
+         RETURNING progress, work`,
+      )
+      .get(key, now, owner, now + leaseMs, work === undefined ? null : JSON.stringify(work)) as { progress: number; work: string | null } | undefined
+    return row && { progress: row.progress, work: row.work === null ? undefined : JSON.parse(row.work) }
+  }
+
+  async renewClaim(key: string, owner: string, leaseMs: number, now: number, progress: number): Promise<boolean> {
+    return this.db.prepare('UPDATE claims SET lease_until = ?, progress = ? WHERE key = ? AND owner = ? AND done_at IS NULL').run(now + leaseMs, progress, key, owner).changes === 1
+  }
+
+  async finishClaim(key: string, owner: string, now: number): Promise<boolean> {
+    return this.db.prepare('UPDATE claims SET done_at = COALESCE(done_at, ?), lease_until = NULL, work = NULL WHERE key = ? AND owner = ?').run(now, key, owner).changes === 1
+  }
+
+  async abandonedClaims(now: number, limit: number): Promise<string[]> {
+    return this.db.prepare('SELECT key FROM claims WHERE done_at IS NULL AND lease_until < ? ORDER BY lease_until LIMIT ?').pluck().all(now, limit) as string[]
+  }
+
+  async pruneClaims(before: number): Promise<number> {
+    this.db.prepare('DELETE FROM leases WHERE until < ?').run(before)
+    return this.db.prepare('DELETE FROM claims WHERE done_at < ?').run(before).changes
+  }
+
+  async takeLease(key: string, owner: string, ms: number, now: number): Promise<boolean> {
+    return (
+      this.db
+        .prepare(
+          `INSERT INTO leases (key, owner, until) VALUES (?, ?, ?)
+           ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE leases.owner = excluded.owner OR leases.until < ?`,
+        )
+        .run(key, owner, now + ms, now).changes === 1
+    )
+  }
+
+  async releaseLease(key: string, owner: string): Promise<void> {
+    this.db.prepare('DELETE FROM leases WHERE key = ? AND owner = ?').run(key, owner)
   }
 
   async putFile(f: StoredFile): Promise<void> {
@@ -438,27 +496,27 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO servers (id, instance, address, host, pid, started_at, interval_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET address = excluded.address, interval_ms = excluded.interval_ms, seen_at = excluded.seen_at`,
+          `INSERT INTO servers (id, instance, address, host, pid, started_at, interval_ms, seen_at, figures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET address = excluded.address, interval_ms = excluded.interval_ms, seen_at = excluded.seen_at, figures = excluded.figures`,
         )
-        .run(server.id, server.instance, server.address, server.host, server.pid, server.startedAt, server.intervalMs, now)
+        .run(server.id, server.instance, server.address, server.host, server.pid, server.startedAt, server.intervalMs, now, figuresColumn(server))
       this.db.prepare('DELETE FROM servers WHERE seen_at < ?').run(now - FORGET_AFTER_MS)
     })()
   }
 
   async servers(): Promise<Array<ServerBeat & { ageMs: number }>> {
-    let rows: Array<ServerBeat & { seenAt: number }>
+    let rows: Array<ServerRow & { seenAt: number }>
     try {
       rows = this.db
-        .prepare('SELECT id, instance, address, host, pid, started_at AS startedAt, interval_ms AS intervalMs, seen_at AS seenAt FROM servers')
-        .all() as Array<ServerBeat & { seenAt: number }>
+        .prepare('SELECT id, instance, address, host, pid, started_at AS startedAt, interval_ms AS intervalMs, figures, seen_at AS seenAt FROM servers')
+        .all() as Array<ServerRow & { seenAt: number }>
     } catch (error) {
       // A read-only open of a file no server has opened since heartbeats exist.
       if (/no such table/.test((error as Error).message)) return []
       throw error
     }
     const now = Date.now()
-    return rows.map(({ seenAt, ...row }) => ({ ...row, ageMs: now - seenAt }))
+    return rows.map(({ seenAt, ...row }) => ({ ...toBeat(row), ageMs: now - seenAt }))
   }
 
   async forget(id: string): Promise<void> {

@@ -109,6 +109,15 @@ export interface ServerBeat {
   startedAt: number
   /** How often it refreshes the row. */
   intervalMs: number
+  /** Its live figures at the last refresh (servers that report them). */
+  figures?: ServerFigures
+}
+
+/** What a running server reports with its heartbeat, for the cluster's status. */
+export interface ServerFigures {
+  connections: number
+  documents: number
+  messagesPerSec: number
 }
 
 /** The documents' history: the journal of accepted updates, its snapshots, and the listing of documents. */
@@ -192,12 +201,42 @@ export interface RosterStore {
   roster(school: string): Promise<RosterMember[]>
 }
 
+/** A claim taken with a lease: the work it carries and how far its owners got (see ClaimStore.takeClaim). */
+export interface TakenClaim {
+  /** How far the work got (the owner's count, e.g. recipients delivered to); 0 when new. */
+  progress: number
+  /** The work as the first taker stored it (JSON), so another instance can resume it. */
+  work: unknown
+}
+
 export interface ClaimStore {
   /**
    * Claims a key once across every instance sharing this store: true for the first caller only.
-   * Side effects outside documents (inbox fan-out, escalations, webhooks) claim before acting.
+   * The claim is done at once: for a side effect with nothing to resume (a day's retention run).
    */
   claim(key: string): Promise<boolean>
+  /**
+   * Takes the claim of `key` for `owner` until `now + leaseMs`, storing `work` when the claim is
+   * new. Succeeds when nobody claimed the key, when `owner` holds it (a retry after a lost answer),
+   * or when its holder's lease ran out before it was done (a crashed owner: the work is resumed
+   * from `progress`). Undefined when the claim is done or another owner's lease still runs.
+   */
+  takeClaim(key: string, owner: string, leaseMs: number, now: number, work?: unknown): Promise<TakenClaim | undefined>
+  /** Extends `owner`'s lease and records its progress; false when it no longer holds the claim (taken over, or done). */
+  renewClaim(key: string, owner: string, leaseMs: number, now: number, progress: number): Promise<boolean>
+  /** Marks the claim done (never taken again, pruned after the retention period); false when `owner` does not hold it. */
+  finishClaim(key: string, owner: string, now: number): Promise<boolean>
+  /** Keys of claims not done whose lease ran out before `now`, oldest lease first: work a crashed owner left. */
+  abandonedClaims(now: number, limit: number): Promise<string[]>
+  /** Deletes claims done before `before`, and leases that ran out before it; returns the claims deleted. */
+  pruneClaims(before: number): Promise<number>
+  /**
+   * Takes or extends the lease `key` for `owner` until `now + ms`: true when `owner` holds it
+   * afterwards (it was free, had run out, or was `owner`'s already). Mutual exclusion across instances.
+   */
+  takeLease(key: string, owner: string, ms: number, now: number): Promise<boolean>
+  /** Gives a lease up at once (nothing when `owner` does not hold it). */
+  releaseLease(key: string, owner: string): Promise<void>
 }
 
 /** Uploaded files. Storing a file whose id is already stored keeps the first copy (a retried upload is harmless). */

@@ -92,3 +92,33 @@ export async function checkJournal(dbUrl: string, doc: string, state: Y.Doc): Pr
   }
   return { entries: rows.length, duplicates, missing }
 }
+
+/**
+ * Every value the journal wrote under the map key `key`, per document of `docs` (a name, or a
+ * LIKE pattern), in order. An overwrite names its key only through its origin (the entry it
+ * replaced), so keys are followed along origins. One value per document is a write made once.
+ */
+export async function valuesWrittenIn(dbUrl: string, docs: string, key: string): Promise<Map<string, unknown[]>> {
+  const rows = await sql<{ doc: string; update_bytes: Buffer }>(dbUrl, 'SELECT doc, update_bytes FROM journal WHERE doc LIKE $1 ORDER BY seq', [docs])
+  const keyOf = new Map<string, Map<string, string | null>>()
+  const values = new Map<string, unknown[]>()
+  for (const row of rows) {
+    const keys = keyOf.get(row.doc) ?? new Map<string, string | null>()
+    keyOf.set(row.doc, keys)
+    for (const s of Y.decodeUpdate(new Uint8Array(row.update_bytes)).structs) {
+      if (!(s instanceof Y.Item)) continue
+      const k = s.parentSub ?? (s.origin ? (keys.get(`${s.origin.client}:${s.origin.clock}`) ?? null) : null)
+      for (let i = 0; i < s.length; i++) keys.set(`${s.id.client}:${s.id.clock + i}`, k)
+      if (k !== key) continue
+      const list = values.get(row.doc) ?? []
+      list.push(s.content.getContent()[0])
+      values.set(row.doc, list)
+    }
+  }
+  return values
+}
+
+/** Every value the journal of `doc` wrote under the map key `key`, in order. */
+export async function valuesWritten(dbUrl: string, doc: string, key: string): Promise<unknown[]> {
+  return (await valuesWrittenIn(dbUrl, doc.replace(/[%_\\]/g, (c) => `\\${c}`), key)).get(doc) ?? []
+}

@@ -192,6 +192,68 @@ export function storeBehaviour(label: string, open: OpenStore) {
     assert.is(raced.filter(Boolean).length, 1)
   })
 
+  s('a claim with a lease: its owner renews and finishes it; an expired, unfinished claim is taken over with its work and progress', async () => {
+    const work = { users: ['u1', 'u2', 'u3'], id: 'emergency:e1' }
+    const t = 1_000_000
+    assert.equal(await store.takeClaim('fan:e1', 'a', 1000, t, work), { progress: 0, work })
+    assert.is(await store.takeClaim('fan:e1', 'b', 1000, t + 10, work), undefined, 'held by a')
+    assert.equal(await store.takeClaim('fan:e1', 'a', 1000, t + 10), { progress: 0, work }, 'a retrying after a lost answer still holds it')
+    assert.is(await store.renewClaim('fan:e1', 'a', 1000, t + 500, 2), true)
+    assert.is(await store.takeClaim('fan:e1', 'b', 1000, t + 1400), undefined, 'the renewed lease still runs')
+    assert.equal(await store.abandonedClaims(t + 1400, 10), [])
+    assert.equal(await store.abandonedClaims(t + 1600, 10), ['fan:e1'], 'a stopped renewing (crashed)')
+    assert.equal(await store.takeClaim('fan:e1', 'b', 1000, t + 1600), { progress: 2, work }, 'b resumes where a stopped')
+    assert.is(await store.renewClaim('fan:e1', 'a', 1000, t + 1700, 3), false, 'a lost it')
+    assert.is(await store.finishClaim('fan:e1', 'a', t + 1700), false)
+    assert.is(await store.finishClaim('fan:e1', 'b', t + 1800), true)
+    assert.is(await store.finishClaim('fan:e1', 'b', t + 1800), true, 'finishing again (a lost answer) is harmless')
+    assert.is(await store.takeClaim('fan:e1', 'c', 1000, t + 999_999), undefined, 'a done claim is never taken again')
+    assert.is(await store.renewClaim('fan:e1', 'b', 1000, t + 1900, 3), false)
+    assert.equal(await store.abandonedClaims(t + 999_999, 10), [])
+    assert.is(await store.claim('fan:e1'), false, 'the key is claimed for take-once callers too')
+  })
+
+  s('an abandoned claim raced by several instances goes to exactly one', async () => {
+    const other = sibling()
+    await store.takeClaim('fan:race', 'dead', 100, 0, { n: 1 })
+    const takers = Array.from({ length: 12 }, (_, i) => (i % 2 ? other : store).takeClaim('fan:race', `owner-${i}`, 1000, 500))
+    const won = (await Promise.all(takers)).filter((t) => t !== undefined)
+    assert.is(won.length, 1)
+    assert.equal(won[0], { progress: 0, work: { n: 1 } })
+  })
+
+  s('done claims are pruned after the retention period; unfinished and recent ones stay', async () => {
+    const day = 86_400_000
+    assert.is(await store.claim('old-take-once'), true)
+    await store.takeClaim('done-early', 'a', 1000, 1 * day)
+    await store.finishClaim('done-early', 'a', 1 * day)
+    await store.takeClaim('done-late', 'a', 1000, 9 * day)
+    await store.finishClaim('done-late', 'a', 9 * day)
+    await store.takeClaim('unfinished', 'a', 1000, 1 * day, { n: 1 })
+    assert.is(await store.takeLease('derive:s1/exam/x', 'a', 1000, 1 * day), true)
+    assert.is(await store.pruneClaims(8 * day), 1, 'only the claim done on day 1')
+    assert.is(await store.claim('done-early'), true, 'pruned: the key is free again')
+    assert.is(await store.claim('done-late'), false, 'done on day 9: kept')
+    assert.is(await store.claim('old-take-once'), false, 'taken now: kept')
+    assert.equal(await store.abandonedClaims(10 * day, 10), ['unfinished'], 'unfinished work is never pruned')
+    assert.is(await store.takeLease('derive:s1/exam/x', 'b', 1000, 8 * day), true, 'the run-out lease went with the prune')
+  })
+
+  s('leases: one owner at a time, renewable, released at once or run out', async () => {
+    const other = sibling()
+    assert.is(await store.takeLease('derive:d', 'a', 1000, 0), true)
+    assert.is(await other.takeLease('derive:d', 'b', 1000, 500), false)
+    assert.is(await store.takeLease('derive:d', 'a', 1000, 900), true, 'renewed until 1900')
+    assert.is(await other.takeLease('derive:d', 'b', 1000, 1500), false)
+    assert.is(await other.takeLease('derive:d', 'b', 1000, 2000), true, 'a ran out: b takes over')
+    await store.releaseLease('derive:d', 'a')
+    assert.is(await store.takeLease('derive:d', 'a', 1000, 2100), false, 'releasing a lease one does not hold does nothing')
+    await other.releaseLease('derive:d', 'b')
+    assert.is(await store.takeLease('derive:d', 'a', 1000, 2100), true, 'released: free at once')
+    const raced = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : store).takeLease('derive:e', `o${i}`, 1000, 0)))
+    assert.is(raced.filter(Boolean).length, 1)
+  })
+
   s('files round-trip their bytes and fields', async () => {
     const bytes = new Uint8Array([0, 1, 2, 255, 254])
     await store.putFile({ id: 'f1', school: 's1', name: 'a.pdf', type: 'application/pdf', size: 5, at: 123, by: 'u1', bytes })
