@@ -73,7 +73,8 @@ export class Guard implements Extension {
     } catch (error) {
       this.config.metrics.observerErrors.inc({ where: 'guard' })
       this.config.log.error({ err: error, doc: documentName, user: ctx.user.sub }, 'write guard failed; refusing the update')
-      reason = 'forbidden-write: the update could not be checked'
+      // A failure of ours (the store unreachable for client id owners), not the client's: it may send the change again.
+      reason = 'unavailable: the change could not be checked; it was not applied, reconnect to retry'
     }
     if (reason) throw this.refuse(documentName, reason, ctx.user.sub)
   }
