@@ -12,6 +12,7 @@ import { HttpApi, warnIfPlaygroundExposed } from './http.ts'
 import { coreRoutes } from './routes/core.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { rosterRoutes } from './routes/roster.ts'
+import { peopleRoutes } from './routes/people.ts'
 import { notificationRoutes } from './routes/notifications.ts'
 import { dashboardRoutes } from './routes/dashboards.ts'
 import { fileRoutes } from './routes/files.ts'
@@ -230,7 +231,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       return stopping
     },
   } satisfies HomeroomServer)
-  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, leaderboardRoutes, schoolContextRoutes, broadcastRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes, groupRoutes)
+  api.routes(app, coreRoutes, docsRoutes, rosterRoutes, peopleRoutes, notificationRoutes, eventRoutes, eventTypeRoutes, deliveryRoutes, leaderboardRoutes, schoolContextRoutes, broadcastRoutes, meRoutes, dashboardRoutes, fileRoutes, emergencyRoutes, busRoutes, playgroundRoutes, groupRoutes)
   return app
 }
 
