@@ -3,21 +3,29 @@
 // Items sent through the HTTP API are keyed by their sender as well as their id
 // (`notificationKey`): senders choose ids freely, and one sender's id must never hide another's.
 import type { Hocuspocus } from '@hocuspocus/server'
+import type { Homeroom } from './homeroom.ts'
 import type * as Y from 'yjs'
 import { inboxItem, inboxName, type InboxItem } from '../docs-model/surfaces/inbox/surface.ts'
 import { mapOf } from '../docs-model/common.ts'
 import { SERVER_USER, serverWrite } from './writes.ts'
 
-/** Writes `item` as `id` into each user's inbox; an item already there is left as it is. Inboxes stay warm: deliveries come in bursts. */
-export async function deliver(hocuspocus: Hocuspocus, school: string, users: string[], id: string, item: InboxItem): Promise<void> {
+/**
+ * Writes `item` as `id` into each user's inbox; an item already there is left as it is. Resolves
+ * once every write is journaled: callers record their progress after it (a fan-out's claim, an
+ * event's acknowledgement), and an instance killed before then must leave the batch undone.
+ * Inboxes stay warm: deliveries come in bursts.
+ */
+export async function deliver(app: Pick<Homeroom, 'hocuspocus' | 'journaled'>, school: string, users: string[], id: string, item: InboxItem): Promise<void> {
   const checked = inboxItem.parse(item)
   await Promise.all(
-    users.map((user) =>
-      serverWrite(hocuspocus, inboxName(school, user), (doc: Y.Doc) => {
+    users.map(async (user) => {
+      const name = inboxName(school, user)
+      await serverWrite(app.hocuspocus, name, (doc: Y.Doc) => {
         const items = mapOf(doc, 'items')
         if (!items.has(id)) items.set(id, checked)
-      }, SERVER_USER, { warm: true }),
-    ),
+      }, SERVER_USER, { warm: true })
+      await app.journaled(name)
+    }),
   )
 }
 

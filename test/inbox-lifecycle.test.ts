@@ -36,8 +36,8 @@ const item = (title: string, at: number, priority: 'normal' | 'urgent' = 'normal
 const itemIds = async (user: string) => Object.keys((await docJson(server, `s1/inbox/${user}`)).items).sort()
 
 test('the owner dismisses an item: it leaves the list, the badge and the HTTP listing; nobody else may dismiss', async () => {
-  await deliver(server.app.hocuspocus, 's1', ['u1'], 'd1', item('First', clock.now()))
-  await deliver(server.app.hocuspocus, 's1', ['u1'], 'd2', item('Second', clock.now()))
+  await deliver(server.app, 's1', ['u1'], 'd1', item('First', clock.now()))
+  await deliver(server.app, 's1', ['u1'], 'd2', item('Second', clock.now()))
   const inbox = await open(server, 's1/inbox/u1', student('u1'))
   assert.is(unreadCount(inbox.doc), 2)
   dismissItem(inbox.doc, 'd1', clock.now())
@@ -59,9 +59,9 @@ test('the owner dismisses an item: it leaves the list, the badge and the HTTP li
 
 test('items expire after INBOX_RETENTION_DAYS except urgent ones; the retention job removes them with their marks', async () => {
   const now = clock.now()
-  await deliver(server.app.hocuspocus, 's1', ['u3'], 'old', item('Last term', now - 100 * DAY_MS))
-  await deliver(server.app.hocuspocus, 's1', ['u3'], 'old-urgent', item('Lockdown', now - 100 * DAY_MS, 'urgent'))
-  await deliver(server.app.hocuspocus, 's1', ['u3'], 'recent', item('This week', now - 3 * DAY_MS))
+  await deliver(server.app, 's1', ['u3'], 'old', item('Last term', now - 100 * DAY_MS))
+  await deliver(server.app, 's1', ['u3'], 'old-urgent', item('Lockdown', now - 100 * DAY_MS, 'urgent'))
+  await deliver(server.app, 's1', ['u3'], 'recent', item('This week', now - 3 * DAY_MS))
   const inbox = await open(server, 's1/inbox/u3', student('u3'))
   markItemRead(inbox.doc, 'old', now)
   await inbox.acknowledged()

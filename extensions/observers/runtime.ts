@@ -171,7 +171,7 @@ export async function derive(app: Homeroom, by: string, name: string, change: (d
 
 /** Inbox items (see `deliver`), skipped once the server is shutting down. */
 export async function notify(app: Homeroom, school: string, users: string[], id: string, item: InboxItem): Promise<void> {
-  if (app.serving()) await deliver(app.hocuspocus, school, users, id, item)
+  if (app.serving()) await deliver(app, school, users, id, item)
 }
 
 /** Reads a document: the live copy when loaded, else its stored state (at `at`, if given), discarded afterwards. */

@@ -66,7 +66,7 @@ async function directRound(round: number): Promise<number[]> {
   return Promise.all(
     Array.from({ length: PARALLEL }, async (_, i) => {
       const item = { type: 'bench', title: `Direct ${round}/${i}`, body: '', priority: 'normal' as const, at: Date.now() }
-      await deliver(server.app.hocuspocus, 's1', students, `direct:${round}-${i}`, item)
+      await deliver(server.app, 's1', students, `direct:${round}-${i}`, item)
       await Promise.all(students.map((user) => server.app.journaled(inboxName('s1', user))))
       return performance.now() - started
     }),

@@ -187,7 +187,7 @@ async function answerRepeat(app: Homeroom, school: string, recipients: string[],
 export async function deliverInBatches(app: Homeroom, school: string, recipients: string[], key: string, item: InboxItem): Promise<void> {
   // In batches: each recipient's inbox is loaded to be written, and a school may hold thousands.
   for (let i = 0; i < recipients.length; i += DELIVERY_BATCH) {
-    await deliver(app.hocuspocus, school, recipients.slice(i, i + DELIVERY_BATCH), key, item)
+    await deliver(app, school, recipients.slice(i, i + DELIVERY_BATCH), key, item)
   }
 }
 
