@@ -1,7 +1,7 @@
 // `npm test`: runs every test/**/*.test.ts file (uvu suites) in its own Node process, so one
 // file's servers and timers cannot leak into another's. Arguments filter files by substring.
 import { spawn } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 function findTests(dir: string): string[] {
@@ -12,10 +12,26 @@ function findTests(dir: string): string[] {
   })
 }
 
+/** How long each file took last time, so the longest start first and the run ends with short ones (the last slow file started decides the wall time). */
+const DURATIONS = join('node_modules', '.cache', 'test-durations.json')
+/** Before any run is on record: files that start browsers or several servers are the slow ones. */
+const LIKELY_SLOW = /browser|client-app|cluster|chaos|process|playground/
+
+function lastDurations(): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(DURATIONS, 'utf8')) as Record<string, number>
+  } catch {
+    return {}
+  }
+}
+
 const filters = process.argv.slice(2)
+const durations = lastDurations()
+const expected = (f: string) => durations[f] ?? (LIKELY_SLOW.test(f) ? 60_000 : 0)
 const files = findTests('test')
   .sort()
   .filter((f) => filters.length === 0 || filters.some((filter) => f.includes(filter)))
+  .sort((a, b) => expected(b) - expected(a))
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2)
 // Every file, and every server process a file starts, loads the same modules: Node's on-disk
 // compile cache spares them compiling (and type-stripping) each one again, about half of start-up.
@@ -52,6 +68,9 @@ await Promise.all(
     }
   }),
 )
+for (const { file, ms } of results) durations[file] = ms
+mkdirSync(join('node_modules', '.cache'), { recursive: true })
+writeFileSync(DURATIONS, JSON.stringify(durations, null, 1))
 const failed = results.filter((r) => !r.ok)
 process.stdout.write(`\n${results.length - failed.length} of ${results.length} test files passed\n`)
 process.exit(failed.length === 0 && results.length > 0 ? 0 : 1)

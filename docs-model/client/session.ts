@@ -248,6 +248,10 @@ export class Handle extends Emitter<HandleEvents> {
         this.session.changed()
       },
     })
+    // A new Awareness holds its empty state at clock 0, and Hocuspocus 4.7 reads each awareness
+    // message into a fresh scratch Awareness, which takes only clocks above 0: without this the
+    // user would be missing from everyone's presence until the provider's 15 s renewal.
+    provider.awareness?.setLocalState({})
     this.provider = provider
     // The provider would send the IndexedDB copy, replayed into the document, as a fresh change
     // (which a read-only connection never gets acknowledged). So it attaches once the copy and
