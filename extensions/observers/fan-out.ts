@@ -12,7 +12,7 @@ import type { Homeroom } from '../../server/homeroom.ts'
 import type { OutboundEvent } from '../../server/events/outbound.ts'
 import type { Webhook } from '../../server/webhook.ts'
 import type { InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
-import { contain, instanceOwner, notify } from './runtime.ts'
+import { contain, instanceOwner, notify, writerLeasesOf } from './runtime.ts'
 import type { Observer } from './registry.ts'
 
 /** Inboxes written at once (each write loads and stores one document); progress is saved after each batch. */
@@ -59,6 +59,8 @@ export class FanOuts implements Observer {
   stop(): void {
     clearInterval(this.sweeper)
     this.webhook.stop()
+    // Derived writes end with the observers: another instance need not wait for these leases to run out.
+    void writerLeasesOf(this.app)?.releaseAll()
   }
 
   /** Claims `key` for `work` and carries it out, unless it was done or is being done elsewhere. */

@@ -176,6 +176,10 @@ export class PgStore implements Store {
     })
     // An idle connection that breaks (server restart) emits here; without a listener the process would end.
     this.pool.on('error', (error) => this.log?.warn({ err: error }, 'idle PostgreSQL connection lost; the pool reconnects on demand'))
+    // A checked-out connection that breaks between two queries (a transaction, the message
+    // archive) emits on the client itself, where the pool listens only while it is idle: the
+    // process ended (chaos: PostgreSQL cut). Its next query fails and is retried instead.
+    this.pool.on('connect', (client) => client.on('error', (error) => this.log?.warn({ err: error }, 'PostgreSQL connection lost while checked out')))
   }
 
   /** Creates or migrates the schema once; a failed attempt is retried by the next operation. */
