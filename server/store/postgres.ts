@@ -645,11 +645,11 @@ export class PgStore implements Store {
     await this.query('heartbeat', `DELETE FROM homeroom_servers WHERE seen_at < ${NOW_MS} - $1`, [FORGET_AFTER_MS])
   }
 
-  async servers(): Promise<Array<ServerBeat & { ageMs: number }>> {
+  async servers(): Promise<Array<ServerBeat & { ageMs: number; seenAt: number }>> {
     await this.heartbeatTable()
-    const { rows } = await this.query<ServerRow & { ageMs: number }>(
+    const { rows } = await this.query<ServerRow & { ageMs: number; seenAt: number }>(
       'servers',
-      `SELECT id, instance, address, host, pid, started_at AS "startedAt", interval_ms AS "intervalMs", figures, ${NOW_MS} - seen_at AS "ageMs" FROM homeroom_servers`,
+      `SELECT id, instance, address, host, pid, started_at AS "startedAt", interval_ms AS "intervalMs", figures, seen_at AS "seenAt", ${NOW_MS} - seen_at AS "ageMs" FROM homeroom_servers`,
     )
     return rows.map(toBeat)
   }
