@@ -16,6 +16,7 @@ import { serverWrite, SERVER_USER } from '../../server/writes.ts'
 import { deliver } from '../../server/inbox.ts'
 import { replay } from '../../server/history/replay.ts'
 import { WriterLeases } from './writer-lease.ts'
+import { redisLeases } from '../redis/leases.ts'
 
 /** Timers overflow past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
 const MAX_DELAY_MS = 24 * 3600 * 1000
@@ -164,11 +165,14 @@ export function ignoredCounter(metrics: Metrics): client.Counter<'surface' | 're
 
 const writerLeases = new WeakMap<object, WriterLeases>()
 
-/** This server's writer leases (writer-lease.ts); undefined without Redis, where no other instance shares documents. */
-export function writerLeasesOf(app: Pick<Homeroom, 'config' | 'store' | 'clock'>): WriterLeases | undefined {
-  if (!app.config.redisUrl) return undefined
+/** This server's writer leases (writer-lease.ts), kept in Redis; undefined without Redis, where no other instance shares documents. */
+export function writerLeasesOf(app: Pick<Homeroom, 'config' | 'redis' | 'clock'>): WriterLeases | undefined {
+  if (!app.config.redisUrl || !app.redis) return undefined
   let leases = writerLeases.get(app)
-  if (!leases) writerLeases.set(app, (leases = new WriterLeases({ store: app.store, owner: instanceOwner(app), clock: app.clock, leaseMs: app.config.claims.leaseMs })))
+  if (!leases) {
+    const store = redisLeases(app.redis, app.config.redisKeyPrefix)
+    writerLeases.set(app, (leases = new WriterLeases({ store, owner: instanceOwner(app), clock: app.clock, leaseMs: app.config.claims.leaseMs })))
+  }
   return leases
 }
 

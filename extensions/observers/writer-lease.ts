@@ -2,7 +2,8 @@
 // document and hear of the same change (through Redis); each would compute and write the same
 // derived state, and two concurrent writes of one map key are resolved by Yjs client ids, not by
 // which was computed from the newer sources. So before a derived write an instance holds the
-// document's writer lease in the shared store (ClaimStore.takeLease, key `derive:<document>`):
+// document's writer lease (key `derive:<document>`) in Redis (extensions/redis/leases.ts) or the
+// shared store (ClaimStore.takeLease), whichever the caller gives:
 //
 // - cheap: a lease once held is used without asking the store until half of it has passed, then
 //   renewed by the write that finds it so; it is released after IDLE_MS without derived writes
@@ -12,6 +13,10 @@
 // - the writer that gets the lease next re-reads the document inside its write (the observers
 //   write only what differs), and the previous holder's write reached it first: it was published
 //   to Redis before that holder's derive() resolved, and is in the journal a fresh load replays.
+//
+// - unavailable: while the lease cannot be asked for (Redis or the store unreachable), writes go
+//   ahead without it. Instances then cannot see each other's writes anyway (they travel through
+//   Redis), and every observer writes only what differs, so the worst is a value written twice.
 //
 // A paused holder whose lease ran out may write once more on waking before it notices (its
 // check happened before the pause): the same value as the new holder's, or one that the next
@@ -46,7 +51,7 @@ export class WriterLeases {
   private readonly ms: number
   private readonly held = new Map<string, Held>()
   /** One request to the store per document at a time; concurrent writers share it. */
-  private readonly taking = new Map<string, Promise<boolean>>()
+  private readonly taking = new Map<string, Promise<Taken>>()
   /** Documents whose lease this instance gave up for fairness, until when it stays back. */
   private readonly yielded = new Map<string, number>()
 
@@ -66,7 +71,7 @@ export class WriterLeases {
   /**
    * Resolves true once this instance holds the writer lease of `name` for at least half a lease,
    * waiting while another holds it; false when `active()` turns false first (the server stops).
-   * A store that cannot be reached is asked again until it answers.
+   * True at once, holding nothing, while the lease cannot be asked for (see above).
    */
   async hold(name: string, active: () => boolean): Promise<boolean> {
     for (;;) {
@@ -87,7 +92,9 @@ export class WriterLeases {
         continue
       }
       this.yielded.delete(name)
-      if (await this.take(name)) continue
+      const taken = await this.take(name)
+      if (taken === 'unavailable') return active()
+      if (taken === 'held') continue
       await sleep(POLL_MS)
     }
   }
@@ -98,21 +105,24 @@ export class WriterLeases {
     await Promise.all(names.map((name) => this.giveUp(name, 0)))
   }
 
-  private take(name: string): Promise<boolean> {
+  private take(name: string): Promise<Taken> {
     let taking = this.taking.get(name)
     if (!taking) {
       const now = this.clock.now()
       taking = this.store.takeLease(leaseKey(name), this.owner, this.ms, now).then(
-        (ok) => {
+        (ok): Taken => {
           const before = this.held.get(name)
           // A renewal keeps its tenure; a lease that ran out meanwhile (a pause) starts a new one.
           const since = before && before.until >= now ? before.since : now
           if (!ok) this.forget(name)
           else if (before) Object.assign(before, { until: now + this.ms, since })
           else this.held.set(name, { until: now + this.ms, since, lastUse: Date.now() })
-          return ok
+          return ok ? 'held' : 'elsewhere'
         },
-        () => false,
+        (): Taken => {
+          this.forget(name)
+          return 'unavailable'
+        },
       )
       this.taking.set(name, taking)
       void taking.then(() => this.taking.delete(name))
@@ -149,6 +159,8 @@ export class WriterLeases {
     this.held.delete(name)
   }
 }
+
+type Taken = 'held' | 'elsewhere' | 'unavailable'
 
 export const leaseKey = (name: string): string => `derive:${name}`
 
