@@ -1,9 +1,12 @@
 // Stateless messages carry exactly one thing: screen-share signaling on boards. A message
 // `{type: "offer"|"answer"|"ice", to, payload}` on `s/board/<id>` is relayed only to the
-// addressed user's connections on that same board, with `from` set to the sender's id.
-// Everything else is dropped and counted; nothing here may throw (Hocuspocus does not await it).
+// addressed user's connections on that same board, with `from` set to the sender's id: those
+// on this instance directly, those on the others through Redis (extensions/redis: a Signal
+// frame on the board's channel, which each instance holding the board relays to the
+// addressee's connections it has). Everything else is dropped and counted; nothing here may
+// throw (Hocuspocus does not await it).
 import client from 'prom-client'
-import type { Extension, onStatelessPayload } from '@hocuspocus/server'
+import type { Document, Extension, onStatelessPayload } from '@hocuspocus/server'
 import { z } from 'zod'
 import { contextOf } from '../server/context.ts'
 import type { Metrics } from '../server/metrics.ts'
@@ -19,10 +22,19 @@ const signal = z.object({
   payload: z.unknown(),
 })
 
+/** The other instances, when there are any (extensions/redis/sync.ts). */
+export interface SignalPeers {
+  signal(documentName: string, to: string, message: string): Promise<void>
+  onSignal(handler: (document: Document, to: string, message: string) => void): void
+}
+
 export interface SignalingConfig {
   metrics: Metrics
   log: Logger
+  peers?: SignalPeers
 }
+
+type Connections = ReturnType<Document['getConnections']>
 
 export class Signaling implements Extension {
   readonly extensionName = 'signaling'
@@ -40,11 +52,14 @@ export class Signaling implements Extension {
       labelNames: ['reason'],
       registers: [config.metrics.registry],
     })
+    config.peers?.onSignal((document, to, message) => {
+      if (deliver(document.getConnections(), to, message) > 0) this.relayed.inc()
+    })
   }
 
   async onStateless({ connection, document, payload }: onStatelessPayload): Promise<void> {
     try {
-      const reason = this.relay(connection.context, document.getConnections(), payload)
+      const reason = this.relay(connection.context, document, payload)
       if (reason) this.dropped.inc({ reason })
       else this.relayed.inc()
     } catch (error) {
@@ -54,7 +69,7 @@ export class Signaling implements Extension {
   }
 
   /** Relays one message; returns why it was dropped, or null. */
-  private relay(context: unknown, connections: ReturnType<onStatelessPayload['document']['getConnections']>, payload: string): string | null {
+  private relay(context: unknown, document: Document, payload: string): string | null {
     const sender = contextOf(context)
     if (!sender) return 'unauthenticated'
     if (sender.surface.key !== 'board') return 'not-a-board'
@@ -68,12 +83,21 @@ export class Signaling implements Extension {
       return 'not-json'
     }
     const out = JSON.stringify({ type: message.type, to: message.to, from: sender.user.sub, payload: message.payload })
-    let delivered = 0
-    for (const connection of connections) {
-      if (contextOf(connection.context)?.user.sub !== message.to) continue
-      connection.sendStateless(out)
-      delivered++
-    }
-    return delivered > 0 ? null : 'no-recipient'
+    const delivered = deliver(document.getConnections(), message.to, out)
+    // The addressee may be on another instance; only without any can "nobody" be known here.
+    const { peers } = this.config
+    if (peers) void peers.signal(document.name, message.to, out)
+    return delivered > 0 || peers ? null : 'no-recipient'
   }
+}
+
+/** Sends `message` to every connection of user `to` among `connections`; returns how many. */
+function deliver(connections: Connections, to: string, message: string): number {
+  let delivered = 0
+  for (const connection of connections) {
+    if (contextOf(connection.context)?.user.sub !== to) continue
+    connection.sendStateless(message)
+    delivered++
+  }
+  return delivered
 }

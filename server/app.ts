@@ -110,7 +110,6 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const related = new RelatedDocs((name) => app.hocuspocus.documents.get(name), peek)
   const guard = new Guard({ metrics, log, related, store, limits: config.limits, clock })
   const presence = new Presence({ limits: config.limits, metrics, owners: store })
-  const signaling = new Signaling({ metrics, log })
   const webhook = new Webhook({ url: config.emergency.webhookUrl, secret: config.emergency.webhookSecret, log, metrics })
   const fanOuts = new FanOuts(app, webhook)
   const observers = new Observers(app, [
@@ -154,6 +153,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const connectionEvents = new ConnectionEvents(app)
   // Several instances: updates and presence travel through Redis (see docs/scaling.md).
   const redis = config.redisUrl ? new RedisSync({ url: config.redisUrl, instanceId: config.instanceId, prefix: config.redisKeyPrefix, metrics, log, store: store.kind }) : undefined
+  const signaling = new Signaling({ metrics, log, peers: redis })
   const server = new Server({
     name: config.instanceId,
     port: config.port,

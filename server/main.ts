@@ -3,7 +3,7 @@
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, configOrExit, processTarget, type Config, type ConfigTarget, type loadConfig } from './config.ts'
-import { createHomeroom } from './app.ts'
+import { createHomeroom, type HomeroomServer } from './app.ts'
 import { startHeartbeat, type Heartbeat } from './store/heartbeat.ts'
 
 export interface ServeOptions {
@@ -44,7 +44,7 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   const address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   let heartbeat: Heartbeat | undefined
   try {
-    heartbeat = await startHeartbeat(app.store, { instance: config.instanceId, address }, { log: app.log })
+    heartbeat = await startHeartbeat(app.store, { instance: config.instanceId, address }, { log: app.log, figures: () => figuresOf(app) })
   } catch (error) {
     app.log.warn({ err: error }, 'cannot start the heartbeat; admin commands may not see this server running')
   }
@@ -69,6 +69,9 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   process.once('SIGINT', () => shutdown('SIGINT'))
   process.on('unhandledRejection', (error) => app.log.error({ err: error }, 'unhandled rejection (kept serving)'))
 }
+
+/** What the heartbeat reports for the cluster's status. */
+const figuresOf = (app: HomeroomServer) => ({ connections: app.socketCount(), documents: app.hocuspocus.getDocumentsCount(), messagesPerSec: app.metrics.messageRate() })
 
 /** One line for a port that cannot be listened on. */
 export function listenFailure(error: unknown, config: Pick<Config, 'host' | 'port'>): string {

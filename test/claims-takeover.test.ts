@@ -2,9 +2,11 @@
 // Redis; an emergency for a large school is announced by the first, which is killed with SIGKILL
 // part way through its recipients. The second takes the abandoned claim over once its lease ran
 // out and delivers the rest: every student's inbox holds the announcement, each written to the
-// journal exactly once, and the claim ends done by the second instance.
+// journal exactly once, the claim ends done by the second instance, and emergency.created (which
+// the claim carries) is in the outbound stream.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { Redis } from 'ioredis'
 import { until } from './helpers/clients.ts'
 import { startTestCluster, valuesWrittenIn } from './helpers/cluster.ts'
 import { sql } from './helpers/services.ts'
@@ -57,6 +59,13 @@ if (cluster) {
     assert.equal(counts.filter((n) => n === 0).length, 0, 'no recipient missed')
     assert.equal(counts.filter((n) => n > 1).length, 0, 'no recipient written twice')
     assert.ok(second.child.exitCode === null, 'the second instance still serves')
+    // The claim was finished only once its event was in the outbound stream (its dedup key set with the entry).
+    const redis = new Redis(cluster.redisUrl)
+    try {
+      assert.is(await redis.exists(`homeroom:event-out:emergency.created:${document}`), 1, 'emergency.created published')
+    } finally {
+      redis.disconnect()
+    }
   })
 
   test.run()

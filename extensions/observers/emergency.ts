@@ -83,8 +83,9 @@ export class EmergencyObserver implements Observer {
         const targets = targetsOf(members, broadcast)
         const acks = mapOf(doc, 'acks')
         const acked = targets.filter((m) => acks.has(m.id)).length
-        // Outside the serial chain, and first: inbox items matter most; counting can follow.
-        if (starting) void contain(this.app, 'emergency.announce', () => this.announce(ref, broadcast, targets))
+        // First, and its claim stored before `startedAt` is: a kill in between leaves the claim for
+        // another instance to resume, never a started emergency nobody announces. Delivery runs on.
+        if (starting && !(await this.announced(ref, broadcast, targets))) return
         // Reaching nobody is itself the alarm: the school's admins and directors hear of it at once.
         if (starting && targets.length === 0) void contain(this.app, 'emergency.no-recipients', () => this.noRecipients(ref, broadcast, members))
         this.publishAcks(ref, targets, acks)
@@ -114,7 +115,19 @@ export class EmergencyObserver implements Observer {
     return members
   }
 
-  /** The urgent inbox item for every targeted user, fanned out once across instances (resumed by another if this one dies). */
+  /** Starts the announcement; when its claim cannot be stored (the store is away), reviews again in a second. */
+  private async announced(ref: DocRef, broadcast: Broadcast, targets: RosterMember[]): Promise<boolean> {
+    try {
+      await this.announce(ref, broadcast, targets)
+      return true
+    } catch (error) {
+      report(this.app, 'emergency.announce', error, ref.name)
+      this.deadlines.set(ref.name, this.app.clock.now() + 1000, () => void this.review(ref.name))
+      return false
+    }
+  }
+
+  /** The urgent inbox item for every targeted user, fanned out once across instances (resumed by another if this one dies); resolves once its claim is stored. */
   private async announce(ref: DocRef, broadcast: Broadcast, targets: RosterMember[]): Promise<void> {
     const id = ref.params.id
     // A client-written title may be longer than an inbox title may be.
@@ -123,14 +136,14 @@ export class EmergencyObserver implements Observer {
     const ids = targets.map((m) => m.id)
     const open = ids.filter((user) => this.app.hocuspocus.documents.has(inboxName(ref.school, user)))
     const closed = ids.filter((user) => !open.includes(user))
-    await this.fanOuts.run(`emergency:${ref.name}:announce`, {
+    const delivering = await this.fanOuts.begin(`emergency:${ref.name}:announce`, {
       school: ref.school,
       users: [...open, ...closed],
       id: `emergency:${id}`,
       item,
       event: { type: 'emergency.created', id: `emergency.created:${ref.name}`, school: ref.school, at: item.at, data: { emergency: ref.name, title: broadcast.title, level: broadcast.level, targetRoles: broadcast.targetRoles, targeted: targets.length } },
     })
-    this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced')
+    void delivering.done.then(() => this.app.log.info({ doc: ref.name, targeted: targets.length }, 'emergency announced'), (error: unknown) => report(this.app, 'emergency.announce', error, ref.name))
   }
 
   /** `emergency.acknowledged` once per targeted user who acknowledged (ids are stable; this process skips those it published). */

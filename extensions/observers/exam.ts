@@ -14,7 +14,8 @@ import { examBoard, examKeyName, examLeaderboard, examMonitorName, examName, exa
 import { dueStatus, examSchedule, grade, laterStatus, monitorEntry, recordedStatus } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { namedScores, recordScores } from './leaderboard.ts'
-import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial, syncMap } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial, syncMap, writerTurn } from './runtime.ts'
+import { leaderboardName } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import type { Change, Observer, Visit } from './registry.ts'
 import { replay } from '../../server/history/replay.ts'
 
@@ -157,7 +158,7 @@ export class ExamObserver implements Observer {
     }
     if (examLeaderboard(await this.app.peek(exam.name))) {
       const board = await namedScores(store, school, scores)
-      if (this.app.serving()) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
+      if (await writerTurn(this.app, leaderboardName(school, examBoard(id)))) await recordScores(hocuspocus, school, examBoard(id), board, examBoard(id))
     }
     await derive(this.app, this.name, exam.name, (d) => mapOf(d, 'meta').set('gradedAt', this.app.clock.now()))
     this.app.log.info({ doc: exam.name, students: scores.size }, 'exam graded')

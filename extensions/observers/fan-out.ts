@@ -5,17 +5,23 @@
 // claims whose lease ran out undone and resumes them from that progress. Delivery is idempotent
 // per item id (server/inbox.ts), so the batch under way at a crash is delivered again without
 // doubling anything, and the event and webhook carry one id each, which receivers de-duplicate.
+// The claim is finished only once the event is known to be in the outbound stream (its dedup key
+// exists in Redis): a publish lost to a kill or an outage is published again, by this instance or
+// by the one that resumes the claim.
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { OutboundEvent } from '../../server/events/outbound.ts'
 import type { Webhook } from '../../server/webhook.ts'
 import type { InboxItem } from '../../docs-model/surfaces/inbox/surface.ts'
-import { contain, instanceOwner, notify } from './runtime.ts'
+import { contain, instanceOwner, notify, writerLeasesOf } from './runtime.ts'
 import type { Observer } from './registry.ts'
 
 /** Inboxes written at once (each write loads and stores one document); progress is saved after each batch. */
 export const FAN_OUT_BATCH = 100
 /** Abandoned claims resumed per sweep. */
 const SWEEP_LIMIT = 20
+/** How often a fan-out looks for its event in Redis, and publishes it again while it is missing. */
+const EVENT_CHECK_MS = 100
+const EVENT_REPUBLISH_MS = 1000
 
 export interface FanOut {
   school: string
@@ -53,12 +59,23 @@ export class FanOuts implements Observer {
   stop(): void {
     clearInterval(this.sweeper)
     this.webhook.stop()
+    // Derived writes end with the observers: another instance need not wait for these leases to run out.
+    void writerLeasesOf(this.app)?.releaseAll()
   }
 
   /** Claims `key` for `work` and carries it out, unless it was done or is being done elsewhere. */
   async run(key: string, work: FanOut): Promise<void> {
+    await (await this.begin(key, work)).done
+  }
+
+  /**
+   * Claims `key` for `work` and resolves once the claim is stored (rejects when it cannot be),
+   * with the fan-out under way (`done`): a caller that records "started" afterwards never leaves
+   * work that no claim covers.
+   */
+  async begin(key: string, work: FanOut): Promise<{ done: Promise<void> }> {
     const taken = await this.app.store.takeClaim(key, this.owner, this.app.config.claims.leaseMs, this.app.clock.now(), work)
-    if (taken) await this.carry(key, taken.work as FanOut, taken.progress)
+    return { done: taken ? this.carry(key, taken.work as FanOut, taken.progress) : Promise.resolve() }
   }
 
   /** Resumes the fan-outs whose owner stopped renewing them (it crashed, or lost the store for longer than a lease). */
@@ -102,11 +119,35 @@ export class FanOuts implements Observer {
         held &&= await store.renewClaim(key, this.owner, config.claims.leaseMs, clock.now(), progress)
       }
       if (!held || !this.app.serving()) return
-      if (work.event) this.app.eventsOut.publish(work.event)
+      if (work.event && !(await this.published(work.event, () => held))) return
       if (work.webhook) void this.webhook.send(work.webhook.event, work.webhook.delivery, work.webhook.payload)
       await store.finishClaim(key, this.owner, clock.now())
     } finally {
       clearInterval(keepAlive)
     }
+  }
+
+  /**
+   * Publishes `event` and waits until its dedup key is in Redis (set with the stream entry, in one
+   * script), publishing again while it is missing. False when the lease was lost or the server
+   * stops first: the claim stays undone, and whoever resumes it publishes again (ids make that harmless).
+   */
+  private async published(event: OutboundEvent, held: () => boolean): Promise<boolean> {
+    const redis = this.app.redis
+    this.app.eventsOut.publish(event)
+    // Without Redis, events are decided by a store claim of their own and there is no stream to look in.
+    if (!redis || !this.app.config.redisUrl) return true
+    const key = `${this.app.config.redisKeyPrefix}event-out:${event.id}`
+    let lastPublish = Date.now()
+    while (held() && this.app.serving()) {
+      const present = await redis.exists(key).then((n) => n === 1, () => false)
+      if (present) return true
+      await new Promise((resolve) => setTimeout(resolve, EVENT_CHECK_MS))
+      if (Date.now() - lastPublish >= EVENT_REPUBLISH_MS) {
+        lastPublish = Date.now()
+        this.app.eventsOut.publish(event)
+      }
+    }
+    return false
   }
 }

@@ -21,7 +21,8 @@ import type { DocRef } from '../../docs-model/types.ts'
 import { mapOf } from '../../docs-model/common.ts'
 import { ballotName, ballotVoter, isChoice, pollClosed, pollKeyName, pollMeta, pollName, pollResultName, type PollMeta } from '../../docs-model/surfaces/poll/surface.ts'
 import { quizPoints, Tally, tallies } from '../../docs-model/surfaces/poll/state.ts'
-import { chunks, Coalescer, Deadlines, readDoc, report, syncMap } from './runtime.ts'
+import { chunks, Coalescer, Deadlines, readDoc, report, syncMap, writerTurn } from './runtime.ts'
+import { leaderboardName } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import type { Change, Observer } from './registry.ts'
 import { namedScores, recordScores } from './leaderboard.ts'
 
@@ -204,6 +205,7 @@ export class PollObserver implements Observer {
   private async feedLeaderboard(poll: string, board: true | string, points: Record<string, number>): Promise<void> {
     const { school, params } = resolve(poll).ref
     const scores = await namedScores(this.app.store, school, Object.entries(points))
-    await recordScores(this.app.hocuspocus, school, board === true ? params.poll : board, scores, `poll-${params.poll}`)
+    const name = board === true ? params.poll : board
+    if (await writerTurn(this.app, leaderboardName(school, name))) await recordScores(this.app.hocuspocus, school, name, scores, `poll-${params.poll}`)
   }
 }

@@ -15,6 +15,8 @@ import type { JournalStore } from '../../server/store/types.ts'
 import { serverWrite, SERVER_USER } from '../../server/writes.ts'
 import { deliver } from '../../server/inbox.ts'
 import { replay } from '../../server/history/replay.ts'
+import { WriterLeases } from './writer-lease.ts'
+import { redisLeases } from '../redis/leases.ts'
 
 /** Timers overflow past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
 const MAX_DELAY_MS = 24 * 3600 * 1000
@@ -161,12 +163,35 @@ export function ignoredCounter(metrics: Metrics): client.Counter<'surface' | 're
   return counter
 }
 
+const writerLeases = new WeakMap<object, WriterLeases>()
+
+/** This server's writer leases (writer-lease.ts), kept in Redis; undefined without Redis, where no other instance shares documents. */
+export function writerLeasesOf(app: Pick<Homeroom, 'config' | 'redis' | 'clock'>): WriterLeases | undefined {
+  if (!app.config.redisUrl || !app.redis) return undefined
+  let leases = writerLeases.get(app)
+  if (!leases) {
+    const store = redisLeases(app.redis, app.config.redisKeyPrefix)
+    writerLeases.set(app, (leases = new WriterLeases({ store, owner: instanceOwner(app), clock: app.clock, leaseMs: app.config.claims.leaseMs })))
+  }
+  return leases
+}
+
 /**
  * A derived write as the server, marked with the observer that makes it (the registry does not
- * hand it back to that observer as a change); skipped once the server is shutting down.
+ * hand it back to that observer as a change), made while this instance holds the document's
+ * writer lease (one instance at a time writes derived state into a document); skipped once the
+ * server is shutting down.
  */
 export async function derive(app: Homeroom, by: string, name: string, change: (doc: Y.Doc) => void): Promise<void> {
-  if (app.serving()) await serverWrite(app.hocuspocus, name, change, { user: SERVER_USER, derivedBy: by })
+  if (await writerTurn(app, name)) await serverWrite(app.hocuspocus, name, change, { user: SERVER_USER, derivedBy: by })
+}
+
+/** Resolves true once this instance may make a derived write into `name` (it holds the writer lease), false once the server stops. */
+export async function writerTurn(app: Homeroom, name: string): Promise<boolean> {
+  if (!app.serving()) return false
+  const leases = writerLeasesOf(app)
+  if (leases && !(await leases.hold(name, () => app.serving()))) return false
+  return app.serving()
 }
 
 /** Inbox items (see `deliver`), skipped once the server is shutting down. */

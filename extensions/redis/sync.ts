@@ -49,7 +49,7 @@ import type { Metrics } from '../../server/metrics.ts'
 import { RedisHealth } from './health.ts'
 import { EXTENSION_PRIORITY } from '../priorities.ts'
 import { sourceOf } from '../../server/origin.ts'
-import { DEFAULT_PREFIX, documentChannel, FrameWriter, readFrame, redisNamespace, replyChannel, type Frame } from './wire.ts'
+import { DEFAULT_PREFIX, documentChannel, FrameWriter, readFrame, redisNamespace, replyChannel, SIGNAL_MESSAGE, type Frame } from './wire.ts'
 
 export interface RedisSyncConfig {
   url: string
@@ -112,6 +112,7 @@ export class RedisSync implements Extension {
   /** Documents that asked their peers for a gap recently. */
   private readonly gapRequests = new Set<string>()
   private readonly meters
+  private signalHandler?: (document: Document, to: string, message: string) => void
 
   constructor(config: RedisSyncConfig) {
     this.config = config
@@ -187,6 +188,20 @@ export class RedisSync implements Extension {
 
   async beforeBroadcastStateless({ documentName, payload }: beforeBroadcastStatelessPayload): Promise<void> {
     if (this.health.up) await this.guard('stateless', documentName, this.publish(documentName, this.frames.broadcastStateless(documentName, payload)))
+  }
+
+  /**
+   * Sends a signaling message to user `to`'s connections to the document on the other instances
+   * (the sender relayed it to its own). Nothing is sent while Redis is away: signaling is live,
+   * and a screen share that misses a message starts again.
+   */
+  async signal(documentName: string, to: string, message: string): Promise<void> {
+    if (this.health.up) await this.guard('signal', documentName, this.publish(documentName, this.frames.signal(documentName, to, message)))
+  }
+
+  /** Where signals from the other instances go (one handler: the signaling extension's). */
+  onSignal(handler: (document: Document, to: string, message: string) => void): void {
+    this.signalHandler = handler
   }
 
   async beforeUnloadDocument(_payload: beforeUnloadDocumentPayload): Promise<void> {
@@ -293,6 +308,11 @@ export class RedisSync implements Extension {
         // The sending instance already ran the beforeBroadcastStateless hooks.
         document.relayStateless(decoding.readVarString(decoder))
         break
+      case SIGNAL_MESSAGE as MessageType: {
+        const to = decoding.readVarString(decoder)
+        this.signalHandler?.(document, to, decoding.readVarString(decoder))
+        break
+      }
     }
   }
 

@@ -25,6 +25,9 @@
 //   Awareness (1)           varUint8Array y-protocols awareness update (a null state: departure)
 //   QueryAwareness (3)      nothing
 //   BroadcastStateless (6)  varString payload
+//   Signal (100, Homeroom's) varString addressee's user id, varString message: screen-share
+//                           signaling for one user's connections to the document
+//                           (extensions/signaling.ts); instances that predate it ignore it
 //
 // Who sends what, when:
 //
@@ -35,6 +38,8 @@
 //                            QueryAwareness and the local clients' Awareness)
 //   presence changed         Awareness on N:<document> (departures at once, the rest per turn)
 //   stateless broadcast      BroadcastStateless on N:<document>
+//   screen-share signal      Signal on N:<document> (each instance holding it relays the
+//                            message to the addressee's connections it has, if any)
 //
 //   on Sync/SyncStep1        answer on N#reply:<sender>: SyncReply/SyncStep1 (our state vector),
 //                            then Sync/SyncStep2 (what the sender lacks)
@@ -51,6 +56,9 @@ import { writeSyncStep1, writeUpdate } from 'y-protocols/sync'
 import type * as Y from 'yjs'
 
 export const DEFAULT_PREFIX = 'homeroom:'
+
+/** Homeroom's own message type, far from those of @hocuspocus/server. */
+export const SIGNAL_MESSAGE = 100
 
 /** The namespace N for a REDIS_KEY_PREFIX: the channel names add the separator themselves. */
 export const redisNamespace = (prefix: string): string => (prefix.endsWith(':') ? prefix.slice(0, -1) : prefix)
@@ -107,6 +115,14 @@ export class FrameWriter {
 
   queryAwareness(documentName: string): Uint8Array {
     return encoding.toUint8Array(this.start(documentName, MessageType.QueryAwareness))
+  }
+
+  /** A signaling message for the connections of user `to` to the document. */
+  signal(documentName: string, to: string, message: string): Uint8Array {
+    const encoder = this.start(documentName, SIGNAL_MESSAGE as MessageType)
+    encoding.writeVarString(encoder, to)
+    encoding.writeVarString(encoder, message)
+    return encoding.toUint8Array(encoder)
   }
 
   broadcastStateless(documentName: string, payload: string): Uint8Array {

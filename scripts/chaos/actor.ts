@@ -12,6 +12,18 @@ import { mintToken } from '../../test/helpers/tokens.ts'
 const RETRY = /^(unavailable|rate-limited|full|limit|forbidden: too many opening attempts|Connection Timeout)\b/
 const REOPEN_MS = 500
 
+/**
+ * A socket that always has an error listener: the provider gives up a connection attempt that
+ * timed out by closing it while it is still connecting and removing its own listeners first, and
+ * `ws` then emits 'error' with nobody listening, which would crash the run.
+ */
+class ListenedWebSocket extends WebSocket {
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args)
+    this.on('error', () => {})
+  }
+}
+
 export interface Copy {
   user: string
   name: string
@@ -45,7 +57,7 @@ export class Actor {
   async connect(url: string): Promise<void> {
     this.token = await mintToken(this.claims, { ttl: '4h' })
     // Unlimited reconnects, quickly; a socket silent for 4 s (a paused instance) is given up.
-    this.socket = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: WebSocket, autoConnect: false, minDelay: 200, maxDelay: 1000, messageReconnectTimeout: 4000 })
+    this.socket = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: ListenedWebSocket, autoConnect: false, minDelay: 200, maxDelay: 1000, messageReconnectTimeout: 4000 })
   }
 
   /** Opens `name` (once) and resolves when it first synced. */

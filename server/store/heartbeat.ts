@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from '../log.ts'
-import type { HeartbeatStore, ServerBeat } from './types.ts'
+import type { HeartbeatStore, ServerBeat, ServerFigures } from './types.ts'
 
 export const HEARTBEAT_INTERVAL_MS = 5000
 /** A row counts as a running server while it is younger than this many of its intervals. */
@@ -26,13 +26,14 @@ export interface Heartbeat {
 }
 
 /**
- * Writes the first beat (resolving once it is stored, or after 2 s), then refreshes it every `intervalMs`.
+ * Writes the first beat (resolving once it is stored, or after 2 s), then refreshes it every
+ * `intervalMs`, with the server's `figures` when given.
  * A failed refresh is logged once per outage and retried at the next interval.
  */
 export async function startHeartbeat(
   store: Partial<HeartbeatStore>,
   server: { instance: string; address: string },
-  options: { intervalMs?: number; log?: Logger } = {},
+  options: { intervalMs?: number; log?: Logger; figures?: () => ServerFigures } = {},
 ): Promise<Heartbeat> {
   const intervalMs = options.intervalMs ?? HEARTBEAT_INTERVAL_MS
   const row: ServerBeat = {
@@ -48,6 +49,8 @@ export async function startHeartbeat(
   let failing = false
   let inFlight: Promise<void> = Promise.resolve()
   const beat = () => {
+    // The server's live figures at each beat: `s/system/status` sums them over the cluster.
+    if (options.figures) row.figures = options.figures()
     inFlight = store.beat!(row).then(
       () => {
         if (failing) options.log?.info('heartbeat stored again')
@@ -88,5 +91,5 @@ export async function liveServers(store: Partial<HeartbeatStore>): Promise<LiveS
   return (await store.servers())
     .filter((s) => s.ageMs <= STALE_AFTER_INTERVALS * s.intervalMs)
     .sort((a, b) => a.ageMs - b.ageMs)
-    .map(({ ageMs, ...s }) => ({ ...s, seenAt: now - ageMs }))
+    .map(({ ageMs, seenAt: _storeSeenAt, ...s }) => ({ ...s, seenAt: now - ageMs }))
 }

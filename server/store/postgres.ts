@@ -176,6 +176,10 @@ export class PgStore implements Store {
     })
     // An idle connection that breaks (server restart) emits here; without a listener the process would end.
     this.pool.on('error', (error) => this.log?.warn({ err: error }, 'idle PostgreSQL connection lost; the pool reconnects on demand'))
+    // A checked-out connection that breaks between two queries (a transaction, the message
+    // archive) emits on the client itself, where the pool listens only while it is idle: the
+    // process ended (chaos: PostgreSQL cut). Its next query fails and is retried instead.
+    this.pool.on('connect', (client) => client.on('error', (error) => this.log?.warn({ err: error }, 'PostgreSQL connection lost while checked out')))
   }
 
   /** Creates or migrates the schema once; a failed attempt is retried by the next operation. */
@@ -641,11 +645,11 @@ export class PgStore implements Store {
     await this.query('heartbeat', `DELETE FROM homeroom_servers WHERE seen_at < ${NOW_MS} - $1`, [FORGET_AFTER_MS])
   }
 
-  async servers(): Promise<Array<ServerBeat & { ageMs: number }>> {
+  async servers(): Promise<Array<ServerBeat & { ageMs: number; seenAt: number }>> {
     await this.heartbeatTable()
-    const { rows } = await this.query<ServerRow & { ageMs: number }>(
+    const { rows } = await this.query<ServerRow & { ageMs: number; seenAt: number }>(
       'servers',
-      `SELECT id, instance, address, host, pid, started_at AS "startedAt", interval_ms AS "intervalMs", figures, ${NOW_MS} - seen_at AS "ageMs" FROM homeroom_servers`,
+      `SELECT id, instance, address, host, pid, started_at AS "startedAt", interval_ms AS "intervalMs", figures, seen_at AS "seenAt", ${NOW_MS} - seen_at AS "ageMs" FROM homeroom_servers`,
     )
     return rows.map(toBeat)
   }

@@ -504,7 +504,7 @@ export class SqliteStore implements Store {
     })()
   }
 
-  async servers(): Promise<Array<ServerBeat & { ageMs: number }>> {
+  async servers(): Promise<Array<ServerBeat & { ageMs: number; seenAt: number }>> {
     let rows: Array<ServerRow & { seenAt: number }>
     try {
       rows = this.db
@@ -516,7 +516,7 @@ export class SqliteStore implements Store {
       throw error
     }
     const now = Date.now()
-    return rows.map(({ seenAt, ...row }) => ({ ...toBeat(row), ageMs: now - seenAt }))
+    return rows.map(({ seenAt, ...row }) => ({ ...toBeat(row), ageMs: now - seenAt, seenAt }))
   }
 
   async forget(id: string): Promise<void> {

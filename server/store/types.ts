@@ -258,8 +258,8 @@ export interface TrailStore {
 export interface HeartbeatStore {
   /** Stores or refreshes a running server's heartbeat (its time: now, by the store's clock). */
   beat(server: ServerBeat): Promise<void>
-  /** Every heartbeat row with its age in milliseconds (by the store's clock); stale ones too. */
-  servers(): Promise<Array<ServerBeat & { ageMs: number }>>
+  /** Every heartbeat row with its age in milliseconds and when it was refreshed (both by the store's clock); stale ones too. */
+  servers(): Promise<Array<ServerBeat & { ageMs: number; seenAt: number }>>
   /** Deletes a heartbeat row (the server stopped). */
   forget(id: string): Promise<void>
 }
