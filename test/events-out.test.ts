@@ -1,9 +1,10 @@
-// Events out, on a server with a real Redis and a real webhook receiver that refuses each first
-// attempt: every derived fact a back end cares about (exam opened, submitted, closed with scores;
-// proctoring alerts; emergency created, acknowledged, escalated; bus arrived, speeding, off route,
-// stale; poll closed; users connecting and disconnecting) is one entry of the outbound stream and
-// one signed webhook delivery (after its retry), under a stable id. A second instance deriving
-// the same fact publishes nothing more. Deadlines follow a ManualClock.
+// Events out, on a server with a real Redis, a real PostgreSQL and a real webhook receiver that
+// refuses the first attempt: every derived fact a back end cares about (exam opened, submitted,
+// closed with scores; proctoring alerts; emergency created, acknowledged, escalated; bus arrived,
+// speeding, off route, stale; poll closed; an urgent item undelivered; a director switching
+// school; users connecting and disconnecting) is one entry of the outbound stream and one signed
+// webhook delivery (after its retry), under a stable id. A second instance on the same store and
+// Redis deriving the same fact publishes nothing more. Deadlines follow a ManualClock.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
@@ -14,7 +15,7 @@ import { admin, claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { api } from './helpers/api.ts'
 import { putRoster, webhookReceiver, type WebhookReceiver } from './helpers/safety.ts'
 import { ManualClock } from './helpers/clock.ts'
-import { redisReachable, SHARED_REDIS_URL } from './helpers/services.ts'
+import { freshDatabase, redisReachable, SHARED_REDIS_URL, type TestDatabase } from './helpers/services.ts'
 import { signature } from '../server/webhook.ts'
 import { answer, reportEvent, submit } from '../docs-model/surfaces/exam/surface.ts'
 import { setupPoll, vote } from '../docs-model/surfaces/poll/surface.ts'
@@ -26,19 +27,24 @@ const RUN = randomBytes(4).toString('hex')
 const OUT = `evout-${RUN}`
 const PREFIX = `evout-${RUN}:`
 let receiver: WebhookReceiver
+let db: TestDatabase | undefined
 const clock = new ManualClock()
 const env = () => ({
+  ...(db ? { DATABASE_URL: db.url } : {}),
   SERVICE_TOKEN,
   REDIS_URL: SHARED_REDIS_URL,
   REDIS_KEY_PREFIX: PREFIX,
   EVENTS_OUT_STREAM: OUT,
   EVENTS_WEBHOOK_URL: receiver.url,
   EVENTS_WEBHOOK_SECRET: SECRET,
+  EVENTS_WEBHOOK_RETRY_MS: '20',
+  UNDELIVERED_AFTER_S: '5',
   EMERGENCY_ESCALATE_AFTER_S: '5',
   BUS_STALE_AFTER_S: '5',
 })
 test.before(async () => {
   receiver = await webhookReceiver({ failFirst: 1 })
+  db = await freshDatabase('events_out')
 })
 const server = useServer(env, { clock })
 const redis = new IORedis(SHARED_REDIS_URL, { lazyConnect: true })
@@ -51,6 +57,7 @@ test.before(async () => {
     { id: 'u2', name: 'Ben', role: 'student', classes: ['7a'] },
     { id: 't1', name: 'Tess', role: 'teacher', classes: ['7a'] },
     { id: 'a1', name: 'Ada', role: 'admin' },
+    { id: 'u9', name: 'Nia', role: 'student', classes: ['7c'] },
   ])
 })
 test.after.each(closeClients)
@@ -58,6 +65,9 @@ test.after(async () => {
   await receiver.close()
   if (reachable) await redis.del(OUT)
   redis.disconnect()
+})
+test.after(async () => {
+  await db?.drop()
 })
 
 interface Out {
@@ -171,7 +181,7 @@ test('an emergency: created, acknowledged per user, escalated', async () => {
   assert.is(started.status, 201)
   const name = started.json.document
   const created = await published(`emergency.created:${name}`)
-  assert.equal(created.data, { emergency: name, title: 'Lockdown', level: 'critical', targetRoles: ['student'], targeted: 2 })
+  assert.equal(created.data, { emergency: name, title: 'Lockdown', level: 'critical', targetRoles: ['student'], targeted: 3 })
   const u1 = await open(server, name, student('u1'))
   u1.doc.getMap('acks').set('u1', { at: clock.now() })
   await u1.acknowledged()
@@ -181,8 +191,8 @@ test('an emergency: created, acknowledged per user, escalated', async () => {
     return (await streamed()).some((e) => e.type === 'emergency.escalated')
   }, { what: 'escalation' })
   const escalated = await published(`emergency.escalated:${name}:1`)
-  assert.equal(escalated.data.unacknowledged, ['u2'])
-  assert.is((await typesOf('emergency.')).filter((t) => t === 'emergency.acknowledged').length, 1, 'u2 never acknowledged')
+  assert.equal(escalated.data.unacknowledged, ['u2', 'u9'])
+  assert.is((await typesOf('emergency.')).filter((t) => t === 'emergency.acknowledged').length, 1, 'u2 and u9 never acknowledged')
 })
 
 test('a bus: arrived, speeding, off route, stale; an episode is one event', async () => {
@@ -215,6 +225,35 @@ test('a bus: arrived, speeding, off route, stale; an episode is one event', asyn
     return (await streamed()).some((e) => e.type === 'bus.stale')
   }, { what: 'stale' })
   await published(`bus.stale:s1/bus/b1:stale:${t0 + 3000}`)
+})
+
+test('an urgent item its recipient never received in UNDELIVERED_AFTER_S: notification.undelivered', async () => {
+  if (!reachable) return
+  const posted = await api(server, 'POST', '/api/v1/events', { token: SERVICE_TOKEN, json: [{ id: 'out-urgent', school: 's1', type: 'closure', targets: { users: ['u9'] }, title: 'Closed', priority: 'urgent' }] })
+  assert.is(posted.status, 202)
+  const id = 'notification.undelivered:s1:event:out-urgent:u9'
+  await until(async () => {
+    await clock.advance(5000)
+    return (await streamed()).some((e) => e.id === id)
+  }, { what: 'notification.undelivered' })
+  const undelivered = await published(id)
+  assert.equal({ ...undelivered.data, recordedAt: 0 }, { item: 'event:out-urgent', user: 'u9', type: 'closure', priority: 'urgent', title: 'Closed', recordedAt: 0 })
+})
+
+test('a director switching school: school.context_switched, one per change', async () => {
+  if (!reachable) return
+  const director = await mintToken(claims.director('d1', { schools: ['s1', 's2'] }))
+  for (const school of ['s2', 's1', 's1']) assert.is((await api(server, 'PUT', '/api/v1/me/school', { token: director, json: { school } })).status, 200)
+  await until(async () => (await typesOf('school.context_switched')).length >= 2, { what: 'two switches out' })
+  const switches = (await streamed()).filter((e) => e.type === 'school.context_switched')
+  assert.is(switches.length, 2, 'staying in s1 is no switch')
+  for (const entry of switches) await published(entry.id)
+  assert.equal(switches.map((e) => [e.school, e.data]), [
+    ['s2', { user: 'd1', role: 'director', from: null, to: 's2' }],
+    ['s1', { user: 'd1', role: 'director', from: 's2', to: 's1' }],
+  ])
+  // The same millisecond on the ManualClock: the ids still differ, as the changes do.
+  assert.is(new Set(switches.map((e) => e.id)).size, 2)
 })
 
 test('a second instance publishing the same fact adds nothing', async () => {
