@@ -63,7 +63,10 @@ test.before(async () => {
 test.after.each(closeClients)
 test.after(async () => {
   await receiver.close()
-  if (reachable) await redis.del(OUT)
+  if (reachable) {
+    const keys = await redis.keys(`${PREFIX}*`) // the dedup keys, kept eight days otherwise
+    await redis.del(OUT, ...keys)
+  }
   redis.disconnect()
 })
 test.after(async () => {
