@@ -1,7 +1,8 @@
-// A signed webhook: POSTs a JSON event to a URL, signed with a secret, retried with exponential
-// backoff; every attempt is logged and counted. Two are configured: the escalation webhook
-// (ALERT_WEBHOOK_URL / _SECRET) and the events webhook (EVENTS_WEBHOOK_URL / _SECRET, every
-// outbound event: server/events/outbound.ts).
+// A signed webhook: POSTs a JSON event to a URL, signed with a secret; every attempt is logged
+// and counted. Two are configured: the escalation webhook (ALERT_WEBHOOK_URL / _SECRET), whose
+// `send` retries in memory with exponential backoff, and the events webhook (EVENTS_WEBHOOK_URL /
+// _SECRET, every outbound event: server/events/outbound.ts), whose deliveries wait in the
+// store's outbox and are retried one `attempt` at a time, across restarts (server/events/outbox.ts).
 //
 // Headers: `X-Homeroom-Event` (event name), `X-Homeroom-Delivery` (one id per event, the same on
 // every retry, so receivers can drop duplicates), `X-Homeroom-Timestamp` (ms since the epoch of
