@@ -57,6 +57,11 @@ export class Webhook {
     })
   }
 
+  /** The longest an attempt takes: its answer is awaited this long. */
+  get timeoutMs(): number {
+    return this.options.timeoutMs
+  }
+
   get enabled(): boolean {
     return this.options.url !== undefined
   }

@@ -12,8 +12,6 @@ import type { Metrics } from '../metrics.ts'
 import type { OutboxRow, OutboxStore } from '../store/events.ts'
 import { webhookBody, type Webhook } from '../webhook.ts'
 
-/** Longer than an attempt may take (the webhook's timeout): a claimed row is not attempted twice at once. */
-const LEASE_MS = 60_000
 const MAX_BACKOFF_MS = 15 * 60_000
 /** Settled deliveries are remembered this long: a re-derived fact inside it is not sent again. */
 const KEEP_MS = 8 * 24 * 3600_000
@@ -92,7 +90,9 @@ export class WebhookOutbox {
     for (;;) {
       if (this.stopped) return
       const now = Date.now()
-      const rows = await store.claimWebhooks(now, now + LEASE_MS, BATCH)
+      // Twice as long as an attempt may take: a claimed row is not attempted twice at once, and one
+      // whose instance died mid-attempt is attempted again soon after.
+      const rows = await store.claimWebhooks(now, now + 2 * this.options.webhook.timeoutMs, BATCH)
       await Promise.all(rows.map((row) => this.attempt(row)))
       if (rows.length < BATCH) break
     }
