@@ -17,6 +17,7 @@ import { putRoster, webhookReceiver, type WebhookReceiver } from './helpers/safe
 import { ManualClock } from './helpers/clock.ts'
 import { freshDatabase, redisReachable, SHARED_REDIS_URL, type TestDatabase } from './helpers/services.ts'
 import { signature } from '../server/webhook.ts'
+import { OUTBOUND_TYPES } from '../server/events/outbound.ts'
 import { answer, reportEvent, submit } from '../docs-model/surfaces/exam/surface.ts'
 import { setupPoll, vote } from '../docs-model/surfaces/poll/surface.ts'
 import { reportPosition } from '../docs-model/surfaces/bus/surface.ts'
@@ -282,6 +283,13 @@ test('a second instance publishing the same fact adds nothing', async () => {
   } finally {
     await other.stop()
   }
+})
+
+test('every outbound type was published above, in the stream and at the webhook', async () => {
+  if (!reachable) return
+  const streamedTypes = new Set((await streamed()).map((e) => e.type))
+  const hookedTypes = new Set(receiver.deliveries.map((d) => d.body.event))
+  assert.equal(OUTBOUND_TYPES.filter((t) => !streamedTypes.has(t) || !hookedTypes.has(t)), [], 'types no test above published')
 })
 
 test.run()
