@@ -15,7 +15,7 @@ import { webhookBody, type Webhook } from '../webhook.ts'
 const MAX_BACKOFF_MS = 15 * 60_000
 /** Settled deliveries are remembered this long: a re-derived fact inside it is not sent again. */
 const KEEP_MS = 8 * 24 * 3600_000
-const BATCH = 20
+const BATCH = 100
 
 export interface OutboxOptions {
   store: OutboxStore
@@ -93,7 +93,8 @@ export class WebhookOutbox {
       // Twice as long as an attempt may take: a claimed row is not attempted twice at once, and one
       // whose instance died mid-attempt is attempted again soon after.
       const rows = await store.claimWebhooks(now, now + 2 * this.options.webhook.timeoutMs, BATCH)
-      await Promise.all(rows.map((row) => this.attempt(row)))
+      const outcomes = await Promise.all(rows.map((row) => this.attempt(row)))
+      await store.webhooksDelivered(rows.filter((_, i) => outcomes[i]).map((row) => row.id), Date.now())
       if (rows.length < BATCH) break
     }
     if (Date.now() - this.lastPrune > 3600_000) {
@@ -102,19 +103,21 @@ export class WebhookOutbox {
     }
   }
 
-  private async attempt(row: OutboxRow): Promise<void> {
+  /** One attempt; true when the receiver accepted it (the batch's acceptances are recorded together). */
+  private async attempt(row: OutboxRow): Promise<boolean> {
     const { store, webhook, log, attempts, retryMs } = this.options
     const outcome = await webhook.attempt(row.event, row.id, row.body, row.attempts)
-    if (outcome === 'delivered') return store.webhookDelivered(row.id, Date.now())
-    if (outcome === 'retry' && this.stopped) return store.webhookRetry(row.id, Date.now(), 'stopped') // the next start retries it
+    if (outcome === 'delivered') return true
     if (outcome === 'retry' && row.attempts < attempts) {
       webhook.count('retry')
-      return store.webhookRetry(row.id, Date.now() + backoff(retryMs, row.attempts), `attempt ${row.attempts} not accepted`)
+      await store.webhookRetry(row.id, Date.now() + backoff(retryMs, row.attempts), `attempt ${row.attempts} not accepted`)
+      return false
     }
     webhook.count('failed')
     const why = outcome === 'failed' ? 'the receiver refused it' : `${row.attempts} attempts not accepted`
     log.error({ event: row.event, delivery: row.id, attempts: row.attempts }, `events webhook delivery given up: ${why}`)
-    return store.webhookFailed(row.id, Date.now(), why)
+    await store.webhookFailed(row.id, Date.now(), why)
+    return false
   }
 
   /** No further sweeps; waits for the one under way. Waiting deliveries stay for the next start. */

@@ -52,8 +52,8 @@ export interface OutboxStore {
   enqueueWebhook(row: { id: string; event: string; body: string }, at: number): Promise<boolean>
   /** Up to `limit` waiting deliveries due at `now`, oldest first, each claimed until `leaseUntil` and its attempts counted. */
   claimWebhooks(now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]>
-  /** The receiver accepted it: never attempted again. */
-  webhookDelivered(id: string, at: number): Promise<void>
+  /** The receiver accepted them: never attempted again. */
+  webhooksDelivered(ids: string[], at: number): Promise<void>
   /** Attempted again at `nextAt`. */
   webhookRetry(id: string, nextAt: number, error: string): Promise<void>
   /** Given up (refused, or out of attempts): kept, with why, until pruned. */
@@ -144,10 +144,10 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
   next_at BIGINT NOT NULL, delivered_at BIGINT, failed_at BIGINT, last_error TEXT);
 CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;`
 
-/** The outbox statements both stores share; placeholders differ only in spelling. */
+/** Outbox statements both stores run as they are (`delivered` is SQLite's; PostgreSQL's takes an array). */
 const OUTBOX = {
   enqueue: 'INSERT INTO webhook_outbox (id, event, body, created_at, next_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING',
-  delivered: 'UPDATE webhook_outbox SET delivered_at = $2, last_error = NULL WHERE id = $1',
+  delivered: 'UPDATE webhook_outbox SET delivered_at = $2, last_error = NULL WHERE id IN (SELECT value FROM json_each($1))',
   retry: 'UPDATE webhook_outbox SET next_at = $2, last_error = $3 WHERE id = $1 AND delivered_at IS NULL',
   failed: 'UPDATE webhook_outbox SET failed_at = $2, last_error = $3 WHERE id = $1 AND delivered_at IS NULL',
   waiting: 'SELECT count(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL',
@@ -277,8 +277,8 @@ class SqliteEventStore implements EventStore {
     return this.outbox.claim.all(numbered(now, leaseUntil, limit)) as OutboxRow[]
   }
 
-  async webhookDelivered(id: string, at: number): Promise<void> {
-    this.outbox.delivered.run(numbered(id, at))
+  async webhooksDelivered(ids: string[], at: number): Promise<void> {
+    if (ids.length) this.outbox.delivered.run(numbered(JSON.stringify(ids), at))
   }
 
   async webhookRetry(id: string, nextAt: number, error: string): Promise<void> {
@@ -441,8 +441,8 @@ class PgEventStore implements EventStore {
     return rows
   }
 
-  async webhookDelivered(id: string, at: number): Promise<void> {
-    await this.query(OUTBOX.delivered, [id, at])
+  async webhooksDelivered(ids: string[], at: number): Promise<void> {
+    if (ids.length) await this.query('UPDATE webhook_outbox SET delivered_at = $2, last_error = NULL WHERE id = ANY($1)', [ids, at])
   }
 
   async webhookRetry(id: string, nextAt: number, error: string): Promise<void> {
