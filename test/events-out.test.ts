@@ -17,7 +17,9 @@ import { putRoster, webhookReceiver, type WebhookReceiver } from './helpers/safe
 import { ManualClock } from './helpers/clock.ts'
 import { freshDatabase, redisReachable, SHARED_REDIS_URL, type TestDatabase } from './helpers/services.ts'
 import { signature } from '../server/webhook.ts'
-import { OUTBOUND_TYPES } from '../server/events/outbound.ts'
+import { EventsOut, OUTBOUND_TYPES } from '../server/events/outbound.ts'
+import { Metrics } from '../server/metrics.ts'
+import type { OutboxStore } from '../server/store/events.ts'
 import { answer, reportEvent, submit } from '../docs-model/surfaces/exam/surface.ts'
 import { setupPoll, vote } from '../docs-model/surfaces/poll/surface.ts'
 import { reportPosition } from '../docs-model/surfaces/bus/surface.ts'
@@ -283,6 +285,18 @@ test('a second instance publishing the same fact adds nothing', async () => {
   } finally {
     await other.stop()
   }
+})
+
+test('a store that refuses the webhook outbox does not keep an event from the stream; the failure is counted', async () => {
+  if (!reachable) return
+  const refusing = { enqueueWebhook: async () => Promise.reject(new Error('store away')), webhooksWaiting: async () => 0 } as unknown as OutboxStore
+  const metrics = new Metrics()
+  const out = new EventsOut({ config: server.app.config, log: server.app.log, metrics, outbox: refusing })
+  out.publish({ type: 'exam.closed', id: 'exam.closed:s1/exam/store-away', school: 's1', data: { exam: 's1/exam/store-away', scores: {} } })
+  await until(async () => (await streamed()).some((e) => e.id === 'exam.closed:s1/exam/store-away'), { what: 'the event in the stream' })
+  await out.stop()
+  assert.is((await streamed()).filter((e) => e.id === 'exam.closed:s1/exam/store-away').length, 1)
+  assert.match(await metrics.registry.getSingleMetricAsString('homeroom_events_out_failures_total'), /type="exam.closed"\} 1/)
 })
 
 test('every outbound type was published above, in the stream and at the webhook', async () => {

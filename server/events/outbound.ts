@@ -99,17 +99,22 @@ export class EventsOut implements Publisher {
     void done.finally(() => this.inFlight.delete(done))
   }
 
+  /** Both ways out, each on its own: one failing (the store, or Redis, away) does not keep the event from the other. */
   private async publishOnce(event: Required<OutboundEvent>): Promise<void> {
     const { type, id, school, at, data } = event
     const { prefix, outStream, outMaxLen } = { prefix: this.config.redisKeyPrefix, ...this.config.events }
+    let failure: unknown
     // The durable way out first: an event in the stream is then in the outbox too.
-    const queued = this.outbox ? await this.outbox.enqueue(type, id, { school, at, data }) : false
+    const queued = this.outbox ? await this.outbox.enqueue(type, id, { school, at, data }).catch((error) => ((failure = error), false)) : false
     let streamed = false
     if (this.redis) {
       const fields = ['id', id, 'type', type, 'school', school, 'at', String(at), 'data', JSON.stringify(data)]
-      streamed = (await this.redis.eval(PUBLISH_ONCE, 2, `${prefix}event-out:${id}`, outStream, DEDUP_TTL_S, outMaxLen, ...fields)) !== null
+      streamed = await this.redis
+        .eval(PUBLISH_ONCE, 2, `${prefix}event-out:${id}`, outStream, DEDUP_TTL_S, outMaxLen, ...fields)
+        .then((added) => added !== null, (error) => ((failure ??= error), false))
     }
     if (queued || streamed) this.metrics.eventsOut.inc({ type })
+    if (failure) throw failure
   }
 
   /** Waits for the publishes under way, then stops the outbox (what waits there is sent after the next start) and closes. */
