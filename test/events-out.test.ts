@@ -241,7 +241,11 @@ test('a bus: arrived, speeding, off route, stale; an episode is one event', asyn
 
 test('an urgent item its recipient never received in UNDELIVERED_AFTER_S: notification.undelivered', async () => {
   if (!reachable) return
-  const posted = await api(server, 'POST', '/api/v1/events', { token: SERVICE_TOKEN, json: [{ id: 'out-urgent', school: 's1', type: 'closure', targets: { users: ['u9'] }, title: 'Closed', priority: 'urgent' }] })
+  const posted = await api(server, 'POST', '/api/v1/events', { token: SERVICE_TOKEN, json: [
+    { id: 'out-urgent', school: 's1', type: 'closure', targets: { users: ['u9'] }, title: 'Closed', priority: 'urgent' },
+    { id: 'out-high', school: 's1', type: 'closure', targets: { users: ['u9'] }, title: 'Bring boots', priority: 'high' },
+    { id: 'out-normal', school: 's1', type: 'closure', targets: { users: ['u9'] }, title: 'Menu', priority: 'normal' },
+  ] })
   assert.is(posted.status, 202)
   const id = 'notification.undelivered:s1:event:out-urgent:u9'
   await until(async () => {
@@ -250,6 +254,7 @@ test('an urgent item its recipient never received in UNDELIVERED_AFTER_S: notifi
   }, { what: 'notification.undelivered' })
   const undelivered = await published(id)
   assert.equal({ ...undelivered.data, recordedAt: 0 }, { item: 'event:out-urgent', user: 'u9', type: 'closure', priority: 'urgent', title: 'Closed', recordedAt: 0 })
+  assert.is((await published('notification.undelivered:s1:event:out-high:u9')).data.priority, 'high')
 })
 
 test('a director switching school: school.context_switched, one per change', async () => {
@@ -304,6 +309,7 @@ test('every outbound type was published above, in the stream and at the webhook'
   const streamedTypes = new Set((await streamed()).map((e) => e.type))
   const hookedTypes = new Set(receiver.deliveries.map((d) => d.body.event))
   assert.equal(OUTBOUND_TYPES.filter((t) => !streamedTypes.has(t) || !hookedTypes.has(t)), [], 'types no test above published')
+  assert.not.ok((await streamed()).some((e) => e.id.includes('event:out-normal')), 'a normal item never fires notification.undelivered')
 })
 
 test.run()
