@@ -80,7 +80,7 @@ export class ConnectionEvents implements Extension {
   }
 
   private publish(type: 'user.connected' | 'user.disconnected', school: string, user: string, role: string, device: string): void {
-    const at = Date.now()
+    const at = this.app.clock.now() // the server's clock: tests cross a window by advancing it
     this.app.eventsOut.publish({ type, id: `${type}:${school}:${user}:${Math.floor(at / WINDOW_MS)}`, school, at, data: { user, role, device, instance: this.app.config.instanceId } })
   }
 }

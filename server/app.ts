@@ -101,7 +101,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
 
   // Completed below: observers need the app, and the app needs the server they are part of.
   const events = eventStore(store)
-  const eventsOut = new EventsOut({ config, log, metrics, claims: store })
+  const eventsOut = new EventsOut({ config, log, metrics, outbox: events })
   const app = { config, log, metrics, store, eventStore: events, eventsOut: eventsOut as Publisher, identities, directory, clock } as HomeroomServer
   const peek = (name: string) => persistence.peek(name, app.hocuspocus.documents)
   // Read rules see live documents, or recent copies: a refused opening never replays a document by itself.
@@ -211,6 +211,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       const port = server.address.port
       stopRetention = startRetentionTimer(app)
       ingress?.start()
+      eventsOut.start()
       warnIfPlaygroundExposed(config, log)
       log.info({ port, host: config.host, store: store.kind }, `Homeroom listening on http://${config.host}:${port} (WebSocket on the same port)`)
       return { port }

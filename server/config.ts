@@ -90,6 +90,8 @@ const schema = z.object({
   EVENTS_OUT_MAXLEN: int(100, 100_000_000).default(100_000),
   EVENTS_WEBHOOK_URL: url(['http:', 'https:']).optional(),
   EVENTS_WEBHOOK_SECRET: z.string().min(8).optional(),
+  EVENTS_WEBHOOK_ATTEMPTS: int(1, 100).default(10),
+  EVENTS_WEBHOOK_RETRY_MS: int(10, 600_000).default(1000),
   UNDELIVERED_AFTER_S: int(5, 7 * 86400).default(300),
   SCHOOL_TIMEZONE: z
     .string()
@@ -191,6 +193,9 @@ export interface Config {
     outMaxLen: number
     webhookUrl?: string
     webhookSecret?: string
+    /** Events webhook deliveries wait in the store's outbox: attempts in all, and the wait before the first retry (doubling, at most 15 minutes). */
+    webhookAttempts: number
+    webhookRetryMs: number
     /** An urgent or high inbox item no client of its recipient received this long fires `notification.undelivered`. */
     undeliveredAfterS: number
   }
@@ -304,6 +309,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       outMaxLen: e.EVENTS_OUT_MAXLEN,
       webhookUrl: e.EVENTS_WEBHOOK_URL,
       webhookSecret: e.EVENTS_WEBHOOK_SECRET,
+      webhookAttempts: e.EVENTS_WEBHOOK_ATTEMPTS,
+      webhookRetryMs: e.EVENTS_WEBHOOK_RETRY_MS,
       undeliveredAfterS: e.UNDELIVERED_AFTER_S,
     },
   }

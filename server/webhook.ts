@@ -1,7 +1,8 @@
-// A signed webhook: POSTs a JSON event to a URL, signed with a secret, retried with exponential
-// backoff; every attempt is logged and counted. Two are configured: the escalation webhook
-// (ALERT_WEBHOOK_URL / _SECRET) and the events webhook (EVENTS_WEBHOOK_URL / _SECRET, every
-// outbound event: server/events/outbound.ts).
+// A signed webhook: POSTs a JSON event to a URL, signed with a secret; every attempt is logged
+// and counted. Two are configured: the escalation webhook (ALERT_WEBHOOK_URL / _SECRET), whose
+// `send` retries in memory with exponential backoff, and the events webhook (EVENTS_WEBHOOK_URL /
+// _SECRET, every outbound event: server/events/outbound.ts), whose deliveries wait in the
+// store's outbox and are retried one `attempt` at a time, across restarts (server/events/outbox.ts).
 //
 // Headers: `X-Homeroom-Event` (event name), `X-Homeroom-Delivery` (one id per event, the same on
 // every retry, so receivers can drop duplicates), `X-Homeroom-Timestamp` (ms since the epoch of
@@ -30,6 +31,13 @@ export function signature(secret: string, timestamp: string, body: string): stri
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`
 }
 
+/** The body every attempt of one delivery sends: the same bytes each time. */
+export function webhookBody(event: string, delivery: string, payload: Record<string, unknown>): string {
+  return JSON.stringify({ event, delivery, ...payload })
+}
+
+export type AttemptOutcome = 'delivered' | 'retry' | 'failed'
+
 /** Statuses worth retrying: the receiver may succeed later. Other 4xx mean the request is wrong. */
 const retryable = (status: number): boolean => status >= 500 || status === 408 || status === 429
 
@@ -49,53 +57,74 @@ export class Webhook {
     })
   }
 
+  /** The longest an attempt takes: its answer is awaited this long. */
+  get timeoutMs(): number {
+    return this.options.timeoutMs
+  }
+
   get enabled(): boolean {
     return this.options.url !== undefined
   }
 
   /** Delivers one event; resolves true once the receiver answered 2xx. Never throws. */
   async send(event: string, delivery: string, payload: Record<string, unknown>): Promise<boolean> {
-    const { url, secret, log, attempts, backoffMs, timeoutMs } = this.options
+    const { url, log, attempts, backoffMs } = this.options
     if (!url) return false
-    const body = JSON.stringify({ event, delivery, ...payload })
+    const body = webhookBody(event, delivery, payload)
     for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
-      const timestamp = String(Date.now())
-      let outcome: string
-      let status: number | undefined
-      try {
-        const response = await fetch(url, {
-          method: 'POST',
-          headers: {
-            'Content-Type': 'application/json',
-            'User-Agent': 'Homeroom-Webhook',
-            'X-Homeroom-Event': event,
-            'X-Homeroom-Delivery': delivery,
-            'X-Homeroom-Timestamp': timestamp,
-            ...(secret ? { 'X-Homeroom-Signature': signature(secret, timestamp, body) } : {}),
-          },
-          body,
-          signal: AbortSignal.timeout(timeoutMs),
-        })
-        status = response.status
-        await response.body?.cancel()
-        if (response.ok) {
-          this.deliveries.inc({ outcome: 'delivered' })
-          log.info({ event, delivery, attempt, status }, 'webhook delivered')
-          return true
-        }
-        outcome = retryable(status) ? 'retry' : 'failed'
-      } catch (error) {
-        outcome = 'retry'
-        log.warn({ event, delivery, attempt, err: error }, 'webhook attempt failed')
-      }
+      const outcome = await this.attempt(event, delivery, body, attempt)
+      if (outcome === 'delivered') return true
       if (outcome === 'failed' || attempt === attempts) break
       this.deliveries.inc({ outcome })
-      log.warn({ event, delivery, attempt, status }, 'webhook not accepted; retrying')
       await new Promise((r) => setTimeout(r, backoffMs * 2 ** (attempt - 1)).unref())
     }
     this.deliveries.inc({ outcome: 'failed' })
     log.error({ event, delivery, url }, 'webhook delivery failed; giving up')
     return false
+  }
+
+  /**
+   * One POST of a body made by webhookBody, signed afresh: `delivered` (2xx), `retry` (the
+   * receiver may accept it later) or `failed` (it refused the request). Counts only deliveries:
+   * the caller decides whether a refusal is retried. Never throws.
+   */
+  async attempt(event: string, delivery: string, body: string, attempt = 1): Promise<AttemptOutcome> {
+    const { url, secret, log, timeoutMs } = this.options
+    if (!url || this.stopped) return 'retry'
+    const timestamp = String(Date.now())
+    let status: number | undefined
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'User-Agent': 'Homeroom-Webhook',
+          'X-Homeroom-Event': event,
+          'X-Homeroom-Delivery': delivery,
+          'X-Homeroom-Timestamp': timestamp,
+          ...(secret ? { 'X-Homeroom-Signature': signature(secret, timestamp, body) } : {}),
+        },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+      status = response.status
+      await response.body?.cancel()
+      if (response.ok) {
+        this.deliveries.inc({ outcome: 'delivered' })
+        log.info({ event, delivery, attempt, status }, 'webhook delivered')
+        return 'delivered'
+      }
+    } catch (error) {
+      log.warn({ event, delivery, attempt, err: error }, 'webhook attempt failed')
+      return 'retry'
+    }
+    log.warn({ event, delivery, attempt, status }, 'webhook not accepted')
+    return retryable(status) ? 'retry' : 'failed'
+  }
+
+  /** Counts an attempt that will be retried, or a delivery given up. */
+  count(outcome: 'retry' | 'failed'): void {
+    this.deliveries.inc({ outcome })
   }
 
   stop(): void {

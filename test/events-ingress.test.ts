@@ -2,13 +2,14 @@
 // recipient's inbox; its id is the idempotency key (a second entry with the id adds nothing, the
 // id with other content is dead-lettered); malformed entries and events that keep failing go to
 // the dead-letter stream with their reason; a failure is retried. POST /api/v1/events takes the
-// same events in batches. The metrics count what happened.
+// same events in batches. The metrics count what happened, the group's pending entries too.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
+import { rmSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { Redis as IORedis } from 'ioredis'
-import { useServer } from './helpers/server.ts'
+import { startServer, tempDir, useServer } from './helpers/server.ts'
 import { closeClients, open, until } from './helpers/clients.ts'
 import { admin, claims, mintToken, student } from './helpers/tokens.ts'
 import { api, assertError } from './helpers/api.ts'
@@ -104,6 +105,27 @@ test('a failed delivery is retried; after EVENTS_MAX_ATTEMPTS it is dead-lettere
   assert.is(letter.reason, 'failed 3 times; last: injected roster failure')
   assert.ok(await acknowledged())
   assert.equal(await metric('homeroom_events_dead_lettered_total{reason="attempts"}'), ['homeroom_events_dead_lettered_total{reason="attempts"} 1'])
+})
+
+test('entries waiting for a retry are pending: the gauge shows them, as Redis does', async () => {
+  if (!reachable) return
+  const stream = `${STREAM}-pending`
+  const dataDir = tempDir()
+  const faulty = new FaultyStore(join(dataDir, 'homeroom.db'))
+  faulty.fail('roster', -1)
+  const slow = await startServer({ SERVICE_TOKEN, REDIS_URL: SHARED_REDIS_URL, EVENTS_STREAM: stream, EVENTS_RETRY_MS: '600000', EVENTS_MAX_ATTEMPTS: '100', REDIS_KEY_PREFIX: `${stream}:` }, { store: faulty, dataDir })
+  try {
+    for (const n of [1, 2, 3]) await redis.xadd(stream, '*', 'id', `p-${n}`, 'school', 's1', 'type', 'x', 'targets', '{"users":["u3"]}', 'title', 'Waits')
+    const gauge = async () => (await slow.app.metrics.registry.getSingleMetricAsString('homeroom_events_pending')).split('\n').find((l) => l.startsWith('homeroom_events_pending '))
+    await until(async () => (await gauge()) === 'homeroom_events_pending 3', { what: 'three pending in the gauge' })
+    const [pending] = (await redis.xpending(stream, 'homeroom')) as [number]
+    assert.is(pending, 3, 'as Redis counts them')
+    assert.is((await slow.app.metrics.registry.getSingleMetricAsString('homeroom_events_lag')).split('\n').at(-1), 'homeroom_events_lag 0', 'all read')
+  } finally {
+    await slow.stop()
+    await redis.del(stream)
+    rmSync(dataDir, { recursive: true, force: true })
+  }
 })
 
 test('POST /api/v1/events delivers a batch; a retried request delivers nothing twice', async () => {

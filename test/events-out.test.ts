@@ -1,9 +1,10 @@
-// Events out, on a server with a real Redis and a real webhook receiver that refuses each first
-// attempt: every derived fact a back end cares about (exam opened, submitted, closed with scores;
-// proctoring alerts; emergency created, acknowledged, escalated; bus arrived, speeding, off route,
-// stale; poll closed; users connecting and disconnecting) is one entry of the outbound stream and
-// one signed webhook delivery (after its retry), under a stable id. A second instance deriving
-// the same fact publishes nothing more. Deadlines follow a ManualClock.
+// Events out, on a server with a real Redis, a real PostgreSQL and a real webhook receiver that
+// refuses the first attempt: every derived fact a back end cares about (exam opened, submitted,
+// closed with scores; proctoring alerts; emergency created, acknowledged, escalated; bus arrived,
+// speeding, off route, stale; poll closed; an urgent item undelivered; a director switching
+// school; users connecting and disconnecting) is one entry of the outbound stream and one signed
+// webhook delivery (after its retry), under a stable id. A second instance on the same store and
+// Redis deriving the same fact publishes nothing more. Deadlines follow a ManualClock.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
@@ -14,8 +15,11 @@ import { admin, claims, mintToken, student, teacher } from './helpers/tokens.ts'
 import { api } from './helpers/api.ts'
 import { putRoster, webhookReceiver, type WebhookReceiver } from './helpers/safety.ts'
 import { ManualClock } from './helpers/clock.ts'
-import { redisReachable, SHARED_REDIS_URL } from './helpers/services.ts'
+import { freshDatabase, redisReachable, SHARED_REDIS_URL, type TestDatabase } from './helpers/services.ts'
 import { signature } from '../server/webhook.ts'
+import { EventsOut, OUTBOUND_TYPES } from '../server/events/outbound.ts'
+import { Metrics } from '../server/metrics.ts'
+import type { OutboxStore } from '../server/store/events.ts'
 import { answer, reportEvent, submit } from '../docs-model/surfaces/exam/surface.ts'
 import { setupPoll, vote } from '../docs-model/surfaces/poll/surface.ts'
 import { reportPosition } from '../docs-model/surfaces/bus/surface.ts'
@@ -26,19 +30,24 @@ const RUN = randomBytes(4).toString('hex')
 const OUT = `evout-${RUN}`
 const PREFIX = `evout-${RUN}:`
 let receiver: WebhookReceiver
+let db: TestDatabase | undefined
 const clock = new ManualClock()
 const env = () => ({
+  ...(db ? { DATABASE_URL: db.url } : {}),
   SERVICE_TOKEN,
   REDIS_URL: SHARED_REDIS_URL,
   REDIS_KEY_PREFIX: PREFIX,
   EVENTS_OUT_STREAM: OUT,
   EVENTS_WEBHOOK_URL: receiver.url,
   EVENTS_WEBHOOK_SECRET: SECRET,
+  EVENTS_WEBHOOK_RETRY_MS: '20',
+  UNDELIVERED_AFTER_S: '5',
   EMERGENCY_ESCALATE_AFTER_S: '5',
   BUS_STALE_AFTER_S: '5',
 })
 test.before(async () => {
   receiver = await webhookReceiver({ failFirst: 1 })
+  db = await freshDatabase('events_out')
 })
 const server = useServer(env, { clock })
 const redis = new IORedis(SHARED_REDIS_URL, { lazyConnect: true })
@@ -51,13 +60,20 @@ test.before(async () => {
     { id: 'u2', name: 'Ben', role: 'student', classes: ['7a'] },
     { id: 't1', name: 'Tess', role: 'teacher', classes: ['7a'] },
     { id: 'a1', name: 'Ada', role: 'admin' },
+    { id: 'u9', name: 'Nia', role: 'student', classes: ['7c'] },
   ])
 })
 test.after.each(closeClients)
 test.after(async () => {
   await receiver.close()
-  if (reachable) await redis.del(OUT)
+  if (reachable) {
+    const keys = await redis.keys(`${PREFIX}*`) // the dedup keys, kept eight days otherwise
+    await redis.del(OUT, ...keys)
+  }
   redis.disconnect()
+})
+test.after(async () => {
+  await db?.drop()
 })
 
 interface Out {
@@ -91,18 +107,24 @@ async function published(id: string): Promise<Out> {
 }
 const typesOf = async (prefix: string) => (await streamed()).filter((e) => e.type.startsWith(prefix)).map((e) => e.type)
 
-test('users connecting and disconnecting: one event each, signed, retried after a refusal', async () => {
+test('users connecting and disconnecting: one event each per minute however often they flap, signed, retried after a refusal', async () => {
   if (!reachable) return
+  const minute = Math.floor(clock.now() / 60_000)
   const client = await open(server, 's1/doc/d1', student('u1'))
-  const minute = Math.floor(Date.now() / 60_000)
   const connected = await published(`user.connected:s1:u1:${minute}`)
   assert.equal(connected.data, { user: 'u1', role: 'student', device: 'unknown', instance: server.app.config.instanceId })
   assert.ok(receiver.attempts > receiver.deliveries.length, 'the first attempt was refused and retried')
   client.provider.destroy()
-  await until(async () => (await streamed()).some((e) => e.type === 'user.disconnected'), { what: 'user.disconnected' })
-  const disconnected = (await streamed()).filter((e) => e.type === 'user.disconnected')
-  assert.is(disconnected.length, 1)
-  assert.match(disconnected[0].id, /^user\.disconnected:s1:u1:\d+$/)
+  await published(`user.disconnected:s1:u1:${minute}`)
+  // Flapping inside the minute: nothing more.
+  for (let i = 0; i < 3; i++) (await open(server, 's1/doc/d1', student('u1'))).provider.destroy()
+  // The next minute: a new pair of events.
+  await clock.advance(60_000)
+  const again = await open(server, 's1/doc/d1', student('u1'))
+  await published(`user.connected:s1:u1:${minute + 1}`)
+  again.provider.destroy()
+  await published(`user.disconnected:s1:u1:${minute + 1}`)
+  assert.equal((await typesOf('user.')).sort(), ['user.connected', 'user.connected', 'user.disconnected', 'user.disconnected'])
 })
 
 test('an exam: opened, submitted, closed with scores, and its proctoring alerts', async () => {
@@ -171,7 +193,7 @@ test('an emergency: created, acknowledged per user, escalated', async () => {
   assert.is(started.status, 201)
   const name = started.json.document
   const created = await published(`emergency.created:${name}`)
-  assert.equal(created.data, { emergency: name, title: 'Lockdown', level: 'critical', targetRoles: ['student'], targeted: 2 })
+  assert.equal(created.data, { emergency: name, title: 'Lockdown', level: 'critical', targetRoles: ['student'], targeted: 3 })
   const u1 = await open(server, name, student('u1'))
   u1.doc.getMap('acks').set('u1', { at: clock.now() })
   await u1.acknowledged()
@@ -181,8 +203,8 @@ test('an emergency: created, acknowledged per user, escalated', async () => {
     return (await streamed()).some((e) => e.type === 'emergency.escalated')
   }, { what: 'escalation' })
   const escalated = await published(`emergency.escalated:${name}:1`)
-  assert.equal(escalated.data.unacknowledged, ['u2'])
-  assert.is((await typesOf('emergency.')).filter((t) => t === 'emergency.acknowledged').length, 1, 'u2 never acknowledged')
+  assert.equal(escalated.data.unacknowledged, ['u2', 'u9'])
+  assert.is((await typesOf('emergency.')).filter((t) => t === 'emergency.acknowledged').length, 1, 'u2 and u9 never acknowledged')
 })
 
 test('a bus: arrived, speeding, off route, stale; an episode is one event', async () => {
@@ -217,6 +239,40 @@ test('a bus: arrived, speeding, off route, stale; an episode is one event', asyn
   await published(`bus.stale:s1/bus/b1:stale:${t0 + 3000}`)
 })
 
+test('an urgent item its recipient never received in UNDELIVERED_AFTER_S: notification.undelivered', async () => {
+  if (!reachable) return
+  const posted = await api(server, 'POST', '/api/v1/events', { token: SERVICE_TOKEN, json: [
+    { id: 'out-urgent', school: 's1', type: 'closure', targets: { users: ['u9'] }, title: 'Closed', priority: 'urgent' },
+    { id: 'out-high', school: 's1', type: 'closure', targets: { users: ['u9'] }, title: 'Bring boots', priority: 'high' },
+    { id: 'out-normal', school: 's1', type: 'closure', targets: { users: ['u9'] }, title: 'Menu', priority: 'normal' },
+  ] })
+  assert.is(posted.status, 202)
+  const id = 'notification.undelivered:s1:event:out-urgent:u9'
+  await until(async () => {
+    await clock.advance(5000)
+    return (await streamed()).some((e) => e.id === id)
+  }, { what: 'notification.undelivered' })
+  const undelivered = await published(id)
+  assert.equal({ ...undelivered.data, recordedAt: 0 }, { item: 'event:out-urgent', user: 'u9', type: 'closure', priority: 'urgent', title: 'Closed', recordedAt: 0 })
+  assert.is((await published('notification.undelivered:s1:event:out-high:u9')).data.priority, 'high')
+})
+
+test('a director switching school: school.context_switched, one per change', async () => {
+  if (!reachable) return
+  const director = await mintToken(claims.director('d1', { schools: ['s1', 's2'] }))
+  for (const school of ['s2', 's1', 's1']) assert.is((await api(server, 'PUT', '/api/v1/me/school', { token: director, json: { school } })).status, 200)
+  await until(async () => (await typesOf('school.context_switched')).length >= 2, { what: 'two switches out' })
+  const switches = (await streamed()).filter((e) => e.type === 'school.context_switched')
+  assert.is(switches.length, 2, 'staying in s1 is no switch')
+  for (const entry of switches) await published(entry.id)
+  assert.equal(switches.map((e) => [e.school, e.data]), [
+    ['s2', { user: 'd1', role: 'director', from: null, to: 's2' }],
+    ['s1', { user: 'd1', role: 'director', from: 's2', to: 's1' }],
+  ])
+  // The same millisecond on the ManualClock: the ids still differ, as the changes do.
+  assert.is(new Set(switches.map((e) => e.id)).size, 2)
+})
+
 test('a second instance publishing the same fact adds nothing', async () => {
   if (!reachable) return
   const other: TestServer = await startServer(env(), { clock })
@@ -234,6 +290,26 @@ test('a second instance publishing the same fact adds nothing', async () => {
   } finally {
     await other.stop()
   }
+})
+
+test('a store that refuses the webhook outbox does not keep an event from the stream; the failure is counted', async () => {
+  if (!reachable) return
+  const refusing = { enqueueWebhook: async () => Promise.reject(new Error('store away')), webhooksWaiting: async () => 0 } as unknown as OutboxStore
+  const metrics = new Metrics()
+  const out = new EventsOut({ config: server.app.config, log: server.app.log, metrics, outbox: refusing })
+  out.publish({ type: 'exam.closed', id: 'exam.closed:s1/exam/store-away', school: 's1', data: { exam: 's1/exam/store-away', scores: {} } })
+  await until(async () => (await streamed()).some((e) => e.id === 'exam.closed:s1/exam/store-away'), { what: 'the event in the stream' })
+  await out.stop()
+  assert.is((await streamed()).filter((e) => e.id === 'exam.closed:s1/exam/store-away').length, 1)
+  assert.match(await metrics.registry.getSingleMetricAsString('homeroom_events_out_failures_total'), /type="exam.closed"\} 1/)
+})
+
+test('every outbound type was published above, in the stream and at the webhook', async () => {
+  if (!reachable) return
+  const streamedTypes = new Set((await streamed()).map((e) => e.type))
+  const hookedTypes = new Set(receiver.deliveries.map((d) => d.body.event))
+  assert.equal(OUTBOUND_TYPES.filter((t) => !streamedTypes.has(t) || !hookedTypes.has(t)), [], 'types no test above published')
+  assert.not.ok((await streamed()).some((e) => e.id.includes('event:out-normal')), 'a normal item never fires notification.undelivered')
 })
 
 test.run()

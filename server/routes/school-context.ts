@@ -53,7 +53,8 @@ export function schoolContextRoutes(api: Api, app: Homeroom): void {
       const at = app.clock.now()
       const previous = await app.eventStore.switchSchool(caller.sub, school, at)
       if (previous !== school) {
-        app.eventsOut.publish({ type: 'school.context_switched', id: `school.context_switched:${caller.sub}:${at}`, school, at, data: { user: caller.sub, role: caller.role, from: previous ?? null, to: school } })
+        // The id names the change too: two switches within one millisecond are two events.
+        app.eventsOut.publish({ type: 'school.context_switched', id: `school.context_switched:${caller.sub}:${at}:${previous ?? ''}:${school}`, school, at, data: { user: caller.sub, role: caller.role, from: previous ?? null, to: school } })
       }
       return { school, previous: previous ?? null }
     },

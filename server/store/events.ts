@@ -1,7 +1,9 @@
 // The events a back end sent (Redis stream or POST /api/v1/events), one row per event id: the id
 // is the idempotency key of a delivery, so a redelivered or re-posted event is recognised, and an
-// id reused for another event is refused. Beside them, the event types schools declare. A narrow store beside the main one, on the same SQLite
-// file or PostgreSQL pool, with its tables created IF NOT EXISTS (not in the versioned migrations).
+// id reused for another event is refused. Beside them, the event types schools declare, the
+// per-recipient deliveries, directors' current schools, and the outbox of the events webhook
+// (server/events/outbox.ts). A narrow store beside the main one, on the same SQLite file or
+// PostgreSQL pool, with its tables created IF NOT EXISTS (not in the versioned migrations).
 import type Database from 'better-sqlite3'
 import type pg from 'pg'
 import { PgStore } from './postgres.ts'
@@ -29,7 +31,40 @@ export interface SchoolContextStore {
   currentSchool(user: string): Promise<{ school: string; at: number } | undefined>
 }
 
-export interface EventStore extends DeliveryStore, SchoolContextStore {
+/** One webhook delivery waiting in the outbox, as claimed for an attempt. */
+export interface OutboxRow {
+  id: string
+  event: string
+  /** The exact body every attempt sends (signed afresh each time). */
+  body: string
+  /** Attempts made, the one just claimed included. */
+  attempts: number
+}
+
+/**
+ * The events webhook's outbox: a delivery is a row from the moment its event is published until
+ * the receiver accepts it or it is given up, so retries survive restarts. Claiming moves a row's
+ * `next_at` a lease ahead, so no other instance (or later sweep) attempts it meanwhile, and one
+ * that died mid-attempt is attempted again once the lease ran out.
+ */
+export interface OutboxStore {
+  /** Adds a delivery under its id, once: false when the id is there already (delivered, failed or waiting). */
+  enqueueWebhook(row: { id: string; event: string; body: string }, at: number): Promise<boolean>
+  /** Up to `limit` waiting deliveries due at `now`, oldest first, each claimed until `leaseUntil` and its attempts counted. */
+  claimWebhooks(now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]>
+  /** The receiver accepted them: never attempted again. */
+  webhooksDelivered(ids: string[], at: number): Promise<void>
+  /** Attempted again at `nextAt`. */
+  webhookRetry(id: string, nextAt: number, error: string): Promise<void>
+  /** Given up (refused, or out of attempts): kept, with why, until pruned. */
+  webhookFailed(id: string, at: number, error: string): Promise<void>
+  /** Deliveries waiting (not delivered, not given up). */
+  webhooksWaiting(): Promise<number>
+  /** Forgets deliveries settled before `before`; their ids may then be published again. */
+  pruneWebhooks(before: number): Promise<number>
+}
+
+export interface EventStore extends DeliveryStore, SchoolContextStore, OutboxStore {
   /** Records an event under its id once, also across instances sharing the store (INSERT … ON CONFLICT DO NOTHING, then read). */
   recordEvent(event: EventRecord): Promise<Recorded>
   /** How many recipients the event's delivery reached. */
@@ -103,7 +138,23 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_item ON deliveries (item);
 CREATE TABLE IF NOT EXISTS school_contexts (user_id TEXT PRIMARY KEY, school TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_school_at ON deliveries (school, at);
-CREATE INDEX IF NOT EXISTS deliveries_undelivered ON deliveries (at) WHERE delivered_at IS NULL AND reported = 0;`
+CREATE INDEX IF NOT EXISTS deliveries_undelivered ON deliveries (at) WHERE delivered_at IS NULL AND reported = 0;
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+  id TEXT PRIMARY KEY, event TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_at BIGINT NOT NULL, delivered_at BIGINT, failed_at BIGINT, last_error TEXT);
+CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;`
+
+/** Outbox statements both stores run as they are (`delivered` is SQLite's; PostgreSQL's takes an array). */
+const OUTBOX = {
+  enqueue: 'INSERT INTO webhook_outbox (id, event, body, created_at, next_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING',
+  delivered: 'UPDATE webhook_outbox SET delivered_at = $2, last_error = NULL WHERE id IN (SELECT value FROM json_each($1))',
+  retry: 'UPDATE webhook_outbox SET next_at = $2, last_error = $3 WHERE id = $1 AND delivered_at IS NULL',
+  failed: 'UPDATE webhook_outbox SET failed_at = $2, last_error = $3 WHERE id = $1 AND delivered_at IS NULL',
+  waiting: 'SELECT count(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL',
+  prune: 'DELETE FROM webhook_outbox WHERE coalesce(delivered_at, failed_at) < $1',
+}
+/** Positional values as better-sqlite3 binds `$1`, `$2` … (named parameters "1", "2" …). */
+const numbered = (...values: unknown[]) => Object.fromEntries(values.map((value, i) => [i + 1, value]))
 
 const outcome = (row: { digest: string; at: number } | undefined, event: EventRecord, inserted: boolean): Recorded => {
   if (!row) throw new Error(`event ${event.id} was neither recorded nor found`)
@@ -126,10 +177,17 @@ class SqliteEventStore implements EventStore {
 
   private readonly db: Database.Database
   private readonly contexts: Record<'get' | 'set', Database.Statement>
+  private readonly outbox: Record<keyof typeof OUTBOX | 'claim', Database.Statement>
 
   constructor(db: Database.Database) {
     db.exec(TABLES)
     this.db = db
+    this.outbox = {
+      ...(Object.fromEntries(Object.entries(OUTBOX).map(([name, text]) => [name, db.prepare(text)])) as Record<keyof typeof OUTBOX, Database.Statement>),
+      claim: db.prepare(`UPDATE webhook_outbox SET next_at = $2, attempts = attempts + 1 WHERE id IN
+        (SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= $1 ORDER BY next_at LIMIT $3)
+        RETURNING id, event, body, attempts`),
+    }
     this.contexts = {
       get: db.prepare('SELECT school, at FROM school_contexts WHERE user_id = ?'),
       set: db.prepare('INSERT INTO school_contexts (user_id, school, at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET school = excluded.school, at = excluded.at'),
@@ -209,6 +267,34 @@ class SqliteEventStore implements EventStore {
   async currentSchool(user: string): Promise<{ school: string; at: number } | undefined> {
     const row = this.contexts.get.get(user) as { school: string; at: number } | undefined
     return row && { school: row.school, at: Number(row.at) }
+  }
+
+  async enqueueWebhook(row: { id: string; event: string; body: string }, at: number): Promise<boolean> {
+    return this.outbox.enqueue.run(numbered(row.id, row.event, row.body, at)).changes === 1
+  }
+
+  async claimWebhooks(now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]> {
+    return this.outbox.claim.all(numbered(now, leaseUntil, limit)) as OutboxRow[]
+  }
+
+  async webhooksDelivered(ids: string[], at: number): Promise<void> {
+    if (ids.length) this.outbox.delivered.run(numbered(JSON.stringify(ids), at))
+  }
+
+  async webhookRetry(id: string, nextAt: number, error: string): Promise<void> {
+    this.outbox.retry.run(numbered(id, nextAt, error))
+  }
+
+  async webhookFailed(id: string, at: number, error: string): Promise<void> {
+    this.outbox.failed.run(numbered(id, at, error))
+  }
+
+  async webhooksWaiting(): Promise<number> {
+    return Number((this.outbox.waiting.get() as { n: number }).n)
+  }
+
+  async pruneWebhooks(before: number): Promise<number> {
+    return this.outbox.prune.run(numbered(before)).changes
   }
 
   async eventType(school: string, type: string): Promise<EventTypeDefinition | undefined> {
@@ -338,6 +424,42 @@ class PgEventStore implements EventStore {
   async currentSchool(user: string): Promise<{ school: string; at: number } | undefined> {
     const { rows } = await this.query<{ school: string; at: number }>('SELECT school, at FROM school_contexts WHERE user_id = $1', [user])
     return rows[0] && { school: rows[0].school, at: Number(rows[0].at) }
+  }
+
+  async enqueueWebhook(row: { id: string; event: string; body: string }, at: number): Promise<boolean> {
+    return (await this.query(OUTBOX.enqueue, [row.id, row.event, row.body, at])).rowCount === 1
+  }
+
+  async claimWebhooks(now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]> {
+    // SKIP LOCKED: instances sweeping at once claim different rows.
+    const { rows } = await this.query<OutboxRow>(
+      `UPDATE webhook_outbox SET next_at = $2, attempts = attempts + 1 WHERE id IN
+        (SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= $1 ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+       RETURNING id, event, body, attempts`,
+      [now, leaseUntil, limit],
+    )
+    return rows
+  }
+
+  async webhooksDelivered(ids: string[], at: number): Promise<void> {
+    if (ids.length) await this.query('UPDATE webhook_outbox SET delivered_at = $2, last_error = NULL WHERE id = ANY($1)', [ids, at])
+  }
+
+  async webhookRetry(id: string, nextAt: number, error: string): Promise<void> {
+    await this.query(OUTBOX.retry, [id, nextAt, error])
+  }
+
+  async webhookFailed(id: string, at: number, error: string): Promise<void> {
+    await this.query(OUTBOX.failed, [id, at, error])
+  }
+
+  async webhooksWaiting(): Promise<number> {
+    const { rows } = await this.query<{ n: string }>(OUTBOX.waiting, [])
+    return Number(rows[0].n)
+  }
+
+  async pruneWebhooks(before: number): Promise<number> {
+    return (await this.query(OUTBOX.prune, [before])).rowCount ?? 0
   }
 
   async eventTypes(school: string) {
