@@ -4,7 +4,7 @@
 import type * as Y from 'yjs'
 import type { Handle, Session } from '@homeroom/client'
 import { chatName, sendMessage } from '../../docs-model/surfaces/chat/surface.ts'
-import { answer, examStudentName } from '../../docs-model/surfaces/exam/surface.ts'
+import { answer, examName, examStudentName } from '../../docs-model/surfaces/exam/surface.ts'
 import { pollName } from '../../docs-model/surfaces/poll/surface.ts'
 import { h } from './dom.ts'
 import type { People } from './people.ts'
@@ -15,13 +15,16 @@ export const demonstrating = new Set<string>()
 
 interface Trick {
   id: string
-  label: string
+  /** A function: the label names people, whose names may arrive later. */
+  label: () => string
   /** What the change tries to do, for the result line. */
   what: string
   doc: string
   /** The path the client's own check is asked about. */
   path: string
   change: (doc: Y.Doc) => void
+  /** Documents the client's own check reads (the exam a sheet belongs to). */
+  related?: string[]
 }
 
 /** The exam the playground seeds closed (server/routes/playground.ts). */
@@ -33,7 +36,7 @@ function tricks(session: Session, school: string, people: People): Trick[] {
   const list: Trick[] = [
     {
       id: 'tally',
-      label: 'Change a poll tally',
+      label: () => 'Change a poll tally',
       what: 'Set the first option’s tally to 999 (only the server counts votes)',
       doc: pollName(school, 'demo'),
       path: 'tallies/0',
@@ -41,8 +44,10 @@ function tricks(session: Session, school: string, people: People): Trick[] {
     },
     {
       id: 'forge',
-      label: `Post in chat as ${people.name(other)}`,
-      what: `Send a chat message signed by ${people.name(other)} instead of you`,
+      label: () => `Post in chat as ${people.name(other)}`,
+      get what() {
+        return `Send a chat message signed by ${people.name(other)} instead of you`
+      },
       doc: chatName(school, 'general'),
       path: 'messages',
       change: (doc) => void sendMessage(doc, other, 'I did not write this'),
@@ -51,11 +56,12 @@ function tricks(session: Session, school: string, people: People): Trick[] {
   if (me.role === 'student') {
     list.push({
       id: 'closed-exam',
-      label: 'Answer a closed exam',
+      label: () => 'Answer a closed exam',
       what: 'Change an answer after the exam closed',
       doc: examStudentName(school, CLOSED_EXAM, me.sub),
       path: 'answers/0',
       change: (doc) => answer(doc, 0, 1, session.now()),
+      related: [examName(school, CLOSED_EXAM)],
     })
   }
   return list
@@ -64,8 +70,9 @@ function tricks(session: Session, school: string, people: People): Trick[] {
 export function rulesPanel(session: Session, school: string, people: People): HTMLElement {
   const result = h('div', { class: 'result', role: 'status', 'aria-live': 'polite', 'data-testid': 'rules-result' }, 'Pick one: the server will answer.')
   const buttons = tricks(session, school, people).map((trick) => {
-    const button = h('button', { class: 'ghost', 'data-testid': `break-${trick.id}` }, trick.label)
+    const button = h('button', { class: 'ghost', 'data-testid': `break-${trick.id}` }, trick.label())
     button.addEventListener('click', () => void run(trick, session, result, button))
+    people.onChange(() => (button.textContent = trick.label()))
     return button
   })
   return h(
@@ -88,13 +95,15 @@ async function run(trick: Trick, session: Session, result: HTMLElement, button: 
   demonstrating.add(trick.doc)
   result.replaceChildren(h('p', {}, `Sending: ${trick.what}…`))
   try {
-    await handle.ready
-    const clientSays = handle.canWrite(trick.path) ? 'allowed' : 'not allowed'
+    await Promise.all([handle.ready, ...(trick.related ?? []).map((name) => session.open(name).ready)])
+    const clientSays = handle.canWrite(trick.path)
+      ? 'This page’s own check could not tell.'
+      : 'This page would never send it: its own check, the same rules as the server’s, says no too.'
     const reason = await refusalOf(handle, () => handle.doc.transact(() => trick.change(handle.doc)))
     const plain = plainRefusal(reason)
     result.replaceChildren(
       h('p', { class: 'refused', 'data-testid': 'refusal' }, h('strong', {}, 'Refused by the server. '), plain.meaning, plain.detail ? ` The server says: ${plain.detail}.` : ''),
-      h('p', { class: 'muted' }, `You tried to: ${trick.what}. Your copy was reloaded from the server, so nothing of it stays. This page’s own check said “${clientSays}”.`),
+      h('p', { class: 'muted' }, `You tried to: ${trick.what}. Your copy was reloaded from the server, so nothing of it stays. ${clientSays}`),
       h('p', { class: 'muted' }, 'Reason ', h('code', { 'data-testid': 'refusal-reason' }, plain.reason), `, close code ${plain.code}.`),
     )
   } finally {

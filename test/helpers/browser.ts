@@ -44,13 +44,27 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 export const DESKTOP = { width: 1400, height: 900 }
 export const PHONE = { width: 390, height: 844 }
 
-/** Screenshots of the page at desktop and phone sizes: `<name>-desktop.png`, `<name>-phone.png`; the page is left at its first size. */
+/**
+ * Screenshots at desktop and phone sizes: `<name>-desktop.png`, `<name>-phone.png`, of the whole
+ * page, or with `target` of the window scrolled to that view (below the sticky header). The page
+ * is left at its first size.
+ */
 export async function screenshots(page: Page, name: string, target?: string): Promise<void> {
   const before = page.viewportSize() ?? DESKTOP
   for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
     await page.setViewportSize(viewport)
-    if (target) await page.locator(target).scrollIntoViewIfNeeded()
-    await screenshot(page, `${name}-${size}`)
+    mkdirSync(ARTIFACTS, { recursive: true })
+    if (target) {
+      await page.evaluate((selector) => {
+        const el = document.querySelector(selector)
+        const header = document.querySelector('header.top')?.getBoundingClientRect().height ?? 0
+        if (el) window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - header - 12)
+      }, target)
+      await page.screenshot({ path: `${ARTIFACTS}/${name}-${size}.png` })
+    } else {
+      await page.evaluate(() => window.scrollTo(0, 0))
+      await page.screenshot({ path: `${ARTIFACTS}/${name}-${size}.png`, fullPage: true })
+    }
   }
   await page.setViewportSize(before)
 }
