@@ -1,0 +1,50 @@
+// Contributions benchmark: a rich-text document with ENTRIES journal entries (default 100,000)
+// typed by 30 users under client ids of their own, a snapshot every 500 entries as a running
+// server writes them; then times `contributions` (the journal read once, the state replayed) and
+// checks its per-user counts against the ones the session kept while editing.
+//   node scripts/bench/contributions.ts [entries]
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SqliteStore } from '../../server/store/sqlite.ts'
+import { compact } from '../../server/history/prune.ts'
+import { contributions } from '../../server/history/contributions.ts'
+import { EditingSession } from '../../test/helpers/editing-session.ts'
+
+const ENTRIES = Number(process.argv[2] ?? 100_000)
+const SNAPSHOT_EVERY = 500
+const NAME = 's1/doc/bench'
+const START = Date.parse('2026-01-05T08:00:00Z')
+const SEED = 'contributions-bench'
+
+const dataDir = mkdtempSync(join(tmpdir(), 'homeroom-bench-'))
+const store = new SqliteStore(join(dataDir, 'homeroom.db'))
+const users = Array.from({ length: 30 }, (_, i) => `u${i}`)
+const session = new EditingSession(SEED, users)
+for (const user of users) await store.claimClients(NAME, [session.clients.get(user)!], user)
+
+const filled = performance.now()
+for (let i = 1; i <= ENTRIES; i++) {
+  const step = session.step()
+  store.appendSync(NAME, { at: START + i * 20, user: step.user, origin: 'client', update: step.update })
+  if (i % SNAPSHOT_EVERY === 0) await compact(store, NAME)
+}
+console.log(`seed ${SEED}: ${ENTRIES} entries written in ${((performance.now() - filled) / 1000).toFixed(1)} s`)
+
+const times: number[] = []
+let result
+for (let run = 0; run < 3; run++) {
+  const t0 = performance.now()
+  result = await contributions(store, NAME)
+  times.push(performance.now() - t0)
+}
+const wrong = users.filter((user) => {
+  const known = session.counts.get(user)!
+  const row = result!.users.find((r) => r.user === user)
+  return !row || row.inserted !== known.inserted || row.deleted !== known.deleted || row.present !== known.present
+})
+console.log(`contributions of ${ENTRIES} entries: ${times.map((t) => `${t.toFixed(0)} ms`).join(', ')} (first run cold)`)
+console.log(wrong.length === 0 ? 'per-user counts match the session' : `counts differ for ${wrong.join(', ')}`)
+store.close()
+rmSync(dataDir, { recursive: true, force: true })
+if (wrong.length > 0) process.exitCode = 1
