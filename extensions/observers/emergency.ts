@@ -4,13 +4,14 @@
 // EMERGENCY_ESCALATE_AFTER_S (at most EMERGENCY_MAX_ESCALATIONS times): the level rises, admins
 // and directors get an inbox item naming who is missing, and the alert webhook is called.
 // The next deadline is derived from `status` (`startedAt`, `escalatedAt`), so it survives restarts.
+// An emergency an admin (or its sender) cleared (`cleared`, the "all clear") escalates no more.
 import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { RosterMember } from '../../server/store/types.ts'
 import * as map from 'lib0/map'
 import { finiteNumber, mapOf, record } from '../../docs-model/common.ts'
 import type { Broadcast } from '../../docs-model/surfaces/emergency/surface.ts'
-import { broadcastOf, escalationsOf, nextEscalationAt, raiseLevel, targetsOf } from '../../docs-model/surfaces/emergency/state.ts'
+import { broadcastOf, clearedOf, escalationsOf, nextEscalationAt, raiseLevel, targetsOf } from '../../docs-model/surfaces/emergency/state.ts'
 import { inboxName } from '../../docs-model/surfaces/inbox/surface.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { resolve } from '../../docs-model/registry.ts'
@@ -182,7 +183,7 @@ export class EmergencyObserver implements Observer {
   }
 
   private arm(name: string, doc: Y.Doc, missing: number): void {
-    const at = nextEscalationAt(mapOf(doc, 'status'), missing, this.app.config.emergency)
+    const at = clearedOf(doc) ? undefined : nextEscalationAt(mapOf(doc, 'status'), missing, this.app.config.emergency)
     if (at === undefined) {
       this.deadlines.clear(name)
       return
@@ -200,7 +201,8 @@ export class EmergencyObserver implements Observer {
         const ref = resolve(name).ref
         const doc = await this.app.peek(name)
         const broadcast = broadcastOf(doc)
-        if (!broadcast) return
+        // Cleared after the deadline was armed: over, nothing to escalate.
+        if (!broadcast || clearedOf(doc)) return
         const roster = await this.app.directory.members(ref.school)
         const acks = mapOf(doc, 'acks')
         const missing = targetsOf(roster, broadcast).filter((m) => !acks.has(m.id))
@@ -211,14 +213,18 @@ export class EmergencyObserver implements Observer {
         const level = raiseLevel(broadcast.level)
         const at = this.app.clock.now()
         let wrote = false
+        let over = false
         await derive(this.app, this.name, name, (d) => {
           const s = mapOf(d, 'status')
+          // Cleared meanwhile (the write above read the document earlier): no escalation.
+          if ((over = clearedOf(d) !== undefined)) return
           if (escalationsOf(s) !== done) return
           s.set('escalations', step)
           s.set('escalatedAt', at)
           if (mapOf(d, 'broadcast').get('level') !== level) mapOf(d, 'broadcast').set('level', level)
           wrote = true
         })
+        if (over) return
         if (wrote) this.arm(name, await this.app.peek(name), missing.length)
         const shown = missing.slice(0, NAMES_SHOWN).map((m) => `${m.name} (${m.id})`)
         const more = missing.length > NAMES_SHOWN ? ` and ${missing.length - NAMES_SHOWN} more` : ''

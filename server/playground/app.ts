@@ -20,6 +20,12 @@ import { editorPanel } from './editor.ts'
 import { examPanel, monitorPanel } from './exam.ts'
 import { emergencyBanner, inboxPanel, mayNotify, mayStartEmergency, staffPanel } from './notices.ts'
 import { pollPanel } from './poll.ts'
+import { contributionsPanel } from './contributions.ts'
+import { drillPanel } from './drill.ts'
+import { historyPanel, type Tracked } from './history.ts'
+import { offlinePanel } from './offline.ts'
+import { People } from './people.ts'
+import { demonstrating, rulesPanel } from './rules.ts'
 
 interface Login {
   school: string
@@ -100,11 +106,13 @@ function start({ school, sub, role, token }: Login): void {
     'header',
     { class: 'top' },
     h('h1', {}, 'Homeroom'),
-    h('span', { class: 'who' }, `${me?.name ?? sub} · ${role} · ${school}`),
-    h('span', { class: 'bell', title: 'Unread notifications' }, bellIcon(), badge),
+    h('span', { class: 'who' }, `${me?.name ?? session.user.name ?? sub} · ${role} · ${school}`),
+    h('a', { class: 'bell', href: '#inbox', 'aria-label': 'Inbox', 'data-testid': 'bell' }, bellIcon(), badge),
     indicator,
     h('button', { class: 'small ghost', onclick: switchUser }, 'Switch user'),
   )
+  const people = new People(session, school)
+  const open = (name: string) => watch(session.open(name))
 
   const inbox = new InboxClient(session, school)
   // A panel for each document whose surface names this user among its readers (not through the
@@ -114,19 +122,44 @@ function start({ school, sub, role, token }: Login): void {
     return declaredRead(surface, session.user, ref) !== false
   }
   const panels: HTMLElement[] = []
-  if (isFor(docName(school, 'notes'))) panels.push(editorPanel(watch(session.open(docName(school, 'notes')))))
+  if (isFor(docName(school, 'notes'))) panels.push(editorPanel(open(docName(school, 'notes'))))
   // Any user may open their own answer sheet: sitting the exam is the students' part.
   if (role === 'student') panels.push(examPanel(watchAll(new ExamClient(session, school, 'demo'), 'exam', 'sheet')))
-  if (isFor(examMonitorName(school, 'demo'))) panels.push(monitorPanel(watchAll(new MonitorClient(session, school, 'demo'), 'handle')))
+  if (isFor(examMonitorName(school, 'demo'))) panels.push(monitorPanel(watchAll(new MonitorClient(session, school, 'demo'), 'handle'), people))
   if (isFor(pollName(school, 'demo'))) panels.push(pollPanel(watchAll(new PollClient(session, school, 'demo'), 'poll')))
-  if (isFor(chatName(school, 'general'))) panels.push(chatPanel(watchAll(new ChatClient(session, chatName(school, 'general')), 'handle')))
+  if (isFor(chatName(school, 'general'))) panels.push(chatPanel(watchAll(new ChatClient(session, chatName(school, 'general')), 'handle'), people))
   if (isFor(boardName(school, 'demo'))) panels.push(boardPanel(watchAll(new BoardClient(session, boardName(school, 'demo')), 'handle')))
   if (isFor(busName(school, 'b1'))) panels.push(busPanel(watchAll(new BusClient(session, school, 'b1'), 'handle')))
   panels.push(inboxPanel(watchAll(inbox, 'handle'), badge))
   if (mayNotify(role) || mayStartEmergency(session, school)) panels.push(staffPanel(session, school))
+  if (mayStartEmergency(session, school)) panels.push(drillPanel(session, school, people, inbox))
+  // What makes Homeroom different, each in a panel of its own.
+  if (mayReadHistory(role)) {
+    const tracked: Tracked[] = [
+      { label: 'Class notes', handle: open(docName(school, 'notes')), kind: 'notes' },
+      { label: 'Whiteboard', handle: open(boardName(school, 'demo')), kind: 'board' },
+    ]
+    panels.push(historyPanel(session, people, tracked), contributionsPanel(session, people, tracked))
+  }
+  panels.push(rulesPanel(session, school, people), offlinePanel(session, () => [...opened]))
 
-  app.replaceChildren(header, emergencyBanner(session, inbox), h('main', { class: 'grid' }, ...panels))
+  const nav = h('nav', { class: 'views', 'aria-label': 'Views' }, ...panels.map((panel) => viewLink(panel)).filter((link) => link !== null))
+  app.replaceChildren(header, emergencyBanner(session, inbox), nav, h('main', { class: 'grid' }, ...panels))
 }
+
+/** Teachers read the history of their class's documents; admins and directors of the school's. */
+const mayReadHistory = (role: Role): boolean => role === 'teacher' || role === 'admin' || role === 'director'
+
+/** A link to a panel from the row of views at the top, so every view is one step away. */
+function viewLink(panel: HTMLElement): HTMLElement | null {
+  const title = panel.querySelector('h2')?.textContent
+  if (!title) return null
+  panel.id ||= `view-${panel.dataset.testid ?? title.toLowerCase().replace(/\W+/g, '-')}`
+  return h('a', { href: `#${panel.id}` }, title.replace(/:.*$/, ''))
+}
+
+/** Every document the page opened, for the offline panel's list of waiting edits. */
+const opened = new Set<Handle>()
 
 function switchUser(): void {
   localStorage.removeItem(STORAGE)
@@ -139,8 +172,11 @@ function bellIcon(): SVGElement {
 
 /** Tells the user when the server refused to open a document or did not accept a change. */
 function watch(handle: Handle): Handle {
-  handle.on('refused', ({ reason, pending }) => toast(`${handle.name}: ${reason}${pending.length ? ` (kept here, not on the server: ${pending.join(', ')})` : ''}`))
-  handle.on('recovered', ({ reason, notAccepted }) => toast(`Not accepted (${reason}): ${notAccepted.join(', ') || 'a change'}. Reloaded from the server.`))
+  if (opened.has(handle)) return handle
+  opened.add(handle)
+  // The "break the rules" panel shows its own refusals.
+  handle.on('refused', ({ reason, pending }) => !demonstrating.has(handle.name) && toast(`${handle.name}: ${reason}${pending.length ? ` (kept here, not on the server: ${pending.join(', ')})` : ''}`))
+  handle.on('recovered', ({ reason, notAccepted }) => !demonstrating.has(handle.name) && toast(`Not accepted (${reason}): ${notAccepted.join(', ') || 'a change'}. Reloaded from the server.`))
   return handle
 }
 

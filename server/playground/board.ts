@@ -6,7 +6,7 @@ const WIDTH = 800
 const HEIGHT = 450
 
 export function boardPanel(board: BoardClient): HTMLElement {
-  const canvas = h('canvas', { width: WIDTH, height: HEIGHT, class: 'board', 'data-testid': 'board' })
+  const canvas = h('canvas', { width: WIDTH, height: HEIGHT, class: 'board', 'data-testid': 'board', role: 'img', 'aria-label': 'Whiteboard: draw with the mouse, a finger or a pen' })
   const ctx = canvas.getContext('2d')!
   const me = board.handle.session.user
   const color = colorFor(me.sub)
@@ -27,6 +27,7 @@ export function boardPanel(board: BoardClient): HTMLElement {
     if (stroke) drawLine(stroke, color)
     const count = board.elements().length
     status.textContent = `${count} stroke${count === 1 ? '' : 's'}${board.locked() ? ' · locked by the teacher' : ''}`
+    lock?.setAttribute('aria-pressed', String(board.locked()))
   }
   const point = (event: PointerEvent): [number, number] => {
     const rect = canvas.getBoundingClientRect()
@@ -48,11 +49,19 @@ export function boardPanel(board: BoardClient): HTMLElement {
     render()
   })
 
-  const status = h('span', { class: 'muted', 'data-testid': 'board-status' })
+  const status = h('span', { class: 'muted', role: 'status', 'data-testid': 'board-status' })
+  // Drawing without a pointer: a wave across the board, for keyboards and screen readers.
+  let waves = 0
+  const wave = h('button', { class: 'small ghost', 'data-testid': 'draw-wave' }, 'Draw a wave')
+  wave.addEventListener('click', () => {
+    const y = 60 + ((waves++ * 70) % (HEIGHT - 120))
+    const points = Array.from({ length: 12 }, (_, i) => [60 + i * 55, y + (i % 2) * 40]).flat()
+    attempt(() => board.draw({ kind: 'stroke', points, color }))
+  })
   const lock = me.role === 'teacher'
     ? h('button', { class: 'small', 'data-testid': 'lock-board', onclick: () => attempt(() => board.handle.write('meta', (doc) => doc.getMap('meta').set('locked', !board.locked()))) }, 'Lock / unlock')
     : null
   board.handle.on('change', render)
   void board.handle.ready.then(render)
-  return h('section', { class: 'panel', 'data-testid': 'panel-board' }, h('header', {}, h('h2', {}, 'Whiteboard'), lock), h('div', { class: 'panel-body' }, canvas, status))
+  return h('section', { class: 'panel', 'data-testid': 'panel-board', id: 'board' }, h('header', {}, h('h2', {}, 'Whiteboard'), h('div', { class: 'tools' }, wave, lock)), h('div', { class: 'panel-body' }, canvas, status))
 }

@@ -1,8 +1,9 @@
-// Chat: messages, a typing indicator (presence) and read receipts.
+// Chat: messages, a typing indicator (presence) and read receipts, with people's names.
 import type { ChatClient } from '@homeroom/client'
 import { attempt, colorFor, h, panel, timeOf } from './dom.ts'
+import type { People } from './people.ts'
 
-export function chatPanel(chat: ChatClient): HTMLElement {
+export function chatPanel(chat: ChatClient, people: People): HTMLElement {
   const me = chat.handle.session.user.sub
   const list = () => {
     const messages = chat.messages().slice(-50)
@@ -21,10 +22,10 @@ export function chatPanel(chat: ChatClient): HTMLElement {
           h(
             'li',
             { class: m.author === me ? 'mine' : '' },
-            h('span', { class: 'author', style: `color: ${colorFor(m.author)}` }, m.author === me ? 'you' : m.author),
+            h('span', { class: 'author', 'data-user': m.author }, h('span', { class: 'dot', style: `background: ${colorFor(m.author)}`, 'aria-hidden': 'true' }), m.author === me ? 'You' : people.name(m.author)),
             h('span', { class: 'text' }, m.text),
             h('time', {}, timeOf(m.at)),
-            m.id === myLast?.id && readers.length > 0 ? h('span', { class: 'receipt', 'data-testid': 'receipt' }, `Read by ${readers.join(', ')}`) : null,
+            m.id === myLast?.id && readers.length > 0 ? h('span', { class: 'receipt', 'data-testid': 'receipt' }, `Read by ${people.list(readers)}`) : null,
           ),
         ),
       ),
@@ -33,7 +34,7 @@ export function chatPanel(chat: ChatClient): HTMLElement {
   }
   const input = h('input', { placeholder: 'Message', 'aria-label': 'Message', 'data-testid': 'chat-input' })
   input.addEventListener('input', () => chat.typing(input.value.length > 0))
-  const form = h('form', { class: 'row' }, input, h('button', { type: 'submit' }, 'Send'))
+  const form = h('form', { class: 'row', 'aria-label': 'Send a message' }, input, h('button', { type: 'submit' }, 'Send'))
   form.addEventListener('submit', (event) => {
     event.preventDefault()
     const text = input.value.trim()
@@ -45,6 +46,7 @@ export function chatPanel(chat: ChatClient): HTMLElement {
     chat.handle.on('change', rerender)
     void chat.handle.ready.then(() => chat.handle.awareness.on('change', rerender))
     document.addEventListener('visibilitychange', rerender)
+    people.onChange(rerender)
   })
   section.append(form)
   return section

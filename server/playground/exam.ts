@@ -1,6 +1,11 @@
 // Exams: the student's sheet (answers, submit, tab-switch reporting) and the proctor's monitor.
 import type { ExamClient, MonitorClient } from '@homeroom/client'
 import { attempt, h, panel, timeOf } from './dom.ts'
+import type { People } from './people.ts'
+
+/** A sheet's state as the monitor says it. */
+const STATE_WORDS: Record<string, string> = { in_progress: 'Answering', submitted: 'Submitted' }
+const ALERT_WORDS: Record<string, string> = { tab_switch: 'left the exam tab' }
 
 export function examPanel(exam: ExamClient): HTMLElement {
   // Proctoring: leaving the tab is reported as an event the server turns into an alert. Closing
@@ -44,7 +49,7 @@ export function examPanel(exam: ExamClient): HTMLElement {
   })
 }
 
-export function monitorPanel(monitor: MonitorClient): HTMLElement {
+export function monitorPanel(monitor: MonitorClient, people: People): HTMLElement {
   const render = () => {
     const students = monitor.students()
     const alerts = monitor.alerts()
@@ -52,12 +57,12 @@ export function monitorPanel(monitor: MonitorClient): HTMLElement {
       h(
         'table',
         { class: 'students' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'Student'), h('th', {}, 'Answered'), h('th', {}, 'State'))),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Student'), h('th', { scope: 'col' }, 'Answered'), h('th', { scope: 'col' }, 'State'))),
         h(
           'tbody',
           {},
           ...(students.length
-            ? students.map(([user, s]) => h('tr', {}, h('td', {}, user), h('td', {}, s.answered ?? 0), h('td', {}, s.state ?? '')))
+            ? students.map(([user, s]) => h('tr', { 'data-user': user }, h('td', {}, people.name(user)), h('td', {}, s.answered ?? 0), h('td', {}, STATE_WORDS[s.state ?? ''] ?? s.state ?? '')))
             : [h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'Nobody has started yet.'))]),
         ),
       ),
@@ -70,13 +75,16 @@ export function monitorPanel(monitor: MonitorClient): HTMLElement {
             'li',
             { class: `alert sev-${a.severity}${a.acked ? ' acked' : ''}`, 'data-testid': 'alert', 'data-type': a.type, 'data-user': a.user },
             h('span', { class: 'badge' }, a.severity),
-            h('span', {}, `${a.user}: ${a.type.replace('_', ' ')}${a.count > 1 ? ` ×${a.count}` : ''}`),
+            h('span', {}, `${people.name(a.user)} ${ALERT_WORDS[a.type] ?? a.type.replace(/_/g, ' ')}${a.count > 1 ? ` ×${a.count}` : ''}`),
             h('time', {}, timeOf(a.at)),
-            a.acked ? h('span', { class: 'muted' }, 'acknowledged') : h('button', { class: 'small', onclick: () => attempt(() => monitor.ack(a.id)) }, 'Acknowledge'),
+            a.acked ? h('span', { class: 'muted' }, 'acknowledged') : h('button', { class: 'small', 'aria-label': `Acknowledge: ${people.name(a.user)} ${ALERT_WORDS[a.type] ?? a.type}`, onclick: () => attempt(() => monitor.ack(a.id)) }, 'Acknowledge'),
           ),
         ),
       ),
     ]
   }
-  return panel('Exam monitor', 'panel-monitor', render, (rerender) => monitor.handle.on('change', rerender))
+  return panel('Exam monitor', 'panel-monitor', render, (rerender) => {
+    monitor.handle.on('change', rerender)
+    people.onChange(rerender)
+  })
 }

@@ -5,7 +5,9 @@ import { userCanWrite } from '../../docs-model/rules.ts'
 import { emergencyName } from '../../docs-model/surfaces/emergency/surface.ts'
 import { NOTIFIERS } from '../../docs-model/surfaces/inbox/surface.ts'
 import type { Role } from '../../docs-model/types.ts'
+import { postJson } from './api.ts'
 import { attempt, h, panel, timeOf, toast } from './dom.ts'
+import { DRILL_STARTED } from './drill.ts'
 
 export function inboxPanel(inbox: InboxClient, badge: HTMLElement): HTMLElement {
   const updateBadge = () => {
@@ -24,21 +26,29 @@ export function inboxPanel(inbox: InboxClient, badge: HTMLElement): HTMLElement 
         ...items.slice(0, 20).map((item) =>
           h(
             'li',
-            { class: `${item.read ? 'read' : 'unread'} pri-${item.priority}`, onclick: () => !item.read && attempt(() => inbox.markRead(item.id)) },
-            h('strong', {}, item.title),
-            h('span', {}, item.body),
-            h('time', {}, timeOf(item.at)),
+            { class: `${item.read ? 'read' : 'unread'} pri-${item.priority}` },
+            // A button, so the keyboard reaches it too: opening an item marks it read.
+            h(
+              'button',
+              { class: 'item', 'aria-label': `${item.read ? '' : 'Unread: '}${item.title}. ${item.body}`, onclick: () => !item.read && attempt(() => inbox.markRead(item.id)) },
+              h('strong', {}, item.title),
+              h('span', {}, item.body),
+              h('time', {}, timeOf(item.at)),
+            ),
           ),
         ),
       ),
     ]
   }
-  return panel('Inbox', 'panel-inbox', render, (rerender) => inbox.handle.on('change', rerender))
+  const section = panel('Inbox', 'panel-inbox', render, (rerender) => inbox.handle.on('change', rerender))
+  section.id = 'inbox'
+  return section
 }
 
 /** Shows the newest emergency from the inbox until the user acknowledges it. */
 export function emergencyBanner(session: Session, inbox: InboxClient): HTMLElement {
   const banner = h('div', { class: 'emergency', role: 'alert', 'data-testid': 'emergency', hidden: true })
+  const dismissed = new Set<string>()
   let current: EmergencyClient | undefined
   const render = () => {
     const latest = inbox.items().find((i) => i.type === 'emergency')
@@ -48,7 +58,18 @@ export function emergencyBanner(session: Session, inbox: InboxClient): HTMLEleme
       current.handle.on('change', render)
     }
     const b = current?.broadcast()
-    if (!current || !b?.title || current.acknowledged()) {
+    const cleared = current?.cleared()
+    if (current && b?.title && cleared && !dismissed.has(current.handle.name)) {
+      const name = current.handle.name
+      banner.hidden = false
+      banner.className = 'emergency all-clear'
+      banner.replaceChildren(
+        h('div', {}, h('strong', { 'data-testid': 'all-clear-notice' }, `All clear: ${b.title} is over`), h('span', {}, `Given at ${timeOf(cleared.at)}.`)),
+        h('button', { onclick: () => (dismissed.add(name), render()) }, 'Dismiss'),
+      )
+      return
+    }
+    if (!current || !b?.title || cleared || current.acknowledged()) {
       banner.hidden = true
       return
     }
@@ -64,12 +85,7 @@ export function emergencyBanner(session: Session, inbox: InboxClient): HTMLEleme
   return banner
 }
 
-async function post(session: Session, path: string, body: unknown): Promise<unknown> {
-  const response = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.token}` }, body: JSON.stringify(body) })
-  const json = await response.json()
-  if (!response.ok) throw new Error(json?.error?.message ?? response.statusText)
-  return json
-}
+const post = postJson
 
 export const mayNotify = (role: Role): boolean => NOTIFIERS.includes(role)
 
@@ -89,9 +105,10 @@ export function staffPanel(session: Session, school: string): HTMLElement {
           class: 'danger',
           'data-testid': 'start-drill',
           onclick: () =>
-            run('Drill', () =>
-              post(session, `/api/v1/schools/${school}/emergencies`, { title: 'Fire drill', message: 'Leave the building by the nearest exit and gather in the yard.', level: 'warning', targetRoles: ['student', 'teacher', 'proctor', 'parent', 'driver'] }),
-            ),
+            run('Drill', async () => {
+              const started = await post<{ document: string }>(session, `/api/v1/schools/${school}/emergencies`, { title: 'Fire drill', message: 'Leave the building by the nearest exit and gather in the yard.', level: 'warning', targetRoles: ['student', 'teacher', 'proctor', 'parent', 'driver'] })
+              dispatchEvent(new CustomEvent(DRILL_STARTED, { detail: started.document }))
+            }),
         }, 'Start fire drill')
       : null,
   ]

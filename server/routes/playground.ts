@@ -87,7 +87,7 @@ export function playgroundRoutes(api: Api, app: Homeroom): void {
 
 const seeded = new Set<string>()
 
-/** Demo content for a school, written once: a roster, a poll, an open exam, a bus route, a chat room. */
+/** Demo content for a school, written once: a roster, a poll, an open exam and a closed one, a bus route, a chat room. */
 async function seed(app: Homeroom, school: string): Promise<void> {
   if (seeded.has(school)) return
   seeded.add(school)
@@ -113,6 +113,15 @@ async function seed(app: Homeroom, school: string): Promise<void> {
       { prompt: 'Water boils at sea level at…', choices: ['50 °C', '100 °C', '150 °C'] },
       { prompt: 'Which planet is largest?', choices: ['Mars', 'Venus', 'Jupiter'] },
     ])
+  })
+  // An exam that ended an hour ago: the "break the rules" panel tries to answer it anyway.
+  await once(examName(school, 'closed'), 'meta', (doc) => {
+    const meta = doc.getMap('meta')
+    meta.set('title', 'Last week’s quiz')
+    meta.set('startsAt', Date.now() - 2 * 3600_000)
+    meta.set('durationSec', 3600)
+    meta.set('status', 'closed')
+    doc.getArray('questions').push([{ prompt: 'What is 2 + 2?', choices: ['3', '4', '5'] }])
   })
   await once(examKeyName(school, 'demo'), 'key', (doc) => {
     const key = doc.getMap('key')

@@ -2,9 +2,10 @@
 // checked against the rule the server applies.
 import { mapOf } from '../../common.ts'
 import type { Handle, Session } from '../../client/session.ts'
-import { acknowledge } from './surface.ts'
+import { clearedOf } from './state.ts'
+import { acknowledge, clearEmergency, type Cleared } from './surface.ts'
 
-/** `s/emergency/<id>`: the broadcast and the user's acknowledgement. */
+/** `s/emergency/<id>`: the broadcast, the user's acknowledgement, and the "all clear". */
 export class EmergencyClient {
   readonly handle: Handle
 
@@ -22,6 +23,27 @@ export class EmergencyClient {
 
   status(): { targeted?: number; acked?: number; escalations?: number } {
     return mapOf(this.handle.doc, 'status').toJSON()
+  }
+
+  /** Who acknowledged, by user id (the document's `acks`): an admin's view of who is missing. */
+  acks(): Record<string, { at?: number }> {
+    return mapOf(this.handle.doc, 'acks').toJSON()
+  }
+
+  /** Who ended the emergency and when; undefined while it runs. */
+  cleared(): Cleared | undefined {
+    return clearedOf(this.handle.doc)
+  }
+
+  /** May this user end it (admins, and whoever sent the broadcast)? */
+  mayClear(): boolean {
+    return this.handle.canWrite('cleared/by')
+  }
+
+  /** "All clear": ends the emergency, so the server stops escalating it. Once: a second clear is refused. */
+  clear(): void {
+    const me = this.handle.session.user.sub
+    this.handle.write('cleared/by', (doc) => clearEmergency(doc, me, this.handle.session.now()))
   }
 
   acknowledge(): void {

@@ -3,11 +3,17 @@
 // runs these; the deadline is derived from `status`, so it survives restarts.
 import type * as Y from 'yjs'
 import { finiteNumber, mapOf } from '../../common.ts'
-import { emergencyBroadcast, LEVELS, type Broadcast, type Level } from './surface.ts'
+import { emergencyBroadcast, emergencyCleared, LEVELS, type Broadcast, type Cleared, type Level } from './surface.ts'
 
 /** The broadcast of an emergency document, or undefined while it is absent or malformed. */
 export function broadcastOf(doc: Y.Doc): Broadcast | undefined {
   const parsed = emergencyBroadcast.safeParse(mapOf(doc, 'broadcast').toJSON())
+  return parsed.success ? parsed.data : undefined
+}
+
+/** Who ended the emergency and when, or undefined while it runs (or `cleared` is malformed). */
+export function clearedOf(doc: Y.Doc): Cleared | undefined {
+  const parsed = emergencyCleared.safeParse(mapOf(doc, 'cleared').toJSON())
   return parsed.success ? parsed.data : undefined
 }
 

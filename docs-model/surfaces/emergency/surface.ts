@@ -1,9 +1,9 @@
 // The emergency family: `s/emergency/<id>`, the broadcast's shape, who it targets, and the
-// writes that send it and acknowledge it.
+// writes that send it, acknowledge it and clear it ("all clear": the emergency is over).
 import { z } from 'zod'
 import { decodeLayout, mapOf, time } from '../../common.ts'
 import { ROLES, type Identity, type Surface, type WriteContext } from '../../types.ts'
-import { roles, server } from '../../who.ts'
+import { anyOf, roles, server } from '../../who.ts'
 import type * as Y from 'yjs'
 
 export const emergencyName = (school: string, id: string): string => `${school}/emergency/${id}`
@@ -28,7 +28,13 @@ const layout = {
   },
   acks: { kind: 'map', value: z.strictObject({ at: time }) },
   status: { kind: 'map' },
+  /** The "all clear": `by` (who ended it) and `at`, written once in one update. */
+  cleared: { kind: 'map', value: z.union([z.string().max(64), time]) },
 } as const
+
+/** What `cleared` holds once an emergency is over. */
+export const emergencyCleared = z.object({ by: z.string().min(1).max(64), at: time })
+export type Cleared = z.infer<typeof emergencyCleared>
 
 /** The roles the broadcast targets, as written (empty before it is sent). */
 export function targetRoles(doc: Y.Doc): string[] {
@@ -37,6 +43,22 @@ export function targetRoles(doc: Y.Doc): string[] {
 }
 
 const isTargeted = (user: Identity, doc: Y.Doc): boolean => targetRoles(doc).includes(user.role)
+
+/** The user who sent the broadcast (its `by`): they may end what they started. */
+const isSender = (ctx: WriteContext): boolean => mapOf(ctx.doc, 'broadcast').get('by') === ctx.user.sub
+
+/** `cleared/by` names the writer, `cleared/at` is a time (held to the server's clock by the guard); nothing else. */
+function clearedValue(value: unknown, ctx: WriteContext, path: readonly string[]): string | null {
+  const key = path[path.length - 1]
+  if (key === 'by') return value === ctx.user.sub ? null : 'cleared.by must be the clearing user'
+  if (key === 'at') return time.safeParse(value).success ? null : 'cleared.at must be a time'
+  return `cleared has only by and at, not ${key}`
+}
+
+function clearFrozen(ctx: WriteContext): string | null {
+  if (mapOf(ctx.doc, 'broadcast').size === 0) return 'frozen: nothing to clear yet'
+  return mapOf(ctx.doc, 'cleared').size > 0 ? 'frozen: already cleared' : null
+}
 
 /** `s/emergency/<id>`: a broadcast every targeted user must acknowledge; the server escalates. */
 export const emergency: Surface = {
@@ -59,6 +81,8 @@ export const emergency: Surface = {
       frozen: (ctx) => (targetRoles(ctx.doc).length === 0 ? 'frozen: nothing to acknowledge yet' : null),
     },
     { path: 'status', by: server },
+    // Admins, and whoever sent the broadcast, end the emergency; once, in one update.
+    { path: 'cleared', by: anyOf(roles('admin'), isSender), ops: ['insert'], value: clearedValue, frozen: clearFrozen },
   ],
   decode: (d) => decodeLayout(layout, d),
 }
@@ -79,4 +103,13 @@ export function sendBroadcast(doc: Y.Doc, broadcast: Broadcast, by: string, at: 
 /** A targeted user acknowledges the broadcast. */
 export function acknowledge(doc: Y.Doc, user: string, at: number = Date.now()): void {
   doc.getMap('acks').set(user, { at })
+}
+
+/** Ends the emergency ("all clear"): the server stops escalating it. */
+export function clearEmergency(doc: Y.Doc, by: string, at: number = Date.now()): void {
+  doc.transact(() => {
+    const map = doc.getMap('cleared')
+    map.set('by', by)
+    map.set('at', at)
+  })
 }
