@@ -52,7 +52,7 @@ export class WriterLeases {
   private readonly held = new Map<string, Held>()
   /** One request to the store per document at a time; concurrent writers share it. */
   private readonly taking = new Map<string, Promise<Taken>>()
-  /** Documents whose lease this instance gave up for fairness, until when it stays back. */
+  /** Documents whose lease this instance gave up for fairness, until when (real time) it stays back. */
   private readonly yielded = new Map<string, number>()
 
   constructor(options: { store: Pick<ClaimStore, 'takeLease' | 'releaseLease'>; owner: string; clock: Clock; leaseMs: number }) {
@@ -83,10 +83,11 @@ export class WriterLeases {
         return true
       }
       if (held && now - held.since >= MAX_TENURE_LEASES * this.ms) {
-        await this.giveUp(name, now + YIELD_MS)
+        await this.giveUp(name, Date.now() + YIELD_MS)
         continue
       }
-      const backOff = (this.yielded.get(name) ?? 0) - now
+      // Real time, like idleness: a server clock a test moves by hand would keep it back for ever.
+      const backOff = (this.yielded.get(name) ?? 0) - Date.now()
       if (backOff > 0) {
         await sleep(backOff)
         continue
