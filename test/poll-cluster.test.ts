@@ -22,17 +22,19 @@ if (cluster) {
   }
 
   test('thirty students voting on three instances: every watcher sees the tallies of all ballots', async () => {
-    const closesAt = Date.now() + 8000
+    // Open until the teacher closes it: a loaded machine may take any time to get thirty votes in.
     const teacher = await open(0, 's1/poll/cl', classTeacher())
-    await createPoll(teacher, { options: ['a', 'b', 'c'], closesAt })
+    await createPoll(teacher, { options: ['a', 'b', 'c'] })
     const watchers = [teacher, await open(1, 's1/poll/cl', classTeacher('t2')), await open(2, 's1/poll/cl', classTeacher('t3'))]
     const voters = await Promise.all(students(30).map((claims, i) => open(i % 3, `s1/poll/cl/ballot/${claims.sub}`, claims)))
     voters.forEach((voter, i) => vote(voter.doc, i % 3))
-    for (const watcher of watchers) await mapEquals(watcher.doc, 'tallies', { 0: 10, 1: 10, 2: 10 }, 15_000)
+    for (const watcher of watchers) await mapEquals(watcher.doc, 'tallies', { 0: 10, 1: 10, 2: 10 }, DEADLINE_MS)
     for (const voter of voters.slice(0, 3)) vote(voter.doc, 0)
-    for (const watcher of watchers) await mapEquals(watcher.doc, 'tallies', { 0: 12, 1: 9, 2: 9 }, 15_000)
+    for (const watcher of watchers) await mapEquals(watcher.doc, 'tallies', { 0: 12, 1: 9, 2: 9 }, DEADLINE_MS)
 
-    for (const watcher of watchers) await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 30 }, 15_000)
+    const closesAt = Date.now() + 500
+    teacher.doc.getMap('meta').set('closesAt', closesAt)
+    for (const watcher of watchers) await mapEquals(watcher.doc, 'results', { closedAt: closesAt, total: 30 }, DEADLINE_MS)
     assert.ok(Date.now() >= closesAt)
   })
 }
