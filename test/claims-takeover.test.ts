@@ -51,8 +51,9 @@ if (cluster) {
 
     await until(async () => (await claimOf(key))?.done_at != null, { timeout: 120_000, what: 'the second instance to finish the fan-out' })
     const done = (await claimOf(key))!
-    assert.is.not(done.owner, killed.owner, 'finished by another owner')
-    assert.ok(done.owner.startsWith('takeover-2-'), done.owner)
+    // Finished by the survivor. (On a loaded machine it may have taken the claim over already before
+    // the kill, when the first instance missed renewing its lease: a takeover all the same.)
+    assert.ok(done.owner.startsWith('takeover-2-'), `finished by the second instance, not ${done.owner}`)
 
     const written = await valuesWrittenIn(cluster.db.url, 's1/inbox/%', itemId)
     const counts = STUDENTS.map((id) => written.get(`s1/inbox/${id}`)?.length ?? 0)
