@@ -118,16 +118,20 @@ export class InboxObserver implements Observer {
     const before = this.app.clock.now() - this.app.config.events.undeliveredAfterS * 1000
     for (;;) {
       const rows = await this.app.eventStore.undelivered(before, ALERTED, SWEEP_BATCH)
-      for (const row of rows) {
-        this.app.eventsOut.publish({
-          type: 'notification.undelivered',
-          id: `notification.undelivered:${row.school}:${row.item}:${row.user}`,
-          school: row.school,
-          data: { item: row.item, user: row.user, type: row.type, priority: row.priority, title: row.title, recordedAt: row.at },
-        })
-      }
-      await this.app.eventStore.markReported(rows)
-      if (rows.length < SWEEP_BATCH) return
+      // Marked reported only once out: an instance dying in between leaves the row for the next sweep.
+      const published = await Promise.all(
+        rows.map((row) =>
+          this.app.eventsOut.publish({
+            type: 'notification.undelivered',
+            id: `notification.undelivered:${row.school}:${row.item}:${row.user}`,
+            school: row.school,
+            data: { item: row.item, user: row.user, type: row.type, priority: row.priority, title: row.title, recordedAt: row.at },
+          }),
+        ),
+      )
+      await this.app.eventStore.markReported(rows.filter((_, i) => published[i]))
+      // A failed publish is retried on the next sweep, not in this loop (it would find the same rows again).
+      if (rows.length < SWEEP_BATCH || published.includes(false)) return
     }
   }
 }

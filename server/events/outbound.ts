@@ -50,8 +50,12 @@ export interface OutboundEvent {
 }
 
 export interface Publisher {
-  /** Publishes once per id, in the background. */
-  publish(event: OutboundEvent): void
+  /**
+   * Publishes once per id, in the background. The promise (which never rejects) says whether the
+   * event went out every way configured, for a caller that records having published it: one that
+   * failed may be published again under its id (both ways de-duplicate).
+   */
+  publish(event: OutboundEvent): Promise<boolean>
 }
 
 /** SET NX the dedup key, and only then XADD: both or neither. */
@@ -66,7 +70,7 @@ export class EventsOut implements Publisher {
   private readonly metrics: Metrics
   private readonly redis?: Redis
   private readonly outbox?: WebhookOutbox
-  private readonly inFlight = new Set<Promise<void>>()
+  private readonly inFlight = new Set<Promise<boolean>>()
 
   constructor(options: { config: Config; log: Logger; metrics: Metrics; outbox: OutboxStore }) {
     const { config, log, metrics } = options
@@ -89,14 +93,19 @@ export class EventsOut implements Publisher {
     this.outbox?.start()
   }
 
-  publish(event: OutboundEvent): void {
-    if (!this.redis && !this.outbox) return
-    const done = this.publishOnce({ ...event, at: event.at ?? Date.now() }).catch((error) => {
-      this.metrics.eventsOutFailed.inc({ type: event.type })
-      this.log.error({ err: error, event: event.type, id: event.id }, 'publishing an outbound event failed')
-    })
+  publish(event: OutboundEvent): Promise<boolean> {
+    if (!this.redis && !this.outbox) return Promise.resolve(true) // no way out configured: nothing left to do
+    const done = this.publishOnce({ ...event, at: event.at ?? Date.now() }).then(
+      () => true,
+      (error) => {
+        this.metrics.eventsOutFailed.inc({ type: event.type })
+        this.log.error({ err: error, event: event.type, id: event.id }, 'publishing an outbound event failed')
+        return false
+      },
+    )
     this.inFlight.add(done)
     void done.finally(() => this.inFlight.delete(done))
+    return done
   }
 
   /** Both ways out, each on its own: one failing (the store, or Redis, away) does not keep the event from the other. */
