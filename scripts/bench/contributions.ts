@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SqliteStore } from '../../server/store/sqlite.ts'
-import { compact } from '../../server/history/prune.ts'
+import * as Y from 'yjs'
 import { contributions } from '../../server/history/contributions.ts'
 import { EditingSession } from '../../test/helpers/editing-session.ts'
 
@@ -17,7 +17,7 @@ const NAME = 's1/doc/bench'
 const START = Date.parse('2026-01-05T08:00:00Z')
 const SEED = 'contributions-bench'
 
-const dataDir = mkdtempSync(join(tmpdir(), 'homeroom-bench-'))
+const dataDir = process.env.BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'homeroom-bench-'))
 const store = new SqliteStore(join(dataDir, 'homeroom.db'))
 const users = Array.from({ length: 30 }, (_, i) => `u${i}`)
 const session = new EditingSession(SEED, users)
@@ -26,8 +26,10 @@ for (const user of users) await store.claimClients(NAME, [session.clients.get(us
 const filled = performance.now()
 for (let i = 1; i <= ENTRIES; i++) {
   const step = session.step()
-  store.appendSync(NAME, { at: START + i * 20, user: step.user, origin: 'client', update: step.update })
-  if (i % SNAPSHOT_EVERY === 0) await compact(store, NAME)
+  const at = START + i * 20
+  const seq = store.appendSync(NAME, { at, user: step.user, origin: 'client', update: step.update })
+  // The snapshot a running server writes every 500 entries (the session's state is the replay's).
+  if (i % SNAPSHOT_EVERY === 0) await store.writeSnapshot({ doc: NAME, seq, at, state: Y.encodeStateAsUpdate(session.doc) })
 }
 console.log(`seed ${SEED}: ${ENTRIES} entries written in ${((performance.now() - filled) / 1000).toFixed(1)} s`)
 

@@ -15,7 +15,7 @@ import { resolve } from '../../docs-model/registry.ts'
 import type { Surface } from '../../docs-model/types.ts'
 import type { ClientOwnerStore, HistoryStore, JournalEntry } from '../store/types.ts'
 import { stateAt, walk } from './replay.ts'
-import { updateRanges } from './struct-ranges.ts'
+import { readRanges, UpdateRanges } from './struct-ranges.ts'
 import { checkedBounds } from './time.ts'
 
 export type ContributionUnit = 'characters' | 'elements'
@@ -160,6 +160,8 @@ function firstEndingAfter(list: readonly Interval[], clock: number): number {
 class Attribution {
   readonly ledgers = new Map<number, ClientLedger>()
   readonly edits = new Map<string, { first: number; last: number }>()
+  /** One buffer for every update read. */
+  private readonly ranges = new UpdateRanges()
   /** Owners from the client-owner store, filled by `resolveOwners`. */
   private owners = new Map<number, string>()
 
@@ -171,14 +173,16 @@ class Attribution {
 
   /** Reads one update (an entry, or the state history starts from); false when it is not a readable update. */
   read(update: Uint8Array, user: string | null, viaClient: boolean): boolean {
-    let ranges
+    const ranges = this.ranges
     try {
-      ranges = updateRanges(update)
+      readRanges(update, ranges)
     } catch {
       return false // the loader quarantines what it cannot read; it is not in the document either
     }
-    for (const s of ranges.structs) this.ledger(s.client).addStruct(s.clock, s.length, s.text, user ?? UNKNOWN_AUTHOR, viaClient)
-    for (const d of ranges.deletes) this.ledger(d.client).addDeletion(d.clock, d.clock + d.length, user)
+    const { structs, deletes } = ranges
+    const author = user ?? UNKNOWN_AUTHOR
+    for (let i = 0; i < structs.length; i += 4) this.ledger(structs[i]).addStruct(structs[i + 1], structs[i + 2], structs[i + 3] === 1, author, viaClient)
+    for (let i = 0; i < deletes.length; i += 3) this.ledger(deletes[i]).addDeletion(deletes[i + 1], deletes[i + 1] + deletes[i + 2], user)
     return true
   }
 
