@@ -19,6 +19,8 @@ import { EditingSession, type KnownCounts } from './helpers/editing-session.ts'
 import { tempDir } from './helpers/server.ts'
 import { freshDatabase } from './helpers/services.ts'
 import { runCli } from './helpers/cli.ts'
+import { Rng } from './helpers/random.ts'
+import { readRanges, UpdateRanges } from '../server/history/struct-ranges.ts'
 
 const NAME = 's1/doc/essay'
 const START = Date.parse('2026-03-02T09:00:00Z')
@@ -190,6 +192,45 @@ test('a board: elements drawn, moved and erased, by their first writer', async (
   assert.equal(rows, { u1: [2, 0, 1], u2: [1, 1, 0], t1: [0, 1, 0] })
   await store.close()
   rmSync(dir, { recursive: true, force: true })
+})
+
+test('the struct reader agrees with Y.decodeUpdate on every kind of content, merged updates and snapshots', () => {
+  const rng = new Rng(`${SEED}-reader`)
+  const doc = new Y.Doc()
+  const updates: Uint8Array[] = []
+  doc.on('update', (u: Uint8Array) => updates.push(u))
+  const values = [1, -7, 2 ** 40, 1.5, 0.1, 'text', null, true, false, undefined, { a: [1, { b: 'é😀' }] }, [], new Uint8Array([1, 2, 3])]
+  for (let i = 0; i < 400; i++) {
+    doc.clientID = 1 + rng.int(4)
+    const text = doc.getText('t')
+    const map = doc.getMap('m')
+    const roll = rng.int(10)
+    if (roll === 0) text.insert(rng.int(text.length + 1), rng.chance(0.5) ? 'abc' : 'é😀x')
+    else if (roll === 1 && text.length > 2) text.format(rng.int(text.length - 1), 2, { bold: rng.chance(0.5) ? true : null })
+    else if (roll === 2) text.insertEmbed(rng.int(text.length + 1), { image: 'x.png' })
+    else if (roll === 3) map.set(`k${rng.int(20)}`, values[rng.int(values.length)])
+    else if (roll === 4) map.set(`t${rng.int(5)}`, rng.chance(0.5) ? new Y.Map() : new Y.XmlElement('p'))
+    else if (roll === 5) map.set(`d${rng.int(3)}`, new Y.Doc())
+    else if (roll === 6) doc.getXmlFragment('x').insert(0, [rng.chance(0.5) ? new Y.XmlText('hi') : (new Y.XmlHook('hook') as unknown as Y.XmlElement)])
+    else if (roll === 7 && text.length > 0) text.delete(rng.int(text.length), 1)
+    else if (roll === 8) map.delete(`k${rng.int(20)}`)
+    else doc.getArray('a').insert(0, [values[rng.int(values.length)] ?? 0, 'x'])
+  }
+  // A merged run with gaps (skips), and the whole state after garbage collection.
+  const cases = [...updates, Y.mergeUpdates(updates.filter((_, i) => i % 3 === 0)), Y.encodeStateAsUpdate(doc)]
+  const out = new UpdateRanges()
+  for (const [i, update] of cases.entries()) {
+    const decoded = Y.decodeUpdate(update)
+    const structs = decoded.structs
+      .filter((s) => s instanceof Y.Item)
+      .flatMap((s) => [s.id.client, s.id.clock, s.length, (s as Y.Item).content instanceof Y.ContentString ? 1 : 0])
+    const deletes = [...decoded.ds.clients].flatMap(([client, items]) => items.flatMap((d) => [client, d.clock, d.len]))
+    readRanges(update, out)
+    assert.equal(out.structs, structs, `structs of update ${i} (seed ${SEED})`)
+    assert.equal(out.deletes, deletes, `deletes of update ${i}`)
+  }
+  assert.throws(() => readRanges(new Uint8Array([1, 1, 5, 0, 99]), out), RangeError)
+  assert.throws(() => readRanges(updates[0].slice(0, 5), out), RangeError)
 })
 
 test.run()
