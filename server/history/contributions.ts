@@ -194,14 +194,16 @@ class Attribution {
     else this.edits.set(user, { first: entry.at, last: entry.at })
   }
 
-  async resolveOwners(store: ClientOwnerStore, name: string): Promise<void> {
+  /** Reads the owners of the ids written through clients, and of `others` (ids of a live document the journal may not hold yet). */
+  async resolveOwners(store: ClientOwnerStore, name: string, others: readonly number[]): Promise<void> {
     const viaClients = [...this.ledgers].filter(([, l]) => l.segments.some((s) => s.viaClient)).map(([client]) => client)
-    this.owners = await store.clientOwners(name, viaClients)
+    const extra = others.filter((client) => !this.ledgers.has(client))
+    this.owners = await store.clientOwners(name, [...viaClients, ...extra])
   }
 
   /** Who a segment's structs belong to: its client id's owner when written through a client, else the entry's user. */
   ownerOf(client: number, segment: Segment | undefined): string {
-    if (!segment) return UNKNOWN_AUTHOR
+    if (!segment) return this.owners.get(client) ?? UNKNOWN_AUTHOR
     return (segment.viaClient ? this.owners.get(client) : undefined) ?? segment.user
   }
 }
@@ -324,34 +326,51 @@ function authorRuns(attribution: Attribution, doc: Y.Doc, surface: Surface): Aut
   return runs
 }
 
-/** Who wrote what in `name`, now or as it was at `at`. */
-export async function contributions(store: HistoryStore & ClientOwnerStore, name: string, at?: number): Promise<Contributions> {
-  const { surface } = resolve(name)
-  const unit = contributionUnit(surface)
-  if (!unit) throw new NoContributionsError(`${name} has neither text nor board elements: contributions count characters or elements`)
-  const bounds = await checkedBounds(store, name, at)
+/** The journal up to `at` read into an attribution (from the oldest kept snapshot when history before it was dropped). */
+async function readJournal(store: HistoryStore & ClientOwnerStore, name: string, base: { seq: number } | undefined, at?: number): Promise<Attribution> {
   const attribution = new Attribution()
   let seq = 0
-  if (bounds.base) {
+  if (base) {
     // History before this snapshot is gone: its state stands in for it.
-    const base = await store.readSnapshot(name, bounds.base.seq)
-    if (base) {
-      attribution.read(base.state, null, true)
-      seq = base.seq
+    const snapshot = await store.readSnapshot(name, base.seq)
+    if (snapshot) {
+      attribution.read(snapshot.state, null, true)
+      seq = snapshot.seq
     }
   }
   await walk(store, name, seq, (entry) => {
     if (at !== undefined && entry.at > at) return false
     attribution.entry(entry)
   })
-  await attribution.resolveOwners(store, name)
-  const tally = new Tally(attribution.edits, bounds.start)
-  const doc = await stateAt(store, name, at)
+  return attribution
+}
+
+/**
+ * Who wrote what in `name`, now or as it was at `at`. `live`: the loaded document, read for
+ * the current state instead of replaying it (a change not journaled yet is credited to its
+ * client id's owner).
+ */
+export async function contributions(store: HistoryStore & ClientOwnerStore, name: string, at?: number, live?: Y.Doc): Promise<Contributions> {
+  const { surface } = resolve(name)
+  const unit = contributionUnit(surface)
+  if (!unit) throw new NoContributionsError(`${name} has neither text nor board elements: contributions count characters or elements`)
+  const bounds = await checkedBounds(store, name, at)
+  const useLive = at === undefined && live !== undefined
+  // The journal and the state are read side by side (PostgreSQL answers both at once).
+  const [journal, state] = await Promise.allSettled([readJournal(store, name, bounds.base, at), useLive ? Promise.resolve(live) : stateAt(store, name, at)])
+  if (journal.status === 'rejected' || state.status === 'rejected') {
+    if (state.status === 'fulfilled' && !useLive) state.value.destroy()
+    throw journal.status === 'rejected' ? journal.reason : (state as PromiseRejectedResult).reason
+  }
+  const attribution = journal.value
+  const doc = state.value
   try {
+    await attribution.resolveOwners(store, name, useLive ? [...doc.store.clients.keys()] : [])
+    const tally = new Tally(attribution.edits, bounds.start)
     if (unit === 'characters') countCharacters(attribution, tally)
     else countElements(attribution, tally, doc)
     return { name, ...(at === undefined ? {} : { at }), unit, users: tally.sorted(), runs: unit === 'characters' ? authorRuns(attribution, doc, surface) : [] }
   } finally {
-    doc.destroy()
+    if (!useLive) doc.destroy()
   }
 }

@@ -109,7 +109,7 @@ export interface ContributionsView {
 
 export async function contributionsView(app: Homeroom, name: string, at?: number): Promise<ContributionsView> {
   try {
-    const result = await contributions(app.store, name, at)
+    const result = await contributions(app.store, name, at, at === undefined ? app.hocuspocus.documents.get(name) : undefined)
     return {
       name,
       at: at === undefined ? null : iso(at),
