@@ -65,9 +65,12 @@ test('counts and runs match the session now, at past times, across reconnects, a
   let at = await record(store, session, 300, START)
   const early = { at: at - 10, counts: snapshotOf(session), runs: session.authoredText() }
   await compact(store, NAME)
+  // Asked now, then again after more edits: the second answer reads on from the first.
+  assertCounts(await contributions(store, NAME), session.counts, 'after the first phase')
   session.reconnect(5000)
   at = await record(store, session, 300, at)
   await compact(store, NAME)
+  assertCounts(await contributions(store, NAME), session.counts, 'read on after the second phase')
   // A restart: the store is opened again; nothing in memory survives.
   await store.close()
   store = new SqliteStore(file)
@@ -109,6 +112,7 @@ test('after history before a snapshot is dropped, what it holds stays its owners
   const session = new EditingSession(`${SEED}-pruned`, USERS)
   let at = await record(store, session, 300, START)
   const before = snapshotOf(session)
+  assertCounts(await contributions(store, NAME), before, 'before pruning')
   const pruned = await truncateHistory(store, NAME)
   assert.ok(pruned && pruned.dropped > 0, 'history was dropped')
   const { start } = await historyBounds(store, NAME)

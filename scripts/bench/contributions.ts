@@ -2,9 +2,9 @@
 // typed by 30 users under client ids of their own, a snapshot every 500 entries as a running
 // server writes them; then times `contributions` (the journal read once, the state replayed) and
 // checks its per-user counts against the ones the session kept while editing.
-//   node scripts/bench/contributions.ts [entries]
+//   node scripts/bench/contributions.ts [entries]      (BENCH_DIR=<dir> keeps the store there)
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SqliteStore } from '../../server/store/sqlite.ts'
 import * as Y from 'yjs'
@@ -34,19 +34,25 @@ for (let i = 1; i <= ENTRIES; i++) {
 console.log(`seed ${SEED}: ${ENTRIES} entries written in ${((performance.now() - filled) / 1000).toFixed(1)} s`)
 
 const times: number[] = []
+const liveTimes: number[] = []
 let result
 for (let run = 0; run < 3; run++) {
-  const t0 = performance.now()
-  result = await contributions(store, NAME)
+  let t0 = performance.now()
+  result = await contributions(store, NAME) // the command line: the state replayed
   times.push(performance.now() - t0)
+  t0 = performance.now()
+  await contributions(store, NAME, undefined, session.doc) // HTTP on a loaded document: its state as it is
+  liveTimes.push(performance.now() - t0)
 }
 const wrong = users.filter((user) => {
   const known = session.counts.get(user)!
   const row = result!.users.find((r) => r.user === user)
   return !row || row.inserted !== known.inserted || row.deleted !== known.deleted || row.present !== known.present
 })
-console.log(`contributions of ${ENTRIES} entries: ${times.map((t) => `${t.toFixed(0)} ms`).join(', ')} (first run cold)`)
+const ms = (list: number[]) => list.map((t) => `${t.toFixed(0)} ms`).join(', ')
+console.log(`contributions of ${ENTRIES} entries, state replayed: ${ms(times)}; document loaded: ${ms(liveTimes)} (first run cold)`)
+console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} cores`)
 console.log(wrong.length === 0 ? 'per-user counts match the session' : `counts differ for ${wrong.join(', ')}`)
 store.close()
-rmSync(dataDir, { recursive: true, force: true })
+if (!process.env.BENCH_DIR) rmSync(dataDir, { recursive: true, force: true })
 if (wrong.length > 0) process.exitCode = 1

@@ -13,7 +13,7 @@
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import type { Surface } from '../../docs-model/types.ts'
-import type { ClientOwnerStore, HistoryStore, JournalEntry } from '../store/types.ts'
+import type { ClientOwnerStore, HistoryStore, JournalEntry, JournalStore } from '../store/types.ts'
 import { stateAt, walk } from './replay.ts'
 import { readRanges, UpdateRanges } from './struct-ranges.ts'
 import { checkedBounds } from './time.ts'
@@ -163,7 +163,7 @@ class Attribution {
   /** One buffer for every update read. */
   private readonly ranges = new UpdateRanges()
   /** Owners from the client-owner store, filled by `resolveOwners`. */
-  private owners = new Map<number, string>()
+  private readonly owners = new Map<number, string>()
 
   ledger(client: number): ClientLedger {
     let ledger = this.ledgers.get(client)
@@ -198,7 +198,9 @@ class Attribution {
   async resolveOwners(store: ClientOwnerStore, name: string, others: readonly number[]): Promise<void> {
     const viaClients = [...this.ledgers].filter(([, l]) => l.segments.some((s) => s.viaClient)).map(([client]) => client)
     const extra = others.filter((client) => !this.ledgers.has(client))
-    this.owners = await store.clientOwners(name, [...viaClients, ...extra])
+    // Owners never change (the first writer keeps an id): only ids not known yet are asked for.
+    const unknown = [...viaClients, ...extra].filter((client) => !this.owners.has(client))
+    for (const [client, owner] of await store.clientOwners(name, unknown)) this.owners.set(client, owner)
   }
 
   /** Who a segment's structs belong to: its client id's owner when written through a client, else the entry's user. */
@@ -326,22 +328,70 @@ function authorRuns(attribution: Attribution, doc: Y.Doc, surface: Surface): Aut
   return runs
 }
 
-/** The journal up to `at` read into an attribution (from the oldest kept snapshot when history before it was dropped). */
-async function readJournal(store: HistoryStore & ClientOwnerStore, name: string, base: { seq: number } | undefined, at?: number): Promise<Attribution> {
-  const attribution = new Attribution()
-  let seq = 0
-  if (base) {
-    // History before this snapshot is gone: its state stands in for it.
-    const snapshot = await store.readSnapshot(name, base.seq)
-    if (snapshot) {
-      attribution.read(snapshot.state, null, true)
-      seq = snapshot.seq
-    }
-  }
+/** The journal up to `at` read into `attribution`, after `seq`; returns the last sequence number read. */
+async function readJournal(store: JournalStore, name: string, attribution: Attribution, seq: number, at?: number): Promise<number> {
+  let last = seq
   await walk(store, name, seq, (entry) => {
     if (at !== undefined && entry.at > at) return false
     attribution.entry(entry)
+    last = entry.seq
   })
+  return last
+}
+
+/** A fresh attribution: from the oldest kept snapshot when history before it was dropped. */
+async function startAttribution(store: HistoryStore, name: string, base: { seq: number } | undefined): Promise<{ attribution: Attribution; seq: number }> {
+  const attribution = new Attribution()
+  if (!base) return { attribution, seq: 0 }
+  // History before this snapshot is gone: its state stands in for it.
+  const snapshot = await store.readSnapshot(name, base.seq)
+  if (snapshot) attribution.read(snapshot.state, null, true)
+  return { attribution, seq: snapshot?.seq ?? 0 }
+}
+
+/**
+ * The whole journal's attribution, kept per store and document for the next call, which then
+ * reads only the entries after it: a panel that refreshes costs the new entries. Reading an entry
+ * again adds nothing (a merged entry repeats ones read before), so only dropped history (a new
+ * base snapshot) starts it over. Calls for one document take turns.
+ */
+class AttributionCache {
+  private readonly entries = new Map<string, { attribution: Attribution; seq: number; base: number; turn: Promise<unknown> }>()
+  private static readonly KEPT = 16
+
+  async current(store: HistoryStore, name: string, base: { seq: number } | undefined): Promise<Attribution> {
+    let cached = this.entries.get(name)
+    // History dropped since: start over from the new base, so every instance gives the same answer.
+    if (cached && (base?.seq ?? 0) !== cached.base) cached = undefined
+    if (!cached) {
+      cached = { ...(await startAttribution(store, name, base)), base: base?.seq ?? 0, turn: Promise.resolve() }
+      this.entries.set(name, cached)
+    }
+    // Most recently used last; the oldest goes beyond KEPT.
+    this.entries.delete(name)
+    this.entries.set(name, cached)
+    if (this.entries.size > AttributionCache.KEPT) this.entries.delete(this.entries.keys().next().value!)
+    const entry = cached
+    const turn = entry.turn.then(async () => {
+      entry.seq = await readJournal(store, name, entry.attribution, entry.seq)
+    })
+    entry.turn = turn.catch(() => undefined)
+    await turn
+    return entry.attribution
+  }
+}
+
+const caches = new WeakMap<object, AttributionCache>()
+
+/** The attribution up to `at` (now when omitted: from the cache). */
+async function attributionAt(store: HistoryStore, name: string, base: { seq: number } | undefined, at?: number): Promise<Attribution> {
+  if (at === undefined) {
+    let cache = caches.get(store)
+    if (!cache) caches.set(store, (cache = new AttributionCache()))
+    return cache.current(store, name, base)
+  }
+  const { attribution, seq } = await startAttribution(store, name, base)
+  await readJournal(store, name, attribution, seq, at)
   return attribution
 }
 
@@ -357,7 +407,7 @@ export async function contributions(store: HistoryStore & ClientOwnerStore, name
   const bounds = await checkedBounds(store, name, at)
   const useLive = at === undefined && live !== undefined
   // The journal and the state are read side by side (PostgreSQL answers both at once).
-  const [journal, state] = await Promise.allSettled([readJournal(store, name, bounds.base, at), useLive ? Promise.resolve(live) : stateAt(store, name, at)])
+  const [journal, state] = await Promise.allSettled([attributionAt(store, name, bounds.base, at), useLive ? Promise.resolve(live) : stateAt(store, name, at)])
   if (journal.status === 'rejected' || state.status === 'rejected') {
     if (state.status === 'fulfilled' && !useLive) state.value.destroy()
     throw journal.status === 'rejected' ? journal.reason : (state as PromiseRejectedResult).reason
