@@ -212,26 +212,13 @@ export class EmergencyObserver implements Observer {
         const step = done + 1
         const level = raiseLevel(broadcast.level)
         const at = this.app.clock.now()
-        let wrote = false
-        let over = false
-        await derive(this.app, this.name, name, (d) => {
-          const s = mapOf(d, 'status')
-          // Cleared meanwhile (the write above read the document earlier): no escalation.
-          if ((over = clearedOf(d) !== undefined)) return
-          if (escalationsOf(s) !== done) return
-          s.set('escalations', step)
-          s.set('escalatedAt', at)
-          if (mapOf(d, 'broadcast').get('level') !== level) mapOf(d, 'broadcast').set('level', level)
-          wrote = true
-        })
-        if (over) return
-        if (wrote) this.arm(name, await this.app.peek(name), missing.length)
         const shown = missing.slice(0, NAMES_SHOWN).map((m) => `${m.name} (${m.id})`)
         const more = missing.length > NAMES_SHOWN ? ` and ${missing.length - NAMES_SHOWN} more` : ''
         const unacknowledged = missing.map((m) => m.id)
         // One claim, one inbox item id, one event id and one webhook delivery id per step: an
         // escalation re-run here or resumed elsewhere reaches every receiver under the same ids.
-        await this.fanOuts.run(`emergency:${name}:escalation:${step}`, {
+        // The claim is stored before the step is: a kill in between leaves it to be resumed.
+        const delivering = await this.fanOuts.begin(`emergency:${name}:escalation:${step}`, {
           school: ref.school,
           users: schoolLeaders(roster),
           id: `emergency:${ref.params.id}:escalation:${step}`,
@@ -250,6 +237,19 @@ export class EmergencyObserver implements Observer {
             payload: { school: ref.school, emergency: ref.params.id, document: name, title: broadcast.title, level, escalation: step, targeted: finiteNumber(status.get('targeted')) ?? missing.length, unacknowledged, at },
           },
         })
+        let wrote = false
+        await derive(this.app, this.name, name, (d) => {
+          const s = mapOf(d, 'status')
+          // Cleared since it was read above: no further step is armed (this one's claim is begun already).
+          if (clearedOf(d) !== undefined) return
+          if (escalationsOf(s) !== done) return
+          s.set('escalations', step)
+          s.set('escalatedAt', at)
+          if (mapOf(d, 'broadcast').get('level') !== level) mapOf(d, 'broadcast').set('level', level)
+          wrote = true
+        })
+        if (wrote) this.arm(name, await this.app.peek(name), missing.length)
+        await delivering.done
         this.app.log.warn({ doc: name, step, missing: missing.length }, 'emergency escalated')
       }),
     )

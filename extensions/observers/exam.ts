@@ -14,7 +14,7 @@ import { examBoard, examKeyName, examLeaderboard, examMonitorName, examName, exa
 import { dueStatus, examSchedule, grade, laterStatus, monitorEntry, recordedStatus } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { namedScores, recordScores } from './leaderboard.ts'
-import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial, syncMap, writerTurn } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial, syncMap, writerTurn, persist } from './runtime.ts'
 import { leaderboardName } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import type { Change, Observer, Visit } from './registry.ts'
 import { replay } from '../../server/history/replay.ts'
@@ -187,7 +187,7 @@ export class ExamObserver implements Observer {
     const status = mapOf(doc, 'status')
     const submitted = status.get('state') === 'submitted'
     if (submitted === status.has('submittedAt')) return
-    void contain(this.app, 'exam.submission', () =>
+    void persist(this.app, 'exam.submission', () =>
       this.serial.run(ref.name, async () => {
         let submittedAt: number | undefined
         let stamped = false

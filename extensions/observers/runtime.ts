@@ -146,6 +146,27 @@ export async function contain(app: Reporter, where: string, task: () => Promise<
   }
 }
 
+/** Pauses before each further attempt of `persist`: the store or Redis may be away for a few seconds. */
+const PERSIST_DELAYS_MS = [500, 1000, 2000, 4000, 8000]
+
+/**
+ * Like `contain`, for work that must not be lost to a passing outage (a submission to stamp and
+ * grade): a failure is reported and the task run again after a pause, a few times, while the
+ * server serves. The task must be idempotent (observers write only what differs).
+ */
+export async function persist(app: Reporter & Pick<Homeroom, 'serving'>, where: string, task: () => Promise<void> | void): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await task()
+      return
+    } catch (error) {
+      report(app, where, error)
+      if (attempt >= PERSIST_DELAYS_MS.length || !app.serving()) return
+      await new Promise((resolve) => setTimeout(resolve, PERSIST_DELAYS_MS[attempt]).unref())
+    }
+  }
+}
+
 const ignoredCounters = new WeakMap<object, client.Counter<'surface' | 'reason'>>()
 
 /** Counter of client data an observer ignored (bad values, unknown types), by surface and reason. */
