@@ -19,6 +19,8 @@ export interface Tracked {
   label: string
   handle: Handle
   kind: 'notes' | 'board'
+  /** May this user restore it (admins; teachers their docs and boards)? */
+  restorable: boolean
 }
 
 const LIMIT = 200
@@ -60,6 +62,7 @@ export function historyPanel(session: Session, people: People, documents: Tracke
   const show = async () => {
     const entry = chosen()
     restore.disabled = entry === undefined
+    restore.hidden = !current.restorable
     const index = Number(slider.value)
     const last = entries[index]
     const by = last?.user ? ` by ${people.name(last.user)}` : last ? ' by the server' : ''
