@@ -90,7 +90,7 @@ if (chromiumAvailable()) {
       await ada.page.locator('[data-testid="chat-input"]').press('Enter')
       await ben.page.locator('[data-testid="messages"] li', { hasText: 'Who has the homework?' }).waitFor()
       // Ben's page marks the message read; Ada sees the receipt.
-      await ada.page.locator('[data-testid="receipt"]', { hasText: 'Read by u2' }).waitFor({ timeout: 10_000 })
+      await ada.page.locator('[data-testid="receipt"]', { hasText: 'Read by Ben' }).waitFor({ timeout: 10_000 })
     } finally {
       await ada.context.close()
       await ben.context.close()
