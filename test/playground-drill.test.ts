@@ -22,6 +22,19 @@ if (chromiumAvailable()) {
     await browser?.close()
   })
 
+  test('the login form is labelled and passes the scan on a phone and a desktop', async () => {
+    const context = await browser.newContext({ viewport: PHONE })
+    try {
+      const page = await context.newPage()
+      await page.goto(`${server.http}/`)
+      await page.locator('[data-testid="user"]').waitFor()
+      await assertAccessible(page, 'login form')
+      await tabTo(page, '[data-testid="user"]')
+    } finally {
+      await context.close()
+    }
+  })
+
   test('an admin follows a drill by name and gives the all clear; the student’s banner says it is over', async () => {
     const admin = await openPlayground(browser, server.http, { user: 'a1', role: 'admin' })
     const ada = await openPlayground(browser, server.http, { user: 'u1', role: 'student' }, PHONE)
@@ -54,6 +67,11 @@ if (chromiumAvailable()) {
       assert.is(await drill.locator('[data-testid="all-clear"]').count(), 0, 'given once')
       await ada.page.locator('[data-testid="all-clear-notice"]', { hasText: 'All clear: Fire drill is over' }).waitFor({ timeout: 15_000 })
       await assertAccessible(ada.page, 'all clear banner (student)')
+      // Inbox items are buttons: the drill's item is opened, and so read, from the keyboard.
+      await ada.page.locator('[data-testid="unread"]').waitFor()
+      await tabTo(ada.page, '[data-testid="inbox"] li.unread button.item')
+      await ada.page.keyboard.press('Enter')
+      await ada.page.locator('[data-testid="unread"]').waitFor({ state: 'hidden' })
       await screenshots(admin.page, 'playground-drill-cleared', '[data-testid="panel-drill"]')
       await screenshots(ada.page, 'playground-student-all-clear')
     } finally {

@@ -2,7 +2,7 @@
 // student and the teacher write the class notes, the teacher's contributions panel names both
 // with their share, the slider (moved by keyboard) shows the notes as they were before the
 // teacher wrote, "Restore" brings that back as a change the student's page receives live, and
-// the whiteboard scrubs back stroke by stroke. Students see neither panel. Each view passes an
+// the whiteboard scrubs back stroke by stroke and counts strokes by author. Students see neither panel. Each view passes an
 // axe-core scan and is screenshotted at 1400x900 and 390x844.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -98,7 +98,7 @@ if (chromiumAvailable()) {
     }
   })
 
-  test('the whiteboard scrubs back stroke by stroke', async () => {
+  test('the whiteboard scrubs back stroke by stroke, and who drew what is counted in elements', async () => {
     const rivera = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
     try {
       for (const count of ['1 stroke', '2 strokes', '3 strokes']) {
@@ -114,6 +114,10 @@ if (chromiumAvailable()) {
       await rivera.page.locator('[data-testid="panel-history"] [data-testid="past-content"][data-strokes="1"]').waitFor()
       await slideTo(rivera.page, 1)
       await rivera.page.locator('[data-testid="panel-history"] [data-testid="past-content"][data-strokes="2"]').waitFor()
+      // Who drew what, in elements.
+      await rivera.page.locator('[data-testid="contributions-doc"]').selectOption({ label: 'Whiteboard' })
+      await rivera.page.locator('[data-testid="contributions"] [data-testid="contributor"][data-user="t1"]', { hasText: 'Ms. Rivera' }).filter({ hasText: '3 (100%)' }).waitFor()
+      assert.match(await rivera.page.locator('[data-testid="contributions"]').innerText(), /Counted in whiteboard elements/)
       await assertAccessible(rivera.page, 'board history (teacher)')
       await screenshots(rivera.page, 'playground-board-history', '[data-testid="panel-history"]')
     } finally {

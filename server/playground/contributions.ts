@@ -2,7 +2,7 @@
 // and what of it is still there, and for the notes the text itself split into runs, each marked
 // with its author's colour and name.
 import type { Session } from '@homeroom/client'
-import { docPath, getJson } from './api.ts'
+import { docPath, getJson, neverWritten } from './api.ts'
 import { h, PALETTE, timeOf } from './dom.ts'
 import type { Tracked } from './history.ts'
 import type { People } from './people.ts'
@@ -32,7 +32,9 @@ export function contributionsPanel(session: Session, people: People, documents: 
       latest = answer
       render()
     } catch (error) {
-      if (mine === request) body.replaceChildren(h('p', { class: 'muted' }, `Not available: ${(error as Error).message}`))
+      if (mine !== request) return
+      latest = undefined
+      body.replaceChildren(h('p', { class: 'muted' }, neverWritten(error) ? 'Nobody has written anything yet.' : `Not available: ${(error as Error).message}`))
     }
   }
   const render = () => {
