@@ -134,8 +134,9 @@ function start({ school, sub, role, token }: Login): void {
   if (isFor(busName(school, 'b1'))) panels.push(busPanel(watchAll(new BusClient(session, school, 'b1'), 'handle')))
   panels.push(inboxPanel(watchAll(inbox, 'handle'), badge))
   if (mayNotify(role) || mayStartEmergency(session, school)) panels.push(staffPanel(session, school))
-  if (mayStartEmergency(session, school)) panels.push(drillPanel(session, school, people, inbox))
-  // What makes Homeroom different, each in a panel of its own.
+  // What makes Homeroom different, listed first in the row of views.
+  const special: HTMLElement[] = []
+  if (mayStartEmergency(session, school)) special.push(drillPanel(session, school, people, inbox))
   // Looking back is for those who may read a document's history (docs-model/history-access.ts).
   const tracked: Tracked[] = [
     { label: 'Class notes', name: docName(school, 'notes'), kind: 'notes' as const },
@@ -143,10 +144,19 @@ function start({ school, sub, role, token }: Login): void {
   ]
     .filter(({ name }) => mayReadHistory(session.user, resolve(name).ref, resolve(name).surface))
     .map(({ label, name, kind }) => ({ label, kind, handle: open(name), restorable: mayRestore(session.user, resolve(name).ref, resolve(name).surface) }))
-  if (tracked.length) panels.push(historyPanel(session, people, tracked), contributionsPanel(session, people, tracked))
-  panels.push(rulesPanel(session, school, people), offlinePanel(session, () => [...opened]))
+  if (tracked.length) special.push(historyPanel(session, people, tracked), contributionsPanel(session, people, tracked))
+  special.push(rulesPanel(session, school, people), offlinePanel(session, () => [...opened]))
+  panels.push(...special)
 
-  const nav = h('nav', { class: 'views', 'aria-label': 'Views' }, ...panels.map((panel) => viewLink(panel)).filter((link) => link !== null))
+  const links = (list: HTMLElement[]) => list.map((panel) => viewLink(panel)).filter((link) => link !== null)
+  const nav = h(
+    'nav',
+    { class: 'views', 'aria-label': 'Views' },
+    h('span', { class: 'views-label' }, 'Try:'),
+    ...links(special),
+    h('span', { class: 'views-label' }, 'Surfaces:'),
+    ...links(panels.filter((panel) => !special.includes(panel))),
+  )
   app.replaceChildren(header, emergencyBanner(session, inbox), nav, h('main', { class: 'grid' }, ...panels))
 }
 
