@@ -33,7 +33,7 @@ if (chromiumAvailable()) {
       await tabTo(page, '[data-testid="break-tally"]')
       await page.keyboard.press('Enter')
       await result.locator('[data-testid="refusal"]').waitFor()
-      assert.match(await result.innerText(), /You are not allowed to change this part of the document/)
+      assert.match(await result.innerText(), /You are not allowed to change this part of the document\. The server says: you may not write tallies\/0\./)
       assert.is(await result.locator('[data-testid="refusal-reason"]').innerText(), 'forbidden-write: tallies/0')
       assert.match(await result.innerText(), /close code 4403/)
       assert.equal((await server.app.peek('s1/poll/demo')).getMap('tallies').toJSON(), tallyBefore, 'the tally is as the server counted it')
