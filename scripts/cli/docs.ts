@@ -1,4 +1,4 @@
-// `homeroom docs …`: look inside the stored documents, travel in time, export and import,
+// `homeroom docs …`: look inside the stored documents, travel in time, see who wrote what, export and import,
 // restore a past state, compact history, verify that everything decodes and repair what does not.
 import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
@@ -10,6 +10,7 @@ import { replay, stateAt } from '../../server/history/replay.ts'
 import { restoreInStore } from '../../server/history/restore.ts'
 import { historyBounds, iso, TimeTravelError } from '../../server/history/time.ts'
 import { diff, history } from '../../server/history/trace.ts'
+import { contributionUnit, contributions } from '../../server/history/contributions.ts'
 import {
   action,
   CliError,
@@ -133,6 +134,32 @@ export function docsCommand(program: Command): void {
             items.map((i) => [String(i.seq), iso(i.at), i.user ?? '-', i.origin, String(i.bytes), shorten(i.paths.join(', '))]),
           ),
         )
+      }),
+    )
+
+  docs
+    .command('blame')
+    .description('who wrote what: per user, characters (or board elements) inserted, deleted and still present, first and last edit')
+    .argument('<name>', 'document name: an s/doc, or an s/board (elements)')
+    .option('--at <time>', `as it was then: ${TIME_HELP}`)
+    .option('--runs', 'also print the current text in runs by author')
+    .option('--json', 'machine-readable output: the same as GET /api/v1/docs/<name>/contributions')
+    .action(
+      action('docs blame', async (name: string, o: { at?: string; runs?: boolean; json?: boolean }) => {
+        const { surface } = documentName(name)
+        if (!contributionUnit(surface)) throw new CliError(`${name} has neither text nor board elements: blame counts characters (s/doc) or elements (s/board)`, 2)
+        const at = timeOption('--at', o.at)
+        const result = await withStore('read', (store) => timeFlag('--at', () => contributions(store, name, at)))
+        const users = result.users.map((u) => ({ ...u, firstEdit: iso(u.firstEdit), lastEdit: iso(u.lastEdit) }))
+        if (o.json) return printJson({ name, at: at === undefined ? null : iso(at), unit: result.unit, users, runs: result.runs })
+        print(`${name}${at === undefined ? '' : ` at ${iso(at)}`}: ${result.unit} by user`)
+        print(
+          table(
+            ['USER', 'INSERTED', 'DELETED', 'PRESENT', 'FIRST EDIT', 'LAST EDIT'],
+            users.map((u) => [u.user, String(u.inserted), String(u.deleted), String(u.present), u.firstEdit, u.lastEdit]),
+          ),
+        )
+        if (o.runs) for (const run of result.runs) print(`${run.user}: ${JSON.stringify(run.text)}`)
       }),
     )
 

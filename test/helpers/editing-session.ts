@@ -39,6 +39,11 @@ export class EditingSession {
     this.doc.on('update', (update: Uint8Array) => (this.pending = update))
   }
 
+  /** Every user reconnects (after a restart, say): each gets a new client id, as a new provider would. */
+  reconnect(base: number): void {
+    this.users.forEach((user, i) => this.clients.set(user, base + i))
+  }
+
   private get body(): Y.XmlFragment {
     return this.doc.getXmlFragment('body')
   }
