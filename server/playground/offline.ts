@@ -43,6 +43,8 @@ export function offlinePanel(session: Session, handles: () => Handle[]): HTMLEle
     else {
       merging = handles().filter((handle) => handle.pending).length
       void session.socket.connect()
+      // An acknowledgement is not a change: look again until everything is merged.
+      const check = setInterval(() => (render(), merging === 0 && clearInterval(check)), 500)
     }
     render()
   })
