@@ -39,7 +39,10 @@ export function offlinePanel(session: Session, handles: () => Handle[]): HTMLEle
   toggle.addEventListener('click', () => {
     offline = !offline
     delete status.dataset.merged
-    if (offline) session.socket.disconnect()
+    if (offline) {
+      merging = 0
+      session.socket.disconnect()
+    }
     else {
       merging = handles().filter((handle) => handle.pending).length
       void session.socket.connect()
