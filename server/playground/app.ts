@@ -5,6 +5,7 @@ import { BoardClient, BusClient, ChatClient, ExamClient, InboxClient, MonitorCli
 import type { Role } from '../../docs-model/types.ts'
 import { resolve } from '../../docs-model/registry.ts'
 import { declaredRead } from '../../docs-model/rules.ts'
+import { mayReadHistory, mayRestore } from '../../docs-model/history-access.ts'
 import { busName } from '../../docs-model/surfaces/bus/surface.ts'
 import { boardName } from '../../docs-model/surfaces/board/surface.ts'
 import { chatName } from '../../docs-model/surfaces/chat/surface.ts'
@@ -107,7 +108,8 @@ function start({ school, sub, role, token }: Login): void {
     { class: 'top' },
     h('h1', {}, 'Homeroom'),
     h('span', { class: 'who' }, `${me?.name ?? session.user.name ?? sub} · ${role} · ${school}`),
-    h('a', { class: 'bell', href: '#inbox', 'aria-label': 'Inbox', 'data-testid': 'bell' }, bellIcon(), badge),
+    // Its name is what it shows: "Inbox", then the unread count when there is one.
+    h('a', { class: 'bell', href: '#inbox', 'data-testid': 'bell' }, bellIcon(), h('span', { class: 'sr-only' }, 'Inbox'), badge),
     indicator,
     h('button', { class: 'small ghost', onclick: switchUser }, 'Switch user'),
   )
@@ -132,23 +134,31 @@ function start({ school, sub, role, token }: Login): void {
   if (isFor(busName(school, 'b1'))) panels.push(busPanel(watchAll(new BusClient(session, school, 'b1'), 'handle')))
   panels.push(inboxPanel(watchAll(inbox, 'handle'), badge))
   if (mayNotify(role) || mayStartEmergency(session, school)) panels.push(staffPanel(session, school))
-  if (mayStartEmergency(session, school)) panels.push(drillPanel(session, school, people, inbox))
-  // What makes Homeroom different, each in a panel of its own.
-  if (mayReadHistory(role)) {
-    const tracked: Tracked[] = [
-      { label: 'Class notes', handle: open(docName(school, 'notes')), kind: 'notes' },
-      { label: 'Whiteboard', handle: open(boardName(school, 'demo')), kind: 'board' },
-    ]
-    panels.push(historyPanel(session, people, tracked), contributionsPanel(session, people, tracked))
-  }
-  panels.push(rulesPanel(session, school, people), offlinePanel(session, () => [...opened]))
+  // What makes Homeroom different, listed first in the row of views.
+  const special: HTMLElement[] = []
+  if (mayStartEmergency(session, school)) special.push(drillPanel(session, school, people, inbox))
+  // Looking back is for those who may read a document's history (docs-model/history-access.ts).
+  const tracked: Tracked[] = [
+    { label: 'Class notes', name: docName(school, 'notes'), kind: 'notes' as const },
+    { label: 'Whiteboard', name: boardName(school, 'demo'), kind: 'board' as const },
+  ]
+    .filter(({ name }) => mayReadHistory(session.user, resolve(name).ref, resolve(name).surface))
+    .map(({ label, name, kind }) => ({ label, kind, handle: open(name), restorable: mayRestore(session.user, resolve(name).ref, resolve(name).surface) }))
+  if (tracked.length) special.push(historyPanel(session, people, tracked), contributionsPanel(session, people, tracked))
+  special.push(rulesPanel(session, school, people), offlinePanel(session, () => [...opened]))
+  panels.push(...special)
 
-  const nav = h('nav', { class: 'views', 'aria-label': 'Views' }, ...panels.map((panel) => viewLink(panel)).filter((link) => link !== null))
+  const links = (list: HTMLElement[]) => list.map((panel) => viewLink(panel)).filter((link) => link !== null)
+  const nav = h(
+    'nav',
+    { class: 'views', 'aria-label': 'Views' },
+    h('span', { class: 'views-label' }, 'Try:'),
+    ...links(special),
+    h('span', { class: 'views-label' }, 'Surfaces:'),
+    ...links(panels.filter((panel) => !special.includes(panel))),
+  )
   app.replaceChildren(header, emergencyBanner(session, inbox), nav, h('main', { class: 'grid' }, ...panels))
 }
-
-/** Teachers read the history of their class's documents; admins and directors of the school's. */
-const mayReadHistory = (role: Role): boolean => role === 'teacher' || role === 'admin' || role === 'director'
 
 /** A link to a panel from the row of views at the top, so every view is one step away. */
 function viewLink(panel: HTMLElement): HTMLElement | null {

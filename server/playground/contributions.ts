@@ -2,8 +2,8 @@
 // and what of it is still there, and for the notes the text itself split into runs, each marked
 // with its author's colour and name.
 import type { Session } from '@homeroom/client'
-import { docPath, getJson } from './api.ts'
-import { colorFor, h, timeOf } from './dom.ts'
+import { docPath, getJson, neverWritten } from './api.ts'
+import { h, PALETTE, timeOf } from './dom.ts'
 import type { Tracked } from './history.ts'
 import type { People } from './people.ts'
 
@@ -32,7 +32,9 @@ export function contributionsPanel(session: Session, people: People, documents: 
       latest = answer
       render()
     } catch (error) {
-      if (mine === request) body.replaceChildren(h('p', { class: 'muted' }, `Not available: ${(error as Error).message}`))
+      if (mine !== request) return
+      latest = undefined
+      body.replaceChildren(h('p', { class: 'muted' }, neverWritten(error) ? 'Nobody has written anything yet.' : `Not available: ${(error as Error).message}`))
     }
   }
   const render = () => {
@@ -40,6 +42,9 @@ export function contributionsPanel(session: Session, people: People, documents: 
     const { unit, users, runs } = latest
     if (users.length === 0) return void body.replaceChildren(h('p', { class: 'muted' }, 'Nobody has written anything yet.'))
     const total = users.reduce((sum, u) => sum + u.present, 0) || 1
+    // Colours by place in this list, so that no two authors shown share one.
+    const colour = new Map(users.map((u, i) => [u.user, PALETTE[i % PALETTE.length]]))
+    const of = (user: string) => colour.get(user) ?? PALETTE[0]
     body.replaceChildren(
       h(
         'table',
@@ -53,7 +58,7 @@ export function contributionsPanel(session: Session, people: People, documents: 
             h(
               'tr',
               { 'data-testid': 'contributor', 'data-user': u.user },
-              h('th', { scope: 'row' }, h('span', { class: 'swatch', style: `background: ${colorFor(u.user)}`, 'aria-hidden': 'true' }), people.name(u.user)),
+              h('th', { scope: 'row' }, h('span', { class: 'swatch', style: `background: ${of(u.user).ink}`, 'aria-hidden': 'true' }), people.name(u.user)),
               h('td', {}, `${u.present} (${Math.round((u.present / total) * 100)}%)`),
               h('td', {}, u.inserted),
               h('td', {}, u.deleted),
@@ -63,9 +68,9 @@ export function contributionsPanel(session: Session, people: People, documents: 
         ),
       ),
       ...(runs.length
-        ? [h('p', { class: 'runs', 'data-testid': 'runs' }, ...runs.map((run) => h('span', { class: 'run', style: `border-color: ${colorFor(run.user)}`, title: people.name(run.user), 'data-user': run.user }, run.text)))]
+        ? [h('p', { class: 'runs', 'data-testid': 'runs' }, ...runs.map((run) => h('span', { class: 'run', style: `border-color: ${of(run.user).ink}; background: ${of(run.user).tint}`, title: people.name(run.user), 'data-user': run.user }, run.text)))]
         : []),
-      h('p', { class: 'muted' }, unit === 'characters' ? 'Counted in characters; the text above is underlined in its author’s colour (hover for the name).' : 'Counted in whiteboard elements.'),
+      h('p', { class: 'muted' }, unit === 'characters' ? 'Counted in characters; the text above is marked in its author’s colour from the table (hover for the name).' : 'Counted in whiteboard elements.'),
     )
   }
   const soon = () => {

@@ -30,11 +30,30 @@ export function panel(title: string, testid: string, render: () => Node[], subsc
   return h('section', { class: 'panel', 'data-testid': testid }, h('header', {}, h('h2', {}, title), extra), body)
 }
 
+/**
+ * Author colours: a dark one (white text on it passes 4.5:1, as do they on white) and a light tint
+ * of it (dark text on it passes), distinct enough to tell authors apart.
+ */
+export const PALETTE: ReadonlyArray<{ ink: string; tint: string }> = [
+  { ink: '#1d4ed8', tint: '#dbeafe' },
+  { ink: '#b91c1c', tint: '#fee2e2' },
+  { ink: '#15803d', tint: '#dcfce7' },
+  { ink: '#7e22ce', tint: '#f3e8ff' },
+  { ink: '#a15c07', tint: '#fef3c7' },
+  { ink: '#0f766e', tint: '#ccfbf1' },
+  { ink: '#be185d', tint: '#fce7f3' },
+  { ink: '#4d5b16', tint: '#ecfccb' },
+]
+
 /** A stable colour per user id, for cursors and avatars. */
 export function colorFor(id: string): string {
+  return paletteFor(id).ink
+}
+
+export function paletteFor(id: string): { ink: string; tint: string } {
   let hash = 0
   for (const c of id) hash = (hash * 31 + c.charCodeAt(0)) >>> 0
-  return `hsl(${hash % 360} 65% 45%)`
+  return PALETTE[hash % PALETTE.length]
 }
 
 export const timeOf = (at: number | string | undefined): string =>

@@ -2,7 +2,7 @@
 // the notes or the whiteboard as they were at each change (GET /api/v1/docs/<name>?at=), and
 // restores that state (POST …/restore) as a new change everyone connected receives.
 import type { Handle, Session } from '@homeroom/client'
-import { docPath, getJson, postJson } from './api.ts'
+import { docPath, getJson, neverWritten, postJson } from './api.ts'
 import { boardView, notesView } from './content.ts'
 import { h, toast } from './dom.ts'
 import type { People } from './people.ts'
@@ -19,6 +19,8 @@ export interface Tracked {
   label: string
   handle: Handle
   kind: 'notes' | 'board'
+  /** May this user restore it (admins; teachers their docs and boards)? */
+  restorable: boolean
 }
 
 const LIMIT = 200
@@ -42,24 +44,32 @@ export function historyPanel(session: Session, people: People, documents: Tracke
     return index < entries.length - 1 ? entries[index] : undefined
   }
 
-  const load = async () => {
+  /** Reads the history and stands at "now"; `following` (a live change) gives way if the user moved the slider meanwhile. */
+  const load = async (following = false) => {
     const mine = ++request
     try {
       const page = await getJson<{ entries: HistoryEntry[] }>(session, docPath(current.handle.name, `/history?limit=${LIMIT}`))
-      if (mine !== request) return
+      if (mine !== request || (following && chosen() !== undefined)) return
       entries = [...page.entries].sort((a, b) => a.seq - b.seq)
       slider.max = String(Math.max(0, entries.length - 1))
       slider.value = slider.max
       slider.disabled = entries.length < 2
       await show()
     } catch (error) {
-      when.textContent = `No history to show: ${(error as Error).message}`
+      if (mine !== request) return
+      entries = []
+      slider.max = '0'
+      slider.disabled = true
+      restore.disabled = true
+      preview.replaceChildren()
+      when.textContent = neverWritten(error) ? `No changes yet: write in the ${current.label.toLowerCase()} and come back.` : `No history to show: ${(error as Error).message}`
     }
   }
 
   const show = async () => {
     const entry = chosen()
     restore.disabled = entry === undefined
+    restore.hidden = !current.restorable
     const index = Number(slider.value)
     const last = entries[index]
     const by = last?.user ? ` by ${people.name(last.user)}` : last ? ' by the server' : ''
@@ -96,7 +106,16 @@ export function historyPanel(session: Session, people: People, documents: Tracke
       restore.disabled = false
     }
   })
-  void Promise.all(documents.map((d) => d.handle.ready)).then(load)
+  // Standing at "now", the slider follows new changes (a moment after the last one).
+  let settle: ReturnType<typeof setTimeout> | undefined
+  for (const d of documents) {
+    d.handle.on('change', () => {
+      if (d !== current || chosen() !== undefined) return
+      clearTimeout(settle)
+      settle = setTimeout(() => chosen() === undefined && void load(true), 800)
+    })
+  }
+  void Promise.all(documents.map((d) => d.handle.ready)).then(() => load())
 
   return h(
     'section',

@@ -30,7 +30,8 @@ export function inboxPanel(inbox: InboxClient, badge: HTMLElement): HTMLElement 
             // A button, so the keyboard reaches it too: opening an item marks it read.
             h(
               'button',
-              { class: 'item', 'aria-label': `${item.read ? '' : 'Unread: '}${item.title}. ${item.body}`, onclick: () => !item.read && attempt(() => inbox.markRead(item.id)) },
+              { class: 'item', onclick: () => !item.read && attempt(() => inbox.markRead(item.id)) },
+              item.read ? null : h('span', { class: 'sr-only' }, 'Unread: '),
               h('strong', {}, item.title),
               h('span', {}, item.body),
               h('time', {}, timeOf(item.at)),

@@ -39,10 +39,15 @@ export function offlinePanel(session: Session, handles: () => Handle[]): HTMLEle
   toggle.addEventListener('click', () => {
     offline = !offline
     delete status.dataset.merged
-    if (offline) session.socket.disconnect()
+    if (offline) {
+      merging = 0
+      session.socket.disconnect()
+    }
     else {
       merging = handles().filter((handle) => handle.pending).length
       void session.socket.connect()
+      // An acknowledgement is not a change: look again until everything is merged.
+      const check = setInterval(() => (render(), merging === 0 && clearInterval(check)), 500)
     }
     render()
   })

@@ -29,6 +29,6 @@ export function plainRefusal(reason: string): PlainRefusal {
   const word = /^([a-z-]+)/.exec(reason)?.[1] ?? ''
   // `forbidden-write: messages (author must be the sender)`, `frozen: exam closed`
   const rest = reason.slice(word.length).replace(/^:\s*/, '')
-  const detail = /\(([^)]*)\)\s*$/.exec(rest)?.[1] ?? (word === 'frozen' ? rest : undefined)
+  const detail = /\(([^)]*)\)\s*$/.exec(rest)?.[1] ?? (word === 'frozen' ? rest : word === 'forbidden-write' && rest ? `you may not write ${rest}` : undefined)
   return { meaning: MEANING[word] ?? 'The server did not accept the change.', detail: detail || undefined, reason, code: closeCodeFor(reason) }
 }
