@@ -14,7 +14,7 @@ import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import type { Surface } from '../../docs-model/types.ts'
 import type { ClientOwnerStore, HistoryStore, JournalEntry, JournalStore } from '../store/types.ts'
-import { stateAt, walk } from './replay.ts'
+import { stateAt } from './replay.ts'
 import { readRanges, UpdateRanges } from './struct-ranges.ts'
 import { checkedBounds } from './time.ts'
 
@@ -328,15 +328,20 @@ function authorRuns(attribution: Attribution, doc: Y.Doc, surface: Surface): Aut
   return runs
 }
 
-/** The journal up to `at` read into `attribution`, after `seq`; returns the last sequence number read. */
+/** Entries read per query: large pages, as every entry is read (fewer round trips; the page is dropped once read). */
+const JOURNAL_PAGE = 5000
+
+/** The journal up to `at` (a prefix, as replay takes it) read into `attribution`, after `seq`; returns the last sequence number read. */
 async function readJournal(store: JournalStore, name: string, attribution: Attribution, seq: number, at?: number): Promise<number> {
-  let last = seq
-  await walk(store, name, seq, (entry) => {
-    if (at !== undefined && entry.at > at) return false
-    attribution.entry(entry)
-    last = entry.seq
-  })
-  return last
+  for (let last = seq; ; ) {
+    const page = await store.entriesPage(name, last, JOURNAL_PAGE)
+    for (const entry of page) {
+      if (at !== undefined && entry.at > at) return last
+      attribution.entry(entry)
+      last = entry.seq
+    }
+    if (page.length < JOURNAL_PAGE) return last
+  }
 }
 
 /** A fresh attribution: from the oldest kept snapshot when history before it was dropped. */
