@@ -9,12 +9,12 @@ import type { afterUnloadDocumentPayload, beforeHandleMessagePayload, Document, 
 import { writeContext } from '../docs-model/rules.ts'
 import type { ServerTime } from '../docs-model/types.ts'
 import type { Clock } from '../server/clock.ts'
-import { carriesUpdate, isEmptyUpdate, parseFrame } from '../server/frames.ts'
+import { carriesUpdate, isEmptyUpdate, parseFrame, type Frame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import { judge, readUpdate } from '../server/guard/check.ts'
 import { closeCodeFor } from '../docs-model/refusals.ts'
 import { ClientIdOwners, type OwnerStore } from '../server/guard/client-ids.ts'
-import type { DecodeLimits } from '../server/guard/decode.ts'
+import { addsNothing, type DecodeLimits } from '../server/guard/decode.ts'
 import type { RelatedDocs } from '../server/facts.ts'
 import { TokenBuckets } from '../server/rate.ts'
 import type { Config } from '../server/config.ts'
@@ -69,7 +69,7 @@ export class Guard implements Extension {
     if (!ctx) throw this.refuse(documentName, 'forbidden-write: connection has no identity')
     let reason: string | null
     try {
-      reason = await this.check(frame.payload, ctx, document, documentName, socketId)
+      reason = await this.check(frame, ctx, document, documentName, socketId)
     } catch (error) {
       this.config.metrics.observerErrors.inc({ where: 'guard' })
       this.config.log.error({ err: error, doc: documentName, user: ctx.user.sub }, 'write guard failed; refusing the update')
@@ -88,9 +88,9 @@ export class Guard implements Extension {
     this.owners.forget(documentName)
   }
 
-  private async check(update: Uint8Array, ctx: NonNullable<ReturnType<typeof contextOf>>, document: Document, name: string, socketId: string): Promise<string | null> {
+  private async check(frame: Frame & { payload: Uint8Array }, ctx: NonNullable<ReturnType<typeof contextOf>>, document: Document, name: string, socketId: string): Promise<string | null> {
     const started = performance.now()
-    const decoded = readUpdate(update, document, this.decodeLimits)
+    const decoded = readUpdate(frame.payload, document, this.decodeLimits)
     if (typeof decoded === 'string') return decoded
     if (decoded.structs > 0 && !this.budget.take(socketId, Date.now(), Math.min(decoded.structs, this.config.limits.structsPerSec * 2))) {
       return `rate-limited: more than ${this.config.limits.structsPerSec} new structs per second; resend shortly`
@@ -110,6 +110,7 @@ export class Guard implements Extension {
       if (lost) return lost
     }
     this.sizes.set(document, size + decoded.bytes)
+    frame.redundant = addsNothing(decoded, document.store)
     return null
   }
 

@@ -89,7 +89,7 @@ export class Persistence implements Extension {
   async beforeHandleMessage({ update, context, documentName, connection }: beforeHandleMessagePayload): Promise<void> {
     if (connection.readOnly) return
     const frame = parseFrame(update)
-    if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload)) return
+    if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload) || frame.redundant) return
     const user = contextOf(context)?.user.sub ?? null
     await this.append(documentName, { at: Date.now(), user, origin: 'client', update: frame.payload })
   }

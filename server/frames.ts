@@ -10,6 +10,8 @@ export interface Frame {
   syncType?: number
   /** For sync step 2 and update messages: the Yjs update. For awareness: the awareness update. */
   payload?: Uint8Array
+  /** Set by the write guard: the update holds nothing the document lacks (a resend), so it is not journaled again. */
+  redundant?: boolean
 }
 
 const cache = new WeakMap<Uint8Array, Frame>()

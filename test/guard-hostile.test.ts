@@ -164,14 +164,18 @@ test('type confusion: list items in a map, map entries in a list, types and text
     ['s1/chat/c1', chatDoc(), u1, craft([{ id: [99, 0], parent: 'messages', content: { type: 'map' } }]), 'forbidden-write: messages (value must be plain JSON)'],
     ['s1/board/b1', board, u1, craft([{ id: [99, 0], parent: 'elements', parentSub: 'u1:e1', content: { string: 'rect' } }]), 'forbidden-write: elements/u1:e1 (value must be plain JSON)'],
     ['s1/board/b1', board, u1, craft([{ id: [99, 0], parent: 'elements', parentSub: 'u1:e1', content: { subdoc: 'guid' } }]), 'forbidden-write: elements/u1:e1 (subdocuments are not allowed)'],
+    // Valid Yjs that no editor renders: a string, a value or a map straight in the rich-text body.
+    ['s1/doc/d1', new Y.Doc(), u1, craft([{ id: [99, 0], parent: 'body', content: { string: 'hi' } }]), 'forbidden-write: body (a string does not belong in an XML fragment)'],
+    ['s1/doc/d1', new Y.Doc(), u1, craft([{ id: [99, 0], parent: 'body', content: { any: [1] } }]), 'forbidden-write: body (a plain value does not belong in an XML fragment)'],
+    ['s1/doc/d1', new Y.Doc(), u1, craft([{ id: [99, 0], parent: 'body', content: { type: 'map' } }]), 'forbidden-write: body (a shared type does not belong in an XML fragment)'],
   ]
   for (const [name, doc, user, update, reason] of cases) assert.is(verdict(name, doc, user, update), reason, reason)
   // A parent that is not a type leaves the child without one: Yjs turns it into a GC, with no effect
-  // anywhere, so the guard judges only the parent (here a value students may add to body).
-  const orphan = craft([{ id: [99, 0], parent: 'body', content: { any: [1] } }, { id: [98, 0], parent: [99, 0], parentSub: 'k', content: { any: [2] } }])
+  // anywhere, so the guard judges only the parent (here a chat message u1 may post).
+  const orphan = craft([{ id: [99, 0], parent: 'messages', content: { any: [{ id: 'm1', author: 'u1', text: 'x', at: 1 }] } }, { id: [98, 0], parent: [99, 0], parentSub: 'k', content: { any: [2] } }])
   const applied = unguarded(new Y.Doc(), orphan)
   assert.instance(applied.store.clients.get(98)![0], Y.GC)
-  assert.is(verdict('s1/doc/d1', new Y.Doc(), u1, orphan), null)
+  assert.is(verdict('s1/chat/c1', chatDoc(), u1, orphan), null)
 })
 
 test('proctoring events are append only: inserting before an earlier event is refused, appending passes', () => {

@@ -7,7 +7,7 @@ import { clockSkew, RuleBook, type Path } from '../../docs-model/rules.ts'
 import { unknownRootReason } from '../../docs-model/refusals.ts'
 import type { Op, RootDecl, Surface, WriteContext, WriteRule } from '../../docs-model/types.ts'
 import {
-  ANY, DELETED, GC, SUBDOC, TYPE, DEFAULT_DECODE_LIMITS, decodeUpdate, MalformedUpdate, OversizedUpdate,
+  ANY, DELETED, EMBED, FORMAT, GC, STRING, SUBDOC, TYPE, DEFAULT_DECODE_LIMITS, decodeUpdate, MalformedUpdate, OversizedUpdate,
   type DecodedUpdate, type DecodeLimits, type DeleteRange, type NewStruct,
 } from './decode.ts'
 
@@ -251,6 +251,9 @@ class Check {
     const decl: RootDecl | undefined = this.surface.layout[path[0]]
     if (!decl) return unknownRootReason(show(path), this.surface)
     if (struct.content === SUBDOC) return `forbidden-write: ${show(path)} (subdocuments are not allowed)`
+    if (location.sub === null && !fitsList(listKind(location.parent, decl), struct)) {
+      return `forbidden-write: ${show(path)} (${CONTENT_NAMES[struct.content] ?? 'this content'} does not belong in ${KIND_NAMES[listKind(location.parent, decl) === 'xml' ? 'xml' : 'text']})`
+    }
     let values: unknown[] | null = null
     if (isRoot(location.parent)) {
       if ((decl.kind === 'map') !== (location.sub !== null)) return `forbidden-write: ${show(path)} (${path[0]} is declared as ${KIND_NAMES[decl.kind]})`
@@ -771,6 +774,36 @@ function chainOf(structs: NewStruct[]): { first: NewStruct; last: NewStruct } | 
   }
   return { first: starts[0], last }
 }
+
+/**
+ * What the list of a type holds, as Yjs' own types write it: an XML fragment or element holds
+ * elements and text nodes; a text holds strings, embeds and formats. Anything else there (a
+ * string straight in a fragment, say) is valid Yjs that the editors bound to it cannot render:
+ * one such write would break the document for everyone.
+ */
+type ListKind = 'xml' | 'text' | 'any'
+const XML_ELEMENT = 3
+const XML_FRAGMENT = 4
+const XML_TEXT = 6
+const TEXT = 2
+
+function listKind(parent: Location['parent'], root: RootDecl): ListKind {
+  if (typeof parent === 'string' || (parent instanceof Y.AbstractType && parent._item === null)) return root.kind === 'xml' || root.kind === 'text' ? root.kind : 'any'
+  if (parent instanceof Y.Text) return 'text' // Y.XmlText too
+  if (parent instanceof Y.XmlFragment) return 'xml' // Y.XmlElement too
+  if (parent instanceof Y.AbstractType) return 'any'
+  if (parent.content !== TYPE) return 'any'
+  if (parent.typeRef === XML_ELEMENT || parent.typeRef === XML_FRAGMENT) return 'xml'
+  return parent.typeRef === TEXT || parent.typeRef === XML_TEXT ? 'text' : 'any'
+}
+
+function fitsList(kind: ListKind, struct: NewStruct): boolean {
+  if (kind === 'any' || struct.content === DELETED) return true
+  if (kind === 'xml') return struct.content === TYPE && (struct.typeRef === XML_ELEMENT || struct.typeRef === XML_TEXT)
+  return struct.content === STRING || struct.content === EMBED || struct.content === FORMAT
+}
+
+const CONTENT_NAMES: Record<number, string> = { 2: 'JSON content', 3: 'binary content', [STRING]: 'a string', [EMBED]: 'an embed', [FORMAT]: 'a format', [TYPE]: 'a shared type', [ANY]: 'a plain value' }
 
 const KIND_NAMES: Record<RootDecl['kind'], string> = { map: 'a map', array: 'an array', xml: 'an XML fragment', text: 'a text' }
 

@@ -22,6 +22,7 @@
 // bounded size per new value. Known structs are checked for their dependencies here, since the
 // guard keeps nothing else of them: Yjs looks those up even for structs it already has.
 import * as decoding from 'lib0/decoding'
+import * as Y from 'yjs'
 
 /** Content kinds, numbered as Yjs numbers them (`info & 31`). */
 export const GC = 0
@@ -394,4 +395,23 @@ function readString(decoder: decoding.Decoder): string {
   }
   decoder.pos = start
   return decoding.readVarString(decoder)
+}
+
+/**
+ * Whether applying the update would change nothing: no new struct, and every range it deletes is
+ * deleted in the document already. A client sends such updates when it resends what the server
+ * received before its acknowledgement was lost (a reconnect, perhaps to another instance).
+ */
+export function addsNothing(decoded: DecodedUpdate, store: Y.Doc['store']): boolean {
+  if (decoded.structs > 0) return false
+  return decoded.deletes.every(({ client, clock, len }) => deletedAlready(store, client, clock, len))
+}
+
+function deletedAlready(store: Y.Doc['store'], client: number, clock: number, len: number): boolean {
+  const structs = store.clients.get(client)
+  if (!structs || Y.getState(store, client) < clock + len) return false
+  for (let i = Y.findIndexSS(structs, clock); i < structs.length && structs[i].id.clock < clock + len; i++) {
+    if (!structs[i].deleted) return false
+  }
+  return true
 }

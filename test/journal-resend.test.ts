@@ -1,0 +1,33 @@
+// A client that sends again what the server already holds (its acknowledgement was lost on a
+// reconnect, perhaps to another instance that had the change through Redis) does not journal
+// it twice: the journal keeps each change once, as the chaos run's exactly-once invariant asks.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as Y from 'yjs'
+import { useServer } from './helpers/server.ts'
+import { closeClients, open } from './helpers/clients.ts'
+import { journalLength, sendRawUpdate } from './helpers/guard.ts'
+import { teacher } from './helpers/tokens.ts'
+
+const server = useServer()
+test.after.each(closeClients)
+
+test('a resent insert or delete is applied as a no-op and not journaled again; a new change still is', async () => {
+  const name = 's1/doc/resend'
+  const client = await open(server, name, teacher())
+  const notes = client.doc.getMap('meta')
+  notes.set('title', 'Draft')
+  await client.acknowledged()
+  notes.delete('title')
+  await client.acknowledged()
+  const before = await journalLength(server, name)
+  // Everything the client holds, the deletion included: nothing the server lacks.
+  sendRawUpdate(client, Y.encodeStateAsUpdate(client.doc))
+  // Frames are handled in order: once this later change is acknowledged, the resend was handled.
+  notes.set('title', 'Final')
+  await client.acknowledged()
+  assert.is(await journalLength(server, name), before + 1, 'only the new change was journaled')
+  assert.is(server.app.hocuspocus.documents.get(name)!.getMap('meta').get('title'), 'Final')
+})
+
+test.run()
