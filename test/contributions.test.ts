@@ -19,6 +19,8 @@ import { EditingSession, type KnownCounts } from './helpers/editing-session.ts'
 import { tempDir } from './helpers/server.ts'
 import { freshDatabase } from './helpers/services.ts'
 import { runCli } from './helpers/cli.ts'
+import { Rng } from './helpers/random.ts'
+import { readRanges, UpdateRanges } from '../server/history/struct-ranges.ts'
 
 const NAME = 's1/doc/essay'
 const START = Date.parse('2026-03-02T09:00:00Z')
@@ -63,9 +65,12 @@ test('counts and runs match the session now, at past times, across reconnects, a
   let at = await record(store, session, 300, START)
   const early = { at: at - 10, counts: snapshotOf(session), runs: session.authoredText() }
   await compact(store, NAME)
+  // Asked now, then again after more edits: the second answer reads on from the first.
+  assertCounts(await contributions(store, NAME), session.counts, 'after the first phase')
   session.reconnect(5000)
   at = await record(store, session, 300, at)
   await compact(store, NAME)
+  assertCounts(await contributions(store, NAME), session.counts, 'read on after the second phase')
   // A restart: the store is opened again; nothing in memory survives.
   await store.close()
   store = new SqliteStore(file)
@@ -107,6 +112,7 @@ test('after history before a snapshot is dropped, what it holds stays its owners
   const session = new EditingSession(`${SEED}-pruned`, USERS)
   let at = await record(store, session, 300, START)
   const before = snapshotOf(session)
+  assertCounts(await contributions(store, NAME), before, 'before pruning')
   const pruned = await truncateHistory(store, NAME)
   assert.ok(pruned && pruned.dropped > 0, 'history was dropped')
   const { start } = await historyBounds(store, NAME)
@@ -190,6 +196,45 @@ test('a board: elements drawn, moved and erased, by their first writer', async (
   assert.equal(rows, { u1: [2, 0, 1], u2: [1, 1, 0], t1: [0, 1, 0] })
   await store.close()
   rmSync(dir, { recursive: true, force: true })
+})
+
+test('the struct reader agrees with Y.decodeUpdate on every kind of content, merged updates and snapshots', () => {
+  const rng = new Rng(`${SEED}-reader`)
+  const doc = new Y.Doc()
+  const updates: Uint8Array[] = []
+  doc.on('update', (u: Uint8Array) => updates.push(u))
+  const values = [1, -7, 2 ** 40, 1.5, 0.1, 'text', null, true, false, undefined, { a: [1, { b: 'é😀' }] }, [], new Uint8Array([1, 2, 3])]
+  for (let i = 0; i < 400; i++) {
+    doc.clientID = 1 + rng.int(4)
+    const text = doc.getText('t')
+    const map = doc.getMap('m')
+    const roll = rng.int(10)
+    if (roll === 0) text.insert(rng.int(text.length + 1), rng.chance(0.5) ? 'abc' : 'é😀x')
+    else if (roll === 1 && text.length > 2) text.format(rng.int(text.length - 1), 2, { bold: rng.chance(0.5) ? true : null })
+    else if (roll === 2) text.insertEmbed(rng.int(text.length + 1), { image: 'x.png' })
+    else if (roll === 3) map.set(`k${rng.int(20)}`, values[rng.int(values.length)])
+    else if (roll === 4) map.set(`t${rng.int(5)}`, rng.chance(0.5) ? new Y.Map() : new Y.XmlElement('p'))
+    else if (roll === 5) map.set(`d${rng.int(3)}`, new Y.Doc())
+    else if (roll === 6) doc.getXmlFragment('x').insert(0, [rng.chance(0.5) ? new Y.XmlText('hi') : (new Y.XmlHook('hook') as unknown as Y.XmlElement)])
+    else if (roll === 7 && text.length > 0) text.delete(rng.int(text.length), 1)
+    else if (roll === 8) map.delete(`k${rng.int(20)}`)
+    else doc.getArray('a').insert(0, [values[rng.int(values.length)] ?? 0, 'x'])
+  }
+  // A merged run with gaps (skips), and the whole state after garbage collection.
+  const cases = [...updates, Y.mergeUpdates(updates.filter((_, i) => i % 3 === 0)), Y.encodeStateAsUpdate(doc)]
+  const out = new UpdateRanges()
+  for (const [i, update] of cases.entries()) {
+    const decoded = Y.decodeUpdate(update)
+    const structs = decoded.structs
+      .filter((s) => s instanceof Y.Item)
+      .flatMap((s) => [s.id.client, s.id.clock, s.length, (s as Y.Item).content instanceof Y.ContentString ? 1 : 0])
+    const deletes = [...decoded.ds.clients].flatMap(([client, items]) => items.flatMap((d) => [client, d.clock, d.len]))
+    readRanges(update, out)
+    assert.equal(out.structs, structs, `structs of update ${i} (seed ${SEED})`)
+    assert.equal(out.deletes, deletes, `deletes of update ${i}`)
+  }
+  assert.throws(() => readRanges(new Uint8Array([1, 1, 5, 0, 99]), out), RangeError)
+  assert.throws(() => readRanges(updates[0].slice(0, 5), out), RangeError)
 })
 
 test.run()

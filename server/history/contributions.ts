@@ -13,9 +13,9 @@
 import * as Y from 'yjs'
 import { resolve } from '../../docs-model/registry.ts'
 import type { Surface } from '../../docs-model/types.ts'
-import type { ClientOwnerStore, HistoryStore, JournalEntry } from '../store/types.ts'
-import { stateAt, walk } from './replay.ts'
-import { updateRanges } from './struct-ranges.ts'
+import type { ClientOwnerStore, HistoryStore, JournalEntry, JournalStore } from '../store/types.ts'
+import { stateAt } from './replay.ts'
+import { readRanges, UpdateRanges } from './struct-ranges.ts'
 import { checkedBounds } from './time.ts'
 
 export type ContributionUnit = 'characters' | 'elements'
@@ -160,8 +160,10 @@ function firstEndingAfter(list: readonly Interval[], clock: number): number {
 class Attribution {
   readonly ledgers = new Map<number, ClientLedger>()
   readonly edits = new Map<string, { first: number; last: number }>()
+  /** One buffer for every update read. */
+  private readonly ranges = new UpdateRanges()
   /** Owners from the client-owner store, filled by `resolveOwners`. */
-  private owners = new Map<number, string>()
+  private readonly owners = new Map<number, string>()
 
   ledger(client: number): ClientLedger {
     let ledger = this.ledgers.get(client)
@@ -171,14 +173,16 @@ class Attribution {
 
   /** Reads one update (an entry, or the state history starts from); false when it is not a readable update. */
   read(update: Uint8Array, user: string | null, viaClient: boolean): boolean {
-    let ranges
+    const ranges = this.ranges
     try {
-      ranges = updateRanges(update)
+      readRanges(update, ranges)
     } catch {
       return false // the loader quarantines what it cannot read; it is not in the document either
     }
-    for (const s of ranges.structs) this.ledger(s.client).addStruct(s.clock, s.length, s.text, user ?? UNKNOWN_AUTHOR, viaClient)
-    for (const d of ranges.deletes) this.ledger(d.client).addDeletion(d.clock, d.clock + d.length, user)
+    const { structs, deletes } = ranges
+    const author = user ?? UNKNOWN_AUTHOR
+    for (let i = 0; i < structs.length; i += 4) this.ledger(structs[i]).addStruct(structs[i + 1], structs[i + 2], structs[i + 3] === 1, author, viaClient)
+    for (let i = 0; i < deletes.length; i += 3) this.ledger(deletes[i]).addDeletion(deletes[i + 1], deletes[i + 1] + deletes[i + 2], user)
     return true
   }
 
@@ -190,14 +194,18 @@ class Attribution {
     else this.edits.set(user, { first: entry.at, last: entry.at })
   }
 
-  async resolveOwners(store: ClientOwnerStore, name: string): Promise<void> {
+  /** Reads the owners of the ids written through clients, and of `others` (ids of a live document the journal may not hold yet). */
+  async resolveOwners(store: ClientOwnerStore, name: string, others: readonly number[]): Promise<void> {
     const viaClients = [...this.ledgers].filter(([, l]) => l.segments.some((s) => s.viaClient)).map(([client]) => client)
-    this.owners = await store.clientOwners(name, viaClients)
+    const extra = others.filter((client) => !this.ledgers.has(client))
+    // Owners never change (the first writer keeps an id): only ids not known yet are asked for.
+    const unknown = [...viaClients, ...extra].filter((client) => !this.owners.has(client))
+    for (const [client, owner] of await store.clientOwners(name, unknown)) this.owners.set(client, owner)
   }
 
   /** Who a segment's structs belong to: its client id's owner when written through a client, else the entry's user. */
   ownerOf(client: number, segment: Segment | undefined): string {
-    if (!segment) return UNKNOWN_AUTHOR
+    if (!segment) return this.owners.get(client) ?? UNKNOWN_AUTHOR
     return (segment.viaClient ? this.owners.get(client) : undefined) ?? segment.user
   }
 }
@@ -320,34 +328,104 @@ function authorRuns(attribution: Attribution, doc: Y.Doc, surface: Surface): Aut
   return runs
 }
 
-/** Who wrote what in `name`, now or as it was at `at`. */
-export async function contributions(store: HistoryStore & ClientOwnerStore, name: string, at?: number): Promise<Contributions> {
+/** Entries read per query: large pages, as every entry is read (fewer round trips; the page is dropped once read). */
+const JOURNAL_PAGE = 5000
+
+/** The journal up to `at` (a prefix, as replay takes it) read into `attribution`, after `seq`; returns the last sequence number read. */
+async function readJournal(store: JournalStore, name: string, attribution: Attribution, seq: number, at?: number): Promise<number> {
+  for (let last = seq; ; ) {
+    const page = await store.entriesPage(name, last, JOURNAL_PAGE)
+    for (const entry of page) {
+      if (at !== undefined && entry.at > at) return last
+      attribution.entry(entry)
+      last = entry.seq
+    }
+    if (page.length < JOURNAL_PAGE) return last
+  }
+}
+
+/** A fresh attribution: from the oldest kept snapshot when history before it was dropped. */
+async function startAttribution(store: HistoryStore, name: string, base: { seq: number } | undefined): Promise<{ attribution: Attribution; seq: number }> {
+  const attribution = new Attribution()
+  if (!base) return { attribution, seq: 0 }
+  // History before this snapshot is gone: its state stands in for it.
+  const snapshot = await store.readSnapshot(name, base.seq)
+  if (snapshot) attribution.read(snapshot.state, null, true)
+  return { attribution, seq: snapshot?.seq ?? 0 }
+}
+
+/**
+ * The whole journal's attribution, kept per store and document for the next call, which then
+ * reads only the entries after it: a panel that refreshes costs the new entries. Reading an entry
+ * again adds nothing (a merged entry repeats ones read before), so only dropped history (a new
+ * base snapshot) starts it over. Calls for one document take turns.
+ */
+class AttributionCache {
+  private readonly entries = new Map<string, { attribution: Attribution; seq: number; base: number; turn: Promise<unknown> }>()
+  private static readonly KEPT = 16
+
+  async current(store: HistoryStore, name: string, base: { seq: number } | undefined): Promise<Attribution> {
+    let cached = this.entries.get(name)
+    // History dropped since: start over from the new base, so every instance gives the same answer.
+    if (cached && (base?.seq ?? 0) !== cached.base) cached = undefined
+    if (!cached) {
+      cached = { ...(await startAttribution(store, name, base)), base: base?.seq ?? 0, turn: Promise.resolve() }
+      this.entries.set(name, cached)
+    }
+    // Most recently used last; the oldest goes beyond KEPT.
+    this.entries.delete(name)
+    this.entries.set(name, cached)
+    if (this.entries.size > AttributionCache.KEPT) this.entries.delete(this.entries.keys().next().value!)
+    const entry = cached
+    const turn = entry.turn.then(async () => {
+      entry.seq = await readJournal(store, name, entry.attribution, entry.seq)
+    })
+    entry.turn = turn.catch(() => undefined)
+    await turn
+    return entry.attribution
+  }
+}
+
+const caches = new WeakMap<object, AttributionCache>()
+
+/** The attribution up to `at` (now when omitted: from the cache). */
+async function attributionAt(store: HistoryStore, name: string, base: { seq: number } | undefined, at?: number): Promise<Attribution> {
+  if (at === undefined) {
+    let cache = caches.get(store)
+    if (!cache) caches.set(store, (cache = new AttributionCache()))
+    return cache.current(store, name, base)
+  }
+  const { attribution, seq } = await startAttribution(store, name, base)
+  await readJournal(store, name, attribution, seq, at)
+  return attribution
+}
+
+/**
+ * Who wrote what in `name`, now or as it was at `at`. `live`: the loaded document, read for
+ * the current state instead of replaying it (a change not journaled yet is credited to its
+ * client id's owner).
+ */
+export async function contributions(store: HistoryStore & ClientOwnerStore, name: string, at?: number, live?: Y.Doc): Promise<Contributions> {
   const { surface } = resolve(name)
   const unit = contributionUnit(surface)
   if (!unit) throw new NoContributionsError(`${name} has neither text nor board elements: contributions count characters or elements`)
   const bounds = await checkedBounds(store, name, at)
-  const attribution = new Attribution()
-  let seq = 0
-  if (bounds.base) {
-    // History before this snapshot is gone: its state stands in for it.
-    const base = await store.readSnapshot(name, bounds.base.seq)
-    if (base) {
-      attribution.read(base.state, null, true)
-      seq = base.seq
-    }
+  const useLive = at === undefined && live !== undefined
+  // The journal and the state are read side by side (PostgreSQL answers both at once).
+  const [journal, state] = await Promise.allSettled([attributionAt(store, name, bounds.base, at), useLive ? Promise.resolve(live) : stateAt(store, name, at)])
+  if (journal.status === 'rejected' || state.status === 'rejected') {
+    if (state.status === 'fulfilled' && !useLive) state.value.destroy()
+    throw journal.status === 'rejected' ? journal.reason : (state as PromiseRejectedResult).reason
   }
-  await walk(store, name, seq, (entry) => {
-    if (at !== undefined && entry.at > at) return false
-    attribution.entry(entry)
-  })
-  await attribution.resolveOwners(store, name)
-  const tally = new Tally(attribution.edits, bounds.start)
-  const doc = await stateAt(store, name, at)
+  const attribution = journal.value
+  const doc = state.value
   try {
+    await attribution.resolveOwners(store, name, useLive ? [...doc.store.clients.keys()] : [])
+    const tally = new Tally(attribution.edits, bounds.start)
     if (unit === 'characters') countCharacters(attribution, tally)
     else countElements(attribution, tally, doc)
     return { name, ...(at === undefined ? {} : { at }), unit, users: tally.sorted(), runs: unit === 'characters' ? authorRuns(attribution, doc, surface) : [] }
   } finally {
-    doc.destroy()
+    if (!useLive) doc.destroy()
   }
 }

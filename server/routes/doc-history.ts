@@ -6,7 +6,7 @@ import type { Homeroom } from '../homeroom.ts'
 import { contributions, NoContributionsError, type Contribution } from '../history/contributions.ts'
 import { walk } from '../history/replay.ts'
 import { checkedBounds, iso } from '../history/time.ts'
-import type { JournalEntry } from '../store/types.ts'
+import type { JournalEntry, JournalStore } from '../store/types.ts'
 import { HttpError } from '../http.ts'
 
 export type DocView = 'history' | 'contributions'
@@ -54,16 +54,42 @@ function parseBefore(value: string | undefined): number {
   return Number(value)
 }
 
-/** The `limit` entries before `before`, newest first. The journal is read in order, keeping the last `limit + 1`. */
-export async function historyPage(app: Homeroom, name: string, query: { limit: number; before?: string }): Promise<HistoryPage> {
-  const before = parseBefore(query.before)
-  await checkedBounds(app.store, name)
-  const kept: JournalEntry[] = []
-  await walk(app.store, name, 0, (entry) => {
-    if (entry.seq >= before) return false
-    kept.push(entry)
-    if (kept.length > query.limit + 1) kept.shift()
+/** The last `count` entries with `seq` below `before`, oldest first: windows below `before`, widened fourfold until they hold enough or reach the start. */
+async function lastBefore(store: JournalStore, name: string, before: number, count: number): Promise<JournalEntry[]> {
+  for (let span = Math.max(64, count * 4); ; span *= 4) {
+    const from = Math.max(0, before - 1 - span)
+    const window: JournalEntry[] = []
+    await walk(store, name, from, (entry) => {
+      if (entry.seq >= before) return false
+      window.push(entry)
+    })
+    if (window.length >= count || from === 0) return window.slice(-count)
+  }
+}
+
+/**
+ * The last `count` entries of the journal, oldest first. Sequence numbers are shared by every
+ * document, so the newest is found from the newest snapshot: entries after it are few (the
+ * server writes one every few hundred), and older ones come in windows below.
+ */
+async function lastEntries(store: JournalStore, name: string, count: number): Promise<JournalEntry[]> {
+  const snapshot = (await store.listSnapshots(name)).at(-1)
+  const tail: JournalEntry[] = []
+  await walk(store, name, snapshot?.seq ?? 0, (entry) => {
+    tail.push(entry)
+    if (tail.length > count) tail.shift()
   })
+  if (tail.length >= count || !snapshot) return tail
+  const older = await lastBefore(store, name, tail[0]?.seq ?? snapshot.seq + 1, count - tail.length)
+  return [...older, ...tail]
+}
+
+/** The `limit` entries before `before` (the newest when absent), newest first. */
+export async function historyPage(store: JournalStore, name: string, query: { limit: number; before?: string }): Promise<HistoryPage> {
+  const before = parseBefore(query.before)
+  await checkedBounds(store, name)
+  // One more than asked: whether an older page exists.
+  const kept = before === Infinity ? await lastEntries(store, name, query.limit + 1) : await lastBefore(store, name, before, query.limit + 1)
   const more = kept.length > query.limit
   const page = (more ? kept.slice(1) : kept).reverse()
   return {
@@ -83,7 +109,7 @@ export interface ContributionsView {
 
 export async function contributionsView(app: Homeroom, name: string, at?: number): Promise<ContributionsView> {
   try {
-    const result = await contributions(app.store, name, at)
+    const result = await contributions(app.store, name, at, at === undefined ? app.hocuspocus.documents.get(name) : undefined)
     return {
       name,
       at: at === undefined ? null : iso(at),

@@ -80,7 +80,7 @@ export function docsRoutes(api: Api, app: Homeroom): void {
       const { ref, surface } = resolveName(view?.name ?? request.params['*'])
       requireHistoryReader(caller, ref, surface)
       const at = request.query.at !== undefined ? parseAt(request.query.at) : undefined
-      if (view?.view === 'history') return historyPage(app, ref.name, request.query).catch(timeTravelHttpError)
+      if (view?.view === 'history') return historyPage(app.store, ref.name, request.query).catch(timeTravelHttpError)
       if (view?.view === 'contributions') return contributionsView(app, ref.name, at).catch(timeTravelHttpError)
       const live = at === undefined ? app.hocuspocus.documents.get(ref.name) : undefined
       if (live && (await historyBounds(app.store, ref.name)).exists) return surface.decode(live)

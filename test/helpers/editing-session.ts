@@ -26,6 +26,8 @@ export class EditingSession {
   private readonly authors: string[][] = []
   private readonly rng: Rng
   private pending: Uint8Array | undefined
+  /** Where each user types next: a paragraph and a position in it. */
+  private readonly cursors = new Map<string, { p: number; i: number }>()
   /** Each format applied is a new value, so that it always changes something. */
   private formats = 0
 
@@ -57,26 +59,42 @@ export class EditingSession {
     return { user, client: this.doc.clientID, update: this.pending }
   }
 
-  /** One random edit by a random user: text typed or deleted, a paragraph added, a word made bold. */
+  /**
+   * One random edit by a random user, as people type: mostly at their cursor (typing on, or
+   * backspacing over whoever wrote there), now and then elsewhere; a paragraph added; a word
+   * given a colour (not characters). Others' edits do not move a cursor; it is kept in range.
+   */
   step(): EditStep {
     const user = this.users[this.rng.int(this.users.length)]
     const roll = this.rng.next()
-    if (this.authors.length === 0 || roll < 0.05) return this.addParagraph(user)
-    const p = this.rng.int(this.authors.length)
+    if (this.authors.length === 0 || roll < 0.04) return this.addParagraph(user)
+    let cursor = this.cursors.get(user)
+    if (!cursor || cursor.p >= this.authors.length || roll < 0.12) {
+      const p = this.rng.int(this.authors.length)
+      cursor = { p, i: this.rng.int(this.authors[p].length + 1) }
+      this.cursors.set(user, cursor)
+    }
+    const { p } = cursor
     const text = this.textOf(p)
     const authors = this.authors[p]
-    if (roll < 0.3 && authors.length > 0) {
+    cursor.i = Math.min(cursor.i, authors.length)
+    if (roll < 0.17 && authors.length > 0) {
       const index = this.rng.int(authors.length)
-      const length = Math.min(authors.length - index, 1 + this.rng.int(3))
-      if (roll < 0.1) return this.as(user, () => text.format(index, length, { color: `c${this.formats++}` })) // formats are not characters
+      const length = Math.min(authors.length - index, 1 + this.rng.int(5))
+      return this.as(user, () => text.format(index, length, { color: `c${this.formats++}` }))
+    }
+    if (roll < 0.32 && cursor.i > 0) {
+      const length = Math.min(cursor.i, 1 + this.rng.int(3))
+      const index = (cursor.i -= length)
       return this.as(user, () => {
         text.delete(index, length)
         for (const author of authors.splice(index, length)) this.counts.get(author)!.present--
         this.counts.get(user)!.deleted += length
       })
     }
-    const index = this.rng.int(authors.length + 1)
+    const index = cursor.i
     const typed = 'abcdefghij'.slice(0, 1 + this.rng.int(4))
+    cursor.i += typed.length
     return this.as(user, () => {
       text.insert(index, typed)
       authors.splice(index, 0, ...Array.from(typed, () => user))
