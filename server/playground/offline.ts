@@ -11,6 +11,7 @@ const TITLES: Array<[RegExp, string]> = [
   [/\/chat\//, 'Chat'],
   [/\/poll\/[^/]+\/ballot\//, 'Your vote'],
   [/\/exam\/[^/]+\/student\//, 'Your exam answers'],
+  [/\/exam\/[^/]+\/monitor$/, 'Exam monitor'],
   [/\/inbox\//, 'Inbox'],
 ]
 const titleOf = (name: string): string => TITLES.find(([pattern]) => pattern.test(name))?.[1] ?? name
@@ -24,6 +25,8 @@ export function offlinePanel(session: Session, handles: () => Handle[]): HTMLEle
 
   const render = () => {
     const waiting = handles().filter((handle) => handle.pending)
+    // Online, a change is pending only for the moment it travels: listed while offline or merging.
+    list.hidden = !offline && merging === 0
     list.replaceChildren(...waiting.map((handle) => h('li', {}, h('strong', {}, titleOf(handle.name)), ` · ${handle.pendingPaths().join(', ') || 'changes'}`)))
     const state = session.state()
     toggle.setAttribute('aria-checked', String(offline))
