@@ -243,14 +243,14 @@ test('an honest resend of a struct that grew (the server has its first half) is 
 
 test('fail closed: unknown origins, unknown deletes, gaps, cycles and garbage bytes', () => {
   const doc = pollDoc()
-  assert.is(verdict('s1/poll/p1', doc, t1, craft([{ id: [99, 0], origin: [42, 7], content: { any: [1] } }])), 'forbidden-write: update depends on changes the server does not have (42:0)')
+  assert.is(verdict('s1/poll/p1', doc, t1, craft([{ id: [99, 0], origin: [42, 7], content: { any: [1] } }])), 'unavailable: update depends on changes the server does not have (42:0); reconnect to send them first')
   assert.is(verdict('s1/poll/p1', doc, t1, craft([], [{ client: 1, clock: 100, len: 1 }])), 'forbidden-write: delete of unknown item 1:100')
-  assert.is(verdict('s1/poll/p1', doc, t1, craft([{ id: [99, 5], parent: 'meta', parentSub: 'question', content: { any: ['x'] } }])), 'forbidden-write: update depends on changes the server does not have (99:0)')
+  assert.is(verdict('s1/poll/p1', doc, t1, craft([{ id: [99, 5], parent: 'meta', parentSub: 'question', content: { any: ['x'] } }])), 'unavailable: update depends on changes the server does not have (99:0); reconnect to send them first')
   const cycle = craft([
     { id: [99, 0], origin: [98, 0], content: { any: [1] } },
     { id: [98, 0], origin: [99, 0], content: { any: [2] } },
   ])
-  assert.match(verdict('s1/poll/p1', doc, t1, cycle)!, /^forbidden-write: update depends on changes the server does not have/)
+  assert.match(verdict('s1/poll/p1', doc, t1, cycle)!, /^unavailable: update depends on changes the server does not have/)
   assert.match(verdict('s1/poll/p1', doc, t1, new Uint8Array([1, 1, 5, 0, 200, 1, 2]))!, /^bad-message: malformed update/)
 })
 

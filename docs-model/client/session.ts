@@ -62,8 +62,8 @@ export class NotAllowed extends Error {
 
 /** Reasons after which the server never accepts the change the client holds: reload from the server. */
 const REJECTED = /^(forbidden-write|frozen|too-large|bad-message)\b/
-/** Reasons after which retrying the same change later is fine. */
-const RETRY = /^rate-limited\b/
+/** Reasons after which retrying the same change later is fine (after `unavailable`, the reopening's sync sends what the server lacked). */
+const RETRY = /^(rate-limited|unavailable)\b/
 /** Where the acknowledgement record is kept in a document's IndexedDB database. */
 const ACKNOWLEDGED_KEY = 'homeroom:acknowledged'
 const MAX_RETRY_MS = 30_000

@@ -22,6 +22,13 @@ interface Location {
 }
 
 class Unresolvable extends Error {}
+/**
+ * The update builds on changes the server does not hold. An honest client gets here when the
+ * instance it wrote to died before passing its change on: it still has that change, and sends it
+ * in the sync that follows a reconnect. So this is a passing refusal, never a reason to drop the
+ * client's copy.
+ */
+class MissingDependency extends Unresolvable {}
 
 /** Paths of the server's types; a type never moves, so they stay valid. */
 const typePaths = new WeakMap<Y.AbstractType<any>, Path>()
@@ -73,7 +80,7 @@ export function judge(decoded: DecodedUpdate, surface: Surface, ctx: WriteContex
     reason = check.run()
   } catch (error) {
     if (!(error instanceof Unresolvable)) throw error
-    reason = `forbidden-write: ${error.message}`
+    reason = error instanceof MissingDependency ? `unavailable: ${error.message}; reconnect to send them first` : `forbidden-write: ${error.message}`
   }
   return { reason, claims: reason ? [] : check.claims, structs: decoded.structs, bytes: decoded.bytes }
 }
@@ -199,12 +206,12 @@ class Check {
     head = nextHead()
     while (head) {
       const local = stateOf(head.client)
-      if (local < head.clock) throw new Unresolvable(`update depends on changes the server does not have (${head.client}:${local})`)
+      if (local < head.clock) throw new MissingDependency(`update depends on changes the server does not have (${head.client}:${local})`)
       const missing = missingOf(head)
       if (missing !== null) {
         stack.push(head)
         head = take(missing)
-        if (!head) throw new Unresolvable(`update depends on changes the server does not have (${missing}:${stateOf(missing)})`)
+        if (!head) throw new MissingDependency(`update depends on changes the server does not have (${missing}:${stateOf(missing)})`)
         continue
       }
       if (local < head.clock + head.length) {
