@@ -67,6 +67,16 @@ export class ExamObserver implements Observer {
     } else void this.review(examName(ref.school, ref.params.exam), { regrade: true })
   }
 
+  /**
+   * A sheet loaded (again): what a change may have left underived when the instance that saw it
+   * died (its student came back elsewhere) is derived now: the submission, the monitor's view.
+   */
+  loaded(ref: DocRef, doc: Y.Doc): void {
+    if (ref.surface !== 'exam/student') return
+    this.observeStudent(ref, doc, false)
+    this.followSubmission(ref, doc)
+  }
+
   connected({ ref, doc, socketId, context }: Visit): void {
     if (!ownStudentDocument(ref, context)) return
     map.setIfUndefined(this.sockets, ref.name, () => new Set<string>()).add(socketId)
