@@ -67,6 +67,17 @@ export class ExamObserver implements Observer {
     } else void this.review(examName(ref.school, ref.params.exam), { regrade: true })
   }
 
+  /**
+   * A sheet loaded (again): what a change may have left underived when the instance that saw it
+   * died (its student came back elsewhere) is derived now: the submission, the monitor's view.
+   */
+  loaded(ref: DocRef, doc: Y.Doc): void {
+    if (ref.surface !== 'exam/student') return
+    this.observeStudent(ref, doc, false)
+    // Also when the sheet is stamped already: the instance that stamped it may have died before grading.
+    this.followSubmission(ref, doc, true)
+  }
+
   connected({ ref, doc, socketId, context }: Visit): void {
     if (!ownStudentDocument(ref, context)) return
     map.setIfUndefined(this.sockets, ref.name, () => new Set<string>()).add(socketId)
@@ -183,10 +194,10 @@ export class ExamObserver implements Observer {
    * A student's own submission: the server stamps its time (a client could backdate it) and grades
    * it at once. A sheet a teacher reopened loses its submission time and grade until submitted again.
    */
-  private followSubmission(ref: DocRef, doc: Y.Doc): void {
+  private followSubmission(ref: DocRef, doc: Y.Doc, again = false): void {
     const status = mapOf(doc, 'status')
     const submitted = status.get('state') === 'submitted'
-    if (submitted === status.has('submittedAt')) return
+    if (submitted === status.has('submittedAt') && !(again && submitted)) return
     void persist(this.app, 'exam.submission', () =>
       this.serial.run(ref.name, async () => {
         let submittedAt: number | undefined
@@ -204,7 +215,8 @@ export class ExamObserver implements Observer {
             current.set('reopenedAt', this.app.clock.now())
           }
         })
-        if (stamped) {
+        // Published again when done again: its id makes the repeat harmless.
+        if (stamped || (again && submittedAt !== undefined)) {
           const exam = examName(ref.school, ref.params.exam)
           this.app.eventsOut.publish({ type: 'exam.submitted', id: `exam.submitted:${ref.name}`, school: ref.school, at: submittedAt!, data: { exam, user: ref.params.user } })
         }

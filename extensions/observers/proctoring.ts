@@ -3,6 +3,7 @@
 // alerts are recomputed from the whole event list, so the same update seen twice (or by two
 // instances) writes the same values. New high and critical alerts also reach the inboxes of the
 // exam's teachers and proctors, once (a fan-out claim in the store).
+import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import * as map from 'lib0/map'
 import { arrayOf, mapOf } from '../../docs-model/common.ts'
@@ -43,6 +44,11 @@ export class ProctoringObserver implements Observer {
     if (ignored > (before?.ignored ?? 0)) ignoredCounter(this.app.metrics).inc({ surface: 'exam/student', reason: 'bad-event' }, ignored - (before?.ignored ?? 0))
     this.seen.set(ref.name, { events: events.length, ignored })
     if (alerts.size > 0) this.queue(ref, alerts)
+  }
+
+  /** A sheet loaded (again): alerts its events call for that a dying instance left unwritten are written now (ids make a repeat harmless). */
+  loaded(ref: DocRef, doc: Y.Doc): void {
+    this.changed({ ref, doc, source: 'server' })
   }
 
   unloaded(ref: DocRef): void {
