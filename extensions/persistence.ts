@@ -18,12 +18,13 @@ import { SERVER_OWNER } from '../server/guard/check.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import { compact } from '../server/history/prune.ts'
 import { replay, type SkippedEntry } from '../server/history/replay.ts'
-import { snapshotLive } from '../server/history/live-snapshot.ts'
+import { holdsAll, snapshotLive } from '../server/history/live-snapshot.ts'
 import { consolidate, thinSnapshots } from '../server/history/consolidate.ts'
 import type { ClientOwnerStore, HistoryStore, NewEntry } from '../server/store/types.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
 import { EXTENSION_PRIORITY } from './priorities.ts'
+import { messageYjsSyncStep2 } from 'y-protocols/sync'
 
 export interface PersistenceConfig {
   store: HistoryStore & ClientOwnerStore
@@ -35,6 +36,9 @@ export interface PersistenceConfig {
 
 /** The owner recorded for the Yjs client ids the server writes under (one the guard never lets a client be). */
 export { SERVER_OWNER }
+
+/** The origin of journal entries applied to a live copy that lacked them (see catchUp): Hocuspocus' origin of a peer's change. */
+const JOURNALED_ORIGIN = { source: 'redis' } as const
 
 /** Client updates are retried this many times before the client is refused. */
 const CLIENT_ATTEMPTS = 3
@@ -86,12 +90,37 @@ export class Persistence implements Extension {
     })
   }
 
-  async beforeHandleMessage({ update, context, documentName, connection }: beforeHandleMessagePayload): Promise<void> {
+  async beforeHandleMessage({ update, context, document, documentName, connection }: beforeHandleMessagePayload): Promise<void> {
     if (connection.readOnly) return
     const frame = parseFrame(update)
     if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload) || frame.redundant) return
+    if (frame.syncType === messageYjsSyncStep2 && !(await this.catchUp(documentName, document, frame.payload))) return
     const user = contextOf(context)?.user.sub ?? null
     await this.append(documentName, { at: Date.now(), user, origin: 'client', update: frame.payload })
+  }
+
+  /**
+   * A client's sync step 2 that carries changes (a reconnect with unacknowledged work) may send
+   * again what it sent an instance that journaled it and died before Redis passed it on: the live
+   * copy first takes the journal's entries it may lack, and a resend it then holds is not
+   * journaled twice. Resolves whether the update still adds anything. Costs one read of the
+   * journal's tail, on reconnects with changes only.
+   */
+  private async catchUp(documentName: string, document: Y.Doc, update: Uint8Array): Promise<boolean> {
+    try {
+      const entries = await this.config.store.entriesAfter(documentName, this.covered.get(documentName) ?? 0)
+      if (entries.length === 0) return true
+      // As a peer's change: journaled already, by the instance that received it.
+      Y.transact(document, () => {
+        for (const entry of entries) Y.applyUpdate(document, entry.update)
+      }, JOURNALED_ORIGIN)
+      this.covered.set(documentName, entries[entries.length - 1].seq)
+      return !holdsAll(document, [update])
+    } catch (error) {
+      // The entry the loader quarantines, or the store away: journal the update as it comes.
+      this.config.log.warn({ err: error, doc: documentName }, 'catching up from the journal before a resync failed')
+      return true
+    }
   }
 
   /** Logs and counts an entry the loader set aside; one it could not flag is an error (it is retried on the next load). */

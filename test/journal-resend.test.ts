@@ -5,9 +5,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as Y from 'yjs'
 import { useServer } from './helpers/server.ts'
-import { closeClients, open } from './helpers/clients.ts'
+import { closeClients, connect, DEADLINE_MS, open, until, within } from './helpers/clients.ts'
 import { journalLength, sendRawUpdate } from './helpers/guard.ts'
-import { teacher } from './helpers/tokens.ts'
+import { mintToken, teacher } from './helpers/tokens.ts'
 
 const server = useServer()
 test.after.each(closeClients)
@@ -28,6 +28,21 @@ test('a resent insert or delete is applied as a no-op and not journaled again; a
   await client.acknowledged()
   assert.is(await journalLength(server, name), before + 1, 'only the new change was journaled')
   assert.is(server.app.hocuspocus.documents.get(name)!.getMap('meta').get('title'), 'Final')
+})
+
+test('a change another instance journaled but never passed on: the reconnecting client\'s resync does not journal it twice', async () => {
+  const name = 's1/doc/resync-journaled'
+  // Someone keeps the document loaded here, so this instance's copy lacks what the journal gains.
+  const watcher = await open(server, name, teacher('t2'))
+  const offline = new Y.Doc()
+  offline.getMap('meta').set('title', 'Written before the crash')
+  // What the dead instance did: journaled the change, and died before Redis carried it here.
+  await server.app.store.record(name, { at: Date.now(), user: 't1', origin: 'client', update: Y.encodeStateAsUpdate(offline) })
+  const before = await journalLength(server, name)
+  const client = connect(server.url, name, await mintToken(teacher('t1')), { doc: offline })
+  await within(client.synced, DEADLINE_MS, 'the resync')
+  await until(() => watcher.doc.getMap('meta').get('title') === 'Written before the crash', { what: 'the change reaching the other client' })
+  assert.is(await journalLength(server, name), before, 'journaled once, by the instance that received it first')
 })
 
 test.run()
