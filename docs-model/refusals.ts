@@ -20,6 +20,9 @@ export const CLOSE_CODES: Readonly<Record<string, number>> = {
 /** Anything else (restart, idle timeout, storage briefly down) is transient: the client reconnects. */
 export const TRANSIENT_CLOSE = 4500
 
+/** An opening the server could not check (its store away): passing, the client opens again shortly. */
+export const OPENING_UNAVAILABLE = 'unavailable: the server could not check this opening, try again shortly'
+
 /** Over the opening rate: a `forbidden` by its first word (the contract's opening reasons), but a limit like the others. */
 export const OPENING_RATE_REASON = 'forbidden: too many opening attempts, retry in a moment'
 

@@ -7,6 +7,7 @@ import type { Extension, onAuthenticatePayload } from '@hocuspocus/server'
 import { belongsTo, mayWriteAnything, NameError, readDecision, resolve, type Identity, type Peek } from '../docs-model/index.ts'
 import { AuthError, type Identities } from '../server/identity.ts'
 import { Refusal, type HomeroomContext } from '../server/context.ts'
+import { closeCodeFor, OPENING_UNAVAILABLE } from '../docs-model/refusals.ts'
 import type { Limits } from './limits.ts'
 import type { Metrics } from '../server/metrics.ts'
 import type { Logger } from '../server/log.ts'
@@ -61,7 +62,13 @@ export class Auth implements Extension {
       return context
     } catch (error) {
       const reason = (error as AuthError | Refusal).reason
-      if (!reason) throw error
+      if (!reason) {
+        // Ours, not the client's (the store away while reading a roster, say): Hocuspocus would
+        // answer `permission-denied`, which a client takes as final.
+        this.config.log.error({ err: error, doc: payload.documentName, user: user?.sub }, 'checking an opening failed')
+        this.config.metrics.refuse(OPENING_UNAVAILABLE)
+        throw new Refusal(OPENING_UNAVAILABLE, closeCodeFor(OPENING_UNAVAILABLE))
+      }
       this.config.metrics.refuse(reason)
       // At info, with the user once the token verified (never the token); a flood over the opening rate stays at debug.
       const level = reason.startsWith('forbidden: too many opening attempts') ? 'debug' : 'info'

@@ -291,9 +291,9 @@ export class Handle extends Emitter<HandleEvents> {
     void this.local?.set(ACKNOWLEDGED_KEY, this.acks.encode().slice().buffer)
   }
 
-  /** An expired token with a token function: ask it again, later and later, keeping the copy meanwhile. */
+  /** An expired token with a token function, or an opening the server could not check: ask again, later and later, keeping the copy meanwhile. */
   private async authenticationFailed(reason: string): Promise<void> {
-    if (/^unauthenticated\b/.test(reason) && this.session.refreshable) this.retry()
+    if ((/^unauthenticated\b/.test(reason) && this.session.refreshable) || /^unavailable\b/.test(reason)) this.retry()
     else await this.refuse(reason)
   }
 
