@@ -335,6 +335,48 @@ export function truthOf(serverState: Uint8Array, before: Snapshot, update: Uint8
   return { threw, pending, memory, reloaded, changes, divergence, outOfOrder }
 }
 
+/**
+ * The first item, after applying `update` to a copy of the server's state, that sits in a list
+ * its type's own methods never write: XML fragments and elements hold elements and text nodes,
+ * texts hold strings, embeds and formats. Null when every XML and text root is as editors expect.
+ */
+export function unrenderable(serverState: Uint8Array, update: Uint8Array, surface: Surface): string | null {
+  const copy = new Y.Doc()
+  try {
+    Y.applyUpdate(copy, serverState)
+    Y.applyUpdate(copy, update)
+  } catch {
+    return null // judged elsewhere (an update Yjs throws on)
+  }
+  const visit = (type: Y.AbstractType<any>, path: string): string | null => {
+    const xml = type instanceof Y.XmlFragment
+    for (let item = type._start; item !== null; item = item.right) {
+      const content = item.content
+      if (content instanceof Y.ContentDeleted) continue
+      const child = content instanceof Y.ContentType ? content.type : null
+      const fits = xml ? child instanceof Y.XmlElement || child instanceof Y.XmlText : content instanceof Y.ContentString || content instanceof Y.ContentEmbed || content instanceof Y.ContentFormat
+      if (!fits) return `${path}: ${content.constructor.name} at ${item.id.client}:${item.id.clock}`
+      if (child && !item.deleted) {
+        const inner = visit(child, `${path}/${child.constructor.name}`)
+        if (inner) return inner
+      }
+    }
+    return null
+  }
+  for (const [name, decl] of Object.entries(surface.layout)) {
+    if (decl.kind !== 'xml' && decl.kind !== 'text') continue
+    let root: Y.AbstractType<any>
+    try {
+      root = decl.kind === 'xml' ? copy.getXmlFragment(name) : copy.getText(name)
+    } catch {
+      continue // stored as another kind: the kind check's business
+    }
+    const found = visit(root, name)
+    if (found) return found
+  }
+  return null
+}
+
 /** The open (not frozen) rules granting `op` at `path`, and the freeze reason when all granting rules are frozen. */
 function openRules(surface: Surface, path: Path, op: Op, ctx: WriteContext): { open: WriteRule[]; frozen: string | null } {
   const granting = grantingRules(surface, path, op, ctx)
@@ -510,6 +552,8 @@ export function judgeUpdate(m: Moment, sender: Identity, update: Uint8Array, kin
     if (truth.pending) problems.push(['accepted an update that leaves structs or deletes pending', 'pendingStructs or pendingDs is set after applying'])
     if (truth.outOfOrder.length > 0) problems.push(['accepted an item that is not between its origin and right origin', truth.outOfOrder.slice(0, 3).join('; ')])
     if (truth.divergence) problems.push(['accepted an update whose stored result differs from the in-memory one', truth.divergence])
+    const misplaced = unrenderable(m.state, update, m.surface)
+    if (misplaced) problems.push(['accepted content its type cannot hold (editors cannot render it)', misplaced])
     const over = exceedsLimits(m.server, update)
     if (over) problems.push(['accepted an update over a declared limit', `${over} (limits ${JSON.stringify(LIMITS)})`])
     for (const b of breaches(m.surface, ctx, truth.changes)) problems.push([`accepted ${b.kind}`, b.detail])
