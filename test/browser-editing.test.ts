@@ -2,12 +2,10 @@
 // and a page that goes offline, edits, reloads offline and merges when it comes back.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { Browser, Page } from 'playwright-core'
-import { useServer } from './helpers/server.ts'
-import { chromiumAvailable, launch, openPlayground, screenshot } from './helpers/browser.ts'
+import type { Page } from 'playwright-core'
+import { chromiumAvailable, openPlayground, screenshot, usePlayground } from './helpers/browser.ts'
 import { serverWrite } from '../server/writes.ts'
 
-let browser: Browser
 
 /** The editor's text without the remote cursors' name labels. */
 const editorText = (page: Page) =>
@@ -25,17 +23,12 @@ async function typeInEditor(page: Page, text: string): Promise<void> {
 }
 
 if (chromiumAvailable()) {
-  const server = useServer({ PLAYGROUND: '1' })
-  test.before(async () => {
-    browser = await launch()
-  })
-  test.after(async () => {
-    await browser?.close()
-  })
+  const playground = usePlayground()
+  const { server } = playground
 
   test('two pages edit the same document and see each other’s text and cursor', async () => {
-    const teacher = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
-    const student = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
+    const teacher = await openPlayground(playground.browser, server.http, { user: 't1', role: 'teacher' })
+    const student = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' })
     try {
       await typeInEditor(student.page, 'Ada writes here.')
       await teacher.page.waitForFunction(() => document.querySelector('[data-testid="editor"] .ProseMirror')?.textContent?.includes('Ada writes here.'))
@@ -55,8 +48,8 @@ if (chromiumAvailable()) {
   })
 
   test('a page goes offline, edits, reloads offline, comes back and merges with a concurrent edit', async () => {
-    const offline = await openPlayground(browser, server.http, { user: 'u2', role: 'student' })
-    const online = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
+    const offline = await openPlayground(playground.browser, server.http, { user: 'u2', role: 'student' })
+    const online = await openPlayground(playground.browser, server.http, { user: 't1', role: 'teacher' })
     try {
       // The page shell must be cached by the service worker before the network goes away.
       await offline.page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined))
@@ -91,7 +84,7 @@ if (chromiumAvailable()) {
   })
 
   test('answers given offline to an exam that closed meanwhile are dropped, reported, and gone after a reload', async () => {
-    const student = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
+    const student = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' })
     try {
       const page = student.page
       await page.locator('[data-testid="answer-0-0"]').check()

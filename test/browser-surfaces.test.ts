@@ -3,28 +3,20 @@
 // screenshots of the playground's main views land in test-artifacts/.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { useServer } from './helpers/server.ts'
-import { chromiumAvailable, launch, openPlayground, screenshot } from './helpers/browser.ts'
+import { chromiumAvailable, openPlayground, screenshot, usePlayground } from './helpers/browser.ts'
 import { until } from './helpers/clients.ts'
-import type { Browser } from 'playwright-core'
 
-let browser: Browser
 
 if (chromiumAvailable()) {
-  const server = useServer({ PLAYGROUND: '1' })
-  test.before(async () => {
-    browser = await launch()
-  })
-  test.after(async () => {
-    await browser?.close()
-  })
+  const playground = usePlayground()
+  const { server } = playground
 
   /** Waits until the server's copy of a document satisfies `check`. */
   const eventuallyStored = (name: string, check: (doc: import('yjs').Doc) => boolean): Promise<void> =>
     until(async () => check(await server.app.peek(name)), { what: `${name} on the server` })
 
   test('the login form picks a user and opens the playground as them', async () => {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
+    const context = await playground.browser.newContext({ viewport: { width: 390, height: 844 } })
     try {
       const page = await context.newPage()
       await page.goto(`${server.http}/`)
@@ -40,8 +32,8 @@ if (chromiumAvailable()) {
   })
 
   test('a student votes and the teacher page’s chart changes', async () => {
-    const teacher = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
-    const student = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
+    const teacher = await openPlayground(playground.browser, server.http, { user: 't1', role: 'teacher' })
+    const student = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' })
     try {
       await teacher.page.locator('[data-testid="tally-2"]').waitFor()
       const before = Number(await teacher.page.locator('[data-testid="tally-2"]').innerText())
@@ -60,8 +52,8 @@ if (chromiumAvailable()) {
   })
 
   test('a proctor page sees the alert raised by a student page’s tab switch', async () => {
-    const proctor = await openPlayground(browser, server.http, { user: 'pr1', role: 'proctor' })
-    const student = await openPlayground(browser, server.http, { user: 'u2', role: 'student' })
+    const proctor = await openPlayground(playground.browser, server.http, { user: 'pr1', role: 'proctor' })
+    const student = await openPlayground(playground.browser, server.http, { user: 'u2', role: 'student' })
     try {
       await student.page.locator('[data-testid="answer-0-0"]').click()
       // What the browser does when the student switches to another tab.
@@ -82,8 +74,8 @@ if (chromiumAvailable()) {
   })
 
   test('chat shows typing and read receipts across pages', async () => {
-    const ada = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
-    const ben = await openPlayground(browser, server.http, { user: 'u2', role: 'student' })
+    const ada = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' })
+    const ben = await openPlayground(playground.browser, server.http, { user: 'u2', role: 'student' })
     try {
       await ada.page.locator('[data-testid="chat-input"]').fill('Who has the homework?')
       await ben.page.locator('[data-testid="typing"]', { hasText: 'Ada is typing' }).waitFor()
@@ -98,8 +90,8 @@ if (chromiumAvailable()) {
   })
 
   test('strokes drawn on one page appear on the other; a locked board refuses the student locally', async () => {
-    const teacher = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
-    const student = await openPlayground(browser, server.http, { user: 'u2', role: 'student' })
+    const teacher = await openPlayground(playground.browser, server.http, { user: 't1', role: 'teacher' })
+    const student = await openPlayground(playground.browser, server.http, { user: 'u2', role: 'student' })
     try {
       const draw = async (page: typeof student.page, dy: number) => {
         const box = (await page.locator('[data-testid="board"]').boundingBox())!
@@ -127,8 +119,8 @@ if (chromiumAvailable()) {
   })
 
   test('an admin’s drill reaches the student banner, which the student acknowledges', async () => {
-    const admin = await openPlayground(browser, server.http, { user: 'a1', role: 'admin' })
-    const student = await openPlayground(browser, server.http, { user: 'u1', role: 'student' }, { width: 390, height: 844 })
+    const admin = await openPlayground(playground.browser, server.http, { user: 'a1', role: 'admin' })
+    const student = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' }, { width: 390, height: 844 })
     try {
       await admin.page.locator('[data-testid="start-drill"]').click()
       const banner = student.page.locator('[data-testid="emergency"]', { hasText: 'Fire drill' })
@@ -145,8 +137,8 @@ if (chromiumAvailable()) {
   })
 
   test('a driver’s simulated trip moves the bus on a parent’s SVG map', async () => {
-    const driver = await openPlayground(browser, server.http, { user: 'd1', role: 'driver' })
-    const parent = await openPlayground(browser, server.http, { user: 'p1', role: 'parent' }, { width: 390, height: 844 })
+    const driver = await openPlayground(playground.browser, server.http, { user: 'd1', role: 'driver' })
+    const parent = await openPlayground(playground.browser, server.http, { user: 'p1', role: 'parent' }, { width: 390, height: 844 })
     try {
       await driver.page.locator('[data-testid="drive"]').click()
       const marker = parent.page.locator('[data-testid="bus-marker"]')

@@ -5,25 +5,17 @@
 // screenshotted at 1400x900 and 390x844.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { Browser } from 'playwright-core'
-import { useServer } from './helpers/server.ts'
-import { assertAccessible, chromiumAvailable, launch, openPlayground, PHONE, screenshots, tabTo } from './helpers/browser.ts'
+import { assertAccessible, chromiumAvailable, openPlayground, PHONE, screenshots, tabTo, usePlayground } from './helpers/browser.ts'
 import { until } from './helpers/clients.ts'
 import { DEMO_USERS } from '../server/playground/cast.ts'
 
-let browser: Browser
 
 if (chromiumAvailable()) {
-  const server = useServer({ PLAYGROUND: '1' })
-  test.before(async () => {
-    browser = await launch()
-  })
-  test.after(async () => {
-    await browser?.close()
-  })
+  const playground = usePlayground()
+  const { server } = playground
 
   test('the login form is labelled and passes the scan on a phone and a desktop', async () => {
-    const context = await browser.newContext({ viewport: PHONE })
+    const context = await playground.browser.newContext({ viewport: PHONE })
     try {
       const page = await context.newPage()
       await page.goto(`${server.http}/`)
@@ -36,8 +28,8 @@ if (chromiumAvailable()) {
   })
 
   test('an admin follows a drill by name and gives the all clear; the student’s banner says it is over', async () => {
-    const admin = await openPlayground(browser, server.http, { user: 'a1', role: 'admin' })
-    const ada = await openPlayground(browser, server.http, { user: 'u1', role: 'student' }, PHONE)
+    const admin = await openPlayground(playground.browser, server.http, { user: 'a1', role: 'admin' })
+    const ada = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' }, PHONE)
     try {
       const drill = admin.page.locator('[data-testid="drill"]')
       await drill.filter({ hasText: 'No drill yet' }).waitFor()

@@ -6,22 +6,15 @@
 // axe-core scan and is screenshotted at 1400x900 and 390x844.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { Browser, Page } from 'playwright-core'
-import { useServer } from './helpers/server.ts'
-import { assertAccessible, chromiumAvailable, launch, openPlayground, screenshots, tabTo } from './helpers/browser.ts'
+import type { Page } from 'playwright-core'
+import { assertAccessible, chromiumAvailable, openPlayground, screenshots, tabTo, usePlayground } from './helpers/browser.ts'
 import { until } from './helpers/clients.ts'
 import { mintToken, teacher } from './helpers/tokens.ts'
 
-let browser: Browser
 
 if (chromiumAvailable()) {
-  const server = useServer({ PLAYGROUND: '1' })
-  test.before(async () => {
-    browser = await launch()
-  })
-  test.after(async () => {
-    await browser?.close()
-  })
+  const playground = usePlayground()
+  const { server } = playground
 
   const notesText = async (): Promise<string> => (await server.app.peek('s1/doc/notes')).getXmlFragment('body').toString()
 
@@ -47,8 +40,8 @@ if (chromiumAvailable()) {
   }
 
   test('who wrote what, a slider back in time, and a restore the other user receives live', async () => {
-    const student = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
-    const rivera = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
+    const student = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' })
+    const rivera = await openPlayground(playground.browser, server.http, { user: 't1', role: 'teacher' })
     try {
       assert.is(await student.page.locator('[data-testid="panel-history"], [data-testid="panel-contributions"]').count(), 0, 'students see no history')
 
@@ -99,7 +92,7 @@ if (chromiumAvailable()) {
   })
 
   test('the whiteboard scrubs back stroke by stroke, and who drew what is counted in elements', async () => {
-    const rivera = await openPlayground(browser, server.http, { user: 't1', role: 'teacher' })
+    const rivera = await openPlayground(playground.browser, server.http, { user: 't1', role: 'teacher' })
     try {
       for (const count of ['1 stroke', '2 strokes', '3 strokes']) {
         await rivera.page.locator('[data-testid="draw-wave"]').click()

@@ -6,24 +6,16 @@
 // Each view passes an axe-core scan and is screenshotted at 1400x900 and 390x844.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { Browser } from 'playwright-core'
-import { useServer } from './helpers/server.ts'
-import { assertAccessible, chromiumAvailable, launch, openPlayground, screenshots, tabTo } from './helpers/browser.ts'
+import { assertAccessible, chromiumAvailable, openPlayground, screenshots, tabTo, usePlayground } from './helpers/browser.ts'
 import { until } from './helpers/clients.ts'
 
-let browser: Browser
 
 if (chromiumAvailable()) {
-  const server = useServer({ PLAYGROUND: '1' })
-  test.before(async () => {
-    browser = await launch()
-  })
-  test.after(async () => {
-    await browser?.close()
-  })
+  const playground = usePlayground()
+  const { server } = playground
 
   test('a student’s forbidden writes are refused by the server, in plain words, and nothing of them is stored', async () => {
-    const ada = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
+    const ada = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' })
     try {
       const page = ada.page
       const result = page.locator('[data-testid="rules-result"]')
@@ -62,8 +54,8 @@ if (chromiumAvailable()) {
   })
 
   test('offline edits wait, then merge with another user’s; chat shows names, not ids', async () => {
-    const ada = await openPlayground(browser, server.http, { user: 'u1', role: 'student' })
-    const ben = await openPlayground(browser, server.http, { user: 'u2', role: 'student' })
+    const ada = await openPlayground(playground.browser, server.http, { user: 'u1', role: 'student' })
+    const ben = await openPlayground(playground.browser, server.http, { user: 'u2', role: 'student' })
     try {
       const status = ada.page.locator('[data-testid="offline-status"]')
       await ada.page.locator('[data-testid="offline-switch"]').click()
@@ -107,8 +99,8 @@ if (chromiumAvailable()) {
   })
 
   test('the exam monitor names students and says what they are doing; inbox items are buttons', async () => {
-    const proctor = await openPlayground(browser, server.http, { user: 'pr1', role: 'proctor' })
-    const ben = await openPlayground(browser, server.http, { user: 'u2', role: 'student' })
+    const proctor = await openPlayground(playground.browser, server.http, { user: 'pr1', role: 'proctor' })
+    const ben = await openPlayground(playground.browser, server.http, { user: 'u2', role: 'student' })
     try {
       await ben.page.locator('[data-testid="answer-0-0"]').click()
       const row = proctor.page.locator('[data-testid="panel-monitor"] tr[data-user="u2"]')

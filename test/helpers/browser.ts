@@ -1,5 +1,7 @@
 // Headless Chromium for end-to-end tests: Debian's chromium driven by playwright-core (no browser downloads).
 import { existsSync, mkdirSync } from 'node:fs'
+import { test } from 'uvu'
+import { useServer, type ServerFixture } from './server.ts'
 import { unavailable } from './services.ts'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 
@@ -15,6 +17,25 @@ export async function launch(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   })
+}
+
+/** A playground server and one Chromium for a test file: launched before its tests, closed after them. */
+export function usePlayground(): { server: ServerFixture; readonly browser: Browser } {
+  const server = useServer({ PLAYGROUND: '1' })
+  let browser: Browser | undefined
+  test.before(async () => {
+    browser = await launch()
+  })
+  test.after(async () => {
+    await browser?.close()
+  })
+  return {
+    server,
+    get browser() {
+      if (!browser) throw new Error('Chromium is not launched yet: use the browser inside a test')
+      return browser
+    },
+  }
 }
 
 export interface PlaygroundUser {
