@@ -6,19 +6,19 @@ import * as assert from 'uvu/assert'
 import { rmSync } from 'node:fs'
 import { PgStore } from '../server/store/postgres.ts'
 import { replay } from '../server/history/replay.ts'
-import { closeClients, connect, DEADLINE_MS, within } from './helpers/clients.ts'
-import { startProxy } from './helpers/proxy.ts'
-import { freshDatabase } from './helpers/services.ts'
-import { startServerProcess, tempDir } from './helpers/server.ts'
+import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
+import { startProxy, type Proxy } from './helpers/proxy.ts'
+import { freshDatabase, type TestDatabase } from './helpers/services.ts'
+import { startServerProcess, tempDir, type ServerProcess } from './helpers/server.ts'
 import WebSocket from 'ws'
 import { admin, mintToken, student } from './helpers/tokens.ts'
-import { until } from './helpers/clients.ts'
 import { Session } from '../docs-model/client/index.ts'
 
 test.after.each(closeClients)
 
-test('writes are refused while PostgreSQL is away and accepted again when it returns', async () => {
-  const db = await freshDatabase('pgoutage')
+/** A server process whose PostgreSQL sits behind a proxy the test cuts and restores; all of it removed afterwards. */
+async function withProxiedServer(label: string, run: (server: ServerProcess, proxy: Proxy, db: TestDatabase) => Promise<void>): Promise<void> {
+  const db = await freshDatabase(label)
   if (!db) return
   const url = new URL(db.url)
   const proxy = await startProxy(Number(url.port || 5432), url.hostname)
@@ -26,6 +26,18 @@ test('writes are refused while PostgreSQL is away and accepted again when it ret
   const dir = tempDir()
   const server = await startServerProcess(dir, { DATABASE_URL: url.toString() })
   try {
+    await run(server, proxy, db)
+  } finally {
+    server.child.kill('SIGTERM')
+    await server.exited
+    await proxy.close()
+    await db.drop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+test('writes are refused while PostgreSQL is away and accepted again when it returns', () =>
+  withProxiedServer('pgoutage', async (server, proxy, db) => {
     const token = await mintToken(student('u1'))
     const name = 's1/doc/pg-outage'
     const first = connect(server.url, name, token)
@@ -53,50 +65,32 @@ test('writes are refused while PostgreSQL is away and accepted again when it ret
     } finally {
       await store.close()
     }
-  } finally {
-    server.child.kill('SIGTERM')
-    await server.exited
-    await proxy.close()
-    await db.drop()
-    rmSync(dir, { recursive: true, force: true })
-  }
-})
+  }))
 
-test('an opening that needs the store while it is away is passing: the typed client opens once PostgreSQL is back', async () => {
-  const db = await freshDatabase('pgoutage_open')
-  if (!db) return
-  const url = new URL(db.url)
-  const proxy = await startProxy(Number(url.port || 5432), url.hostname)
-  url.port = String(proxy.port)
-  const dir = tempDir()
-  const server = await startServerProcess(dir, { DATABASE_URL: url.toString() })
-  let session: Session | undefined
-  try {
-    const token = await mintToken(admin('a1'))
-    const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }
-    const roster = [{ id: 'a1', name: 'Ada', role: 'admin' }, { id: 'u1', name: 'Uma', role: 'student' }]
-    assert.is((await fetch(`${server.http}/api/v1/schools/s1/roster`, { method: 'PUT', headers, body: JSON.stringify(roster) })).status, 200)
-    const created = await fetch(`${server.http}/api/v1/schools/s1/emergencies`, { method: 'POST', headers, body: JSON.stringify({ title: 'Drill', message: 'Line up outside', level: 'warning', targetRoles: ['student'] }) })
-    assert.is(created.status, 201)
-    const { document } = (await created.json()) as { document: string }
-    // Who may open an emergency depends on its content: the opening reads it from the store.
-    await proxy.cut()
-    session = await Session.start({ url: server.url, token: () => mintToken(student('u1')), WebSocketPolyfill: WebSocket })
-    const handle = session.open(document)
-    const unavailable = async () => /homeroom_refusals_total\{reason="unavailable"\} [1-9]/.test(await (await fetch(`${server.http}/metrics`)).text())
-    await until(unavailable, { what: 'the opening refused as unavailable while the store is away' })
-    assert.is(handle.refusal, undefined, 'not taken as a denial')
-    await proxy.restore()
-    await until(() => handle.synced, { what: 'the emergency open once PostgreSQL is back' })
-    assert.is(handle.refusal, undefined)
-  } finally {
-    session?.destroy()
-    server.child.kill('SIGTERM')
-    await server.exited
-    await proxy.close()
-    await db.drop()
-    rmSync(dir, { recursive: true, force: true })
-  }
-})
+test('an opening that needs the store while it is away is passing: the typed client opens once PostgreSQL is back', () =>
+  withProxiedServer('pgoutage_open', async (server, proxy) => {
+    let session: Session | undefined
+    try {
+      const token = await mintToken(admin('a1'))
+      const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }
+      const roster = [{ id: 'a1', name: 'Ada', role: 'admin' }, { id: 'u1', name: 'Uma', role: 'student' }]
+      assert.is((await fetch(`${server.http}/api/v1/schools/s1/roster`, { method: 'PUT', headers, body: JSON.stringify(roster) })).status, 200)
+      const created = await fetch(`${server.http}/api/v1/schools/s1/emergencies`, { method: 'POST', headers, body: JSON.stringify({ title: 'Drill', message: 'Line up outside', level: 'warning', targetRoles: ['student'] }) })
+      assert.is(created.status, 201)
+      const { document } = (await created.json()) as { document: string }
+      // Who may open an emergency depends on its content: the opening reads it from the store.
+      await proxy.cut()
+      session = await Session.start({ url: server.url, token: () => mintToken(student('u1')), WebSocketPolyfill: WebSocket })
+      const handle = session.open(document)
+      const unavailable = async () => /homeroom_refusals_total\{reason="unavailable"\} [1-9]/.test(await (await fetch(`${server.http}/metrics`)).text())
+      await until(unavailable, { what: 'the opening refused as unavailable while the store is away' })
+      assert.is(handle.refusal, undefined, 'not taken as a denial')
+      await proxy.restore()
+      await until(() => handle.synced, { what: 'the emergency open once PostgreSQL is back' })
+      assert.is(handle.refusal, undefined)
+    } finally {
+      session?.destroy()
+    }
+  }))
 
 test.run()
