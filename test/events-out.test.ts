@@ -1,6 +1,6 @@
 // Events out, on a server with a real Redis, a real PostgreSQL and a real webhook receiver that
 // refuses the first attempt: every derived fact a back end cares about (exam opened, submitted,
-// closed with scores; proctoring alerts; emergency created, acknowledged, escalated; bus arrived,
+// closed with scores; proctoring alerts; emergency created, acknowledged, escalated, cleared; bus arrived,
 // speeding, off route, stale; poll closed; an urgent item undelivered; a director switching
 // school; users connecting and disconnecting) is one entry of the outbound stream and one signed
 // webhook delivery (after its retry), under a stable id. A second instance on the same store and
@@ -23,6 +23,7 @@ import type { OutboxStore } from '../server/store/events.ts'
 import { answer, reportEvent, submit } from '../docs-model/surfaces/exam/surface.ts'
 import { setupPoll, vote } from '../docs-model/surfaces/poll/surface.ts'
 import { reportPosition } from '../docs-model/surfaces/bus/surface.ts'
+import { clearEmergency } from '../docs-model/surfaces/emergency/surface.ts'
 
 const SECRET = 'events-webhook-secret'
 const SERVICE_TOKEN = 'service-token-0123456789abcdef'
@@ -205,6 +206,14 @@ test('an emergency: created, acknowledged per user, escalated', async () => {
   const escalated = await published(`emergency.escalated:${name}:1`)
   assert.equal(escalated.data.unacknowledged, ['u2', 'u9'])
   assert.is((await typesOf('emergency.')).filter((t) => t === 'emergency.acknowledged').length, 1, 'u2 and u9 never acknowledged')
+  const a1 = await open(server, name, admin('a1'))
+  await until(() => a1.doc.getMap('status').get('escalations') === 1, { what: 'escalation recorded' })
+  const clearedAt = clock.now()
+  clearEmergency(a1.doc, 'a1', clearedAt)
+  await a1.acknowledged()
+  const cleared = await published(`emergency.cleared:${name}`)
+  assert.equal(cleared.data, { emergency: name, title: 'Lockdown', by: 'a1', targeted: 3, acked: 1, escalations: 1 })
+  assert.is(cleared.at, clearedAt)
 })
 
 test('a bus: arrived, speeding, off route, stale; an episode is one event', async () => {

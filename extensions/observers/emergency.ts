@@ -9,7 +9,7 @@ import type * as Y from 'yjs'
 import type { Homeroom } from '../../server/homeroom.ts'
 import type { RosterMember } from '../../server/store/types.ts'
 import * as map from 'lib0/map'
-import { finiteNumber, mapOf, record } from '../../docs-model/common.ts'
+import { finiteNumber, mapOf, record, toMillis } from '../../docs-model/common.ts'
 import type { Broadcast } from '../../docs-model/surfaces/emergency/surface.ts'
 import { broadcastOf, clearedOf, escalationsOf, nextEscalationAt, raiseLevel, targetsOf } from '../../docs-model/surfaces/emergency/state.ts'
 import { inboxName } from '../../docs-model/surfaces/inbox/surface.ts'
@@ -40,6 +40,8 @@ export class EmergencyObserver implements Observer {
   private readonly counts: Coalescer
   /** Per emergency, the users whose acknowledgement this process published. */
   private readonly acksPublished = new Map<string, Set<string>>()
+  /** Emergencies whose all clear this process published (or is publishing). */
+  private readonly clearsPublished = new Set<string>()
   private readonly members = new Map<string, { at: number; members: RosterMember[] }>()
 
   constructor(app: Homeroom, fanOuts: FanOuts) {
@@ -90,6 +92,7 @@ export class EmergencyObserver implements Observer {
         // Reaching nobody is itself the alarm: the school's admins and directors hear of it at once.
         if (starting && targets.length === 0) void contain(this.app, 'emergency.no-recipients', () => this.noRecipients(ref, broadcast, members))
         this.publishAcks(ref, targets, acks)
+        this.publishCleared(ref, doc, broadcast, targets.length, acked)
         if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
           const now = this.app.clock.now()
           await derive(this.app, this.name, name, (d) => {
@@ -156,6 +159,17 @@ export class EmergencyObserver implements Observer {
       const at = finiteNumber(record(acks.get(member.id))?.at) ?? this.app.clock.now()
       this.app.eventsOut.publish({ type: 'emergency.acknowledged', id: `emergency.acknowledged:${ref.name}:${member.id}`, school: ref.school, at, data: { emergency: ref.name, user: member.id, role: member.role } })
     }
+  }
+
+  /** `emergency.cleared` once the all clear is given; a publish that failed is tried again at the next review. */
+  private publishCleared(ref: DocRef, doc: Y.Doc, broadcast: Broadcast, targeted: number, acked: number): void {
+    const cleared = clearedOf(doc)
+    if (!cleared || this.clearsPublished.has(ref.name)) return
+    this.clearsPublished.add(ref.name)
+    const data = { emergency: ref.name, title: broadcast.title, by: cleared.by, targeted, acked, escalations: escalationsOf(mapOf(doc, 'status')) }
+    void this.app.eventsOut.publish({ type: 'emergency.cleared', id: `emergency.cleared:${ref.name}`, school: ref.school, at: toMillis(cleared.at), data }).then((published) => {
+      if (!published) this.clearsPublished.delete(ref.name)
+    })
   }
 
   /** An emergency that targets nobody: an urgent item for the admins and directors, and the webhook, once. */

@@ -27,6 +27,7 @@ export const OUTBOUND_TYPES = [
   'emergency.created',
   'emergency.acknowledged',
   'emergency.escalated',
+  'emergency.cleared',
   'bus.arrived',
   'bus.speeding',
   'bus.off_route',

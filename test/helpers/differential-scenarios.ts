@@ -482,8 +482,14 @@ export const SCENARIOS: Scenario[] = [
       })),
       emergencyKit.set('acks', self, (h) => ({ at: clientTime(h.rng) })),
       emergencyKit.set('acks', self, (h) => ({ at: clientTime(h.rng) })),
+      // The all clear, by an admin or the broadcast's sender, once.
+      emergencyKit.setMany('cleared', (h) => (h.doc.getMap('cleared').size > 0 ? null : { by: h.user.sub, at: clientTime(h.rng) })),
     ],
-    sample: (root, key, rng) => (root === 'acks' ? { at: anyTime(rng) } : root === 'broadcast' ? (key === 'targetRoles' ? ['student'] : key === 'at' ? anyTime(rng) : rng.pick(['Drill', 'info', 5])) : rng.int(5)),
+    sample: (root, key, rng, sub) =>
+      root === 'acks' ? { at: anyTime(rng) }
+      : root === 'broadcast' ? (key === 'targetRoles' ? ['student'] : key === 'at' ? anyTime(rng) : rng.pick(['Drill', 'info', 5]))
+      : root === 'cleared' ? (key === 'by' ? rng.pick([sub, 'a1', 'dr1', 'u1']) : key === 'at' ? anyTime(rng) : rng.pick([sub, 5]))
+      : rng.int(5),
   },
   {
     name: busName,
