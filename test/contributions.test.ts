@@ -86,6 +86,12 @@ test('counts and runs match the session now, at past times, across reconnects, a
   for (const row of now.users) assert.ok(row.firstEdit >= START && row.lastEdit <= at && row.firstEdit <= row.lastEdit, row.user)
   const past = await contributions(store, NAME, early.at)
   assertCounts(past, early.counts, 'at the first phase')
+  // Without runs nothing is replayed; the counts are the same.
+  for (const [when, known] of [[undefined, session.counts], [early.at, early.counts]] as const) {
+    const counted = await contributions(store, NAME, when, undefined, { runs: false })
+    assertCounts(counted, known, `without runs at ${when ?? 'now'}`)
+    assert.equal(counted.runs, [])
+  }
   assert.equal(
     past.runs.flatMap((run) => Array.from(run.text.replace(/\n/g, ''), (char) => ({ user: run.user, char }))),
     early.runs,

@@ -149,7 +149,7 @@ export function docsCommand(program: Command): void {
         const { surface } = documentName(name)
         if (!contributionUnit(surface)) throw new CliError(`${name} has neither text nor board elements: blame counts characters (s/doc) or elements (s/board)`, 2)
         const at = timeOption('--at', o.at)
-        const result = await withStore('read', (store) => timeFlag('--at', () => contributions(store, name, at)))
+        const result = await withStore('read', (store) => timeFlag('--at', () => contributions(store, name, at, undefined, { runs: Boolean(o.runs || o.json) })))
         const users = result.users.map((u) => ({ ...u, firstEdit: iso(u.firstEdit), lastEdit: iso(u.lastEdit) }))
         if (o.json) return printJson({ name, at: at === undefined ? null : iso(at), unit: result.unit, users, runs: result.runs })
         print(`${name}${at === undefined ? '' : ` at ${iso(at)}`}: ${result.unit} by user`)

@@ -403,29 +403,31 @@ async function attributionAt(store: HistoryStore, name: string, base: { seq: num
 /**
  * Who wrote what in `name`, now or as it was at `at`. `live`: the loaded document, read for
  * the current state instead of replaying it (a change not journaled yet is credited to its
- * client id's owner).
+ * client id's owner). `runs: false` leaves the runs out: counting characters then needs no
+ * state, so nothing is replayed (the command line's table).
  */
-export async function contributions(store: HistoryStore & ClientOwnerStore, name: string, at?: number, live?: Y.Doc): Promise<Contributions> {
+export async function contributions(store: HistoryStore & ClientOwnerStore, name: string, at?: number, live?: Y.Doc, options: { runs?: boolean } = {}): Promise<Contributions> {
   const { surface } = resolve(name)
   const unit = contributionUnit(surface)
   if (!unit) throw new NoContributionsError(`${name} has neither text nor board elements: contributions count characters or elements`)
   const bounds = await checkedBounds(store, name, at)
+  const withRuns = unit === 'characters' && options.runs !== false
   const useLive = at === undefined && live !== undefined
+  // Characters without runs are counted from the journal alone: no state is replayed.
+  const replayed = !useLive && (withRuns || unit === 'elements')
   // The journal and the state are read side by side (PostgreSQL answers both at once).
-  const [journal, state] = await Promise.allSettled([attributionAt(store, name, bounds.base, at), useLive ? Promise.resolve(live) : stateAt(store, name, at)])
-  if (journal.status === 'rejected' || state.status === 'rejected') {
-    if (state.status === 'fulfilled' && !useLive) state.value.destroy()
-    throw journal.status === 'rejected' ? journal.reason : (state as PromiseRejectedResult).reason
-  }
-  const attribution = journal.value
-  const doc = state.value
+  const [journal, state] = await Promise.allSettled([attributionAt(store, name, bounds.base, at), replayed ? stateAt(store, name, at) : Promise.resolve(useLive ? live : undefined)])
+  const doc = state.status === 'fulfilled' ? state.value : undefined
   try {
-    await attribution.resolveOwners(store, name, useLive ? [...doc.store.clients.keys()] : [])
+    if (journal.status === 'rejected') throw journal.reason
+    if (state.status === 'rejected') throw state.reason
+    const attribution = journal.value
+    await attribution.resolveOwners(store, name, useLive ? [...live.store.clients.keys()] : [])
     const tally = new Tally(attribution.edits, bounds.start)
     if (unit === 'characters') countCharacters(attribution, tally)
-    else countElements(attribution, tally, doc)
-    return { name, ...(at === undefined ? {} : { at }), unit, users: tally.sorted(), runs: unit === 'characters' ? authorRuns(attribution, doc, surface) : [] }
+    else countElements(attribution, tally, doc!)
+    return { name, ...(at === undefined ? {} : { at }), unit, users: tally.sorted(), runs: withRuns ? authorRuns(attribution, doc!, surface) : [] }
   } finally {
-    if (!useLive) doc.destroy()
+    if (replayed) doc?.destroy()
   }
 }
