@@ -21,7 +21,8 @@ export function parseFrame(data: Uint8Array): Frame {
   const cached = cache.get(data)
   if (cached) return cached
   const decoder = decoding.createDecoder(data)
-  decoding.readVarString(decoder)
+  // The document's name (Hocuspocus reads it): passed over as bytes, not decoded into a string.
+  decoding.readVarUint8Array(decoder)
   const type = decoding.readVarUint(decoder) as MessageType
   const frame: Frame = { type }
   if (type === MessageType.Sync || type === MessageType.SyncReply) {

@@ -100,6 +100,8 @@ const SERVERS_TABLE = `CREATE TABLE IF NOT EXISTS servers (
 /** Heartbeats older than this are deleted by the next beat of any server. */
 const FORGET_AFTER_MS = 24 * 3600 * 1000
 
+/** Rows per INSERT when a batch is moved from the log: one statement run per row costs about twice as much per row. */
+const INSERT_ROWS = 32
 const ENTRY_COLUMNS = 'seq, doc, at, user, origin, update_bytes, packed'
 const READABLE = 'quarantine_reason IS NULL'
 
@@ -136,6 +138,7 @@ export class SqliteStore implements Store {
     const db = this.db
     this.statements = {
       insert: db.prepare('INSERT INTO journal (doc, at, user, origin, update_bytes) VALUES (?, ?, ?, ?, ?)'),
+      insertRows: db.prepare(`INSERT INTO journal (doc, at, user, origin, update_bytes) VALUES ${Array(INSERT_ROWS).fill('(?, ?, ?, ?, ?)').join(', ')}`),
       touch: db.prepare(`INSERT INTO documents (name, school, surface, updates, bytes, updated_at) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (name) DO UPDATE SET updates = updates + excluded.updates, bytes = bytes + excluded.bytes, updated_at = excluded.updated_at`),
       latest: db.prepare('SELECT doc, seq, at, state, packed FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1'),
@@ -206,8 +209,17 @@ export class SqliteStore implements Store {
   private insert(entries: ReadonlyArray<{ doc: string; entry: NewEntry }>): number {
     const touched = new Map<string, { updates: number; bytes: number; at: number }>()
     let seq = 0
-    for (const { doc, entry } of entries) {
+    let i = 0
+    // Rows are numbered in the order of VALUES: a statement's last row id is its last entry's.
+    for (; i + INSERT_ROWS <= entries.length; i += INSERT_ROWS) {
+      const values = entries.slice(i, i + INSERT_ROWS).flatMap(({ doc, entry }) => [doc, entry.at, entry.user, entry.origin, entry.update])
+      seq = Number(this.statements.insertRows.run(...values).lastInsertRowid)
+    }
+    for (; i < entries.length; i++) {
+      const { doc, entry } = entries[i]
       seq = Number(this.statements.insert.run(doc, entry.at, entry.user, entry.origin, entry.update).lastInsertRowid)
+    }
+    for (const { doc, entry } of entries) {
       const counts = touched.get(doc)
       if (counts) {
         counts.updates++
