@@ -100,14 +100,13 @@ export class Limits implements Extension {
     const socket = connection.webSocket
     if (!isPausable(socket)) throw new Error('limits: a socket without pause() cannot be slowed down')
     await this.backlog.admit(socketId, socket, connection)
-    let kind: string
+    let kind: number
     try {
-      kind = String(parseFrame(update).type)
+      kind = parseFrame(update).type
     } catch (error) {
       throw this.refuse(new Refusal(`bad-message: ${(error as Error).message}`, 4400))
     }
-    this.metrics.messages.inc({ kind })
-    this.metrics.messageCount++
+    this.metrics.countMessage(kind)
   }
 
   /** Open sockets, for statistics. */

@@ -1,4 +1,5 @@
 // Prometheus metrics (prom-client), one registry per server instance.
+import * as map from 'lib0/map'
 import client from 'prom-client'
 
 export class Metrics {
@@ -102,6 +103,14 @@ export class Metrics {
   /** Messages received so far, and the rate over the last sampling window. */
   messageCount = 0
   private sample = { at: Date.now(), count: 0, rate: 0 }
+  /** `messages` per kind, looked up once: labelling a counter hashes its labels at every call. */
+  private readonly messagesOfKind = new Map<number, client.Counter.Internal>()
+
+  /** One message received from a client, of `kind` (a Hocuspocus message type). */
+  countMessage(kind: number): void {
+    map.setIfUndefined(this.messagesOfKind, kind, () => this.messages.labels(String(kind))).inc()
+    this.messageCount++
+  }
 
   messageRate(now = Date.now()): number {
     const elapsed = (now - this.sample.at) / 1000
