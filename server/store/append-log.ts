@@ -69,11 +69,11 @@ export class AppendLog {
 
   /** Writes one record; returns the offset after it. Throws when the write fails (nothing is acknowledged then). */
   append(doc: string, entry: NewEntry): number {
-    const payload = encodeRecord(doc, entry)
-    const record = Buffer.alloc(RECORD_HEADER_BYTES + payload.byteLength)
+    const encoded = encodeRecord(doc, entry)
+    const record = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
+    const payload = record.subarray(RECORD_HEADER_BYTES)
     record.writeUInt32LE(payload.byteLength, 0)
     record.writeUInt32LE(crc32(payload), 4)
-    record.set(payload, RECORD_HEADER_BYTES)
     this.writeAll(record)
     return this.size
   }
@@ -100,8 +100,11 @@ export class AppendLog {
   }
 }
 
+/** A record with room for its header (filled in by `append`): the payload is encoded in place, not copied after. */
 function encodeRecord(doc: string, entry: NewEntry): Uint8Array {
   const encoder = encoding.createEncoder()
+  encoding.writeUint32(encoder, 0)
+  encoding.writeUint32(encoder, 0)
   encoding.writeVarString(encoder, doc)
   encoding.writeFloat64(encoder, entry.at)
   encoding.writeUint8(encoder, entry.user === null ? 0 : 1)
