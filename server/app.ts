@@ -116,7 +116,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     fanOuts,
     new PollObserver(app),
     new ClassroomObserver(app),
-    new SystemStatusObserver(app),
+    new SystemStatusObserver(app, { everyMs: config.heartbeatIntervalMs }),
     new ExamObserver(app),
     new ProctoringObserver(app, fanOuts),
     new EmergencyObserver(app, fanOuts),

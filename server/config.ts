@@ -75,6 +75,7 @@ const schema = z.object({
   BUS_TRAIL_RETENTION_DAYS: int(1, 36500).default(30),
   CLAIMS_RETENTION_DAYS: int(1, 36500).default(7),
   CLAIMS_LEASE_MS: int(200, 3_600_000).default(15_000),
+  HEARTBEAT_INTERVAL_MS: int(100, 600_000).default(5000),
   BUS_STALE_AFTER_S: int(5, 86400).default(120),
   EMERGENCY_ESCALATE_AFTER_S: int(1, 86400).default(300),
   EMERGENCY_MAX_ESCALATIONS: int(0, 100).default(3),
@@ -177,6 +178,8 @@ export interface Config {
    * working; one whose lease ran out undone is taken over. Done claims are pruned after retentionDays.
    */
   claims: { leaseMs: number; retentionDays: number }
+  /** How often each instance refreshes its heartbeat row (and `s/system/status` its figures); one silent for three is not alive. */
+  heartbeatIntervalMs: number
   bus: { staleAfterS: number }
   emergency: { escalateAfterS: number; maxEscalations: number; webhookUrl?: string; webhookSecret?: string }
   events: {
@@ -292,6 +295,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     schoolTimeZone: e.SCHOOL_TIMEZONE,
     retention: { chatDays: e.CHAT_RETENTION_DAYS, busTrailDays: e.BUS_TRAIL_RETENTION_DAYS, inboxDays: e.INBOX_RETENTION_DAYS },
     claims: { leaseMs: e.CLAIMS_LEASE_MS, retentionDays: e.CLAIMS_RETENTION_DAYS },
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     bus: { staleAfterS: e.BUS_STALE_AFTER_S },
     emergency: {
       escalateAfterS: e.EMERGENCY_ESCALATE_AFTER_S,

@@ -44,7 +44,7 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   const address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   let heartbeat: Heartbeat | undefined
   try {
-    heartbeat = await startHeartbeat(app.store, { instance: config.instanceId, address }, { log: app.log, figures: () => figuresOf(app) })
+    heartbeat = await startHeartbeat(app.store, { instance: config.instanceId, address }, { intervalMs: config.heartbeatIntervalMs, log: app.log, figures: () => figuresOf(app) })
   } catch (error) {
     app.log.warn({ err: error }, 'cannot start the heartbeat; admin commands may not see this server running')
   }
