@@ -67,6 +67,8 @@ export class Persistence implements Extension {
   private readonly housekeeping = new Set<Promise<void>>()
   /** Per loaded document: how many changes it has taken (a live snapshot needs it still during the store's reads). */
   private readonly changes = new WeakMap<Y.Doc, number>()
+  /** Connections whose first change was checked against the journal (see catchUp). */
+  private readonly caughtUp = new WeakSet<object>()
 
   constructor(config: PersistenceConfig) {
     this.config = config
@@ -94,17 +96,20 @@ export class Persistence implements Extension {
     if (connection.readOnly) return
     const frame = parseFrame(update)
     if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload) || frame.redundant) return
-    if (frame.syncType === messageYjsSyncStep2 && !(await this.catchUp(documentName, document, frame.payload))) return
+    // A reconnecting client's first change may be a plain update it queued while away, not its resync.
+    const first = !this.caughtUp.has(connection)
+    this.caughtUp.add(connection)
+    if ((first || frame.syncType === messageYjsSyncStep2) && !(await this.catchUp(documentName, document, frame.payload))) return
     const user = contextOf(context)?.user.sub ?? null
     await this.append(documentName, { at: Date.now(), user, origin: 'client', update: frame.payload })
   }
 
   /**
-   * A client's sync step 2 that carries changes (a reconnect with unacknowledged work) may send
-   * again what it sent an instance that journaled it and died before Redis passed it on: the live
-   * copy first takes the journal's entries it may lack, and a resend it then holds is not
-   * journaled twice. Resolves whether the update still adds anything. Costs one read of the
-   * journal's tail, on reconnects with changes only.
+   * A client's sync step 2 that carries changes (a reconnect with unacknowledged work), or the
+   * first change on a connection, may send again what it sent an instance that journaled it and
+   * died before Redis passed it on: the live copy first takes the journal's entries it may lack,
+   * and a resend it then holds is not journaled twice. Resolves whether the update still adds anything. Costs one read of the
+   * journal's tail, on a connection's first change and on reconnects with changes.
    */
   private async catchUp(documentName: string, document: Y.Doc, update: Uint8Array): Promise<boolean> {
     try {

@@ -45,4 +45,21 @@ test('a change another instance journaled but never passed on: the reconnecting 
   assert.is(await journalLength(server, name), before, 'journaled once, by the instance that received it first')
 })
 
+test('a change another instance journaled but never passed on, sent again as a plain update on a new connection, is not journaled twice', async () => {
+  const name = 's1/doc/plain-journaled'
+  const watcher = await open(server, name, teacher('t2'))
+  const offline = new Y.Doc()
+  offline.getMap('meta').set('title', 'Queued while away')
+  const change = Y.encodeStateAsUpdate(offline)
+  await server.app.store.record(name, { at: Date.now(), user: 't1', origin: 'client', update: change })
+  const before = await journalLength(server, name)
+  // A copy without the change: its resync carries nothing, the change comes as an update after it.
+  const client = await open(server, name, teacher('t1'))
+  sendRawUpdate(client, change)
+  await until(() => watcher.doc.getMap('meta').get('title') === 'Queued while away', { what: 'the change reaching the other client' })
+  client.doc.getMap('meta').set('subtitle', 'new')
+  await client.acknowledged()
+  assert.is(await journalLength(server, name), before + 1, 'only the new change was journaled')
+})
+
 test.run()

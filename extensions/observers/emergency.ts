@@ -29,6 +29,8 @@ const COUNT_DELAY_MS = 50
 const MEMBERS_TTL_MS = 5000
 /** At most this many names are spelled out in an escalation's inbox item; `data` holds them all. */
 const NAMES_SHOWN = 50
+/** A review that failed (the store or Redis briefly away) is tried again this much later. */
+export const REVIEW_RETRY_MS = 1000
 
 export class EmergencyObserver implements Observer {
   readonly name = 'emergency-observer'
@@ -69,45 +71,59 @@ export class EmergencyObserver implements Observer {
     this.members.clear()
   }
 
-  /** Starts the emergency if it has not started, refreshes the counts, and arms the next escalation. */
+  /**
+   * Starts the emergency if it has not started, refreshes the counts, and arms the next escalation.
+   * A review that fails is tried again (in place of the armed escalation, which it re-arms): the
+   * change that asked for it comes once, and an emergency written just before the store went away
+   * would otherwise never be announced.
+   */
   private review(name: string): Promise<void> {
     return this.serial.run(name, () =>
       contain(this.app, 'emergency.review', async () => {
-        const ref = resolve(name).ref
-        const doc = await this.app.peek(name)
-        const broadcast = broadcastOf(doc)
-        if (!broadcast) {
-          if (mapOf(doc, 'broadcast').size > 0) ignoredCounter(this.app.metrics).inc({ surface: 'emergency', reason: 'bad-broadcast' })
-          return
+        try {
+          await this.reviewOnce(name)
+        } catch (error) {
+          this.deadlines.set(name, this.app.clock.now() + REVIEW_RETRY_MS, () => void this.review(name))
+          throw error
         }
-        const status = mapOf(doc, 'status')
-        const starting = !status.has('startedAt')
-        const members = await this.membersOf(ref.school, starting)
-        const targets = targetsOf(members, broadcast)
-        const acks = mapOf(doc, 'acks')
-        const acked = targets.filter((m) => acks.has(m.id)).length
-        // First, and its claim stored before `startedAt` is: a kill in between leaves the claim for
-        // another instance to resume, never a started emergency nobody announces. Delivery runs on.
-        if (starting && !(await this.announced(ref, broadcast, targets))) return
-        // Reaching nobody is itself the alarm: the school's admins and directors hear of it at once.
-        if (starting && targets.length === 0) void contain(this.app, 'emergency.no-recipients', () => this.noRecipients(ref, broadcast, members))
-        this.publishAcks(ref, targets, acks)
-        this.publishCleared(ref, doc, broadcast, targets.length, acked)
-        if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
-          const now = this.app.clock.now()
-          await derive(this.app, this.name, name, (d) => {
-            const s = mapOf(d, 'status')
-            if (!s.has('startedAt')) {
-              s.set('startedAt', now)
-              s.set('escalations', 0)
-            }
-            if (s.get('targeted') !== targets.length) s.set('targeted', targets.length)
-            if (s.get('acked') !== acked) s.set('acked', acked)
-          })
-        }
-        this.arm(name, await this.app.peek(name), targets.length - acked)
       }),
     )
+  }
+
+  private async reviewOnce(name: string): Promise<void> {
+    const ref = resolve(name).ref
+    const doc = await this.app.peek(name)
+    const broadcast = broadcastOf(doc)
+    if (!broadcast) {
+      if (mapOf(doc, 'broadcast').size > 0) ignoredCounter(this.app.metrics).inc({ surface: 'emergency', reason: 'bad-broadcast' })
+      return
+    }
+    const status = mapOf(doc, 'status')
+    const starting = !status.has('startedAt')
+    const members = await this.membersOf(ref.school, starting)
+    const targets = targetsOf(members, broadcast)
+    const acks = mapOf(doc, 'acks')
+    const acked = targets.filter((m) => acks.has(m.id)).length
+    // First, and its claim stored before `startedAt` is: a kill in between leaves the claim for
+    // another instance to resume, never a started emergency nobody announces. Delivery runs on.
+    if (starting) await this.announce(ref, broadcast, targets)
+    // Reaching nobody is itself the alarm: the school's admins and directors hear of it at once.
+    if (starting && targets.length === 0) void contain(this.app, 'emergency.no-recipients', () => this.noRecipients(ref, broadcast, members))
+    this.publishAcks(ref, targets, acks)
+    this.publishCleared(ref, doc, broadcast, targets.length, acked)
+    if (starting || status.get('targeted') !== targets.length || status.get('acked') !== acked) {
+      const now = this.app.clock.now()
+      await derive(this.app, this.name, name, (d) => {
+        const s = mapOf(d, 'status')
+        if (!s.has('startedAt')) {
+          s.set('startedAt', now)
+          s.set('escalations', 0)
+        }
+        if (s.get('targeted') !== targets.length) s.set('targeted', targets.length)
+        if (s.get('acked') !== acked) s.set('acked', acked)
+      })
+    }
+    this.arm(name, await this.app.peek(name), targets.length - acked)
   }
 
   /** The school's members (roster and directory): fresh when asked, else as read within MEMBERS_TTL_MS. */
@@ -117,18 +133,6 @@ export class EmergencyObserver implements Observer {
     const members = await this.app.directory.members(school)
     this.members.set(school, { at: this.app.clock.now(), members })
     return members
-  }
-
-  /** Starts the announcement; when its claim cannot be stored (the store is away), reviews again in a second. */
-  private async announced(ref: DocRef, broadcast: Broadcast, targets: RosterMember[]): Promise<boolean> {
-    try {
-      await this.announce(ref, broadcast, targets)
-      return true
-    } catch (error) {
-      report(this.app, 'emergency.announce', error, ref.name)
-      this.deadlines.set(ref.name, this.app.clock.now() + 1000, () => void this.review(ref.name))
-      return false
-    }
   }
 
   /** The urgent inbox item for every targeted user, fanned out once across instances (resumed by another if this one dies); resolves once its claim is stored. */

@@ -10,11 +10,12 @@ import type { Homeroom } from '../../server/homeroom.ts'
 import type { HomeroomContext } from '../../server/context.ts'
 import { mapOf, record } from '../../docs-model/common.ts'
 import { resolve } from '../../docs-model/registry.ts'
-import { examBoard, examKeyName, examLeaderboard, examMonitorName, examName, examResultName, type MonitorEntry } from '../../docs-model/surfaces/exam/surface.ts'
+import { examBoard, examKeyName, examLeaderboard, examMonitorName, examName, examResultName, examStudentName, type MonitorEntry } from '../../docs-model/surfaces/exam/surface.ts'
 import { dueStatus, examSchedule, grade, laterStatus, monitorEntry, recordedStatus } from '../../docs-model/surfaces/exam/state.ts'
 import type { DocRef } from '../../docs-model/types.ts'
 import { namedScores, recordScores } from './leaderboard.ts'
-import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, report, sameJson, Serial, syncMap, writerTurn, persist } from './runtime.ts'
+import { chunks, Coalescer, contain, Deadlines, derive, documentsUnder, onlineRecordsOf, readDoc, report, sameJson, Serial, syncMap, writerTurn, persist } from './runtime.ts'
+import { ONLINE_RENEW_MS } from '../redis/online.ts'
 import { leaderboardName } from '../../docs-model/surfaces/leaderboard/surface.ts'
 import type { Change, Observer, Visit } from './registry.ts'
 import { replay } from '../../server/history/replay.ts'
@@ -23,6 +24,8 @@ import { replay } from '../../server/history/replay.ts'
 const MONITOR_DELAY_MS = 150
 /** Student documents graded at once when an exam closes. */
 const GRADING_BATCH = 25
+/** Sheets whose online records ran out that one sweep takes on. */
+const EXPIRED_BATCH = 50
 
 /** Whether a connection to a student's exam document is that student's own. */
 const ownStudentDocument = (ref: DocRef, context: HomeroomContext | undefined): boolean =>
@@ -37,8 +40,10 @@ export class ExamObserver implements Observer {
   private readonly monitorWrites: Coalescer
   /** Monitor entries waiting to be written, per monitor document. */
   private readonly pending = new Map<string, Map<string, MonitorEntry>>()
-  /** Sockets of each student connected to their own exam document. */
+  /** Sockets of each student connected to their own exam document on this instance. */
   private readonly sockets = new Map<string, Set<string>>()
+  /** Renews this instance's online records and takes on those that ran out elsewhere. */
+  private onlineTimer?: NodeJS.Timeout
 
   constructor(app: Homeroom) {
     this.app = app
@@ -52,11 +57,51 @@ export class ExamObserver implements Observer {
       const exams = await documentsUnder(store, hocuspocus.documents.keys(), { family: 'exam' }, (ref) => ref.surface === 'exam')
       for (const ref of exams) await this.review(ref.name)
     })
+    const records = onlineRecordsOf(this.app)
+    if (records) this.onlineTimer = setInterval(() => void contain(this.app, 'exam.online', () => this.keepOnline()), ONLINE_RENEW_MS).unref()
   }
 
   stop(): void {
+    clearInterval(this.onlineTimer)
     this.deadlines.stop()
     this.monitorWrites.close()
+  }
+
+  /**
+   * Renews the online records of the sheets this instance's students hold open, and re-derives
+   * the monitor entry of each sheet whose record (another instance's, dead or stalled) ran out:
+   * that instance will not say its student left. A renewal that finds its own record ran out
+   * (this instance stalled, or Redis was away) re-derives too: another may have written the
+   * student offline meanwhile.
+   */
+  private async keepOnline(): Promise<void> {
+    const records = onlineRecordsOf(this.app)!
+    // Redis away: nothing to renew, and the records' expiry waits for its return.
+    if (this.app.redis?.status !== 'ready') return
+    for (const sheet of [...this.sockets.keys()]) {
+      const doc = this.app.hocuspocus.documents.get(sheet)
+      if (!(await records.mark(sheet, true)).wasLive && doc) this.observeStudent(resolve(sheet).ref, doc, false)
+    }
+    for (const sheet of await records.expired(EXPIRED_BATCH)) {
+      const ref = resolve(sheet).ref
+      if (ref.surface === 'exam/student') await readDoc(this.app, sheet, (doc) => this.observeStudent(ref, doc, false))
+    }
+  }
+
+  /**
+   * Whether the student of `sheet` is connected to it on any instance, recording first whether
+   * they are on this one. Without Redis (or while it is away) this instance's own connections are
+   * all it can know.
+   */
+  private async online(sheet: string): Promise<boolean> {
+    const here = this.sockets.has(sheet)
+    const records = onlineRecordsOf(this.app)
+    if (!records) return here
+    try {
+      return (await records.mark(sheet, here)).online
+    } catch {
+      return here
+    }
   }
 
   changed({ ref, doc, source }: Change): void {
@@ -228,7 +273,9 @@ export class ExamObserver implements Observer {
   }
 
   /**
-   * Queues the student's current view for the monitor; writes are coalesced per monitor.
+   * Queues the student's current view for the monitor; writes are coalesced per monitor. `online`
+   * is asked for once the writer lease is held, just before the write, so that a value found
+   * before a pause is not written after it.
    * `active`: the student (not the server's grading) caused this, so it counts as last seen.
    */
   private observeStudent(ref: DocRef, doc: Y.Doc, active: boolean): void {
@@ -240,7 +287,8 @@ export class ExamObserver implements Observer {
       contain(this.app, 'exam.monitor', async () => {
         const batch = this.pending.get(monitor)
         this.pending.delete(monitor)
-        if (!batch) return
+        if (!batch || !(await writerTurn(this.app, monitor))) return
+        for (const [user, entry] of batch) entry.online = await this.online(examStudentName(ref.school, ref.params.exam, user))
         await derive(this.app, this.name, monitor, (d) => {
           const students = mapOf(d, 'students')
           for (const [user, entry] of batch) {

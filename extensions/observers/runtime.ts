@@ -17,6 +17,7 @@ import { deliver } from '../../server/inbox.ts'
 import { replay } from '../../server/history/replay.ts'
 import { WriterLeases } from './writer-lease.ts'
 import { redisLeases } from '../redis/leases.ts'
+import { onlineRecords, type OnlineRecords } from '../redis/online.ts'
 
 /** Timers overflow past 2^31 ms (24.8 days); longer deadlines are re-armed on the way. */
 const MAX_DELAY_MS = 24 * 3600 * 1000
@@ -195,6 +196,16 @@ export function writerLeasesOf(app: Pick<Homeroom, 'config' | 'redis' | 'clock'>
     writerLeases.set(app, (leases = new WriterLeases({ store, owner: instanceOwner(app), clock: app.clock, leaseMs: app.config.claims.leaseMs })))
   }
   return leases
+}
+
+const online = new WeakMap<object, OnlineRecords>()
+
+/** This server's records of connections across instances (redis/online.ts); undefined without Redis, where its own connections are all there are. */
+export function onlineRecordsOf(app: Pick<Homeroom, 'config' | 'redis'>): OnlineRecords | undefined {
+  if (!app.config.redisUrl || !app.redis) return undefined
+  let records = online.get(app)
+  if (!records) online.set(app, (records = onlineRecords(app.redis, app.config.redisKeyPrefix, instanceOwner(app))))
+  return records
 }
 
 /**

@@ -8,6 +8,8 @@ export class FaultyStore extends SqliteStore {
   readonly faults = new Map<FaultyOp, number>()
   /** Fails the load of documents whose name contains this text. */
   failLoadsOf?: string
+  /** Called after each journal entry is stored: a test arms a fault at the moment a document is written. */
+  appended?: (doc: string) => void
 
   fail(op: FaultyOp, times = -1): void {
     this.faults.set(op, times)
@@ -27,12 +29,15 @@ export class FaultyStore extends SqliteStore {
 
   override async append(...args: Parameters<SqliteStore['append']>) {
     this.trip('append')
-    return super.append(...args)
+    const seq = await super.append(...args)
+    this.appended?.(args[0])
+    return seq
   }
 
   override async record(...args: Parameters<SqliteStore['record']>) {
     this.trip('append')
-    return super.record(...args)
+    await super.record(...args)
+    this.appended?.(args[0])
   }
 
   override async latestSnapshot(...args: Parameters<SqliteStore['latestSnapshot']>) {
