@@ -10,6 +10,7 @@ import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
 import { TokenBuckets } from '../server/rate.ts'
 import { Backlog, isPausable } from '../server/backlog.ts'
+import { hasName, nameCount, withName, withoutName, type Names } from '../server/names.ts'
 import { EXTENSION_PRIORITY } from './priorities.ts'
 
 /**
@@ -23,7 +24,7 @@ export class Limits implements Extension {
   private readonly limits: Config['limits']
   private readonly metrics: Metrics
   /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */
-  private readonly open = new Map<string, Map<string, Set<string>>>()
+  private readonly open = new Map<string, Map<string, Names>>()
   /** document → its client connections on this instance (MAX_CLIENTS_PER_DOCUMENT). */
   private readonly clients = new Map<string, number>()
   /** Messages over the rate wait here (reads paused) until the byte budget runs out. */
@@ -54,11 +55,11 @@ export class Limits implements Extension {
   admit(user: string, socketId: string, documentName: string): void {
     const sockets = this.open.get(user)
     const docs = sockets?.get(socketId)
-    if (docs?.has(documentName)) return
+    if (hasName(docs, documentName)) return
     if ((this.clients.get(documentName) ?? 0) >= this.limits.clientsPerDocument) {
       throw new Refusal(`full: ${documentName} has ${this.limits.clientsPerDocument} connections already, try again later`, closeCodeFor('full:'))
     }
-    if (docs && docs.size >= this.limits.docsPerConnection) {
+    if (docs && nameCount(docs) >= this.limits.docsPerConnection) {
       throw new Refusal(`limit: at most ${this.limits.docsPerConnection} documents per connection`, 4429)
     }
     if (!docs && sockets && sockets.size >= this.limits.connectionsPerUser) {
@@ -69,8 +70,8 @@ export class Limits implements Extension {
   async connected({ context, socketId, documentName }: connectedPayload): Promise<void> {
     const user = contextOf(context)?.user.sub
     if (!user) return
-    const sockets = map.setIfUndefined(this.open, user, () => new Map<string, Set<string>>())
-    map.setIfUndefined(sockets, socketId, () => new Set<string>()).add(documentName)
+    const sockets = map.setIfUndefined(this.open, user, () => new Map<string, Names>())
+    sockets.set(socketId, withName(sockets.get(socketId), documentName))
     this.clients.set(documentName, (this.clients.get(documentName) ?? 0) + 1)
     this.metrics.connections.inc()
   }
@@ -80,12 +81,16 @@ export class Limits implements Extension {
     const user = contextOf(context)?.user.sub
     const sockets = user ? this.open.get(user) : undefined
     const docs = sockets?.get(socketId)
-    if (!user || !sockets || !docs?.delete(documentName)) return
+    if (!user || !sockets || !hasName(docs, documentName)) return
     const left = (this.clients.get(documentName) ?? 1) - 1
     if (left > 0) this.clients.set(documentName, left)
     else this.clients.delete(documentName)
     this.metrics.connections.dec()
-    if (docs.size > 0) return
+    const rest = withoutName(docs, documentName)
+    if (rest !== undefined) {
+      sockets.set(socketId, rest)
+      return
+    }
     sockets.delete(socketId)
     // The opening bucket stays (swept once idle): a socket that closes its last document may open more.
     this.backlog.forget(socketId)
