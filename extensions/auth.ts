@@ -3,10 +3,10 @@
 // Attempts are counted by socket and by user before anything else is done for them, and read
 // rules that look inside a document get it through a Peek that never replays it per attempt
 // (server/read-facts.ts), so refused attempts stay cheap.
-import type { Extension, onAuthenticatePayload } from '@hocuspocus/server'
-import { belongsTo, mayWriteAnything, NameError, readDecision, resolve, type Identity, type Peek } from '../docs-model/index.ts'
+import type { connectedPayload, Document, Extension, onAuthenticatePayload } from '@hocuspocus/server'
+import { belongsTo, mayWriteAnything, NameError, readDecision, resolve, type DocRef, type Identity, type Peek } from '../docs-model/index.ts'
 import { AuthError, type Identities } from '../server/identity.ts'
-import { Refusal, type HomeroomContext } from '../server/context.ts'
+import { contextOf, Refusal, type HomeroomContext } from '../server/context.ts'
 import { closeCodeFor, OPENING_UNAVAILABLE } from '../docs-model/refusals.ts'
 import type { Limits } from './limits.ts'
 import type { Metrics } from '../server/metrics.ts'
@@ -26,6 +26,8 @@ export class Auth implements Extension {
   readonly extensionName = 'auth'
   readonly priority = EXTENSION_PRIORITY.auth
   private readonly config: AuthConfig
+  /** Each loaded document's parsed name, shared by the contexts of its connections (a copy costs about 150 B each). */
+  private readonly refs = new WeakMap<Document, DocRef>()
 
   constructor(config: AuthConfig) {
     this.config = config
@@ -59,6 +61,8 @@ export class Auth implements Extension {
       const { context, readOnly } = await this.authorize(user, payload.documentName)
       this.config.limits.admit(context.user.sub, payload.socketId, payload.documentName)
       payload.connectionConfig.readOnly = readOnly
+      const loaded = payload.instance.documents.get(payload.documentName)
+      context.ref = (loaded && this.refs.get(loaded)) ?? context.ref
       return context
     } catch (error) {
       const reason = (error as AuthError | Refusal).reason
@@ -75,5 +79,10 @@ export class Auth implements Extension {
       this.config.log[level]({ doc: payload.documentName, user: user?.sub, reason }, 'refused to open')
       throw error
     }
+  }
+
+  async connected({ context, connection }: connectedPayload): Promise<void> {
+    const ref = contextOf(context)?.ref
+    if (ref && !this.refs.has(connection.document)) this.refs.set(connection.document, ref)
   }
 }

@@ -6,8 +6,8 @@
 // user publishes at most one of each per school and minute across the cluster however often
 // their connection flaps (the rate limit), and two instances seeing the same user publish once.
 import type { connectedPayload, Extension, onDisconnectPayload } from '@hocuspocus/server'
-import * as map from 'lib0/map'
 import { contextOf } from '../server/context.ts'
+import { hasName, withName, withoutName, type Names } from '../server/names.ts'
 import type { Homeroom } from '../server/homeroom.ts'
 import { deviceKind } from '../docs-model/device.ts'
 import { EXTENSION_PRIORITY } from './priorities.ts'
@@ -19,8 +19,8 @@ interface Socket {
   device: string
   /** The upgrade request, which keepalive knows the socket's round trip by. */
   request: object
-  /** Open document connections (`<school> <document>`). */
-  documents: Set<string>
+  /** Its open document connections. */
+  documents: Names
 }
 
 export interface UserConnections {
@@ -34,8 +34,9 @@ export class ConnectionEvents implements Extension {
   readonly extensionName = 'connection-events'
   readonly priority = EXTENSION_PRIORITY.connectionEvents
   private readonly app: Homeroom
-  /** `<school>/<user>` → its open document connections on this instance (socket and document). */
-  private readonly open = new Map<string, Set<string>>()
+  /** `<school>/<user>` → how many document connections it has open on this instance. */
+  private readonly open = new Map<string, number>()
+  /** A socket's document connections, each counted once in `open`: a document is open at most once per socket. */
   private readonly sockets = new Map<string, Socket>()
 
   constructor(app: Homeroom) {
@@ -46,11 +47,14 @@ export class ConnectionEvents implements Extension {
     const who = contextOf(context)
     if (!who) return
     const device = deviceKind(requestParameters.get('device'))
-    map.setIfUndefined(this.sockets, socketId, (): Socket => ({ user: who.user.sub, device, request, documents: new Set() })).documents.add(documentName)
+    const socket = this.sockets.get(socketId)
+    if (!socket) this.sockets.set(socketId, { user: who.user.sub, device, request, documents: documentName })
+    else if (hasName(socket.documents, documentName)) return
+    else socket.documents = withName(socket.documents, documentName)
     const key = `${who.ref.school}/${who.user.sub}`
-    const connections = map.setIfUndefined(this.open, key, () => new Set<string>())
-    connections.add(`${socketId} ${documentName}`)
-    if (connections.size === 1) this.publish('user.connected', who.ref.school, who.user.sub, who.user.role, device)
+    const connections = (this.open.get(key) ?? 0) + 1
+    this.open.set(key, connections)
+    if (connections === 1) this.publish('user.connected', who.ref.school, who.user.sub, who.user.role, device)
   }
 
   /** May fire twice for one connection; only the first removal counts. */
@@ -58,12 +62,18 @@ export class ConnectionEvents implements Extension {
     const who = contextOf(context)
     if (!who) return
     const socket = this.sockets.get(socketId)
-    if (socket?.documents.delete(documentName) && socket.documents.size === 0) this.sockets.delete(socketId)
+    if (!socket || !hasName(socket.documents, documentName)) return
+    const rest = withoutName(socket.documents, documentName)
+    if (rest === undefined) this.sockets.delete(socketId)
+    else socket.documents = rest
     const key = `${who.ref.school}/${who.user.sub}`
-    const connections = this.open.get(key)
-    if (!connections?.delete(`${socketId} ${documentName}`) || connections.size > 0) return
+    const connections = (this.open.get(key) ?? 1) - 1
+    if (connections > 0) {
+      this.open.set(key, connections)
+      return
+    }
     this.open.delete(key)
-    this.publish('user.disconnected', who.ref.school, who.user.sub, who.user.role, socket?.device ?? 'unknown')
+    this.publish('user.disconnected', who.ref.school, who.user.sub, who.user.role, socket.device)
   }
 
   /** Per connected user: sockets, reported devices and the slowest last round trip. */

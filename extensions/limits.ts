@@ -2,7 +2,6 @@
 // per connection, opening attempts per second. A client over a limit is refused with a clear
 // reason; nobody else notices.
 import { closeCodeFor, OPENING_RATE_REASON } from '../docs-model/refusals.ts'
-import * as map from 'lib0/map'
 import type { beforeHandleMessagePayload, connectedPayload, Extension, onDisconnectPayload } from '@hocuspocus/server'
 import { parseFrame } from '../server/frames.ts'
 import { contextOf, Refusal } from '../server/context.ts'
@@ -10,6 +9,7 @@ import type { Config } from '../server/config.ts'
 import type { Metrics } from '../server/metrics.ts'
 import { TokenBuckets } from '../server/rate.ts'
 import { Backlog, isPausable } from '../server/backlog.ts'
+import { hasName, nameCount, withName, withoutName, type Names } from '../server/names.ts'
 import { EXTENSION_PRIORITY } from './priorities.ts'
 
 /**
@@ -17,13 +17,38 @@ import { EXTENSION_PRIORITY } from './priorities.ts'
  * forbidden, bad-name, unknown-surface), so the opening rate's refusal is a `forbidden`.
  */
 
+/**
+ * A user's sockets, each with the documents open on it. The one socket nearly every user has is
+ * kept as a small record: a Map costs about 190 bytes more.
+ */
+type UserSockets = { socket: string; docs: Names } | Map<string, Names>
+
+const docsOn = (sockets: UserSockets | undefined, socketId: string): Names | undefined =>
+  sockets instanceof Map ? sockets.get(socketId) : sockets?.socket === socketId ? sockets.docs : undefined
+
+const socketCount = (sockets: UserSockets | undefined): number => (sockets instanceof Map ? sockets.size : sockets ? 1 : 0)
+
+/** `sockets` with `docs` open on `socketId` (a Map once there are several sockets). */
+function withDocs(sockets: UserSockets | undefined, socketId: string, docs: Names): UserSockets {
+  if (sockets instanceof Map) return sockets.set(socketId, docs)
+  if (!sockets || sockets.socket === socketId) return { socket: socketId, docs }
+  return new Map([[sockets.socket, sockets.docs], [socketId, docs]])
+}
+
+/** `sockets` without `socketId`; undefined once none is left. */
+function withoutSocket(sockets: UserSockets, socketId: string): UserSockets | undefined {
+  if (!(sockets instanceof Map)) return sockets.socket === socketId ? undefined : sockets
+  sockets.delete(socketId)
+  return sockets.size ? sockets : undefined
+}
+
 export class Limits implements Extension {
   readonly extensionName = 'limits'
   readonly priority = EXTENSION_PRIORITY.limits
   private readonly limits: Config['limits']
   private readonly metrics: Metrics
   /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */
-  private readonly open = new Map<string, Map<string, Set<string>>>()
+  private readonly open = new Map<string, UserSockets>()
   /** document → its client connections on this instance (MAX_CLIENTS_PER_DOCUMENT). */
   private readonly clients = new Map<string, number>()
   /** Messages over the rate wait here (reads paused) until the byte budget runs out. */
@@ -53,15 +78,15 @@ export class Limits implements Extension {
   /** Called while authenticating: may this user open one more document on this socket? */
   admit(user: string, socketId: string, documentName: string): void {
     const sockets = this.open.get(user)
-    const docs = sockets?.get(socketId)
-    if (docs?.has(documentName)) return
+    const docs = docsOn(sockets, socketId)
+    if (hasName(docs, documentName)) return
     if ((this.clients.get(documentName) ?? 0) >= this.limits.clientsPerDocument) {
       throw new Refusal(`full: ${documentName} has ${this.limits.clientsPerDocument} connections already, try again later`, closeCodeFor('full:'))
     }
-    if (docs && docs.size >= this.limits.docsPerConnection) {
+    if (docs && nameCount(docs) >= this.limits.docsPerConnection) {
       throw new Refusal(`limit: at most ${this.limits.docsPerConnection} documents per connection`, 4429)
     }
-    if (!docs && sockets && sockets.size >= this.limits.connectionsPerUser) {
+    if (!docs && socketCount(sockets) >= this.limits.connectionsPerUser) {
       throw new Refusal(`limit: at most ${this.limits.connectionsPerUser} connections per user`, 4429)
     }
   }
@@ -69,8 +94,8 @@ export class Limits implements Extension {
   async connected({ context, socketId, documentName }: connectedPayload): Promise<void> {
     const user = contextOf(context)?.user.sub
     if (!user) return
-    const sockets = map.setIfUndefined(this.open, user, () => new Map<string, Set<string>>())
-    map.setIfUndefined(sockets, socketId, () => new Set<string>()).add(documentName)
+    const sockets = this.open.get(user)
+    this.open.set(user, withDocs(sockets, socketId, withName(docsOn(sockets, socketId), documentName)))
     this.clients.set(documentName, (this.clients.get(documentName) ?? 0) + 1)
     this.metrics.connections.inc()
   }
@@ -79,17 +104,22 @@ export class Limits implements Extension {
   async onDisconnect({ context, socketId, documentName }: onDisconnectPayload): Promise<void> {
     const user = contextOf(context)?.user.sub
     const sockets = user ? this.open.get(user) : undefined
-    const docs = sockets?.get(socketId)
-    if (!user || !sockets || !docs?.delete(documentName)) return
+    const docs = docsOn(sockets, socketId)
+    if (!user || !sockets || !hasName(docs, documentName)) return
     const left = (this.clients.get(documentName) ?? 1) - 1
     if (left > 0) this.clients.set(documentName, left)
     else this.clients.delete(documentName)
     this.metrics.connections.dec()
-    if (docs.size > 0) return
-    sockets.delete(socketId)
+    const rest = withoutName(docs, documentName)
+    if (rest !== undefined) {
+      this.open.set(user, withDocs(sockets, socketId, rest))
+      return
+    }
     // The opening bucket stays (swept once idle): a socket that closes its last document may open more.
     this.backlog.forget(socketId)
-    if (sockets.size === 0) this.open.delete(user)
+    const others = withoutSocket(sockets, socketId)
+    if (others) this.open.set(user, others)
+    else this.open.delete(user)
   }
 
   async beforeHandleMessage({ update, socketId, connection }: beforeHandleMessagePayload): Promise<void> {
@@ -112,7 +142,7 @@ export class Limits implements Extension {
   /** Open sockets, for statistics. */
   socketCount(): number {
     let n = 0
-    for (const sockets of this.open.values()) n += sockets.size
+    for (const sockets of this.open.values()) n += socketCount(sockets)
     return n
   }
 

@@ -98,6 +98,10 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
   const persistence = new Persistence({ store, metrics, log, snapshotEvery: config.snapshotEvery })
   const api = new HttpApi({ config, identities, log })
   const sockets = new Set<Socket>()
+  // One listener for every socket (`this` is the socket): a closure and a once() wrapper per socket cost about 200 B.
+  const untrack = function (this: Socket) {
+    sockets.delete(this)
+  }
 
   // Completed below: observers need the app, and the app needs the server they are part of.
   const events = eventStore(store)
@@ -145,7 +149,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
     },
     async onUpgrade({ socket }) {
       sockets.add(socket)
-      socket.once('close', () => sockets.delete(socket))
+      socket.on('close', untrack)
     },
   }
 

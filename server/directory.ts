@@ -5,6 +5,8 @@
 // it does not list (the roster, uploaded by the school, wins for those it lists).
 import type Database from 'better-sqlite3'
 import type pg from 'pg'
+import { equalityDeep } from 'lib0/function'
+import * as map from 'lib0/map'
 import type { Identity } from '../docs-model/types.ts'
 import type { Logger } from './log.ts'
 import type { RosterMember, RosterStore, Store } from './store/types.ts'
@@ -63,8 +65,12 @@ export class Directory {
   private readonly table: DirectoryTable
   private readonly rosters: RosterStore
   private readonly log: Logger
-  /** What this instance last recorded per school and user: a user reconnecting unchanged costs no write. */
-  private readonly recorded = new Map<string, string>()
+  /**
+   * What this instance last recorded per school and user: a user reconnecting unchanged costs no
+   * write. The identity itself, which the user's open connections hold already (a copy as JSON
+   * cost about 200 B per user).
+   */
+  private readonly recorded = new Map<string, Map<string, Identity>>()
 
   constructor(store: Store, log: Logger) {
     const backend = store as Store & { db?: Database.Database; pool?: pg.Pool }
@@ -79,17 +85,17 @@ export class Directory {
    */
   async record(user: Identity, at: number): Promise<void> {
     if (user.role === 'service' || user.schools.includes('*')) return
-    const member: RosterMember = { id: user.sub, name: user.name, role: user.role, classes: user.classes, children: user.children, buses: user.buses }
-    const json = JSON.stringify(member)
+    const member = memberOf(user)
     await Promise.all(
       user.schools.map(async (school) => {
-        const key = `${school}\n${user.sub}`
-        if (this.recorded.get(key) === json) return
-        this.recorded.set(key, json)
+        const recorded = map.setIfUndefined(this.recorded, school, () => new Map<string, Identity>())
+        const last = recorded.get(user.sub)
+        if (last === user || (last && equalityDeep(memberOf(last), member))) return
+        recorded.set(user.sub, user)
         try {
           await this.table.upsert(school, member, at)
         } catch (error) {
-          this.recorded.delete(key)
+          if (recorded.get(user.sub) === user) recorded.delete(user.sub)
           this.log.warn({ err: error, user: user.sub, school }, 'could not record a user in the directory; the next authentication retries')
         }
       }),
@@ -103,3 +109,5 @@ export class Directory {
     return [...roster, ...seen.filter((m) => !listed.has(m.id))]
   }
 }
+
+const memberOf = (user: Identity): RosterMember => ({ id: user.sub, name: user.name, role: user.role, classes: user.classes, children: user.children, buses: user.buses })

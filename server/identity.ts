@@ -64,15 +64,18 @@ function keysFor(config: Config): Keys {
   return { alg: 'HS256', verifyKey: secret, signKey: secret }
 }
 
+/** The list of every identity without classes, children or buses: one frozen array for all of them, not three per connection. */
+const NONE = Object.freeze([]) as readonly string[] as string[]
+
 export function normalise(claims: z.output<typeof claimsSchema>): Identity {
   return {
     sub: claims.sub,
     name: claims.name ?? claims.sub,
     role: claims.role,
     schools: claims.schools,
-    classes: claims.classes ?? [],
-    children: claims.children ?? [],
-    buses: claims.buses ?? [],
+    classes: claims.classes?.length ? claims.classes : NONE,
+    children: claims.children?.length ? claims.children : NONE,
+    buses: claims.buses?.length ? claims.buses : NONE,
   }
 }
 

@@ -20,8 +20,11 @@
 // last round trip per socket for `GET /api/v1/stats` (`rttOf`, by the socket's upgrade request).
 //
 // It covers the sockets Hocuspocus' Server accepts (providers). Sockets handed to Hocuspocus
-// through an adapter without `ping` (the y-websocket endpoint) keep Hocuspocus' idle timeout;
-// `watch` can be given their raw socket.
+// through an adapter without `ping` (the y-websocket endpoint) keep Hocuspocus' idle timeout.
+//
+// Kept small per socket (there may be 10,000 idle ones): the connection's own
+// `lastMessageReceivedAt` is the last sign of life (no listener of ours for messages), and a
+// socket is found by its upgrade request in one Map.
 import type { Hocuspocus } from '@hocuspocus/server'
 import type { Logger } from './log.ts'
 import type { Metrics } from './metrics.ts'
@@ -37,7 +40,7 @@ export interface KeepaliveOptions {
 export interface PingableSocket {
   ping(): void
   terminate(): void
-  on(event: 'pong' | 'message' | 'close', listener: () => void): unknown
+  on(event: 'pong' | 'close', listener: () => void): unknown
   readonly readyState: number
 }
 
@@ -47,8 +50,8 @@ const OPEN = 1
 
 interface Watched {
   socket: PingableSocket
-  connection?: ClientConnection
-  lastSeen: number
+  /** Its `lastMessageReceivedAt` is when the socket last showed life: a message, or a pong. */
+  connection: ClientConnection
   /** When the unanswered ping went out, and the last round trip measured (ms). */
   pingAt?: number
   rttMs?: number
@@ -56,8 +59,8 @@ interface Watched {
 
 export class Keepalive {
   private readonly options: KeepaliveOptions
-  private readonly sockets = new Set<Watched>()
-  private readonly byRequest = new WeakMap<object, Watched>()
+  /** By the socket's upgrade request. */
+  private readonly sockets = new Map<object, Watched>()
   private timer?: NodeJS.Timeout
 
   constructor(options: KeepaliveOptions) {
@@ -69,40 +72,23 @@ export class Keepalive {
     const handleConnection = instance.handleConnection.bind(instance)
     instance.handleConnection = ((socket, request, context) => {
       const connection = handleConnection(socket, request, context)
-      if (isPingable(socket)) this.byRequest.set(request, this.watch(socket, connection))
+      if (isPingable(socket)) this.watch(socket, request, connection)
       return connection
     }) as Hocuspocus['handleConnection']
   }
 
   /** Pings `socket` every interval; terminates it once silent for the timeout. */
-  watch(socket: PingableSocket, connection?: ClientConnection): Watched {
-    const watched: Watched = { socket, connection, lastSeen: Date.now() }
-    const alive = () => {
-      watched.lastSeen = Date.now()
-    }
-    socket.on('pong', () => {
-      alive()
-      if (watched.pingAt !== undefined) {
-        watched.rttMs = watched.lastSeen - watched.pingAt
-        watched.pingAt = undefined
-        this.options.metrics?.connectionRtt.observe(watched.rttMs / 1000)
-      }
-      // Hocuspocus' own idle check only counts messages; a pong is as good.
-      if (connection) connection.lastMessageReceivedAt = watched.lastSeen
-    })
-    socket.on('message', alive)
-    socket.on('close', () => {
-      this.sockets.delete(watched)
-      if (this.sockets.size === 0) this.stop()
-    })
-    this.sockets.add(watched)
+  private watch(socket: PingableSocket, request: object, connection: ClientConnection): void {
+    const watched: Watched = { socket, connection }
+    socket.on('pong', () => this.answered(watched))
+    socket.on('close', () => this.forget(request))
+    this.sockets.set(request, watched)
     this.timer ??= setInterval(() => this.tick(), this.options.intervalMs).unref()
-    return watched
   }
 
   /** The last ping round trip (ms) of the socket opened by `request`, once one was answered. */
   rttOf(request: object): number | undefined {
-    return this.byRequest.get(request)?.rttMs
+    return this.sockets.get(request)?.rttMs
   }
 
   /** Number of sockets watched (for tests and stats). */
@@ -115,13 +101,29 @@ export class Keepalive {
     this.timer = undefined
   }
 
+  private answered(watched: Watched): void {
+    const now = Date.now()
+    // Hocuspocus' own idle check only counts messages; a pong is as good.
+    watched.connection.lastMessageReceivedAt = now
+    if (watched.pingAt === undefined) return
+    watched.rttMs = now - watched.pingAt
+    watched.pingAt = undefined
+    this.options.metrics?.connectionRtt.observe(watched.rttMs / 1000)
+  }
+
+  private forget(request: object): void {
+    this.sockets.delete(request)
+    if (this.sockets.size === 0) this.stop()
+  }
+
   private tick(): void {
     const now = Date.now()
-    for (const watched of this.sockets) {
+    for (const watched of this.sockets.values()) {
       const { socket } = watched
       if (socket.readyState !== OPEN) continue
-      if (now - watched.lastSeen >= this.options.timeoutMs) {
-        this.options.log?.debug({ silentMs: now - watched.lastSeen }, 'terminating a WebSocket that stopped answering pings')
+      const silentMs = now - watched.connection.lastMessageReceivedAt
+      if (silentMs >= this.options.timeoutMs) {
+        this.options.log?.debug({ silentMs }, 'terminating a WebSocket that stopped answering pings')
         socket.terminate()
         continue
       }
