@@ -258,8 +258,8 @@ export class EmergencyObserver implements Observer {
         let wrote = false
         await derive(this.app, this.name, name, (d) => {
           const s = mapOf(d, 'status')
-          // Cleared since it was read above: no further step is armed (this one's claim is begun already).
-          if (clearedOf(d) !== undefined) return
+          // Cleared since it was read above: this step's claim is begun (it is delivered), so it is
+          // recorded, and `arm` arms no further one.
           if (escalationsOf(s) !== done) return
           s.set('escalations', step)
           s.set('escalatedAt', at)
