@@ -6,6 +6,7 @@
 // user publishes at most one of each per school and minute across the cluster however often
 // their connection flaps (the rate limit), and two instances seeing the same user publish once.
 import type { connectedPayload, Extension, onDisconnectPayload } from '@hocuspocus/server'
+import * as map from 'lib0/map'
 import { contextOf } from '../server/context.ts'
 import { hasName, withName, withoutName, type Names } from '../server/names.ts'
 import type { Homeroom } from '../server/homeroom.ts'
@@ -34,8 +35,8 @@ export class ConnectionEvents implements Extension {
   readonly extensionName = 'connection-events'
   readonly priority = EXTENSION_PRIORITY.connectionEvents
   private readonly app: Homeroom
-  /** `<school>/<user>` → how many document connections it has open on this instance. */
-  private readonly open = new Map<string, number>()
+  /** school → user → how many document connections they have open on this instance (by the strings the context holds: no key built per connection). */
+  private readonly open = new Map<string, Map<string, number>>()
   /** A socket's document connections, each counted once in `open`: a document is open at most once per socket. */
   private readonly sockets = new Map<string, Socket>()
 
@@ -51,9 +52,9 @@ export class ConnectionEvents implements Extension {
     if (!socket) this.sockets.set(socketId, { user: who.user.sub, device, request, documents: documentName })
     else if (hasName(socket.documents, documentName)) return
     else socket.documents = withName(socket.documents, documentName)
-    const key = `${who.ref.school}/${who.user.sub}`
-    const connections = (this.open.get(key) ?? 0) + 1
-    this.open.set(key, connections)
+    const users = map.setIfUndefined(this.open, who.ref.school, () => new Map<string, number>())
+    const connections = (users.get(who.user.sub) ?? 0) + 1
+    users.set(who.user.sub, connections)
     if (connections === 1) this.publish('user.connected', who.ref.school, who.user.sub, who.user.role, device)
   }
 
@@ -66,13 +67,14 @@ export class ConnectionEvents implements Extension {
     const rest = withoutName(socket.documents, documentName)
     if (rest === undefined) this.sockets.delete(socketId)
     else socket.documents = rest
-    const key = `${who.ref.school}/${who.user.sub}`
-    const connections = (this.open.get(key) ?? 1) - 1
-    if (connections > 0) {
-      this.open.set(key, connections)
+    const users = this.open.get(who.ref.school)
+    const connections = (users?.get(who.user.sub) ?? 1) - 1
+    if (users && connections > 0) {
+      users.set(who.user.sub, connections)
       return
     }
-    this.open.delete(key)
+    users?.delete(who.user.sub)
+    if (users?.size === 0) this.open.delete(who.ref.school)
     this.publish('user.disconnected', who.ref.school, who.user.sub, who.user.role, socket.device)
   }
 

@@ -171,7 +171,8 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       routeConsoleContext(instance)
     },
     extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, connectionEvents, ...(options.extensions ?? [])],
-    websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024 },
+    // crossws keeps its own set of live sockets: ws' client set (an entry and a close listener per socket) has no reader.
+    websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024, clientTracking: false },
   })
 
   let stopping: Promise<void> | undefined
