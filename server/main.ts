@@ -55,6 +55,12 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   )
   const shutdown = (signal: string) => {
     app.log.info({ signal }, 'shutting down')
+    // Whatever hangs (a store or Redis that stopped answering), the process still ends: every
+    // acknowledged change is journaled already, a snapshot left unwritten is rebuilt from it.
+    setTimeout(() => {
+      app.log.error({ afterMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown did not finish in time; exiting')
+      process.exit(1)
+    }, SHUTDOWN_TIMEOUT_MS).unref()
     ;(heartbeat?.stop() ?? Promise.resolve())
       .then(() => app.stop())
       .then(
@@ -69,6 +75,9 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   process.once('SIGINT', () => shutdown('SIGINT'))
   process.on('unhandledRejection', (error) => app.log.error({ err: error }, 'unhandled rejection (kept serving)'))
 }
+
+/** Longer than app.stop()'s own waits (10 s for clients and pending writes) plus closing the store. */
+const SHUTDOWN_TIMEOUT_MS = 20_000
 
 /** What the heartbeat reports for the cluster's status. */
 const figuresOf = (app: HomeroomServer) => ({ connections: app.socketCount(), documents: app.hocuspocus.getDocumentsCount(), messagesPerSec: app.metrics.messageRate() })

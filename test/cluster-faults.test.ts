@@ -40,7 +40,8 @@ async function writers(cluster: TestCluster, name: string, perInstance: number):
 /** One edit: a comment under the writer's own key, counted once the server acknowledged it. */
 async function edit(writer: Writer, key: string, stop?: Promise<unknown>): Promise<boolean> {
   writer.client.doc.getMap('comments').set(`${writer.sub}:${key}`, { text: key, at: Date.now() })
-  const acked = await Promise.race([writer.client.acknowledged().then(() => true), ...(stop ? [stop.then(() => false)] : [])])
+  const acknowledged = within(writer.client.acknowledged(), DEADLINE_MS, `${writer.sub}'s edit ${key} acknowledged`)
+  const acked = await Promise.race([acknowledged.then(() => true), ...(stop ? [stop.then(() => false)] : [])])
   if (acked) writer.acked.push(`${writer.sub}:${key}`)
   return acked
 }
