@@ -16,6 +16,10 @@ export interface TestCluster {
   stop(): Promise<void>
 }
 
+/** Longer than an instance's own shutdown bound (server/main.ts). */
+const STOP_DEADLINE_MS = 30_000
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())
+
 /** Starts `count` instances, or returns undefined (after a SKIPPED line) when a service is down. */
 export async function startTestCluster(label: string, count: number, options: { redisUrl?: string; env?: Record<string, string> } = {}): Promise<TestCluster | undefined> {
   const redisUrl = options.redisUrl ?? SHARED_REDIS_URL
@@ -37,10 +41,16 @@ export async function startTestCluster(label: string, count: number, options: { 
       await instances[index].exited
     },
     async stop() {
-      for (const instance of instances) if (instance.child.exitCode === null && instance.child.signalCode === null) instance.child.kill('SIGTERM')
-      await Promise.all(instances.map((i) => i.exited))
+      const stillRunning = () => instances.filter((i) => i.child.exitCode === null && i.child.signalCode === null)
+      for (const instance of stillRunning()) instance.child.kill('SIGTERM')
+      // An instance bounds its own shutdown (20 s); one still running well after is a bug to report, not to wait for.
+      const allExited = Promise.all(instances.map((i) => i.exited))
+      const late = await Promise.race([allExited.then(() => []), sleep(STOP_DEADLINE_MS).then(() => stillRunning().map((i) => i.child.pid))])
+      for (const instance of stillRunning()) instance.child.kill('SIGKILL')
+      await allExited
       await db.drop()
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+      if (late.length > 0) throw new Error(`instances (pid ${late.join(', ')}) still running ${STOP_DEADLINE_MS} ms after SIGTERM`)
     },
   }
 }
