@@ -54,7 +54,10 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
       (config.playground ? ` · playground http://${host}:${port}/` : ''),
   )
   const shutdown = (signal: string) => {
-    app.log.info({ signal }, 'shutting down')
+    // Which documents are still loaded, and with how many connections: a document no connection
+    // holds is one that failed to unload (the chaos run's leftover check finds them, not which).
+    const loaded = [...app.hocuspocus.documents].slice(0, LOADED_LOGGED).map(([name, doc]) => `${name} (${doc.getConnectionsCount()})`)
+    app.log.info({ signal, documents: app.hocuspocus.getDocumentsCount(), loaded }, 'shutting down')
     ;(heartbeat?.stop() ?? Promise.resolve())
       .then(() => app.stop())
       .then(
@@ -69,6 +72,9 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
   process.once('SIGINT', () => shutdown('SIGINT'))
   process.on('unhandledRejection', (error) => app.log.error({ err: error }, 'unhandled rejection (kept serving)'))
 }
+
+/** Loaded documents named in the shutdown line, at most. */
+const LOADED_LOGGED = 20
 
 /** What the heartbeat reports for the cluster's status. */
 const figuresOf = (app: HomeroomServer) => ({ connections: app.socketCount(), documents: app.hocuspocus.getDocumentsCount(), messagesPerSec: app.metrics.messageRate() })
