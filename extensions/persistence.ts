@@ -67,7 +67,7 @@ export class Persistence implements Extension {
   private readonly housekeeping = new Set<Promise<void>>()
   /** Per loaded document: how many changes it has taken (a live snapshot needs it still during the store's reads). */
   private readonly changes = new WeakMap<Y.Doc, number>()
-  /** Connections whose first change was checked against the journal (see catchUp). */
+  /** Connections whose first change was checked against the journal (see catchUpBeforeGuard). */
   private readonly caughtUp = new WeakSet<object>()
 
   constructor(config: PersistenceConfig) {
