@@ -18,7 +18,7 @@ import { SERVER_OWNER } from '../server/guard/check.ts'
 import { contextOf, Refusal } from '../server/context.ts'
 import { compact } from '../server/history/prune.ts'
 import { replay, type SkippedEntry } from '../server/history/replay.ts'
-import { holdsAll, snapshotLive } from '../server/history/live-snapshot.ts'
+import { snapshotLive } from '../server/history/live-snapshot.ts'
 import { consolidate, thinSnapshots } from '../server/history/consolidate.ts'
 import type { ClientOwnerStore, HistoryStore, NewEntry } from '../server/store/types.ts'
 import type { Metrics } from '../server/metrics.ts'
@@ -67,7 +67,7 @@ export class Persistence implements Extension {
   private readonly housekeeping = new Set<Promise<void>>()
   /** Per loaded document: how many changes it has taken (a live snapshot needs it still during the store's reads). */
   private readonly changes = new WeakMap<Y.Doc, number>()
-  /** Connections whose first change was checked against the journal (see catchUp). */
+  /** Connections whose first change was checked against the journal (see catchUpBeforeGuard). */
   private readonly caughtUp = new WeakSet<object>()
 
   constructor(config: PersistenceConfig) {
@@ -92,39 +92,41 @@ export class Persistence implements Extension {
     })
   }
 
-  async beforeHandleMessage({ update, context, document, documentName, connection }: beforeHandleMessagePayload): Promise<void> {
+  async beforeHandleMessage({ update, context, documentName, connection }: beforeHandleMessagePayload): Promise<void> {
     if (connection.readOnly) return
     const frame = parseFrame(update)
     if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload) || frame.redundant) return
-    // A reconnecting client's first change may be a plain update it queued while away, not its resync.
-    const first = !this.caughtUp.has(connection)
-    this.caughtUp.add(connection)
-    if ((first || frame.syncType === messageYjsSyncStep2) && !(await this.catchUp(documentName, document, frame.payload))) return
     const user = contextOf(context)?.user.sub ?? null
     await this.append(documentName, { at: Date.now(), user, origin: 'client', update: frame.payload })
   }
 
   /**
    * A client's sync step 2 that carries changes (a reconnect with unacknowledged work), or the
-   * first change on a connection, may send again what it sent an instance that journaled it and
-   * died before Redis passed it on: the live copy first takes the journal's entries it may lack,
-   * and a resend it then holds is not journaled twice. Resolves whether the update still adds anything. Costs one read of the
-   * journal's tail, on a connection's first change and on reconnects with changes.
+   * first change on a connection (a plain update the provider queued while away), may send again
+   * what an instance journaled and died before Redis passed on: its own change, or another user's
+   * it received from there. Before the write guard judges it (JournalCatchUp), the live copy takes
+   * the journal's entries it may lack; the guard then finds those structs held, neither someone
+   * else's to refuse nor new to journal again. Costs one read of the journal's tail, on a
+   * connection's first change and on reconnects with changes.
    */
-  private async catchUp(documentName: string, document: Y.Doc, update: Uint8Array): Promise<boolean> {
+  async catchUpBeforeGuard({ update, document, documentName, connection }: beforeHandleMessagePayload): Promise<void> {
+    if (connection.readOnly) return
+    const frame = parseFrame(update)
+    if (!carriesUpdate(frame) || isEmptyUpdate(frame.payload)) return
+    const first = !this.caughtUp.has(connection)
+    this.caughtUp.add(connection)
+    if (!first && frame.syncType !== messageYjsSyncStep2) return
     try {
       const entries = await this.config.store.entriesAfter(documentName, this.covered.get(documentName) ?? 0)
-      if (entries.length === 0) return true
+      if (entries.length === 0) return
       // As a peer's change: journaled already, by the instance that received it.
       Y.transact(document, () => {
         for (const entry of entries) Y.applyUpdate(document, entry.update)
       }, JOURNALED_ORIGIN)
       this.covered.set(documentName, entries[entries.length - 1].seq)
-      return !holdsAll(document, [update])
     } catch (error) {
-      // The entry the loader quarantines, or the store away: journal the update as it comes.
+      // The entry the loader quarantines, or the store away: the update is judged and journaled as it comes.
       this.config.log.warn({ err: error, doc: documentName }, 'catching up from the journal before a resync failed')
-      return true
     }
   }
 
@@ -284,5 +286,20 @@ export class Persistence implements Extension {
       metrics.storeFailures.inc({ op: 'snapshot' })
       log.error({ err: error, doc: documentName }, 'snapshot failed; the journal still holds every change, will retry on the next store')
     }
+  }
+}
+
+/** Persistence's journal catch-up (catchUpBeforeGuard), as its own extension: it must run before the write guard, the journal after it. */
+export class JournalCatchUp implements Extension {
+  readonly extensionName = 'journal-catch-up'
+  readonly priority = EXTENSION_PRIORITY.journalCatchUp
+  private readonly persistence: Persistence
+
+  constructor(persistence: Persistence) {
+    this.persistence = persistence
+  }
+
+  async beforeHandleMessage(payload: beforeHandleMessagePayload): Promise<void> {
+    await this.persistence.catchUpBeforeGuard(payload)
   }
 }

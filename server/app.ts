@@ -32,7 +32,7 @@ import type { Store } from './store/types.ts'
 import { Auth } from '../extensions/auth.ts'
 import { Limits } from '../extensions/limits.ts'
 import { StaleUnloadGuard } from '../extensions/stale-unload.ts'
-import { Persistence } from '../extensions/persistence.ts'
+import { JournalCatchUp, Persistence } from '../extensions/persistence.ts'
 import { RedisSync } from '../extensions/redis/index.ts'
 import { Guard } from '../extensions/guard.ts'
 import { Presence } from '../extensions/presence.ts'
@@ -170,7 +170,7 @@ export function createHomeroom(config: Config, options: HomeroomOptions = {}): H
       keepalive.attach(instance)
       routeConsoleContext(instance)
     },
-    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, connectionEvents, ...(options.extensions ?? [])],
+    extensions: [new StaleUnloadGuard(), limits, auth, readFacts, new JournalCatchUp(persistence), guard, persistence, ...(redis ? [redis] : []), presence, signaling, new ServerClock(clock), http, new YWebsocketEndpoint({ log, maxPayload: config.limits.maxMessageBytes + 64 * 1024 }), observers, connectionEvents, ...(options.extensions ?? [])],
     // crossws keeps its own set of live sockets: ws' client set (an entry and a close listener per socket) has no reader.
     websocketOptions: { maxPayload: config.limits.maxMessageBytes + 64 * 1024, clientTracking: false },
   })

@@ -54,7 +54,10 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
       (config.playground ? ` · playground http://${host}:${port}/` : ''),
   )
   const shutdown = (signal: string) => {
-    app.log.info({ signal }, 'shutting down')
+    // Which documents are still loaded, and with how many connections: a document no connection
+    // holds is one that failed to unload (the chaos run's leftover check finds them, not which).
+    const loaded = [...app.hocuspocus.documents].slice(0, LOADED_LOGGED).map(([name, doc]) => `${name} (${doc.getConnectionsCount()})`)
+    app.log.info({ signal, documents: app.hocuspocus.getDocumentsCount(), loaded }, 'shutting down')
     // Whatever hangs (a store or Redis that stopped answering), the process still ends: every
     // acknowledged change is journaled already, a snapshot left unwritten is rebuilt from it.
     setTimeout(() => {
@@ -78,6 +81,8 @@ export async function serve(defaults: Parameters<typeof loadConfig>[1] = {}, opt
 
 /** Longer than app.stop()'s own waits (10 s for clients and pending writes) plus closing the store. */
 const SHUTDOWN_TIMEOUT_MS = 20_000
+/** Loaded documents named in the shutdown line, at most. */
+const LOADED_LOGGED = 20
 
 /** What the heartbeat reports for the cluster's status. */
 const figuresOf = (app: HomeroomServer) => ({ connections: app.socketCount(), documents: app.hocuspocus.getDocumentsCount(), messagesPerSec: app.metrics.messageRate() })

@@ -62,4 +62,24 @@ test('a change another instance journaled but never passed on, sent again as a p
   assert.is(await journalLength(server, name), before + 1, 'only the new change was journaled')
 })
 
+test('another user\'s change that a dead instance journaled and passed to this client only is accepted in its resync, not refused as someone else\'s', async () => {
+  const name = 's1/doc/resync-foreign'
+  const watcher = await open(server, name, teacher('t3'))
+  // t2 wrote through the dead instance, which journaled it (claiming the client id for t2) and
+  // sent it to t1, who was connected there, but not through Redis to this instance.
+  const theirs = new Y.Doc()
+  theirs.getMap('meta').set('title', 'By t2')
+  await server.app.store.claimClients(name, [theirs.clientID], 't2')
+  await server.app.store.record(name, { at: Date.now(), user: 't2', origin: 'client', update: Y.encodeStateAsUpdate(theirs) })
+  const copy = new Y.Doc()
+  Y.applyUpdate(copy, Y.encodeStateAsUpdate(theirs))
+  copy.getMap('meta').set('subtitle', 'By t1')
+  const before = await journalLength(server, name)
+  const client = await open(server, name, teacher('t1'), { doc: copy })
+  await client.acknowledged()
+  await until(() => watcher.doc.getMap('meta').get('subtitle') === 'By t1', { what: 't1\'s change reaching the other client' })
+  assert.is(watcher.doc.getMap('meta').get('title'), 'By t2')
+  assert.is(await journalLength(server, name), before + 1, 't1\'s change journaled, t2\'s not again')
+})
+
 test.run()

@@ -22,6 +22,8 @@ import { replay } from '../../server/history/replay.ts'
 
 /** Monitor writes are coalesced over this window: well within the one second the monitor promises. */
 const MONITOR_DELAY_MS = 150
+/** A monitor write that failed is tried again this much later. */
+const MONITOR_RETRY_MS = 1000
 /** Student documents graded at once when an exam closes. */
 const GRADING_BATCH = 25
 /** Sheets whose online records ran out that one sweep takes on. */
@@ -283,21 +285,40 @@ export class ExamObserver implements Observer {
     const entries = map.setIfUndefined(this.pending, monitor, () => new Map<string, MonitorEntry>())
     const lastSeen = active ? this.app.clock.now() : (entries.get(ref.params.user)?.lastSeen ?? 0)
     entries.set(ref.params.user, monitorEntry(doc, lastSeen, this.sockets.has(ref.name)))
-    this.monitorWrites.request(monitor, () =>
-      contain(this.app, 'exam.monitor', async () => {
-        const batch = this.pending.get(monitor)
-        this.pending.delete(monitor)
-        if (!batch || !(await writerTurn(this.app, monitor))) return
-        for (const [user, entry] of batch) entry.online = await this.online(examStudentName(ref.school, ref.params.exam, user))
-        await derive(this.app, this.name, monitor, (d) => {
-          const students = mapOf(d, 'students')
-          for (const [user, entry] of batch) {
-            const before = record(students.get(user))
-            const merged = { ...entry, lastSeen: Math.max(entry.lastSeen, Number(before?.lastSeen) || 0) }
-            if (!sameJson(before, merged)) students.set(user, merged)
-          }
-        })
-      }),
-    )
+    this.requestMonitorWrite(ref.school, ref.params.exam)
+  }
+
+  private requestMonitorWrite(school: string, exam: string): void {
+    const monitor = examMonitorName(school, exam)
+    this.monitorWrites.request(monitor, () => contain(this.app, 'exam.monitor', () => this.writeMonitor(school, exam)))
+  }
+
+  /**
+   * Writes the monitor entries waiting for `exam`. One that fails (the store or the lease away) is
+   * put back, unless a newer one for its student came meanwhile, and written a moment later: a
+   * student leaving comes once, and its entry must not be lost to a passing outage.
+   */
+  private async writeMonitor(school: string, exam: string): Promise<void> {
+    const monitor = examMonitorName(school, exam)
+    const batch = this.pending.get(monitor)
+    this.pending.delete(monitor)
+    if (!batch) return
+    try {
+      if (!(await writerTurn(this.app, monitor))) return
+      for (const [user, entry] of batch) entry.online = await this.online(examStudentName(school, exam, user))
+      await derive(this.app, this.name, monitor, (d) => {
+        const students = mapOf(d, 'students')
+        for (const [user, entry] of batch) {
+          const before = record(students.get(user))
+          const merged = { ...entry, lastSeen: Math.max(entry.lastSeen, Number(before?.lastSeen) || 0) }
+          if (!sameJson(before, merged)) students.set(user, merged)
+        }
+      })
+    } catch (error) {
+      const waiting = map.setIfUndefined(this.pending, monitor, () => new Map<string, MonitorEntry>())
+      for (const [user, entry] of batch) if (!waiting.has(user)) waiting.set(user, entry)
+      setTimeout(() => this.app.serving() && this.requestMonitorWrite(school, exam), MONITOR_RETRY_MS).unref()
+      throw error
+    }
   }
 }

@@ -15,6 +15,8 @@ import type { FanOuts } from './fan-out.ts'
 import type { Change, Observer } from './registry.ts'
 
 const WRITE_DELAY_MS = 100
+/** A write of alerts that failed is tried again this much later. */
+const WRITE_RETRY_MS = 1000
 
 export class ProctoringObserver implements Observer {
   readonly name = 'proctoring-observer'
@@ -63,22 +65,38 @@ export class ProctoringObserver implements Observer {
     const monitor = examMonitorName(student.school, student.params.exam)
     const waiting = map.setIfUndefined(this.pending, monitor, () => new Map<string, ExamAlert>())
     for (const [id, alert] of alerts) waiting.set(id, alert)
-    this.writes.request(monitor, () =>
-      contain(this.app, 'proctoring.write', async () => {
-        const batch = this.pending.get(monitor)
-        this.pending.delete(monitor)
-        if (!batch) return
-        await derive(this.app, this.name, monitor, (doc) => {
-          const map = mapOf(doc, 'alerts')
-          for (const [id, alert] of batch) if (!sameJson(map.get(id), alert)) map.set(id, alert)
-        })
-        for (const [id, alert] of batch) {
-          // One event per alert and severity: a repeat only raises `count`.
-          this.app.eventsOut.publish({ type: 'proctoring.alert', id: `proctoring.alert:${monitor}:${id}:${alert.severity}`, school: student.school, data: { exam: examName(student.school, student.params.exam), monitor, alert: id, ...alert } })
-          if (notifiesStaff(alert.severity)) await this.notify(student, id, alert)
-        }
-      }),
-    )
+    this.requestWrite(student, monitor)
+  }
+
+  private requestWrite(student: DocRef, monitor: string): void {
+    this.writes.request(monitor, () => contain(this.app, 'proctoring.write', () => this.write(student, monitor)))
+  }
+
+  /**
+   * Writes the alerts waiting for `monitor`. A write that fails (the store away) is put back,
+   * unless newer alerts of the same id came meanwhile, and made a moment later: the events behind
+   * it were seen once.
+   */
+  private async write(student: DocRef, monitor: string): Promise<void> {
+    const batch = this.pending.get(monitor)
+    this.pending.delete(monitor)
+    if (!batch) return
+    try {
+      await derive(this.app, this.name, monitor, (doc) => {
+        const map = mapOf(doc, 'alerts')
+        for (const [id, alert] of batch) if (!sameJson(map.get(id), alert)) map.set(id, alert)
+      })
+    } catch (error) {
+      const waiting = map.setIfUndefined(this.pending, monitor, () => new Map<string, ExamAlert>())
+      for (const [id, alert] of batch) if (!waiting.has(id)) waiting.set(id, alert)
+      setTimeout(() => this.app.serving() && this.requestWrite(student, monitor), WRITE_RETRY_MS).unref()
+      throw error
+    }
+    for (const [id, alert] of batch) {
+      // One event per alert and severity: a repeat only raises `count`.
+      this.app.eventsOut.publish({ type: 'proctoring.alert', id: `proctoring.alert:${monitor}:${id}:${alert.severity}`, school: student.school, data: { exam: examName(student.school, student.params.exam), monitor, alert: id, ...alert } })
+      if (notifiesStaff(alert.severity)) await this.notify(student, id, alert)
+    }
   }
 
   /** Sends one inbox item per alert and severity to the exam's teachers and proctors. */
