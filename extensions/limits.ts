@@ -22,8 +22,15 @@ export class Limits implements Extension {
   readonly priority = EXTENSION_PRIORITY.limits
   private readonly limits: Config['limits']
   private readonly metrics: Metrics
-  /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */
-  private readonly open = new Map<string, Map<string, Set<string>>>()
+  /**
+   * user → socket → documents open on it, with their connections: a session-aware provider that
+   * reopens a document on its socket is a new connection, which may connect before the old one's
+   * `onDisconnect` (it waits for the messages the old one was handling). Kept from `connected`
+   * and `onDisconnect`.
+   */
+  private readonly open = new Map<string, Map<string, Map<string, number>>>()
+  /** Connections counted, by their context (one object per connection): each is uncounted once. */
+  private readonly counted = new WeakSet<object>()
   /** document → its client connections on this instance (MAX_CLIENTS_PER_DOCUMENT). */
   private readonly clients = new Map<string, number>()
   /** Messages over the rate wait here (reads paused) until the byte budget runs out. */
@@ -68,9 +75,11 @@ export class Limits implements Extension {
 
   async connected({ context, socketId, documentName }: connectedPayload): Promise<void> {
     const user = contextOf(context)?.user.sub
-    if (!user) return
-    const sockets = map.setIfUndefined(this.open, user, () => new Map<string, Set<string>>())
-    map.setIfUndefined(sockets, socketId, () => new Set<string>()).add(documentName)
+    if (!user || this.counted.has(context)) return
+    this.counted.add(context)
+    const sockets = map.setIfUndefined(this.open, user, () => new Map<string, Map<string, number>>())
+    const docs = map.setIfUndefined(sockets, socketId, () => new Map<string, number>())
+    docs.set(documentName, (docs.get(documentName) ?? 0) + 1)
     this.clients.set(documentName, (this.clients.get(documentName) ?? 0) + 1)
     this.metrics.connections.inc()
   }
@@ -80,7 +89,10 @@ export class Limits implements Extension {
     const user = contextOf(context)?.user.sub
     const sockets = user ? this.open.get(user) : undefined
     const docs = sockets?.get(socketId)
-    if (!user || !sockets || !docs?.delete(documentName)) return
+    if (!user || !sockets || !docs || !this.counted.delete(context)) return
+    const same = (docs.get(documentName) ?? 1) - 1
+    if (same > 0) docs.set(documentName, same)
+    else docs.delete(documentName)
     const left = (this.clients.get(documentName) ?? 1) - 1
     if (left > 0) this.clients.set(documentName, left)
     else this.clients.delete(documentName)
