@@ -49,6 +49,14 @@ export class Limits implements Extension {
   private readonly metrics: Metrics
   /** user → socket → documents open on it. Kept from `connected` and `onDisconnect`. */
   private readonly open = new Map<string, UserSockets>()
+  /**
+   * A session-aware provider that reopens a document on its socket is a new connection, which
+   * may connect before the old one's `onDisconnect` (it waits for the messages the old one was
+   * handling): the connections beyond the first of one socket and document, by `<socket> <doc>`.
+   */
+  private readonly reopened = new Map<string, number>()
+  /** Connections counted, by their context (one object per connection): each is uncounted once. */
+  private readonly counted = new WeakSet<object>()
   /** document → its client connections on this instance (MAX_CLIENTS_PER_DOCUMENT). */
   private readonly clients = new Map<string, number>()
   /** Messages over the rate wait here (reads paused) until the byte budget runs out. */
@@ -93,9 +101,13 @@ export class Limits implements Extension {
 
   async connected({ context, socketId, documentName }: connectedPayload): Promise<void> {
     const user = contextOf(context)?.user.sub
-    if (!user) return
+    if (!user || this.counted.has(context)) return
+    this.counted.add(context)
     const sockets = this.open.get(user)
-    this.open.set(user, withDocs(sockets, socketId, withName(docsOn(sockets, socketId), documentName)))
+    const docs = docsOn(sockets, socketId)
+    const key = `${socketId} ${documentName}`
+    if (hasName(docs, documentName)) this.reopened.set(key, (this.reopened.get(key) ?? 0) + 1)
+    else this.open.set(user, withDocs(sockets, socketId, withName(docs, documentName)))
     this.clients.set(documentName, (this.clients.get(documentName) ?? 0) + 1)
     this.metrics.connections.inc()
   }
@@ -105,11 +117,19 @@ export class Limits implements Extension {
     const user = contextOf(context)?.user.sub
     const sockets = user ? this.open.get(user) : undefined
     const docs = docsOn(sockets, socketId)
-    if (!user || !sockets || !hasName(docs, documentName)) return
+    if (!user || !sockets || !hasName(docs, documentName) || !this.counted.delete(context)) return
     const left = (this.clients.get(documentName) ?? 1) - 1
     if (left > 0) this.clients.set(documentName, left)
     else this.clients.delete(documentName)
     this.metrics.connections.dec()
+    // Another connection of this socket to the document is still open: the document stays.
+    const key = `${socketId} ${documentName}`
+    const others = this.reopened.get(key)
+    if (others !== undefined) {
+      if (others > 1) this.reopened.set(key, others - 1)
+      else this.reopened.delete(key)
+      return
+    }
     const rest = withoutName(docs, documentName)
     if (rest !== undefined) {
       this.open.set(user, withDocs(sockets, socketId, rest))
@@ -117,8 +137,8 @@ export class Limits implements Extension {
     }
     // The opening bucket stays (swept once idle): a socket that closes its last document may open more.
     this.backlog.forget(socketId)
-    const others = withoutSocket(sockets, socketId)
-    if (others) this.open.set(user, others)
+    const remaining = withoutSocket(sockets, socketId)
+    if (remaining) this.open.set(user, remaining)
     else this.open.delete(user)
   }
 

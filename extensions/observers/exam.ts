@@ -42,8 +42,12 @@ export class ExamObserver implements Observer {
   private readonly monitorWrites: Coalescer
   /** Monitor entries waiting to be written, per monitor document. */
   private readonly pending = new Map<string, Map<string, MonitorEntry>>()
-  /** Sockets of each student connected to their own exam document on this instance. */
-  private readonly sockets = new Map<string, Set<string>>()
+  /**
+   * Connections (their contexts) of each student to their own exam document on this instance. Not
+   * sockets: a session-aware provider reopening the sheet on its socket connects again before the
+   * old connection's disconnect comes.
+   */
+  private readonly connections = new Map<string, Set<HomeroomContext>>()
   /** Renews this instance's online records and takes on those that ran out elsewhere. */
   private onlineTimer?: NodeJS.Timeout
 
@@ -80,7 +84,7 @@ export class ExamObserver implements Observer {
     const records = onlineRecordsOf(this.app)!
     // Redis away: nothing to renew, and the records' expiry waits for its return.
     if (this.app.redis?.status !== 'ready') return
-    for (const sheet of [...this.sockets.keys()]) {
+    for (const sheet of [...this.connections.keys()]) {
       const doc = this.app.hocuspocus.documents.get(sheet)
       if (!(await records.mark(sheet, true)).wasLive && doc) this.observeStudent(resolve(sheet).ref, doc, false)
     }
@@ -96,7 +100,7 @@ export class ExamObserver implements Observer {
    * all it can know.
    */
   private async online(sheet: string): Promise<boolean> {
-    const here = this.sockets.has(sheet)
+    const here = this.connections.has(sheet)
     const records = onlineRecordsOf(this.app)
     if (!records) return here
     try {
@@ -125,17 +129,17 @@ export class ExamObserver implements Observer {
     this.followSubmission(ref, doc, true)
   }
 
-  connected({ ref, doc, socketId, context }: Visit): void {
+  connected({ ref, doc, context }: Visit): void {
     if (!ownStudentDocument(ref, context)) return
-    map.setIfUndefined(this.sockets, ref.name, () => new Set<string>()).add(socketId)
+    map.setIfUndefined(this.connections, ref.name, () => new Set<HomeroomContext>()).add(context!)
     this.observeStudent(ref, doc, true)
   }
 
-  /** May fire twice for one socket: only the first removes it. */
-  disconnected({ ref, doc, socketId, context }: Visit): void {
-    const sockets = this.sockets.get(ref.name)
-    if (!ownStudentDocument(ref, context) || !sockets?.delete(socketId)) return
-    if (sockets.size === 0) this.sockets.delete(ref.name)
+  /** May fire twice for one connection: only the first removes it. */
+  disconnected({ ref, doc, context }: Visit): void {
+    const connections = this.connections.get(ref.name)
+    if (!ownStudentDocument(ref, context) || !connections?.delete(context!)) return
+    if (connections.size === 0) this.connections.delete(ref.name)
     this.observeStudent(ref, doc, true)
   }
 
@@ -284,7 +288,7 @@ export class ExamObserver implements Observer {
     const monitor = examMonitorName(ref.school, ref.params.exam)
     const entries = map.setIfUndefined(this.pending, monitor, () => new Map<string, MonitorEntry>())
     const lastSeen = active ? this.app.clock.now() : (entries.get(ref.params.user)?.lastSeen ?? 0)
-    entries.set(ref.params.user, monitorEntry(doc, lastSeen, this.sockets.has(ref.name)))
+    entries.set(ref.params.user, monitorEntry(doc, lastSeen, this.connections.has(ref.name)))
     this.requestMonitorWrite(ref.school, ref.params.exam)
   }
 

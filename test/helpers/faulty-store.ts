@@ -10,6 +10,9 @@ export class FaultyStore extends SqliteStore {
   failLoadsOf?: string
   /** Called after each journal entry is stored: a test arms a fault at the moment a document is written. */
   appended?: (doc: string) => void
+  /** While set, journal appends wait for it (a slow store); `held` counts those waiting. */
+  hold?: Promise<void>
+  held = 0
 
   fail(op: FaultyOp, times = -1): void {
     this.faults.set(op, times)
@@ -27,7 +30,15 @@ export class FaultyStore extends SqliteStore {
     throw new Error(`injected ${op} failure`)
   }
 
+  private async wait(): Promise<void> {
+    if (!this.hold) return
+    this.held++
+    await this.hold
+    this.held--
+  }
+
   override async append(...args: Parameters<SqliteStore['append']>) {
+    await this.wait()
     this.trip('append')
     const seq = await super.append(...args)
     this.appended?.(args[0])
@@ -35,6 +46,7 @@ export class FaultyStore extends SqliteStore {
   }
 
   override async record(...args: Parameters<SqliteStore['record']>) {
+    await this.wait()
     this.trip('append')
     await super.record(...args)
     this.appended?.(args[0])
