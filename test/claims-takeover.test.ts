@@ -63,7 +63,7 @@ if (cluster) {
     // The claim was finished only once its event was in the outbound stream (its dedup key set with the entry).
     const redis = new Redis(cluster.redisUrl)
     try {
-      assert.is(await redis.exists(`homeroom:event-out:emergency.created:${document}`), 1, 'emergency.created published')
+      assert.is(await redis.exists(`${cluster.prefix}event-out:emergency.created:${document}`), 1, 'emergency.created published')
     } finally {
       redis.disconnect()
     }

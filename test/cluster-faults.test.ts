@@ -181,7 +181,8 @@ test('instances started while Redis is down serve alone, then join when it comes
  * A peer speaking the Redis protocol of the instances by hand, so a test can hold back one
  * update: it publishes what it is told and answers SyncStep1 requests from its document.
  */
-async function fakePeer(url: string, name: string, doc: Y.Doc) {
+async function fakePeer(url: string, prefix: string, name: string, doc: Y.Doc) {
+  const namespace = prefix.replace(/:$/, '')
   const id = Buffer.from('fake-peer')
   const frame = (message: Uint8Array) => Buffer.concat([Buffer.from([id.length]), id, message])
   const sync = (syncType: number, payload: Uint8Array) => {
@@ -200,11 +201,11 @@ async function fakePeer(url: string, name: string, doc: Y.Doc) {
     const decoder = decoding.createDecoder(data.subarray(data[0] + 1))
     if (decoding.readVarString(decoder) !== name || decoding.readVarUint(decoder) !== 0 || decoding.readVarUint(decoder) !== 0) return
     const diff = Y.encodeStateAsUpdate(doc, decoding.readVarUint8Array(decoder))
-    void pub.publish(`homeroom#reply:${sender}`, frame(sync(1, diff)))
+    void pub.publish(`${namespace}#reply:${sender}`, frame(sync(1, diff)))
   })
-  await sub.subscribe(`homeroom:${name}`)
+  await sub.subscribe(`${namespace}:${name}`)
   return {
-    publishUpdate: (update: Uint8Array) => pub.publish(`homeroom:${name}`, frame(sync(2, update))),
+    publishUpdate: (update: Uint8Array) => pub.publish(`${namespace}:${name}`, frame(sync(2, update))),
     close() {
       pub.disconnect()
       sub.disconnect()
@@ -224,7 +225,7 @@ test('an update arriving with a gap makes the instance ask its peers for what is
   source.on('update', (u: Uint8Array) => updates.push(u))
   source.getMap('comments').set('peer:1', { text: 'never published', at: 1 })
   source.getMap('comments').set('peer:2', { text: 'depends on the first', at: 2 })
-  const peer = await fakePeer(cluster.redisUrl, name, source)
+  const peer = await fakePeer(cluster.redisUrl, cluster.prefix, name, source)
   try {
     await peer.publishUpdate(updates[1])
     await until(() => reader.doc.getMap('comments').size === 2, { what: 'the missing update fetched from the peer' })

@@ -131,7 +131,7 @@ if (cluster) {
     await until(async () => (await Promise.all(cluster.instances.map((i) => loaded(i.http)))).every((n) => n === 0), { what: 'documents unloaded everywhere' })
     const redis = new IORedis(cluster.redisUrl)
     try {
-      const [, subscribers] = (await redis.pubsub('NUMSUB', 'homeroom:s1/doc/leaving')) as [string, number]
+      const [, subscribers] = (await redis.pubsub('NUMSUB', `${cluster.prefix}s1/doc/leaving`)) as [string, number]
       assert.is(Number(subscribers), 0, 'no instance still subscribed')
     } finally {
       redis.disconnect()

@@ -1,5 +1,6 @@
 // Several Homeroom instances in separate processes, sharing a fresh PostgreSQL database and a
 // Redis, plus the checks cluster tests make: convergence and a journal holding each update once.
+import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import * as Y from 'yjs'
 import { startServerProcess, tempDir, type ServerProcess } from './server.ts'
@@ -9,6 +10,8 @@ import { freshDatabase, redisReachable, SHARED_REDIS_URL, sql, type TestDatabase
 export interface TestCluster {
   db: TestDatabase
   redisUrl: string
+  /** The cluster's REDIS_KEY_PREFIX: its own unless the test set one, so clusters of files running side by side never exchange documents. */
+  prefix: string
   instances: ServerProcess[]
   /** SIGKILLs one instance and waits until it is gone. */
   kill(index: number): Promise<void>
@@ -27,14 +30,16 @@ export async function startTestCluster(label: string, count: number, options: { 
   const db = await freshDatabase(label)
   if (!db) return undefined
   const dirs = Array.from({ length: count }, () => tempDir())
+  const prefix = options.env?.REDIS_KEY_PREFIX ?? `${label}-${randomBytes(4).toString('hex')}:`
   const instances = await Promise.all(
     dirs.map((dir, i) =>
-      startServerProcess(dir, { DATABASE_URL: db.url, REDIS_URL: redisUrl, INSTANCE_ID: `${label}-${i + 1}`, PG_POOL_SIZE: '4', ...options.env }),
+      startServerProcess(dir, { DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, INSTANCE_ID: `${label}-${i + 1}`, PG_POOL_SIZE: '4', ...options.env }),
     ),
   )
   return {
     db,
     redisUrl,
+    prefix,
     instances,
     async kill(index) {
       instances[index].child.kill('SIGKILL')
