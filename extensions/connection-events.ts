@@ -37,8 +37,16 @@ export class ConnectionEvents implements Extension {
   private readonly app: Homeroom
   /** school → user → how many document connections they have open on this instance (by the strings the context holds: no key built per connection). */
   private readonly open = new Map<string, Map<string, number>>()
-  /** A socket's document connections, each counted once in `open`: a document is open at most once per socket. */
+  /** A socket's document connections, each counted once in `open`. */
   private readonly sockets = new Map<string, Socket>()
+  /**
+   * A session-aware provider that reopens a document on its socket is a new connection, which may
+   * connect before the old one's `onDisconnect`: the connections beyond the first of one socket
+   * and document, by `<socket> <doc>` (as in limits.ts).
+   */
+  private readonly reopened = new Map<string, number>()
+  /** Connections counted, by their context (one object per connection): each is uncounted once. */
+  private readonly counted = new WeakSet<object>()
 
   constructor(app: Homeroom) {
     this.app = app
@@ -46,11 +54,13 @@ export class ConnectionEvents implements Extension {
 
   async connected({ context, socketId, documentName, request, requestParameters }: connectedPayload): Promise<void> {
     const who = contextOf(context)
-    if (!who) return
+    if (!who || this.counted.has(context)) return
+    this.counted.add(context)
     const device = deviceKind(requestParameters.get('device'))
     const socket = this.sockets.get(socketId)
+    const key = `${socketId} ${documentName}`
     if (!socket) this.sockets.set(socketId, { user: who.user.sub, device, request, documents: documentName })
-    else if (hasName(socket.documents, documentName)) return
+    else if (hasName(socket.documents, documentName)) this.reopened.set(key, (this.reopened.get(key) ?? 0) + 1)
     else socket.documents = withName(socket.documents, documentName)
     const users = map.setIfUndefined(this.open, who.ref.school, () => new Map<string, number>())
     const connections = (users.get(who.user.sub) ?? 0) + 1
@@ -63,10 +73,18 @@ export class ConnectionEvents implements Extension {
     const who = contextOf(context)
     if (!who) return
     const socket = this.sockets.get(socketId)
-    if (!socket || !hasName(socket.documents, documentName)) return
-    const rest = withoutName(socket.documents, documentName)
-    if (rest === undefined) this.sockets.delete(socketId)
-    else socket.documents = rest
+    if (!socket || !hasName(socket.documents, documentName) || !this.counted.delete(context)) return
+    // Another connection of this socket to the document is still open: the socket keeps it.
+    const key = `${socketId} ${documentName}`
+    const others = this.reopened.get(key)
+    if (others !== undefined) {
+      if (others > 1) this.reopened.set(key, others - 1)
+      else this.reopened.delete(key)
+    } else {
+      const rest = withoutName(socket.documents, documentName)
+      if (rest === undefined) this.sockets.delete(socketId)
+      else socket.documents = rest
+    }
     const users = this.open.get(who.ref.school)
     const connections = (users?.get(who.user.sub) ?? 1) - 1
     if (users && connections > 0) {

@@ -5,7 +5,7 @@
 // comes back to zero, where it kept one for ever (the chaos run, whose clients are session-aware,
 // found `connections: 1` and `2` on instances after every client left); and the exam monitor
 // keeps a student online while the new connection is open, where the old one's leaving took the
-// socket, and with it the student, offline.
+// socket, and with it the student, offline; connection events keep the user connected likewise.
 import { join } from 'node:path'
 import { HocuspocusProvider } from '@hocuspocus/provider'
 import { test } from 'uvu'
@@ -55,9 +55,13 @@ async function reopen(name: string, token: string, socket: ReturnType<typeof ope
 test('a document reopened on its socket before the old connection is gone: counted once each, zero after', async () => {
   const socket = openSocket(server.url)
   const second = await reopen('s1/doc/reopen', await mintToken(teacher('t1')), socket, (doc) => doc.getMap('meta').set('title', 'held back'))
+  // Connection events (GET /api/v1/stats, user.connected/disconnected) still see the user's socket.
+  const users = () => server.app.stats().users as Record<string, { sockets: number }>
+  assert.is(users().t1?.sockets, 1, 'the user still connected')
   second.provider.destroy()
   socket.destroy()
   await until(async () => (await connections()) === 0, { what: 'no connection counted' })
+  await until(() => users().t1 === undefined, { what: 'the user gone from the connection events' })
 })
 
 test('a student reopening their sheet on its socket stays online on the monitor until the new connection leaves', async () => {
