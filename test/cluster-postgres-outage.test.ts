@@ -78,7 +78,11 @@ test('an opening that needs the store while it is away is passing: the typed cli
       const created = await fetch(`${server.http}/api/v1/schools/s1/emergencies`, { method: 'POST', headers, body: JSON.stringify({ title: 'Drill', message: 'Line up outside', level: 'warning', targetRoles: ['student'] }) })
       assert.is(created.status, 201)
       const { document } = (await created.json()) as { document: string }
-      // Who may open an emergency depends on its content: the opening reads it from the store.
+      // Who may open an emergency depends on its content: the opening reads it from the store,
+      // once the announcement is done and the document unloaded (a loaded copy would answer).
+      const read = async (path: string) => (await fetch(`${server.http}${path}`, { headers })).json() as Promise<any>
+      await until(async () => (await read(`/api/v1/docs/${document}`)).status?.startedAt !== undefined, { what: 'the emergency announced' })
+      await until(async () => (await read('/api/v1/stats')).documents === 0, { what: 'no document loaded' })
       await proxy.cut()
       session = await Session.start({ url: server.url, token: () => mintToken(student('u1')), WebSocketPolyfill: WebSocket })
       const handle = session.open(document)
