@@ -9,6 +9,7 @@ import { Redis } from 'ioredis'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { closeClients, connect, DEADLINE_MS, until, within, type Client } from './helpers/clients.ts'
+import { openExam } from './helpers/classroom.ts'
 import { startTestCluster } from './helpers/cluster.ts'
 import { holdings } from '../scripts/chaos/metrics.ts'
 import { admin, mintToken, student, teacher } from './helpers/tokens.ts'
@@ -37,15 +38,7 @@ if (cluster) {
       body: JSON.stringify(roster),
     })
     assert.is(put.status, 200)
-    const exam = connect(first.url, 's1/exam/e1', await mintToken(teacher('t1')))
-    await within(exam.synced, DEADLINE_MS, 'exam sync')
-    exam.doc.transact(() => {
-      exam.doc.getArray('questions').push([{ prompt: 'Q0', choices: ['a', 'b'] }])
-      exam.doc.getMap('meta').set('startsAt', new Date(Date.now() - 1000).toISOString())
-      exam.doc.getMap('meta').set('durationSec', 3600)
-    })
-    await exam.acknowledged()
-    exam.destroy()
+    await openExam(first.url, 's1/exam/e1')
     // The monitor is watched from the second instance, which survives everything below.
     monitor = connect(cluster.instances[1].url, 's1/exam/e1/monitor', await mintToken(teacher('t1')))
     await within(monitor.synced, DEADLINE_MS, 'monitor sync')

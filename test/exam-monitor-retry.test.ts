@@ -5,10 +5,11 @@
 import { join } from 'node:path'
 import { test } from 'uvu'
 import { closeClients, connect, DEADLINE_MS, until, within } from './helpers/clients.ts'
+import { openExam } from './helpers/classroom.ts'
 import { FaultyStore } from './helpers/faulty-store.ts'
 import { docJson } from './helpers/safety.ts'
 import { useServer } from './helpers/server.ts'
-import { mintToken, student, teacher } from './helpers/tokens.ts'
+import { mintToken, student } from './helpers/tokens.ts'
 import { reportEvent } from '../docs-model/surfaces/exam/surface.ts'
 
 const MONITOR = 's1/exam/e1/monitor'
@@ -21,14 +22,7 @@ const alertErrors = async () => (await server.app.metrics.observerErrors.get()).
 const online = async (user: string) => ((await docJson(server, MONITOR)).students?.[user] as { online?: boolean } | undefined)?.online
 
 test('a student arriving and leaving while the monitor cannot be loaded is written once it can', async () => {
-  const exam = connect(server.url, 's1/exam/e1', await mintToken(teacher('t1')))
-  await within(exam.synced, DEADLINE_MS, 'exam sync')
-  exam.doc.transact(() => {
-    exam.doc.getArray('questions').push([{ prompt: 'Q0', choices: ['a', 'b'] }])
-    exam.doc.getMap('meta').set('startsAt', new Date(Date.now() - 1000).toISOString())
-    exam.doc.getMap('meta').set('durationSec', 3600)
-  })
-  await exam.acknowledged()
+  await openExam(server.url, 's1/exam/e1')
 
   store.failLoadsOf = MONITOR
   const sheet = connect(server.url, 's1/exam/e1/student/u1', await mintToken(student('u1')))

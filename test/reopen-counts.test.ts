@@ -12,7 +12,8 @@ import { test } from 'uvu'
 import * as Y from 'yjs'
 import * as assert from 'uvu/assert'
 import { answer } from '../docs-model/surfaces/exam/surface.ts'
-import { connect, DEADLINE_MS, openSocket, until, within } from './helpers/clients.ts'
+import { DEADLINE_MS, openSocket, until, within } from './helpers/clients.ts'
+import { openExam } from './helpers/classroom.ts'
 import { docJson } from './helpers/safety.ts'
 import { FaultyStore } from './helpers/faulty-store.ts'
 import { useServer } from './helpers/server.ts'
@@ -65,15 +66,7 @@ test('a document reopened on its socket before the old connection is gone: count
 })
 
 test('a student reopening their sheet on its socket stays online on the monitor until the new connection leaves', async () => {
-  const exam = connect(server.url, 's1/exam/e1', await mintToken(teacher('t1')))
-  await within(exam.synced, DEADLINE_MS, 'exam sync')
-  exam.doc.transact(() => {
-    exam.doc.getArray('questions').push([{ prompt: 'Q0', choices: ['a', 'b'] }, { prompt: 'Q1', choices: ['a', 'b'] }])
-    exam.doc.getMap('meta').set('startsAt', new Date(Date.now() - 1000).toISOString())
-    exam.doc.getMap('meta').set('durationSec', 3600)
-  })
-  await exam.acknowledged()
-  exam.destroy()
+  await openExam(server.url, 's1/exam/e1', 2)
   const entry = async () => (await docJson(server, 's1/exam/e1/monitor')).students?.u1 as { online?: boolean; answered?: number } | undefined
   const socket = openSocket(server.url)
   const second = await reopen('s1/exam/e1/student/u1', await mintToken(student('u1')), socket, (doc) => answer(doc, 0, 1, Date.now()))

@@ -1,8 +1,8 @@
-// Helpers for the classroom and communication tests: a teacher's poll, many students at once,
-// and waiting on a map of a client's document.
+// Helpers for the classroom and communication tests: a teacher's poll, an exam under way, many
+// students at once, and waiting on a map of a client's document.
 import type * as Y from 'yjs'
-import { until, type Client } from './clients.ts'
-import { student, teacher } from './tokens.ts'
+import { connect, DEADLINE_MS, until, within, type Client } from './clients.ts'
+import { mintToken, student, teacher } from './tokens.ts'
 import type { Claims } from '../../server/identity.ts'
 
 /** Students `u1`..`u<n>` of class `7a`. */
@@ -33,6 +33,19 @@ export async function createPoll(teacherClient: Client, setup: PollSetup): Promi
     if (setup.leaderboard !== undefined) meta.set('leaderboard', setup.leaderboard)
   })
   await teacherClient.acknowledged()
+}
+
+/** Teacher t1 writes the exam `name` on the server at `url`: `questions` two-choice questions, open since a second ago, for an hour. */
+export async function openExam(url: string, name: string, questions = 1): Promise<void> {
+  const exam = connect(url, name, await mintToken(teacher('t1')))
+  await within(exam.synced, DEADLINE_MS, `${name} sync`)
+  exam.doc.transact(() => {
+    exam.doc.getArray('questions').push(Array.from({ length: questions }, (_, q) => ({ prompt: `Q${q}`, choices: ['a', 'b'] })))
+    exam.doc.getMap('meta').set('startsAt', new Date(Date.now() - 1000).toISOString())
+    exam.doc.getMap('meta').set('durationSec', 3600)
+  })
+  await exam.acknowledged()
+  exam.destroy()
 }
 
 /** Waits until the map `root` of the client's document equals `expected` (compared as JSON). */
