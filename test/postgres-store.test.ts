@@ -156,12 +156,13 @@ if (database) {
   })
 
   test('an operation waits for a free connection while the pool is busy, without spending its attempts', async () => {
-    const store = new PgStore(database.url, { poolSize: 1, attempts: 2, connectTimeoutMs: 100 })
+    // A connect timeout a loaded machine's PostgreSQL still meets when opening the one connection.
+    const store = new PgStore(database.url, { poolSize: 1, attempts: 2, connectTimeoutMs: 1000 })
     try {
       await store.ready()
       const held = await store.pool.connect()
-      // Longer than both attempts with their backoff (100 + 50 + 100 ms): counted as attempts, the waits would fail the append.
-      const released = new Promise((r) => setTimeout(r, 600)).then(() => held.release())
+      // Longer than both attempts with their backoff (1000 + 50 + 1000 ms): counted as attempts, the waits would fail the append.
+      const released = new Promise((r) => setTimeout(r, 2500)).then(() => held.release())
       const seq = await store.append('s1/doc/busy', { at: 1, user: 'u1', origin: 'client', update: update('k', 1) })
       await released
       assert.equal((await store.entriesAfter('s1/doc/busy', 0)).map((e) => e.seq), [seq])
